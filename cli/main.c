@@ -1,0 +1,221 @@
+/*
+ * cli/main.c: the `runnel` command.
+ *
+ *   runnel run JOB.yaml [--set key.path=value]... [--workers N] [--quiet]
+ *   runnel validate JOB.yaml [--set key.path=value]...
+ *   runnel version
+ *
+ * Exit status: 0 done, 1 bad job file or arguments, 2 the job failed (or
+ * was stopped before it finished).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <runnel/runnel.h>
+
+#include "cli/progress.h"
+
+static rn_job_t *volatile running_job;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    if (running_job != NULL)
+        rn_job_cancel(running_job);
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: runnel run JOB.yaml [--set key.path=value]... [--workers N] [--quiet]\n"
+               "       runnel validate JOB.yaml [--set key.path=value]...\n"
+               "       runnel version\n"
+               "\n"
+               "  run       runs the job until its sources end (or SIGINT/SIGTERM)\n"
+               "  validate  checks the job file and prints the planned graph\n"
+               "  --set     overrides one value of the job file, e.g. --set parallelism=4\n"
+               "  --workers worker threads (default: one per CPU)\n"
+               "  --quiet   no progress line\n");
+}
+
+typedef struct args {
+    const char *cmd;
+    const char *job;
+    const char **sets;
+    int nsets;
+    int workers;
+    int quiet;
+} args_t;
+
+static int
+parse_args(int argc, char **argv, args_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->sets = calloc((size_t)argc, sizeof(char *));
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    a->cmd = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--set") == 0 && i + 1 < argc) {
+            a->sets[a->nsets++] = argv[++i];
+        } else if (strncmp(s, "--set=", 6) == 0) {
+            a->sets[a->nsets++] = s + 6;
+        } else if (strcmp(s, "--workers") == 0 && i + 1 < argc) {
+            char *end;
+            long w = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || w < 1 || w > 1024) {
+                fprintf(stderr, "runnel: --workers takes a number from 1 to 1024\n");
+                return 1;
+            }
+            a->workers = (int)w;
+        } else if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
+            a->quiet = 1;
+        } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (s[0] == '-') {
+            fprintf(stderr, "runnel: unknown option '%s' (see runnel --help)\n", s);
+            return 1;
+        } else if (a->job == NULL) {
+            a->job = s;
+        } else {
+            fprintf(stderr, "runnel: unexpected argument '%s'\n", s);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Loads the job file and applies --set overrides.
+ * @returns a job (free with rn_job_destroy()) or NULL after printing. */
+static rn_job_t *
+load_job(const args_t *a)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_conf_t *root;
+    rn_job_options_t opts = RN_JOB_OPTIONS_INIT;
+
+    if (a->job == NULL) {
+        fprintf(stderr, "runnel: %s needs a job file (runnel %s JOB.yaml)\n", a->cmd, a->cmd);
+        return NULL;
+    }
+    if ((root = rn_conf_load_file(a->job, &err)) == NULL) {
+        fprintf(stderr, "runnel: %s\n", err.msg);
+        return NULL;
+    }
+    for (int i = 0; i < a->nsets; i++) {
+        const char *eq = strchr(a->sets[i], '=');
+        if (eq == NULL || eq == a->sets[i]) {
+            fprintf(stderr, "runnel: --set '%s': expected key.path=value\n", a->sets[i]);
+            rn_conf_destroy(root);
+            return NULL;
+        }
+        char *path = strndup(a->sets[i], (size_t)(eq - a->sets[i]));
+        rn_code_t rc = rn_conf_set_path(root, path, eq + 1, &err);
+        free(path);
+        if (rc != RN_OK) {
+            fprintf(stderr, "runnel: --set '%s': %s\n", a->sets[i], err.msg);
+            rn_conf_destroy(root);
+            return NULL;
+        }
+    }
+    rn_graph_t *g = rn_graph_from_conf(root, &err);
+    if (g == NULL) {
+        fprintf(stderr, "runnel: %s\n", err.msg);
+        return NULL;
+    }
+    opts.workers = a->workers;
+    rn_job_t *job = rn_job_new(g, &opts, &err);
+    if (job == NULL)
+        fprintf(stderr, "runnel: %s\n", err.msg);
+    return job;
+}
+
+static int
+cmd_run(const args_t *a)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_job_t *job = load_job(a);
+    struct sigaction sa;
+    struct timespec t0, t1;
+
+    if (job == NULL)
+        return 1;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    running_job = job;
+    rn_progress_t *p = a->quiet ? NULL : rn_progress_start(job);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rn_code_t rc = rn_job_run(job, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    rn_progress_stop(p);
+    running_job = NULL;
+
+    rn_job_stats_t st;
+    rn_job_stats(job, &st);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (rc == RN_OK) {
+        if (!a->quiet)
+            fprintf(stderr, "runnel: job finished: %llu records in, %llu out, %.2f s\n",
+                    (unsigned long long)st.records_in, (unsigned long long)st.records_out, secs);
+    } else if (rc == RN_ECANCELED) {
+        fprintf(stderr, "runnel: job stopped before its end (%llu records in, %llu out); "
+                        "output files were not committed\n",
+                (unsigned long long)st.records_in, (unsigned long long)st.records_out);
+    } else {
+        fprintf(stderr, "runnel: job failed: %s\n", err.msg);
+    }
+    rn_job_destroy(job);
+    return rc == RN_OK ? 0 : 2;
+}
+
+static int
+cmd_validate(const args_t *a)
+{
+    rn_job_t *job = load_job(a);
+    if (job == NULL)
+        return 1;
+    rn_job_describe(job, stdout);
+    printf("%s: ok\n", a->job);
+    rn_job_destroy(job);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    args_t a;
+    int rc;
+
+    if (parse_args(argc, argv, &a) != 0) {
+        free(a.sets);
+        return 1;
+    }
+    if (strcmp(a.cmd, "run") == 0)
+        rc = cmd_run(&a);
+    else if (strcmp(a.cmd, "validate") == 0)
+        rc = cmd_validate(&a);
+    else if (strcmp(a.cmd, "version") == 0 || strcmp(a.cmd, "--version") == 0) {
+        printf("runnel %s (ABI %d)\n", RN_VERSION_STRING, RN_ABI_VERSION);
+        rc = 0;
+    } else if (strcmp(a.cmd, "help") == 0 || strcmp(a.cmd, "--help") == 0 ||
+               strcmp(a.cmd, "-h") == 0) {
+        usage(stdout);
+        rc = 0;
+    } else {
+        fprintf(stderr, "runnel: unknown command '%s' (run, validate, version)\n", a.cmd);
+        rc = 1;
+    }
+    free(a.sets);
+    return rc;
+}

@@ -1,0 +1,132 @@
+/*
+ * state/state.h: keyed state and timers of one operator instance.
+ *
+ * Design (Flink's keyed state backend): every access is scoped to the
+ * current key, set by the runtime or the operator before it touches state
+ * (rn__state_set_key), and to a namespace given per call (a window, or
+ * nothing: nslen 0). States are registered by name when the operator opens
+ * and then addressed by handle; names are what checkpoints and savepoints
+ * will match state by. A backend is a vtable behind rn_state_t: the
+ * in-memory backend now, RocksDB next, and no operator reaches around this
+ * API. The key group of the current key travels with it, so that backends
+ * can lay state out by key-group ranges.
+ *
+ * Timers belong to the same backend: (domain, time, key, namespace), at most
+ * one timer per tuple, fired in time order. Event-time timers fire when the
+ * watermark passes them; processing-time timers when the clock does.
+ *
+ * Borrowed bytes returned by get/ref/iterate stay valid until the next call
+ * on the same rn_state_t (any state of it) or the end of the current
+ * process/on_timer call, whichever comes first.
+ *
+ * @thread task: an rn_state_t and its handles are used by one task only.
+ */
+#ifndef RN_STATE_STATE_H
+#define RN_STATE_STATE_H
+
+#include "stream/core.h"
+
+typedef struct rn_state rn_state_t;
+typedef struct rn_vstate rn_vstate_t; /* value state: one value per (key, ns) */
+typedef struct rn_lstate rn_lstate_t; /* list state: values appended per (key, ns) */
+typedef struct rn_mstate rn_mstate_t; /* map state: user key -> value per (key, ns) */
+
+#define RN_STATE_NS_MAX 64 /* longest namespace, bytes */
+
+typedef enum rn_time_domain {
+    RN_TIME_EVENT = 0,
+    RN_TIME_PROCESSING = 1,
+} rn_time_domain_t;
+
+typedef struct rn_timer {
+    int64_t time;
+    rn_time_domain_t domain;
+    uint32_t nslen;
+    uint8_t ns[RN_STATE_NS_MAX];
+} rn_timer_t;
+
+typedef struct rn_state_options {
+    const char *backend;   /* "memory" (rocksdb in the next issue) */
+    const char *dir;       /* backend files, when it has any; borrowed for the call */
+    int64_t memory_bytes;  /* bound on what the backend keeps in memory; 0: default */
+    const char *owner;     /* "component#instance", for messages; borrowed for the call */
+} rn_state_options_t;
+
+/* @returns a backend for one operator instance (free with
+ * rn__state_destroy()), or NULL with err set (unknown backend, ...). */
+rn_state_t *rn__state_new(const rn_state_options_t *opts, rn_error_t *err);
+void rn__state_destroy(rn_state_t *st);
+
+/* Sets the current key. @param key copied by the backend. */
+void rn__state_set_key(rn_state_t *st, const void *key, size_t len, uint32_t key_group);
+/* @returns the current key (borrowed until the next set_key) and its length. */
+const void *rn__state_key(const rn_state_t *st, size_t *len);
+uint32_t rn__state_key_group(const rn_state_t *st);
+
+/* Registering a state twice under one name returns the same handle; under
+ * one name with another kind is RN_EINVAL. Handles are owned by st. */
+rn_vstate_t *rn__state_value(rn_state_t *st, const char *name, rn_error_t *err);
+rn_lstate_t *rn__state_list(rn_state_t *st, const char *name, rn_error_t *err);
+rn_mstate_t *rn__state_map(rn_state_t *st, const char *name, rn_error_t *err);
+
+/* Value state. get: RN_ENOTFOUND when absent (msg left empty). */
+rn_code_t rn__vstate_get(rn_vstate_t *vs, const void *ns, size_t nslen, const void **val,
+                         size_t *len, rn_error_t *err);
+/* @param val copied. */
+rn_code_t rn__vstate_put(rn_vstate_t *vs, const void *ns, size_t nslen, const void *val,
+                         size_t len, rn_error_t *err);
+/* The value in place, for hot accumulators: a pointer to size writable
+ * bytes, zero-filled and *created = true when the value did not exist.
+ * Writing through it updates the state (backends with caches mark it
+ * dirty). An existing value of another size is RN_EINVAL.
+ * @returns NULL with err set on failure. */
+void *rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool *created,
+                     rn_error_t *err);
+rn_code_t rn__vstate_clear(rn_vstate_t *vs, const void *ns, size_t nslen, rn_error_t *err);
+
+/* List state. @param val copied. */
+rn_code_t rn__lstate_add(rn_lstate_t *ls, const void *ns, size_t nslen, const void *val,
+                         size_t len, rn_error_t *err);
+typedef rn_code_t (*rn_state_each_fn)(void *ctx, const void *k, size_t klen, const void *v,
+                                      size_t vlen);
+/* Calls fn for each element in insertion order (k NULL); stops at the first
+ * non-OK return of fn and returns it. */
+rn_code_t rn__lstate_each(rn_lstate_t *ls, const void *ns, size_t nslen, rn_state_each_fn fn,
+                          void *ctx, rn_error_t *err);
+rn_code_t rn__lstate_clear(rn_lstate_t *ls, const void *ns, size_t nslen, rn_error_t *err);
+
+/* Map state. */
+rn_code_t rn__mstate_put(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey,
+                         size_t uklen, const void *val, size_t vlen, rn_error_t *err);
+rn_code_t rn__mstate_get(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey,
+                         size_t uklen, const void **val, size_t *vlen, rn_error_t *err);
+rn_code_t rn__mstate_remove(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey,
+                            size_t uklen, rn_error_t *err);
+/* Calls fn for each entry of (current key, ns) in user-key byte order. */
+rn_code_t rn__mstate_each(rn_mstate_t *ms, const void *ns, size_t nslen, rn_state_each_fn fn,
+                          void *ctx, rn_error_t *err);
+rn_code_t rn__mstate_clear(rn_mstate_t *ms, const void *ns, size_t nslen, rn_error_t *err);
+
+/* Timers of the current key. Registering an existing timer is a no-op. */
+rn_code_t rn__timer_register(rn_state_t *st, rn_time_domain_t domain, int64_t time,
+                             const void *ns, size_t nslen, rn_error_t *err);
+rn_code_t rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time,
+                           const void *ns, size_t nslen, rn_error_t *err);
+/* Removes the earliest timer of domain with time <= upto, makes its key the
+ * current key and fills *t. Ties are broken by key group, key and
+ * namespace bytes, so the order is deterministic.
+ * @returns RN_OK, or RN_ENOTFOUND when there is none. */
+rn_code_t rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t *t,
+                        rn_error_t *err);
+/* @returns the earliest timer time of domain, or INT64_MAX. */
+int64_t rn__timer_next(rn_state_t *st, rn_time_domain_t domain);
+
+/* Counters for tests and metrics. */
+typedef struct rn_state_stats {
+    uint64_t entries; /* live (key, ns[, user key]) entries over all states */
+    uint64_t timers;
+    uint64_t bytes;   /* approximate memory held */
+} rn_state_stats_t;
+void rn__state_stats(rn_state_t *st, rn_state_stats_t *stats);
+
+#endif

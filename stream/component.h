@@ -1,0 +1,149 @@
+/*
+ * stream/component.h: how sources, operators and sinks plug into the
+ * runtime.
+ *
+ * A component type is an rn_opclass_t registered by name. Its life has two
+ * halves:
+ *
+ *  - Plan time (@thread control, before the job starts): plan() reads the
+ *    component's conf through rn__pc_*(), checks it against the schemas of
+ *    its inputs, declares its output ports and their schemas, its key (for
+ *    keyed components) and an immutable plan object shared by all its
+ *    instances. Every mistake a user can make in a job file is found here
+ *    and reported with its FILE:LINE:COL (rn__conf_err).
+ *
+ *  - Run time (@thread task): each of the `parallelism` instances is an
+ *    rn_op_t, opened, fed batches (process), control events (watermarks,
+ *    timers, end of input) and closed, always by the same worker thread at
+ *    a time. Output goes through rn__op_emit(), which calls the next
+ *    operator of the chain directly or hands the batch to the exchange.
+ *
+ * Event time is the runtime's business, not the source's: after a source
+ * emits a batch, the runtime stamps each row's ts from the `event_time`
+ * field (or the clock) and advances the source instance's watermark
+ * (windows/watermark.h). Sources only guarantee that the event-time field
+ * is not null in what they emit (a record without one is a bad record,
+ * handled by on_error).
+ */
+#ifndef RN_STREAM_COMPONENT_H
+#define RN_STREAM_COMPONENT_H
+
+#include "stream/conf.h"
+#include "stream/key.h"
+#include "stream/row.h"
+#include "state/state.h"
+
+typedef struct rn_plan_ctx rn_plan_ctx_t;
+typedef struct rn_op rn_op_t;
+
+typedef struct rn_opclass {
+    const char *type;     /* "filter", "file", ... */
+    rn_section_t section; /* RN_SOURCE, RN_OPERATOR or RN_SINK */
+    /* Conf keys of this type, NULL-terminated, besides the common ones the
+     * runtime reads itself: type, inputs, parallelism (all), event_time and
+     * watermark (sources). Unknown keys are refused with did-you-mean. */
+    const char *const *keys;
+
+    /* Plan time. Required. */
+    rn_code_t (*plan)(rn_plan_ctx_t *pc, rn_error_t *err);
+
+    /* Run time; any may be NULL. */
+    rn_code_t (*open)(rn_op_t *op, rn_error_t *err);
+    /* Sources: produce at most about one batch. RN_OK after progress,
+     * RN_EAGAIN when nothing is available now; *done = true once the source
+     * is exhausted (bounded sources). */
+    rn_code_t (*poll)(rn_op_t *op, bool *done, rn_error_t *err);
+    /* Operators and sinks: one batch from input `input` (index into the
+     * component's inputs). @param b consumed: emit it onward, or free it with
+     * rn__op_free_batch(). */
+    rn_code_t (*process)(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err);
+    /* An event-time or processing-time timer fired; its key is the state's
+     * current key. */
+    rn_code_t (*on_timer)(rn_op_t *op, const rn_timer_t *t, rn_error_t *err);
+    /* The input watermark advanced to wm, after the timers up to wm fired
+     * and before wm is forwarded downstream. */
+    rn_code_t (*on_watermark)(rn_op_t *op, int64_t wm, rn_error_t *err);
+    /* Every input ended (after the final watermark). Sinks make their
+     * output final here. */
+    rn_code_t (*finish)(rn_op_t *op, rn_error_t *err);
+    /* Always called once open() succeeded, also after a failure: a sink
+     * that did not finish removes what it wrote. */
+    void (*close)(rn_op_t *op);
+} rn_opclass_t;
+
+/* ---- registry ---- */
+
+/* @returns the class of type in section, or NULL. */
+const rn_opclass_t *rn__opclass_find(rn_section_t section, const char *type);
+/* NULL-terminated list of the type names of a section (static). */
+const char *const *rn__opclass_names(rn_section_t section);
+
+/* ---- plan time ---- */
+
+const rn_conf_t *rn__pc_conf(const rn_plan_ctx_t *pc);
+const char *rn__pc_name(const rn_plan_ctx_t *pc);
+int rn__pc_parallelism(const rn_plan_ctx_t *pc);
+int rn__pc_ninputs(const rn_plan_ctx_t *pc);
+const rn_schema_t *rn__pc_input_schema(const rn_plan_ctx_t *pc, int i);
+/* The node that names input i in `inputs`, for error positions. */
+const rn_conf_t *rn__pc_input_node(const rn_plan_ctx_t *pc, int i);
+
+/* Declares an output port with its schema. port NULL is the main output;
+ * a named port is the side output "component.port".
+ * @param schema consumed. */
+rn_code_t rn__pc_add_output(rn_plan_ctx_t *pc, const char *port, rn_schema_t *schema,
+                            rn_error_t *err);
+/* @returns the port index of the side output named port (1, 2, ...). The
+ * main output is port 0. */
+int rn__pc_port(const rn_plan_ctx_t *pc, const char *port);
+
+/* Keyed components: records reach instances by key group of these fields
+ * (resolved in every input's schema; a missing field is an error at node)
+ * and each instance gets a keyed state backend. */
+rn_code_t rn__pc_set_key(rn_plan_ctx_t *pc, const char *const *fields, size_t n,
+                         const rn_conf_t *node, rn_error_t *err);
+/* The key spec of input i (after rn__pc_set_key). */
+const rn_keyspec_t *rn__pc_keyspec(const rn_plan_ctx_t *pc, int i);
+
+/* Sinks that must run as one instance (a file sink writes one file). */
+void rn__pc_force_parallelism(rn_plan_ctx_t *pc, int parallelism);
+/* Sources: whether the source ends by itself. */
+void rn__pc_set_bounded(rn_plan_ctx_t *pc, bool bounded);
+/* Sources: the position of the event-time field in the main output, or -1
+ * for processing time. Valid after rn__pc_add_output(pc, NULL, ...). */
+int rn__pc_event_time_field(const rn_plan_ctx_t *pc);
+
+/* The component's plan object, shared by its instances; freed with
+ * free_fn when the job is destroyed. @param plan consumed. */
+void rn__pc_set_plan(rn_plan_ctx_t *pc, void *plan, void (*free_fn)(void *plan));
+
+/* ---- run time (@thread task) ---- */
+
+void *rn__op_plan(const rn_op_t *op);
+void *rn__op_data(const rn_op_t *op);
+void rn__op_set_data(rn_op_t *op, void *data);
+const char *rn__op_name(const rn_op_t *op);
+int rn__op_instance(const rn_op_t *op);
+int rn__op_parallelism(const rn_op_t *op);
+const rn_schema_t *rn__op_schema(const rn_op_t *op, int port);
+/* The keyed state backend (keyed components only, else NULL). */
+rn_state_t *rn__op_state(const rn_op_t *op);
+const rn_keyspec_t *rn__op_keyspec(const rn_op_t *op, int input);
+/* Encodes row's key (row of input `input`), sets it as the state's current
+ * key and returns its bytes (borrowed until the next call) in *key and *len. */
+rn_code_t rn__op_set_key_from_row(rn_op_t *op, int input, const rn_value_t *row,
+                                  const uint8_t **key, size_t *len, rn_error_t *err);
+/* The current input watermark (RN_TS_MIN before the first). */
+int64_t rn__op_watermark(const rn_op_t *op);
+/* Processing time, epoch ms. */
+int64_t rn__op_now(const rn_op_t *op);
+
+/* @returns an empty batch for port's schema (owned by the caller until
+ * emitted or freed). */
+rn_batch_t *rn__op_batch(rn_op_t *op, int port);
+/* @param b consumed. Empty batches are dropped. */
+rn_code_t rn__op_emit(rn_op_t *op, int port, rn_batch_t *b, rn_error_t *err);
+/* Frees a batch (returns it to the task's pool). @param b consumed. */
+void rn__op_free_batch(rn_op_t *op, rn_batch_t *b);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * stream/job_int.h: the planned job and its running parts, private to
+ * stream/.
+ *
+ * Plan (graph.c, @thread control): components become rn_node_t in
+ * topological order, each with its output ports and schemas, its inputs
+ * resolved to (node, port), and its parallelism. Edges are forward (equal
+ * parallelism, not keyed), rebalance (batches round-robin) or keyed (rows
+ * by key group). A node with one forward input is chained into its
+ * upstream: same task, direct calls, no queue.
+ *
+ * Run (exec.c, worker.c, @thread task/worker): a task is one instance of a
+ * chain. Tasks are spread over a fixed pool of worker threads; a task runs
+ * only on its worker, so nothing a task owns needs a lock. Tasks talk only
+ * through bounded queues of messages (batches and control events, in
+ * order); a producer whose queue is full parks its output in an outbox and
+ * takes no new input until the outbox drains (backpressure).
+ */
+#ifndef RN_STREAM_JOB_INT_H
+#define RN_STREAM_JOB_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "stream/component.h"
+#include "windows/watermark.h"
+
+typedef struct rn_node rn_node_t;
+typedef struct rn_task rn_task_t;
+typedef struct rn_queue rn_queue_t;
+typedef struct rn_worker rn_worker_t;
+
+struct rn_graph {
+    rn_conf_t *root; /* owned */
+};
+
+typedef enum { RN_EDGE_FORWARD, RN_EDGE_REBALANCE, RN_EDGE_KEYED } rn_edge_kind_t;
+
+typedef struct rn_input {
+    int node;               /* upstream node index */
+    int port;               /* upstream port */
+    const rn_conf_t *where; /* the `inputs` entry, for messages */
+    rn_edge_kind_t edge;
+    bool chained;
+} rn_input_t;
+
+typedef struct rn_consumer {
+    int node;  /* consumer node index */
+    int input; /* which of its inputs */
+} rn_consumer_t;
+
+typedef struct rn_port {
+    char *name; /* NULL for the main output */
+    rn_schema_t *schema;
+    int nconsumers;
+    rn_consumer_t *consumers;
+} rn_port_t;
+
+struct rn_node {
+    int index;
+    char *name;
+    rn_section_t section;
+    const rn_opclass_t *cls;
+    const rn_conf_t *conf;
+    int parallelism;
+    int forced_parallelism; /* 0: none */
+    bool bounded;
+
+    int ninputs;
+    rn_input_t *inputs;
+    int nports;
+    rn_port_t *ports;
+
+    bool keyed;
+    rn_keyspec_t *keyspecs; /* per input */
+
+    void *plan;
+    void (*plan_free)(void *plan);
+
+    /* Sources: event time. */
+    int event_time_field; /* -1: processing time */
+    int64_t max_ooo_ms;
+    int64_t idle_ms;
+
+    bool chain_head;
+    int order; /* position in topological order */
+};
+
+struct rn_plan_ctx {
+    rn_job_t *job;
+    rn_node_t *node;
+};
+
+/* A message between tasks. */
+typedef enum { RN_MSG_DATA, RN_MSG_WATERMARK, RN_MSG_IDLE, RN_MSG_END } rn_msg_kind_t;
+
+typedef struct rn_msg {
+    uint8_t kind;
+    uint16_t input; /* consumer's input index */
+    uint32_t chan;  /* consumer's channel index */
+    union {
+        rn_batch_t *batch;
+        int64_t wm;
+    } u;
+} rn_msg_t;
+
+/* Where one output port of an operator instance goes. */
+typedef struct rn_xwriter rn_xwriter_t; /* exchange writer to other tasks */
+
+typedef struct rn_dest {
+    rn_op_t *chained; /* direct call, or NULL */
+    int input;        /* input index at the chained op */
+    rn_xwriter_t *xw; /* exchange, when not chained */
+} rn_dest_t;
+
+typedef struct rn_outport {
+    int ndests;
+    rn_dest_t *dests;
+} rn_outport_t;
+
+struct rn_op {
+    rn_node_t *node;
+    int instance;
+    rn_task_t *task;
+    rn_job_t *job;
+    void *data;
+    rn_state_t *st;
+    rn_outport_t *outs; /* per port */
+    int64_t wm;
+    bool opened;
+    bool finished;
+    rn_wmgen_t wmgen; /* sources */
+    uint64_t records_in;
+    uint8_t keybuf[RN_KEY_MAX];
+};
+
+typedef struct rn_outbox_item {
+    rn_task_t *to;
+    rn_msg_t msg;
+} rn_outbox_item_t;
+
+struct rn_task {
+    int id;
+    rn_job_t *job;
+    rn_worker_t *worker;
+    rn_op_t *head;
+    int nops;
+    rn_op_t **ops; /* head first, then chained ops */
+    rn_queue_t *queue; /* NULL for source tasks */
+    rn_wmmin_t wmmin;  /* per input channel */
+    bool idle_sent;
+    bool done;
+    bool source_done;
+    int64_t last_idle_check_ms;
+    /* Messages that did not fit their queue, oldest first. */
+    rn_outbox_item_t *outbox;
+    size_t outbox_len, outbox_head, outbox_cap;
+    /* Batch free lists, by schema. */
+    struct {
+        const rn_schema_t *schema;
+        rn_batch_t *free;
+        int count;
+    } pools[8];
+    int npools;
+    _Atomic uint64_t records_in;  /* sources: records emitted */
+    _Atomic uint64_t records_out; /* sinks: records accepted */
+    _Atomic int64_t sink_wm;
+};
+
+struct rn_job {
+    char *name;
+    rn_conf_t *root; /* owned; nodes point into it */
+    int parallelism;
+    int max_parallelism;
+    int nworkers;
+    int nnodes;
+    rn_node_t *nodes;
+    int *topo; /* node indices in topological order */
+    rn_state_options_t state_opts;
+    char *state_backend;
+
+    int ntasks;
+    rn_task_t **tasks;
+    rn_worker_t *workers;
+    int ntasks_done; /* guarded by lock */
+    pthread_mutex_t lock;
+    _Atomic int cancel;
+    _Atomic int running;
+    rn_error_t error; /* first fatal error; guarded by lock */
+    bool failed;
+};
+
+/* graph.c */
+rn_code_t rn__job_plan(rn_job_t *job, rn_error_t *err);
+
+/* exec.c: building and running tasks. */
+rn_code_t rn__exec_build(rn_job_t *job, rn_error_t *err);
+void rn__exec_destroy(rn_job_t *job);
+/* Runs one step of task; @returns true when it made progress. */
+bool rn__task_step(rn_task_t *task, int64_t now_ms);
+void rn__job_fail(rn_job_t *job, const rn_error_t *err);
+
+/* worker.c: the queue and the pool. */
+rn_queue_t *rn__queue_new(size_t cap);
+void rn__queue_destroy(rn_queue_t *q);
+/* @returns false when full (the message is not taken). @thread any */
+bool rn__queue_push(rn_queue_t *q, const rn_msg_t *msg, rn_task_t *producer);
+/* Pops up to max messages. @returns how many. @thread the consumer's worker */
+size_t rn__queue_pop(rn_queue_t *q, rn_msg_t *out, size_t max);
+void rn__worker_wake(rn_worker_t *w);
+rn_code_t rn__workers_run(rn_job_t *job, rn_error_t *err);
+
+#endif
