@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages runnel builds and tests with, when missing.
+# Sourced by setup.sh and test.sh.
+RN_PACKAGES="build-essential cmake ninja-build pkg-config libyaml-dev libjansson-dev
+  libxxhash-dev libcsv-dev check librdkafka-dev librocksdb-dev libuv1-dev libzstd-dev"
+
+rn_install_deps() {
+  local missing=()
+  for p in $RN_PACKAGES; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "runnel: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  # The package lists may be stale on a fresh machine; retry once after an update.
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; then
+    $sudo apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  fi
+}

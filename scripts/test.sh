@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's second command, and what CI runs (.ci/run): every test, once
+# in a Release build and once more under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+rn_install_deps
+jobs=$(nproc)
+
+run_suite() {
+  local dir=$1; shift
+  echo "== build $dir ($*)"
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir"
+  echo "== test $dir"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600)
+}
+
+run_suite build -DCMAKE_BUILD_TYPE=Release
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export CK_FORK=no
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DRN_SANITIZE=ON -DRN_BUILD_BENCH=OFF
+echo "== all tests passed (Release and ASan+UBSan)"
