@@ -64,4 +64,31 @@ rn_code_t rn__parse_size(const char *text, int64_t *out);
 rn_code_t rn__conf_strlist(const rn_conf_t *map, const char *key, const char ***out, size_t *n,
                            rn_error_t *err);
 
+/*
+ * Building a tree with positions: used by the YAML loader (conf_yaml.c) and
+ * by rn_conf_set_path. The file name of a position is shared by every node
+ * read from that file (a refcounted rn_conf_src_t), so a large file does not
+ * copy its name into each node.
+ */
+typedef struct rn_conf_src rn_conf_src_t;
+
+/* @param name copied. @returns a source with one reference (drop it with
+ * rn__conf_src_unref()), or NULL when out of memory. */
+rn_conf_src_t *rn__conf_src_new(const char *name);
+/* Accepts NULL. */
+void rn__conf_src_unref(rn_conf_src_t *src);
+/* Sets where node starts. @param src borrowed: the node takes its own
+ * reference (src may be NULL: no file). line and col are 1-based, 0 when
+ * unknown. Only node itself changes, not its children. */
+void rn__conf_set_pos(rn_conf_t *node, rn_conf_src_t *src, int line, int col);
+/* A scalar of len bytes of text (copied), remembering whether it was quoted.
+ * @returns a node to free with rn_conf_destroy(), or NULL when out of memory. */
+rn_conf_t *rn__conf_new_scalar_n(const char *text, size_t len, bool quoted);
+/* Appends an entry to map without looking for an existing one (the loader
+ * has already refused duplicates). @param key a scalar node, kept as the
+ * entry's key node; consumed with value, on success and failure alike. */
+rn_code_t rn__conf_map_add(rn_conf_t *map, rn_conf_t *key, rn_conf_t *value, rn_error_t *err);
+/* @returns the key node of key in map (borrowed), or NULL. */
+const rn_conf_t *rn__conf_key_node(const rn_conf_t *map, const char *key);
+
 #endif
