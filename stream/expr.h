@@ -51,4 +51,12 @@ void rn__expr_eval(const rn_expr_t *e, const rn_value_t *row, rn_arena_t *arena,
  * (false or null) to keep[i]. */
 void rn__expr_eval_filter(const rn_expr_t *e, const rn_batch_t *b, uint8_t *keep);
 
+/* Evaluates e on each of the n rows of b and writes row i's value to
+ * out[i * stride] (a column of the output batch when stride is its width;
+ * out must not overlap b). Strings as rn__expr_eval(). Several times faster
+ * than rn__expr_eval() row by row: the work is done a node at a time over
+ * chunks of rows. */
+void rn__expr_eval_batch(const rn_expr_t *e, const rn_batch_t *b, rn_arena_t *arena,
+                         rn_value_t *out, size_t stride);
+
 #endif
