@@ -140,6 +140,13 @@ rn__pc_add_output(rn_plan_ctx_t *pc, const char *port, rn_schema_t *schema, rn_e
         return rn__errf(err, RN_EINVAL, "component '%s' has two outputs named '%s'", node->name,
                         port);
     }
+    if (port == NULL && node->section == RN_SOURCE) {
+        /* Known as soon as the main output is: sources check their
+         * event-time field per record (rn__pc_event_time_field). Bad names
+         * are reported by plan_source_time(). */
+        const char *et = rn_conf_scalar(rn_conf_get(node->conf, "event_time"));
+        node->event_time_field = et ? rn__schema_find(schema, et) : -1;
+    }
     if (port == NULL && node->nports > 0) {
         /* The main output is always port 0: side outputs declared before it
          * move up by one. */

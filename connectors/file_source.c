@@ -1,0 +1,499 @@
+/*
+ * connectors/file_source.c: the "file" source: JSON lines or CSV files read
+ * into rows of a declared schema.
+ *
+ * Design: `path` is a file or a glob pattern. The matching files, sorted by
+ * name, are dealt to the instances round-robin (file k to instance
+ * k % parallelism), so that each file is read whole by one instance and
+ * its records keep their order. An instance reads its files one after the
+ * other through stdio with a large buffer (getline), one record per line;
+ * a CSV record goes on over line breaks while a quoted cell is open. Each
+ * poll fills up to one batch.
+ *
+ * A record that does not decode, or whose event-time field is null, is a
+ * bad record, handled by on_error: fail (the poll fails with
+ * "FILE:LINE: field 'x': expected ..."), skip (dropped and counted; one
+ * warning with the count and the first reason at close) or dead-letter (a
+ * row on the side output "errors": error, raw record, "FILE:LINE"). A CSV
+ * file whose header lacks a schema field fails the job whatever on_error
+ * says: no record of it could be read.
+ *
+ * @thread plan: control; an instance: its task.
+ */
+#include "connectors/connector_int.h"
+#include "connectors/decode.h"
+#include "connectors/encode.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#define READ_BUFFER (1 << 20)
+
+enum { ON_FAIL, ON_SKIP, ON_DEAD_LETTER };
+
+static const char *const on_error_names[] = {"fail", "skip", "dead-letter", NULL};
+static const char *const keys[] = {"path", "format", "schema", "on_error", NULL};
+
+typedef struct fsrc_plan {
+    char *path; /* owned */
+    rn_format_t format;
+    int on_error;
+    int et_field;    /* event-time field of the main output, or -1 */
+    int errors_port; /* side output "errors", or -1 */
+} fsrc_plan_t;
+
+typedef struct fsrc {
+    const fsrc_plan_t *plan;
+    const rn_schema_t *schema; /* main output; borrowed from the plan */
+    char **files;              /* this instance's files, owned */
+    size_t nfiles, next;
+    FILE *f;          /* current file, or NULL between files */
+    char *fbuf;       /* its stdio buffer */
+    const char *name; /* current file's name (in files[]) */
+    int64_t lineno;   /* lines read from the current file */
+    char *line;       /* getline's buffer */
+    size_t linecap;
+    rn_buf_t rec; /* a CSV record over several lines */
+    rn_csv_dec_t *csv;
+    uint64_t skipped;
+    char first_skip[RN_ERROR_MSG_MAX];
+    char errbuf[RN_ERROR_MSG_MAX];
+} fsrc_t;
+
+/* ---- plan ---------------------------------------------------------------- */
+
+static void
+fsrc_plan_free(void *p)
+{
+    fsrc_plan_t *plan = p;
+    if (plan == NULL)
+        return;
+    rn_free(plan->path);
+    rn_free(plan);
+}
+
+static rn_schema_t *
+errors_schema(void)
+{
+    rn_schema_t *s = rn__schema_new();
+    rn__schema_add(s, "error", RN_TYPE_STRING, NULL);
+    rn__schema_add(s, "raw", RN_TYPE_STRING, NULL);
+    rn__schema_add(s, "location", RN_TYPE_STRING, NULL);
+    return s;
+}
+
+/* The event-time field: the runtime's answer when it has one, else the
+ * `event_time` key looked up here (the runtime may resolve it only after
+ * plan(); it checks the name and type itself). */
+static int
+event_time_field(rn_plan_ctx_t *pc, const rn_schema_t *schema)
+{
+    int et = rn__pc_event_time_field(pc);
+    const char *name = rn_conf_scalar(rn_conf_get(rn__pc_conf(pc), "event_time"));
+    if (et < 0 && name != NULL)
+        et = rn__schema_find(schema, name);
+    return et;
+}
+
+static rn_code_t
+fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
+{
+    const rn_conf_t *conf = rn__pc_conf(pc);
+    fsrc_plan_t *plan;
+    rn_schema_t *schema;
+    const char *path = NULL;
+    int format, on_error;
+    char what[160];
+    rn_code_t rc;
+
+    rn__conn_what(pc, "file source", what, sizeof(what));
+    if (rn__conf_require(conf, "path", what, err) == NULL)
+        return err ? err->code : RN_EINVAL;
+    if ((rc = rn__conf_str(conf, "path", NULL, &path, err)) != RN_OK ||
+        (rc = rn__conf_enum(conf, "format", rn__format_names, RN_FORMAT_JSON, &format, err)) !=
+            RN_OK ||
+        (rc = rn__conf_enum(conf, "on_error", on_error_names, ON_FAIL, &on_error, err)) != RN_OK)
+        return rc;
+    if (path == NULL || *path == '\0')
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "path"),
+                            "%s: path is empty; give a file or a glob pattern", what);
+    if ((schema = rn__conn_schema(conf, what, err)) == NULL)
+        return err ? err->code : RN_EINVAL;
+    if ((rc = rn__pc_add_output(pc, NULL, schema, err)) != RN_OK)
+        return rc;
+    plan = rn_xcalloc(1, sizeof(*plan));
+    plan->path = rn_xstrdup(path);
+    plan->format = (rn_format_t)format;
+    plan->on_error = on_error;
+    plan->errors_port = -1;
+    rn__pc_set_plan(pc, plan, fsrc_plan_free);
+    if (on_error == ON_DEAD_LETTER) {
+        if ((rc = rn__pc_add_output(pc, "errors", errors_schema(), err)) != RN_OK)
+            return rc;
+        plan->errors_port = rn__pc_port(pc, "errors");
+    }
+    /* schema now belongs to the main output port, which keeps it alive. */
+    plan->et_field = event_time_field(pc, schema);
+    rn__pc_set_bounded(pc, true);
+    return RN_OK;
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+static int
+cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Fills st->files with this instance's share of the files path names. */
+static rn_code_t
+list_files(fsrc_t *st, const char *path, int instance, int parallelism, rn_error_t *err)
+{
+    glob_t g;
+    size_t n = 0;
+
+    if (strpbrk(path, "*?[") == NULL) {
+        st->files = rn_xcalloc(1, sizeof(char *));
+        if (instance == 0)
+            st->files[n++] = rn_xstrdup(path);
+        st->nfiles = n;
+        return RN_OK;
+    }
+    int grc = glob(path, GLOB_NOSORT, NULL, &g);
+    if (grc == GLOB_NOMATCH)
+        return rn__errf(err, RN_EIO, "no file matches '%s'", path);
+    if (grc != 0)
+        return rn__errf(err, RN_EIO, "cannot list the files matching '%s': %s", path,
+                        grc == GLOB_NOSPACE ? "out of memory" : "read error");
+    /* Sorted by byte order, not by locale, so that every machine deals the
+     * same files to the same instances. */
+    qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), cmp_names);
+    st->files = rn_xcalloc(g.gl_pathc ? g.gl_pathc : 1, sizeof(char *));
+    for (size_t k = 0; k < g.gl_pathc; k++)
+        if (k % (size_t)parallelism == (size_t)instance)
+            st->files[n++] = rn_xstrdup(g.gl_pathv[k]);
+    st->nfiles = n;
+    globfree(&g);
+    return RN_OK;
+}
+
+static void
+close_file(fsrc_t *st)
+{
+    if (st->f != NULL)
+        fclose(st->f);
+    st->f = NULL;
+    rn_free(st->fbuf);
+    st->fbuf = NULL;
+}
+
+/* Reads one line into st->line without its line break. @returns its
+ * length, or -1 at the end of the file (-2 on a read error, errno set). */
+static ssize_t
+read_line(fsrc_t *st)
+{
+    ssize_t n = getline(&st->line, &st->linecap, st->f);
+    if (n < 0)
+        return ferror(st->f) ? -2 : -1;
+    st->lineno++;
+    if (n > 0 && st->line[n - 1] == '\n')
+        n--;
+    if (n > 0 && st->line[n - 1] == '\r')
+        n--;
+    return n;
+}
+
+static bool
+blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t')
+            return false;
+    return true;
+}
+
+/* Appends sep (one byte, or NULL) and s[0..len) to st->rec. */
+static bool
+rec_append(fsrc_t *st, const char *sep, const char *s, size_t len)
+{
+    if (rn__buf_reserve(&st->rec, len + 1) != RN_OK)
+        return false;
+    if (sep != NULL)
+        st->rec.data[st->rec.len++] = *sep;
+    memcpy(st->rec.data + st->rec.len, s, len);
+    st->rec.len += len;
+    return true;
+}
+
+/* The next record of the current file: a non-blank line, or for CSV the
+ * lines of a record whose quoted cell spans lines (joined with "\n").
+ * @returns RN_OK, RN_ENOTFOUND at the end of the file, or RN_EIO. */
+static rn_code_t
+read_record(fsrc_t *st, const char **rec, size_t *len, int64_t *first_line, rn_error_t *err)
+{
+    ssize_t n;
+    size_t quotes = 0;
+
+    do {
+        n = read_line(st);
+    } while (n >= 0 && blank(st->line, (size_t)n));
+    if (n < 0)
+        goto end;
+    *first_line = st->lineno;
+    *rec = st->line;
+    *len = (size_t)n;
+    if (st->plan->format != RN_FORMAT_CSV || !rn__csv_record_open(st->line, (size_t)n, &quotes))
+        return RN_OK;
+    st->rec.len = 0;
+    if (!rec_append(st, NULL, st->line, (size_t)n))
+        goto nomem;
+    for (;;) {
+        /* An unclosed quote at the end of the file ends the record: the
+         * decoder reports it. */
+        if ((n = read_line(st)) == -1)
+            break;
+        if (n == -2)
+            goto end;
+        if (!rec_append(st, "\n", st->line, (size_t)n))
+            goto nomem;
+        if (!rn__csv_record_open(st->line, (size_t)n, &quotes))
+            break;
+    }
+    *rec = st->rec.data;
+    *len = st->rec.len;
+    return RN_OK;
+nomem:
+    return rn__errf(err, RN_ENOMEM, "%s:%lld: out of memory for a record", st->name,
+                    (long long)*first_line);
+end:
+    if (n == -2)
+        return rn__errf(err, RN_EIO, "%s: read error: %s", st->name, strerror(errno));
+    return RN_ENOTFOUND;
+}
+
+/* Opens the next file of the instance; for CSV reads its header.
+ * @returns RN_OK, RN_ENOTFOUND when there is none left, or an error. */
+static rn_code_t
+open_next(fsrc_t *st, rn_error_t *err)
+{
+    struct stat sb;
+    const char *rec;
+    size_t len;
+    int64_t line;
+    rn_code_t rc;
+
+    if (st->next == st->nfiles)
+        return RN_ENOTFOUND;
+    st->name = st->files[st->next++];
+    st->lineno = 0;
+    if ((st->f = fopen(st->name, "rb")) == NULL)
+        return rn__errf(err, RN_EIO, "cannot open '%s': %s", st->name, strerror(errno));
+    if (fstat(fileno(st->f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        close_file(st);
+        return rn__errf(err, RN_EIO,
+                        "'%s' is a directory; give a file or a pattern such as '%s/*.jsonl'",
+                        st->name, st->name);
+    }
+    st->fbuf = rn_malloc(READ_BUFFER);
+    if (st->fbuf != NULL)
+        setvbuf(st->f, st->fbuf, _IOFBF, READ_BUFFER);
+    if (st->plan->format != RN_FORMAT_CSV)
+        return RN_OK;
+    rc = read_record(st, &rec, &len, &line, err);
+    if (rc == RN_ENOTFOUND) /* an empty file: no header, no records */
+        return RN_OK;
+    if (rc != RN_OK)
+        return rc;
+    if (rn__csv_dec_header(st->csv, rec, len, st->errbuf, sizeof(st->errbuf)) != RN_OK)
+        return rn__errf(err, RN_EDATA, "%s:%lld: %s", st->name, (long long)line, st->errbuf);
+    return RN_OK;
+}
+
+/* The next record of the instance, across its files. */
+static rn_code_t
+next_record(fsrc_t *st, const char **rec, size_t *len, int64_t *line, rn_error_t *err)
+{
+    for (;;) {
+        rn_code_t rc;
+        if (st->f == NULL && (rc = open_next(st, err)) != RN_OK)
+            return rc;
+        rc = read_record(st, rec, len, line, err);
+        if (rc != RN_ENOTFOUND)
+            return rc;
+        close_file(st);
+    }
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+static void
+fsrc_free(fsrc_t *st)
+{
+    if (st == NULL)
+        return;
+    close_file(st);
+    for (size_t i = 0; i < st->nfiles; i++)
+        rn_free(st->files[i]);
+    rn_free(st->files);
+    free(st->line); /* getline's, allocated with malloc */
+    rn__buf_fini(&st->rec);
+    rn__csv_dec_destroy(st->csv);
+    rn_free(st);
+}
+
+static rn_code_t
+open_instance(rn_op_t *op, rn_error_t *err)
+{
+    const fsrc_plan_t *plan = rn__op_plan(op);
+    fsrc_t *st = rn_calloc(1, sizeof(*st));
+    rn_code_t rc;
+
+    if (st == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    st->plan = plan;
+    st->schema = rn__op_schema(op, 0);
+    rn__buf_init(&st->rec);
+    rn__op_set_data(op, st);
+    if (plan->format == RN_FORMAT_CSV && (st->csv = rn__csv_dec_new(st->schema)) == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    if ((rc = list_files(st, plan->path, rn__op_instance(op), rn__op_parallelism(op), err)) !=
+        RN_OK)
+        return rc;
+    /* Open the first file now, so that a missing file or a CSV header
+     * without a schema field fails the job before any record flows. */
+    rc = open_next(st, err);
+    return rc == RN_ENOTFOUND ? RN_OK : rc;
+}
+
+static rn_code_t
+fsrc_open(rn_op_t *op, rn_error_t *err)
+{
+    rn_code_t rc = open_instance(op, err);
+    /* close() is not called after a failed open(): clean up here. */
+    if (rc != RN_OK) {
+        fsrc_free(rn__op_data(op));
+        rn__op_set_data(op, NULL);
+    }
+    return rc;
+}
+
+static void
+fsrc_close(rn_op_t *op)
+{
+    fsrc_t *st = rn__op_data(op);
+    if (st != NULL && st->skipped > 0)
+        RN_LOG_WARN(rn__op_name(op), "skipped %llu bad record%s (on_error: skip); the first: %s",
+                    (unsigned long long)st->skipped, st->skipped == 1 ? "" : "s",
+                    st->first_skip);
+    fsrc_free(st);
+    rn__op_set_data(op, NULL);
+}
+
+static rn_code_t
+decode(fsrc_t *st, const char *rec, size_t len, rn_value_t *row, rn_arena_t *arena)
+{
+    const fsrc_plan_t *plan = st->plan;
+    rn_code_t rc;
+
+    if (plan->format == RN_FORMAT_CSV)
+        rc = rn__csv_dec_record(st->csv, rec, len, row, arena, st->errbuf, sizeof(st->errbuf));
+    else
+        rc = rn__json_decode_line(st->schema, rec, len, row, arena, st->errbuf,
+                                  sizeof(st->errbuf));
+    if (rc == RN_OK && plan->et_field >= 0 && row[plan->et_field].null) {
+        snprintf(st->errbuf, sizeof(st->errbuf), "field '%s': the event time is missing",
+                 st->schema->fields[plan->et_field].name);
+        rc = RN_EDATA;
+    }
+    return rc;
+}
+
+/* A record that did not decode (reason in st->errbuf), per on_error. */
+static rn_code_t
+bad_record(rn_op_t *op, fsrc_t *st, const char *rec, size_t len, int64_t line, rn_batch_t **eb,
+           rn_error_t *err)
+{
+    const fsrc_plan_t *plan = st->plan;
+
+    if (plan->on_error == ON_FAIL)
+        return rn__errf(err, RN_EDATA, "%s:%lld: %s", st->name, (long long)line, st->errbuf);
+    if (plan->on_error == ON_SKIP) {
+        if (st->skipped++ == 0)
+            snprintf(st->first_skip, sizeof(st->first_skip), "%s:%lld: %s", st->name,
+                     (long long)line, st->errbuf);
+        return RN_OK;
+    }
+    if (*eb == NULL)
+        *eb = rn__op_batch(op, plan->errors_port);
+    rn_batch_t *b = *eb;
+    char where[PATH_MAX + 32];
+    int wn = snprintf(where, sizeof(where), "%s:%lld", st->name, (long long)line);
+    if (wn < 0 || (size_t)wn >= sizeof(where))
+        wn = (int)strlen(where);
+    size_t elen = strlen(st->errbuf);
+    rn_value_t *row = rn__batch_append(b, 0);
+    row[0] = rn__val_str(rn__arena_strdup(&b->arena, st->errbuf, elen), (uint32_t)elen);
+    row[1] = rn__val_str(rn__arena_strdup(&b->arena, rec, len),
+                         len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+    row[2] = rn__val_str(rn__arena_strdup(&b->arena, where, (size_t)wn), (uint32_t)wn);
+    if (rn__batch_full(b)) {
+        *eb = NULL;
+        return rn__op_emit(op, plan->errors_port, b, err);
+    }
+    return RN_OK;
+}
+
+static rn_code_t
+fsrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
+{
+    fsrc_t *st = rn__op_data(op);
+    const int et = st->plan->et_field;
+    rn_batch_t *b = rn__op_batch(op, 0), *eb = NULL;
+    rn_code_t rc = RN_OK;
+    const char *rec;
+    size_t len;
+    int64_t line;
+
+    while (!rn__batch_full(b)) {
+        rc = next_record(st, &rec, &len, &line, err);
+        if (rc == RN_ENOTFOUND) {
+            *done = true;
+            rc = RN_OK;
+            break;
+        }
+        if (rc != RN_OK)
+            break;
+        rn_value_t *row = rn__batch_append(b, 0);
+        if (decode(st, rec, len, row, &b->arena) == RN_OK) {
+            b->ts[b->n - 1] = et >= 0 ? row[et].u.i : 0;
+            continue;
+        }
+        b->n--;
+        if ((rc = bad_record(op, st, rec, len, line, &eb, err)) != RN_OK)
+            break;
+    }
+    if (rc != RN_OK) {
+        rn__op_free_batch(op, b);
+        if (eb != NULL)
+            rn__op_free_batch(op, eb);
+        return rc;
+    }
+    if (eb != NULL && (rc = rn__op_emit(op, st->plan->errors_port, eb, err)) != RN_OK) {
+        rn__op_free_batch(op, b);
+        return rc;
+    }
+    return rn__op_emit(op, 0, b, err);
+}
+
+const rn_opclass_t rn__src_file = {
+    .type = "file",
+    .section = RN_SOURCE,
+    .keys = keys,
+    .plan = fsrc_plan,
+    .open = fsrc_open,
+    .poll = fsrc_poll,
+    .close = fsrc_close,
+};
