@@ -40,7 +40,7 @@ typedef struct dg_plan {
     double rate;    /* events per second for the whole source; 0: no limit */
     int64_t keys;
     int64_t start;
-    int64_t interval;
+    int64_t interval; /* event-time step, microseconds */
 } dg_plan_t;
 
 typedef struct dg {
@@ -88,11 +88,38 @@ read_generator(const rn_conf_t *conf, const char *what, rn_error_t *err)
     return rn__conf_enum(conf, "generator", generators, 0, &which, err);
 }
 
+/* The event-time step: a duration, or microseconds ("250us") so that a
+ * generator can stand for more than 1000 events per second of event time. */
+static rn_code_t
+read_interval_us(const rn_conf_t *conf, int64_t *out, rn_error_t *err)
+{
+    const rn_conf_t *node = rn_conf_get(conf, "interval");
+    const char *text = rn_conf_scalar(node);
+    int64_t ms = 1;
+    size_t len;
+
+    if (text != NULL && (len = strlen(text)) > 2 && strcmp(text + len - 2, "us") == 0) {
+        char *end;
+        long long us = strtoll(text, &end, 10);
+        if (end != text + len - 2 || us < 0)
+            return rn__conf_err(err, RN_EINVAL, node,
+                                "key 'interval': expected a duration such as 1ms or 250us, "
+                                "got '%s'", text);
+        *out = us;
+        return RN_OK;
+    }
+    rn_code_t rc = rn__conf_duration_ms(conf, "interval", 1, &ms, err);
+    if (rc == RN_OK && ms > INT64_MAX / 1000)
+        return rn__conf_err(err, RN_EINVAL, node, "key 'interval': too large");
+    *out = ms * 1000;
+    return rc;
+}
+
 static rn_code_t
 dg_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 {
     const rn_conf_t *conf = rn__pc_conf(pc);
-    dg_plan_t plan = {INT64_MAX, 0, 1000, 1700000000000LL, 1};
+    dg_plan_t plan = {INT64_MAX, 0, 1000, 1700000000000LL, 1000};
     char what[160];
     rn_code_t rc;
 
@@ -107,8 +134,7 @@ dg_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         (rc = rn__conf_float(conf, "rate", 0, &plan.rate, err)) != RN_OK ||
         (rc = rn__conf_int(conf, "keys", plan.keys, &plan.keys, err)) != RN_OK ||
         (rc = rn__conf_int(conf, "start", plan.start, &plan.start, err)) != RN_OK ||
-        (rc = rn__conf_duration_ms(conf, "interval", plan.interval, &plan.interval, err)) !=
-            RN_OK)
+        (rc = read_interval_us(conf, &plan.interval, err)) != RN_OK)
         return rc;
     if (plan.events < 0)
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "events"),
@@ -249,8 +275,8 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
      * registers rather than reloading through g. */
     const rn_value_t *keycells = g->keycells;
     const int64_t keys_n = plan->keys, step = g->step, key_step = g->key_step,
-                  value_step = g->value_step, ts_step = step * plan->interval;
-    int64_t id = g->id, key = g->key, value = g->value, ts = plan->start + id * plan->interval;
+                  value_step = g->value_step, us_step = step * plan->interval;
+    int64_t id = g->id, key = g->key, value = g->value, us = id * plan->interval, ts;
     rn_value_t *row = RN_ROW(b, b->n);
     int64_t *tsv = b->ts + b->n;
     const uint32_t width = b->width;
@@ -261,11 +287,12 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
         row[F_ID] = (rn_value_t){.u.i = id};
         row[F_KEY] = keycells[key];
         row[F_VALUE] = (rn_value_t){.u.i = value};
+        ts = plan->start + us / 1000;
         row[F_TS] = (rn_value_t){.u.i = ts};
         tsv[j] = ts;
         row += width;
         id += step;
-        ts += ts_step;
+        us += us_step;
         key += key_step;
         if (key >= keys_n)
             key -= keys_n;
