@@ -290,7 +290,8 @@ plan_job_settings(rn_job_t *job, rn_error_t *err)
     if (v < 0 || v > 1024)
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(root, "workers"),
                             "workers must be between 0 (one per CPU) and 1024");
-    if (v > 0)
+    /* rn_job_options (the --workers flag) wins over the file. */
+    if (v > 0 && job->nworkers == 0)
         job->nworkers = (int)v;
     return RN_OK;
 }

@@ -67,28 +67,30 @@ rn__wmmin_fini(rn_wmmin_t *m)
     m->chans = NULL;
 }
 
-/* Recomputes the minimum over live channels; ended channels count as
- * +infinity, idle ones are left out. With every live channel idle the
- * watermark holds. */
+/* Recomputes the minimum over live channels. Idle channels are left out;
+ * ended channels can hold nothing back. With no live channel that is not
+ * idle the watermark holds, unless every channel has ended: then it is
+ * +infinity. */
 static bool
 recompute(rn_wmmin_t *m)
 {
     int64_t min = RN_TS_MAX;
-    bool any = false;
+    bool any_active = false, all_ended = true;
 
     for (uint32_t i = 0; i < m->n; i++) {
         const rn_wmchan_t *c = &m->chans[i];
-        if (c->ended) {
-            any = true;
+        if (c->ended)
             continue;
-        }
+        all_ended = false;
         if (c->idle)
             continue;
-        any = true;
+        any_active = true;
         if (c->wm < min)
             min = c->wm;
     }
-    if (!any || min <= m->current)
+    if (!any_active && !all_ended)
+        return false;
+    if (min <= m->current)
         return false;
     m->current = min;
     return true;

@@ -1,0 +1,344 @@
+#!/usr/bin/env bash
+# tests/integration/test_validate.sh: `runnel validate` on bad and good job
+# files (spec/job-file.md, "Command line").
+#
+# A bad file must exit 1 with one line on stderr that starts with
+# "runnel: FILE:LINE:COL: " at the exact position of the mistake and says
+# what is wrong (a key phrase is checked, not the whole wording). A good
+# file exits 0 and prints the planned graph. Every failure prints the
+# command's actual output.
+#
+# Env: RUNNEL (the binary), RN_TEST_TMP (scratch space).
+set -u
+
+: "${RUNNEL:?set RUNNEL to the runnel binary}"
+if [ ! -x "$RUNNEL" ]; then
+    echo "test_validate: RUNNEL='$RUNNEL' is not an executable" >&2
+    exit 1
+fi
+TMP_ROOT=${RN_TEST_TMP:-/tmp}
+mkdir -p "$TMP_ROOT" || exit 1
+DIR=$(mktemp -d "$TMP_ROOT/validate.XXXXXX") || exit 1
+trap 'rm -rf "$DIR"' EXIT
+
+checks=0
+failures=0
+OUT="$DIR/stdout"
+ERR="$DIR/stderr"
+
+fail() {
+    failures=$((failures + 1))
+    echo "FAIL: $1"
+    echo "  --- stdout:"
+    sed 's/^/  | /' "$OUT"
+    echo "  --- stderr:"
+    sed 's/^/  | /' "$ERR"
+}
+
+# run ARGS...: runs $RUNNEL, leaving its status in $rc and its output in
+# $OUT and $ERR.
+run() {
+    "$RUNNEL" "$@" >"$OUT" 2>"$ERR"
+    rc=$?
+}
+
+# expect_error NAME POS PHRASE [--set k=v ...] < job.yaml
+#   Writes the job file NAME.yaml, validates it and checks exit 1, a
+#   one-line error "runnel: FILE:POS: ..." and PHRASE in it.
+expect_error() {
+    local name=$1 pos=$2 phrase=$3
+    shift 3
+    local file="$DIR/$name.yaml"
+    cat >"$file"
+    checks=$((checks + 1))
+    run validate "$file" "$@"
+    local msg
+    msg=$(cat "$ERR")
+    if [ "$rc" -ne 1 ]; then
+        fail "$name: exit status $rc, want 1"
+    elif [[ "$msg" != "runnel: $file:$pos: "* ]]; then
+        fail "$name: error does not start with 'runnel: $file:$pos: '"
+    elif [[ "$msg" != *"$phrase"* ]]; then
+        fail "$name: error does not say '$phrase'"
+    elif [ "$(wc -l <"$ERR")" -ne 1 ]; then
+        fail "$name: error is not one line"
+    elif [ -s "$OUT" ]; then
+        fail "$name: a bad file printed a graph"
+    fi
+}
+
+# expect_status NAME WANT ARGS...: checks only the exit status (and that
+# there is a message on stderr when WANT is not 0).
+expect_status() {
+    local name=$1 want=$2
+    shift 2
+    checks=$((checks + 1))
+    run "$@"
+    if [ "$rc" -ne "$want" ]; then
+        fail "$name: exit status $rc, want $want"
+    elif [ "$want" -ne 0 ] && [ ! -s "$ERR" ]; then
+        fail "$name: no message on stderr"
+    fi
+}
+
+# expect_out NAME TEXT: the last command's stdout holds TEXT (one line).
+expect_out() {
+    checks=$((checks + 1))
+    if ! grep -qF -- "$2" "$OUT"; then
+        fail "$1: stdout does not have '$2'"
+    fi
+}
+
+# ---- syntax ----------------------------------------------------------------
+
+# The flow mapping opened on line 3 is not closed; libyaml notices at the
+# ':' of "sinks:".
+expect_error syntax "4:6" "did not find expected" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+# ---- keys --------------------------------------------------------------------
+
+expect_error top_key "2:1" "unknown key 'paralelism' in the job; did you mean 'parallelism'?" <<'EOF'
+name: vt
+paralelism: 2
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+expect_error component_key "8:5" "unknown key 'wher' in operator 'kept'; did you mean 'where'?" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  kept:
+    type: filter
+    inputs: [gen]
+    wher: "value > 1"
+sinks:
+  out: {type: discard, inputs: [kept]}
+EOF
+
+expect_error wrong_type "2:14" "expected an integer, got 'two'" <<'EOF'
+name: vt
+parallelism: two
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+# ---- the graph -----------------------------------------------------------------
+
+expect_error unknown_input "7:14" "unknown input 'gne'; did you mean 'gen'?" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out:
+    type: discard
+    inputs: [gne]
+EOF
+
+# a reads b and b reads a; reported at the inputs of a.
+expect_error cycle "7:13" "cycle" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  a:
+    type: filter
+    inputs: [b]
+    where: "value > 1"
+  b:
+    type: filter
+    inputs: [a]
+    where: "value > 2"
+sinks:
+  out: {type: discard, inputs: [b, gen]}
+EOF
+checks=$((checks + 1))
+if ! grep -qF "a <- b <- a" "$ERR"; then
+    fail "cycle: the message does not show the cycle 'a <- b <- a'"
+fi
+
+expect_error unknown_type "6:11" "unknown operator type 'filtr'; did you mean 'filter'?" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  kept:
+    type: filtr
+    inputs: [gen]
+    where: "value > 1"
+sinks:
+  out: {type: discard, inputs: [kept]}
+EOF
+
+# Across sections: a source and a sink with one name.
+expect_error duplicate_name "5:3" "the name 'gen' is used twice" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  gen: {type: discard, inputs: [gen]}
+EOF
+
+# Within a section it is a duplicate key of the YAML map.
+expect_error duplicate_key "9:3" "duplicate key 'x' (first at 5:3)" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  x:
+    type: filter
+    inputs: [gen]
+    where: "value > 1"
+  x:
+    type: filter
+    inputs: [gen]
+    where: "value > 2"
+sinks:
+  out: {type: discard, inputs: [x]}
+EOF
+
+expect_error unknown_side_output "13:33" "'counts' has no side output 'nope' (it has: late)" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  counts:
+    type: window_aggregate
+    inputs: [gen]
+    key: [key]
+    window: {type: tumbling, size: 1s}
+    aggregates: {n: count()}
+    late_output: late
+sinks:
+  out: {type: discard, inputs: [counts.nope]}
+EOF
+
+# ---- schemas and expressions ------------------------------------------------
+
+expect_error where_not_bool "8:12" "must be a condition (bool), not int" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  kept:
+    type: filter
+    inputs: [gen]
+    where: "value + 1"
+sinks:
+  out: {type: discard, inputs: [kept]}
+EOF
+
+# The column points inside the expression: the quote is at column 12, so
+# `colour` (13 characters into it) is at column 26.
+expect_error unknown_field "8:26" "unknown field 'colour'" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  kept:
+    type: filter
+    inputs: [gen]
+    where: "value > 1 && colour == 'red'"
+sinks:
+  out: {type: discard, inputs: [kept]}
+EOF
+
+expect_error key_not_in_schema "8:10" "key field 'user' is not in its input" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  counts:
+    type: window_aggregate
+    inputs: [gen]
+    key: [user]
+    window: {type: tumbling, size: 1s}
+    aggregates: {n: count()}
+sinks:
+  out: {type: discard, inputs: [counts]}
+EOF
+
+# ---- a good file -------------------------------------------------------------
+
+GOOD="$DIR/good.yaml"
+cat >"$GOOD" <<'EOF'
+name: vt-good
+parallelism: 2
+sources:
+  gen:
+    type: datagen
+    events: 100
+    keys: 5
+    event_time: ts
+operators:
+  kept:
+    type: filter
+    inputs: [gen]
+    where: "value > 10"
+  counts:
+    type: window_aggregate
+    inputs: [kept]
+    key: [key]
+    window: {type: tumbling, size: 1s}
+    aggregates:
+      n: count()
+sinks:
+  out:
+    type: discard
+    inputs: [counts]
+EOF
+
+expect_status good 0 validate "$GOOD"
+expect_out good "job vt-good: 4 components, default parallelism 2"
+expect_out good "source gen (datagen) x2 bounded"
+expect_out good "operator kept (filter) x2"
+expect_out good "<- gen (forward, chained)"
+expect_out good "operator counts (window_aggregate) x2 keyed"
+expect_out good "<- kept (keyed)"
+expect_out good "output: {key: string, window_start: timestamp, window_end: timestamp, n: int}"
+expect_out good "sink out (discard) x2"
+expect_out good "$GOOD: ok"
+
+expect_status set_parallelism 0 validate "$GOOD" --set parallelism=3
+expect_out set_parallelism "default parallelism 3"
+expect_out set_parallelism "source gen (datagen) x3 bounded"
+expect_out set_parallelism "operator counts (window_aggregate) x3 keyed"
+expect_out set_parallelism "sink out (discard) x3"
+
+# --set reaches into components too.
+expect_status set_component 0 validate "$GOOD" --set sources.gen.parallelism=4
+expect_out set_component "source gen (datagen) x4 bounded"
+expect_out set_component "<- gen (rebalance)"
+
+# ---- bad arguments -------------------------------------------------------------
+
+expect_status run_missing_file 1 run "$DIR/does-not-exist.yaml"
+checks=$((checks + 1))
+if ! grep -qF "$DIR/does-not-exist.yaml" "$ERR"; then
+    fail "run_missing_file: the message does not name the file"
+fi
+expect_status validate_missing_file 1 validate "$DIR/does-not-exist.yaml"
+expect_status run_bad_file 1 run "$DIR/cycle.yaml"
+expect_status set_no_equals 1 validate "$GOOD" --set parallelism
+expect_status set_empty_path 1 validate "$GOOD" --set =3
+expect_status set_bad_value 1 validate "$GOOD" --set parallelism=two
+expect_status set_out_of_range 1 validate "$GOOD" --set parallelism=0
+expect_status set_bad_yaml 1 validate "$GOOD" --set 'parallelism=[1'
+expect_status set_through_scalar 1 validate "$GOOD" --set name.x=1
+expect_status no_job_file 1 validate
+expect_status unknown_option 1 validate "$GOOD" --bogus
+expect_status unknown_command 1 frobnicate "$GOOD"
+
+echo "test_validate: $checks checks, $failures failed"
+[ "$failures" -eq 0 ]
