@@ -5,8 +5,8 @@
  *
  * Design: the same encoders as the file sink fill a buffer that goes to
  * stdout through stdio (so that it keeps its order with anything else the
- * program prints there) once it holds about 64 KiB, after every batch when
- * stdout is a terminal (someone is watching), and at finish.
+ * program prints there) after every batch: stdout is a stream someone reads
+ * as the job runs, not a file committed at the end.
  *
  * @thread plan: control; the instance: its task.
  */
@@ -14,8 +14,6 @@
 
 #include <errno.h>
 #include <unistd.h>
-
-#define FLUSH_AT (64 << 10)
 
 static const char *const keys[] = {"format", NULL};
 
@@ -25,7 +23,6 @@ typedef struct stdout_plan {
 
 typedef struct stdout_sink {
     rn_text_out_t out;
-    bool tty;
 } stdout_sink_t;
 
 static void
@@ -88,7 +85,6 @@ stdout_open(rn_op_t *op, rn_error_t *err)
     if (s == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory");
     rn__op_set_data(op, s);
-    s->tty = isatty(STDOUT_FILENO);
     if ((rc = rn__text_out_init(&s->out, &plan->text, err)) != RN_OK) {
         /* close() is not called after a failed open(). */
         stdout_close(op);
@@ -104,8 +100,10 @@ stdout_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
     rn_code_t rc = rn__text_out_batch(&s->out, input, b, err);
 
     rn__op_free_batch(op, b);
-    if (rc == RN_OK && (s->tty || s->out.buf.len >= FLUSH_AT))
-        rc = write_out(s, s->tty, err);
+    /* stdout is a stream, not a committed file: what a batch produced goes
+     * out now, so that a reader of a pipe sees windows as they fire. */
+    if (rc == RN_OK)
+        rc = write_out(s, true, err);
     return rc;
 }
 

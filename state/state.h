@@ -59,6 +59,10 @@ void rn__state_destroy(rn_state_t *st);
 
 /* Sets the current key. @param key copied by the backend. */
 void rn__state_set_key(rn_state_t *st, const void *key, size_t len, uint32_t key_group);
+/* rn__state_set_key for a caller that already has hash = XXH3_64bits(key,
+ * len) (rn__key_hash()): saves hashing the key twice per record. */
+void rn__state_set_key_hashed(rn_state_t *st, const void *key, size_t len, uint32_t key_group,
+                              uint64_t hash);
 /* @returns the current key (borrowed until the next set_key) and its length. */
 const void *rn__state_key(const rn_state_t *st, size_t *len);
 uint32_t rn__state_key_group(const rn_state_t *st);

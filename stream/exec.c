@@ -64,8 +64,9 @@ rn__op_set_key_from_row(rn_op_t *op, int input, const rn_value_t *row, const uin
     if (n == 0)
         return rn__errf(err, RN_EDATA, "operator '%s': a record's key is longer than %d bytes",
                         op->node->name, RN_KEY_MAX);
-    uint32_t kg = rn__key_group(rn__key_hash(op->keybuf, n), (uint32_t)op->job->max_parallelism);
-    rn__state_set_key(op->st, op->keybuf, n, kg);
+    uint64_t hash = rn__key_hash(op->keybuf, n);
+    uint32_t kg = rn__key_group(hash, (uint32_t)op->job->max_parallelism);
+    rn__state_set_key_hashed(op->st, op->keybuf, n, kg, hash);
     if (key)
         *key = op->keybuf;
     if (len)

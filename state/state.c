@@ -1,0 +1,453 @@
+/*
+ * state/state.c: the keyed state handle of one operator instance.
+ *
+ * What it does: picks a backend by name, keeps the current key (a copy, its
+ * hash and key group), resolves state names to ids and kinds, and turns
+ * each state call into one backend call carrying the full composite key
+ * (state id, key group, key, namespace[, user key]); see state_int.h.
+ *
+ * Design: the handle does the bookkeeping that every backend would
+ * otherwise repeat (registry, key copy, argument checks), so that a backend
+ * is a plain byte store. The hash of the current key is computed once per
+ * rn__state_set_key, since a record usually touches several states and
+ * timers under one key. Timers live here rather than in the backend: both
+ * backends keep them in memory (as Flink's heap timer service does), and a
+ * checkpoint writes them out beside the backend's data.
+ *
+ * @thread task: one rn_state_t per operator instance.
+ */
+#include "state/state_int.h"
+
+#include <xxhash.h>
+
+/* A registered state. rn_vstate/rn_lstate/rn_mstate are this struct under
+ * three names, so that the compiler keeps the kinds apart in operators. */
+struct rn_vstate {
+    rn_state_t *st;
+    uint32_t id;
+    rn__skind_t kind;
+    char *name;
+};
+struct rn_lstate {
+    struct rn_vstate h;
+};
+struct rn_mstate {
+    struct rn_vstate h;
+};
+
+struct rn_state {
+    const rn__state_backend_t *ops;
+    void *be;
+    char *owner; /* "component#instance" or "state", for messages */
+
+    uint8_t *key; /* current key, owned */
+    uint32_t keylen;
+    uint32_t keycap;
+    uint32_t kg;
+    uint64_t keyhash;
+
+    struct rn_vstate **states; /* registry, index = state id */
+    uint32_t nstates;
+    uint32_t capstates;
+
+    rn__timers_t timers[2]; /* by rn_time_domain_t */
+};
+
+static const char *const kind_names[] = {"value", "list", "map"};
+
+rn_state_t *
+rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
+{
+    const char *name = opts != NULL && opts->backend != NULL ? opts->backend : "memory";
+    const rn__state_backend_t *ops = NULL;
+    rn_state_options_t dflt;
+
+    if (strcmp(name, "memory") == 0) {
+        ops = &rn__state_memory_backend;
+    } else if (strcmp(name, "rocksdb") == 0) {
+        rn__errf(err, RN_EINVAL,
+                 "state backend 'rocksdb' is not available in this release (it comes in a "
+                 "later one); use 'memory'");
+        return NULL;
+    } else {
+        rn__errf(err, RN_EINVAL, "unknown state backend '%s' (expected memory or rocksdb)", name);
+        return NULL;
+    }
+    if (opts == NULL) {
+        memset(&dflt, 0, sizeof(dflt));
+        opts = &dflt;
+    }
+
+    rn_state_t *st = rn_calloc(1, sizeof(*st));
+    if (st == NULL) {
+        rn__errf(err, RN_ENOMEM, "state: out of memory");
+        return NULL;
+    }
+    st->ops = ops;
+    st->owner = rn_xstrdup(opts->owner != NULL ? opts->owner : "state");
+    rn__timers_init(&st->timers[RN_TIME_EVENT]);
+    rn__timers_init(&st->timers[RN_TIME_PROCESSING]);
+    if (ops->open(opts, &st->be, err) != RN_OK) {
+        rn__errctx(err, "%s", st->owner);
+        rn__state_destroy(st);
+        return NULL;
+    }
+    /* An empty current key, so that calls before the first set_key address
+     * a well-defined key rather than garbage. */
+    rn__state_set_key(st, "", 0, 0);
+    return st;
+}
+
+void
+rn__state_destroy(rn_state_t *st)
+{
+    if (st == NULL)
+        return;
+    if (st->be != NULL)
+        st->ops->close(st->be);
+    for (uint32_t i = 0; i < st->nstates; i++) {
+        rn_free(st->states[i]->name);
+        rn_free(st->states[i]);
+    }
+    rn_free(st->states);
+    rn__timers_fini(&st->timers[RN_TIME_EVENT]);
+    rn__timers_fini(&st->timers[RN_TIME_PROCESSING]);
+    rn_free(st->key);
+    rn_free(st->owner);
+    rn_free(st);
+}
+
+void
+rn__state_set_key(rn_state_t *st, const void *key, size_t len, uint32_t key_group)
+{
+    rn__state_set_key_hashed(st, key, len, key_group, XXH3_64bits(key, len));
+}
+
+void
+rn__state_set_key_hashed(rn_state_t *st, const void *key, size_t len, uint32_t key_group,
+                         uint64_t hash)
+{
+    /* Keys are bounded by RN_KEY_MAX upstream; an oversized one here is a
+     * programming error that would corrupt lengths. */
+    rn_assert(len <= UINT32_MAX / 2);
+    if (len > st->keycap) {
+        uint32_t cap = st->keycap ? st->keycap : 64;
+        while (cap < len)
+            cap *= 2;
+        st->key = rn_xrealloc(st->key, cap);
+        st->keycap = cap;
+    }
+    if (len > 0)
+        memcpy(st->key, key, len);
+    st->keylen = (uint32_t)len;
+    st->kg = key_group;
+    st->keyhash = hash;
+}
+
+const void *
+rn__state_key(const rn_state_t *st, size_t *len)
+{
+    *len = st->keylen;
+    return st->key;
+}
+
+uint32_t
+rn__state_key_group(const rn_state_t *st)
+{
+    return st->kg;
+}
+
+static struct rn_vstate *
+state_register(rn_state_t *st, const char *name, rn__skind_t kind, rn_error_t *err)
+{
+    for (uint32_t i = 0; i < st->nstates; i++) {
+        struct rn_vstate *h = st->states[i];
+        if (strcmp(h->name, name) != 0)
+            continue;
+        if (h->kind != kind) {
+            rn__errf(err, RN_EINVAL, "%s: state '%s' is a %s state, not a %s state", st->owner,
+                     name, kind_names[h->kind], kind_names[kind]);
+            return NULL;
+        }
+        return h;
+    }
+    if (st->nstates == st->capstates) {
+        st->capstates = st->capstates ? st->capstates * 2 : 4;
+        st->states = rn_xrealloc(st->states, st->capstates * sizeof(*st->states));
+    }
+    /* All three handle structs have the layout of struct rn_vstate. */
+    struct rn_vstate *h = rn_xcalloc(1, sizeof(struct rn_mstate));
+    h->st = st;
+    h->id = st->nstates;
+    h->kind = kind;
+    h->name = rn_xstrdup(name);
+    st->states[st->nstates++] = h;
+    return h;
+}
+
+rn_vstate_t *
+rn__state_value(rn_state_t *st, const char *name, rn_error_t *err)
+{
+    return state_register(st, name, RN__SK_VALUE, err);
+}
+
+rn_lstate_t *
+rn__state_list(rn_state_t *st, const char *name, rn_error_t *err)
+{
+    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, err);
+}
+
+rn_mstate_t *
+rn__state_map(rn_state_t *st, const char *name, rn_error_t *err)
+{
+    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, err);
+}
+
+/* Fills *k for handle h and namespace ns. @returns false when ns is too
+ * long (err set). */
+static inline bool
+skey_init(rn__skey_t *k, const struct rn_vstate *h, const void *ns, size_t nslen,
+          rn_error_t *err)
+{
+    const rn_state_t *st = h->st;
+    if (RN_UNLIKELY(nslen > RN_STATE_NS_MAX)) {
+        rn__errf(err, RN_EINVAL, "%s: state '%s': namespace of %zu bytes (at most %d)",
+                 st->owner, h->name, nslen, RN_STATE_NS_MAX);
+        return false;
+    }
+    k->state = h->id;
+    k->kind = h->kind;
+    k->kg = st->kg;
+    k->keylen = st->keylen;
+    k->nslen = (uint32_t)nslen;
+    k->uklen = 0;
+    k->keyhash = st->keyhash;
+    k->key = st->key;
+    k->ns = ns;
+    k->ukey = NULL;
+    return true;
+}
+
+static rn_code_t
+state_ctx(rn_code_t rc, const struct rn_vstate *h, rn_error_t *err)
+{
+    if (rc != RN_OK && rc != RN_ENOTFOUND)
+        rn__errctx(err, "%s: state '%s'", h->st->owner, h->name);
+    return rc;
+}
+
+/* ---- value state ---- */
+
+rn_code_t
+rn__vstate_get(rn_vstate_t *vs, const void *ns, size_t nslen, const void **val, size_t *len,
+               rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, vs, ns, nslen, err))
+        return RN_EINVAL;
+    return state_ctx(vs->st->ops->get(vs->st->be, &k, val, len, err), vs, err);
+}
+
+rn_code_t
+rn__vstate_put(rn_vstate_t *vs, const void *ns, size_t nslen, const void *val, size_t len,
+               rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, vs, ns, nslen, err))
+        return RN_EINVAL;
+    return state_ctx(vs->st->ops->put(vs->st->be, &k, val, len, err), vs, err);
+}
+
+void *
+rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool *created,
+               rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, vs, ns, nslen, err))
+        return NULL;
+    void *p = vs->st->ops->ref(vs->st->be, &k, size, created, err);
+    if (p == NULL)
+        state_ctx(err != NULL ? err->code : RN_EINVAL, vs, err);
+    return p;
+}
+
+rn_code_t
+rn__vstate_clear(rn_vstate_t *vs, const void *ns, size_t nslen, rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, vs, ns, nslen, err))
+        return RN_EINVAL;
+    return state_ctx(vs->st->ops->del(vs->st->be, &k, err), vs, err);
+}
+
+/* ---- list state ---- */
+
+rn_code_t
+rn__lstate_add(rn_lstate_t *ls, const void *ns, size_t nslen, const void *val, size_t len,
+               rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, &ls->h, ns, nslen, err))
+        return RN_EINVAL;
+    return state_ctx(ls->h.st->ops->list_add(ls->h.st->be, &k, val, len, err), &ls->h, err);
+}
+
+rn_code_t
+rn__lstate_each(rn_lstate_t *ls, const void *ns, size_t nslen, rn_state_each_fn fn, void *ctx,
+                rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, &ls->h, ns, nslen, err))
+        return RN_EINVAL;
+    /* fn's own error codes pass through untouched. */
+    return ls->h.st->ops->list_each(ls->h.st->be, &k, fn, ctx, err);
+}
+
+rn_code_t
+rn__lstate_clear(rn_lstate_t *ls, const void *ns, size_t nslen, rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, &ls->h, ns, nslen, err))
+        return RN_EINVAL;
+    return state_ctx(ls->h.st->ops->del(ls->h.st->be, &k, err), &ls->h, err);
+}
+
+/* ---- map state ---- */
+
+static inline bool
+mkey_init(rn__skey_t *k, rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey,
+          size_t uklen, rn_error_t *err)
+{
+    if (!skey_init(k, &ms->h, ns, nslen, err))
+        return false;
+    if (RN_UNLIKELY(uklen > UINT32_MAX / 2)) {
+        rn__errf(err, RN_EINVAL, "%s: state '%s': user key of %zu bytes", ms->h.st->owner,
+                 ms->h.name, uklen);
+        return false;
+    }
+    /* A non-NULL pointer marks "one entry" even for an empty user key. */
+    k->ukey = ukey != NULL ? ukey : (const uint8_t *)"";
+    k->uklen = (uint32_t)uklen;
+    return true;
+}
+
+rn_code_t
+rn__mstate_put(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey, size_t uklen,
+               const void *val, size_t vlen, rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!mkey_init(&k, ms, ns, nslen, ukey, uklen, err))
+        return RN_EINVAL;
+    return state_ctx(ms->h.st->ops->put(ms->h.st->be, &k, val, vlen, err), &ms->h, err);
+}
+
+rn_code_t
+rn__mstate_get(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey, size_t uklen,
+               const void **val, size_t *vlen, rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!mkey_init(&k, ms, ns, nslen, ukey, uklen, err))
+        return RN_EINVAL;
+    return state_ctx(ms->h.st->ops->get(ms->h.st->be, &k, val, vlen, err), &ms->h, err);
+}
+
+rn_code_t
+rn__mstate_remove(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey, size_t uklen,
+                  rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!mkey_init(&k, ms, ns, nslen, ukey, uklen, err))
+        return RN_EINVAL;
+    return state_ctx(ms->h.st->ops->del(ms->h.st->be, &k, err), &ms->h, err);
+}
+
+rn_code_t
+rn__mstate_each(rn_mstate_t *ms, const void *ns, size_t nslen, rn_state_each_fn fn, void *ctx,
+                rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, &ms->h, ns, nslen, err))
+        return RN_EINVAL;
+    return ms->h.st->ops->map_each(ms->h.st->be, &k, fn, ctx, err);
+}
+
+rn_code_t
+rn__mstate_clear(rn_mstate_t *ms, const void *ns, size_t nslen, rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, &ms->h, ns, nslen, err))
+        return RN_EINVAL;
+    return state_ctx(ms->h.st->ops->del(ms->h.st->be, &k, err), &ms->h, err);
+}
+
+/* ---- timers ---- */
+
+static rn__timers_t *
+timers_of(rn_state_t *st, rn_time_domain_t domain)
+{
+    rn_assert(domain == RN_TIME_EVENT || domain == RN_TIME_PROCESSING);
+    return &st->timers[domain];
+}
+
+static rn_code_t
+check_ns(const rn_state_t *st, size_t nslen, rn_error_t *err)
+{
+    if (RN_UNLIKELY(nslen > RN_STATE_NS_MAX))
+        return rn__errf(err, RN_EINVAL, "%s: timer namespace of %zu bytes (at most %d)",
+                        st->owner, nslen, RN_STATE_NS_MAX);
+    return RN_OK;
+}
+
+rn_code_t
+rn__timer_register(rn_state_t *st, rn_time_domain_t domain, int64_t time, const void *ns,
+                   size_t nslen, rn_error_t *err)
+{
+    rn__tkey_t k = {st->key, st->keylen, st->kg, st->keyhash};
+    rn_code_t rc = check_ns(st, nslen, err);
+    if (rc != RN_OK)
+        return rc;
+    rc = rn__timers_add(timers_of(st, domain), &k, time, ns, nslen, err);
+    if (rc != RN_OK)
+        rn__errctx(err, "%s", st->owner);
+    return rc;
+}
+
+rn_code_t
+rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time, const void *ns,
+                 size_t nslen, rn_error_t *err)
+{
+    rn__tkey_t k = {st->key, st->keylen, st->kg, st->keyhash};
+    rn_code_t rc = check_ns(st, nslen, err);
+    if (rc != RN_OK)
+        return rc;
+    rn__timers_del(timers_of(st, domain), &k, time, ns, nslen);
+    return RN_OK;
+}
+
+rn_code_t
+rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t *t,
+              rn_error_t *err)
+{
+    rn_code_t rc = rn__timers_pop(timers_of(st, domain), st, upto, t);
+    if (rc == RN_OK)
+        t->domain = domain;
+    return rc;
+}
+
+int64_t
+rn__timer_next(rn_state_t *st, rn_time_domain_t domain)
+{
+    return rn__timers_next(timers_of(st, domain));
+}
+
+void
+rn__state_stats(rn_state_t *st, rn_state_stats_t *stats)
+{
+    memset(stats, 0, sizeof(*stats));
+    st->ops->stats(st->be, stats);
+    for (int d = 0; d < 2; d++) {
+        stats->timers += st->timers[d].live;
+        stats->bytes += st->timers[d].bytes;
+    }
+    stats->bytes += sizeof(*st) + st->keycap + st->capstates * sizeof(*st->states);
+}

@@ -1,0 +1,192 @@
+/*
+ * state/state_int.h: what the state handle (state.c), the timer service
+ * (timers.c) and the backends (memory.c, rocksdb later) share. Private to
+ * state/.
+ *
+ * The backend contract: a backend stores bytes under a composite key
+ * (state id, key group, key bytes, namespace bytes[, user key bytes]) and
+ * knows nothing of operators, names or timers. The handle resolves names to
+ * ids and keeps the current key, so that a backend call carries everything
+ * needed to address one entry (rn__skey_t). A RocksDB backend lays the
+ * composite key out as kg | state id | key | ns | user key, which makes the
+ * map iteration order (user-key bytes) and key-group range scans (for
+ * rescaling) come out of the sort order of the store.
+ *
+ * @thread task.
+ */
+#ifndef RN_STATE_STATE_INT_H
+#define RN_STATE_STATE_INT_H
+
+#include "state/state.h"
+
+typedef enum rn__skind {
+    RN__SK_VALUE = 0,
+    RN__SK_LIST = 1,
+    RN__SK_MAP = 2,
+} rn__skind_t;
+
+/* One addressed entry. All pointers are borrowed for the call. */
+typedef struct rn__skey {
+    uint32_t state;      /* state id: index in the registry */
+    uint32_t kind;       /* rn__skind_t of the state */
+    uint32_t kg;         /* key group of the key */
+    uint32_t keylen;
+    uint32_t nslen;
+    uint32_t uklen;
+    uint64_t keyhash;    /* XXH3_64bits(key), computed once per set_key */
+    const uint8_t *key;
+    const uint8_t *ns;
+    const uint8_t *ukey; /* map states: the user key, NULL to mean "all of (key, ns)" */
+} rn__skey_t;
+
+/*
+ * A backend. Every function may be called only between open and close.
+ * get/put/del address a value (VALUE), a list as a whole (LIST, del only)
+ * or a map entry (MAP with ukey); del of MAP without ukey removes every
+ * entry of (key, ns). Borrowed results follow the rule of state.h.
+ */
+typedef struct rn__state_backend {
+    const char *name;
+    /* @returns the backend's handle in *be (free with close). */
+    rn_code_t (*open)(const rn_state_options_t *opts, void **be, rn_error_t *err);
+    void (*close)(void *be);
+    /* RN_ENOTFOUND when absent, msg empty. */
+    rn_code_t (*get)(void *be, const rn__skey_t *k, const void **val, size_t *len,
+                     rn_error_t *err);
+    rn_code_t (*put)(void *be, const rn__skey_t *k, const void *val, size_t len,
+                     rn_error_t *err);
+    /* VALUE only: size writable bytes in place; see rn__vstate_ref. */
+    void *(*ref)(void *be, const rn__skey_t *k, size_t size, bool *created, rn_error_t *err);
+    /* Absent is not an error. */
+    rn_code_t (*del)(void *be, const rn__skey_t *k, rn_error_t *err);
+    rn_code_t (*list_add)(void *be, const rn__skey_t *k, const void *val, size_t len,
+                          rn_error_t *err);
+    rn_code_t (*list_each)(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx,
+                           rn_error_t *err);
+    /* Entries of (key, ns) in user-key byte order; k->ukey is NULL. */
+    rn_code_t (*map_each)(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx,
+                          rn_error_t *err);
+    /* Adds the backend's entries and bytes to *stats. */
+    void (*stats)(void *be, rn_state_stats_t *stats);
+} rn__state_backend_t;
+
+extern const rn__state_backend_t rn__state_memory_backend;
+
+/* ---- timer service (timers.c), embedded in rn_state_t, one per domain ---- */
+
+/* A free list per 16-byte size class, so that the entries and timers
+ * that windows create and drop all the time are recycled without going
+ * through malloc. */
+#define RN__FC_CLASSES 32 /* blocks up to 512 bytes */
+#define RN__FC_KEEP 4096  /* blocks kept per class */
+
+typedef struct rn__fcache {
+    void *head[RN__FC_CLASSES];
+    uint32_t count[RN__FC_CLASSES];
+} rn__fcache_t;
+
+/* The size a block of size bytes is allocated with (its class size). */
+static inline size_t
+rn__fc_round(size_t size)
+{
+    return (size + 15) & ~(size_t)15;
+}
+
+/* @returns rn__fc_round(size) bytes, or NULL when out of memory. */
+static inline void *
+rn__fc_alloc(rn__fcache_t *fc, size_t size)
+{
+    size_t c = rn__fc_round(size) / 16 - 1;
+    if (c < RN__FC_CLASSES && fc->head[c] != NULL) {
+        void *p = fc->head[c];
+        fc->head[c] = *(void **)p;
+        fc->count[c]--;
+        return p;
+    }
+    return rn_malloc(rn__fc_round(size));
+}
+
+/* Frees a block of size bytes (the size it was asked for). */
+static inline void
+rn__fc_free(rn__fcache_t *fc, void *p, size_t size)
+{
+    size_t c = rn__fc_round(size) / 16 - 1;
+    if (c < RN__FC_CLASSES && fc->count[c] < RN__FC_KEEP) {
+        *(void **)p = fc->head[c];
+        fc->head[c] = p;
+        fc->count[c]++;
+        return;
+    }
+    rn_free(p);
+}
+
+static inline void
+rn__fc_fini(rn__fcache_t *fc)
+{
+    for (int c = 0; c < RN__FC_CLASSES; c++) {
+        while (fc->head[c] != NULL) {
+            void *p = fc->head[c];
+            fc->head[c] = *(void **)p;
+            rn_free(p);
+        }
+        fc->count[c] = 0;
+    }
+}
+
+typedef struct rn__tnode rn__tnode_t;
+
+/* A heap slot carries what orders timers, so that sifting rarely touches
+ * the nodes: time, key group and the key's first 8 bytes (zero-padded,
+ * big-endian, so that they compare as the bytes do). */
+typedef struct rn__theap {
+    int64_t time;
+    uint64_t prefix;
+    uint32_t kg;
+    uint32_t pad;
+    rn__tnode_t *node;
+} rn__theap_t;
+
+typedef struct rn__timers {
+    rn__theap_t *heap; /* binary min-heap by (time, kg, key, ns), deleted ones included */
+    uint32_t n;
+    uint32_t cap;
+    uint32_t live; /* timers not deleted */
+    rn__tnode_t **tab; /* dedup index of live timers: linear probing, NULL = empty */
+    size_t tabcap;      /* power of two, or 0 */
+    uint64_t bytes;
+    rn__fcache_t fc; /* recycled nodes */
+} rn__timers_t;
+
+void rn__timers_init(rn__timers_t *tm);
+void rn__timers_fini(rn__timers_t *tm);
+
+/* The current key as timers.c needs it; key borrowed for the call. */
+typedef struct rn__tkey {
+    const uint8_t *key;
+    uint32_t keylen;
+    uint32_t kg;
+    uint64_t keyhash;
+} rn__tkey_t;
+
+rn_code_t rn__timers_add(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *ns,
+                         size_t nslen, rn_error_t *err);
+void rn__timers_del(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *ns,
+                    size_t nslen);
+/* Removes the earliest timer if its time <= upto, sets it as st's current
+ * key and fills *t. @returns RN_OK or RN_ENOTFOUND. */
+rn_code_t rn__timers_pop(rn__timers_t *tm, rn_state_t *st, int64_t upto, rn_timer_t *t);
+int64_t rn__timers_next(rn__timers_t *tm);
+
+/* A 64-bit mix (murmur3 finalizer), for combining hashes of parts. */
+static inline uint64_t
+rn__state_mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+#endif

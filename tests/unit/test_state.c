@@ -1,0 +1,626 @@
+/*
+ * tests/unit/test_state.c: keyed state and timers (state/), run against
+ * every backend in `backends` (tcase_add_loop_test): adding a backend is
+ * adding its name to the table.
+ */
+#include "rn_check.h"
+#include "state/state.h"
+
+#include <unistd.h>
+#include <xxhash.h>
+
+static const char *const backends[] = {"memory"};
+#define NBACKENDS ((int)(sizeof(backends) / sizeof(backends[0])))
+
+static rn_state_t *
+open_backend(int i)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_options_t opts = {.backend = backends[i], .dir = NULL, .owner = "test#0"};
+    char dir[256];
+    const char *tmp = getenv("RN_TEST_TMP");
+    snprintf(dir, sizeof(dir), "%s/state-%s-%d", tmp ? tmp : "/tmp", backends[i], (int)getpid());
+    opts.dir = dir;
+    rn_state_t *st = rn__state_new(&opts, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    return st;
+}
+
+static void
+key(rn_state_t *st, const char *k)
+{
+    rn__state_set_key(st, k, strlen(k), (uint32_t)(strlen(k) % 7));
+}
+
+static void
+ck_value(rn_vstate_t *vs, const char *ns, const char *want)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    const void *v;
+    size_t len;
+    rn_code_t rc = rn__vstate_get(vs, ns, ns ? strlen(ns) : 0, &v, &len, &err);
+    if (want == NULL) {
+        ck_assert_int_eq(rc, RN_ENOTFOUND);
+        ck_assert_str_eq(err.msg, "");
+        return;
+    }
+    ck_assert_rn_ok(rc, &err);
+    ck_assert_uint_eq(len, strlen(want));
+    ck_assert(memcmp(v, want, len) == 0);
+}
+
+static rn_code_t
+put_str(rn_vstate_t *vs, const char *ns, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_code_t rc = rn__vstate_put(vs, ns, ns ? strlen(ns) : 0, v, strlen(v), &err);
+    ck_assert_rn_ok(rc, &err);
+    return rc;
+}
+
+/* ---- backends and registry ---- */
+
+START_TEST(test_state_backend_names)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_options_t opts = {.backend = "redis"};
+    ck_assert_ptr_null(rn__state_new(&opts, &err));
+    ck_assert_int_eq(err.code, RN_EINVAL);
+    ck_assert_str_eq(err.msg, "unknown state backend 'redis' (expected memory or rocksdb)");
+    opts.backend = "rocksdb";
+    rn_state_t *st = rn__state_new(&opts, &err);
+    /* Until the RocksDB backend lands, it is refused with a clear message. */
+    if (st == NULL)
+        ck_assert_msg(strstr(err.msg, "rocksdb") != NULL, "%s", err.msg);
+    rn__state_destroy(st);
+    rn__state_destroy(NULL);
+}
+END_TEST
+
+START_TEST(test_state_registry)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_vstate_t *a = rn__state_value(st, "a", &err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_eq(rn__state_value(st, "a", &err), a);
+    ck_assert_ptr_null(rn__state_map(st, "a", &err));
+    ck_assert_int_eq(err.code, RN_EINVAL);
+    ck_assert_msg(strstr(err.msg, "state 'a' is a value state") != NULL, "%s", err.msg);
+    ck_assert_ptr_null(rn__state_list(st, "a", &err));
+    rn_lstate_t *l = rn__state_list(st, "l", &err);
+    ck_assert_ptr_nonnull(l);
+    ck_assert_ptr_eq(rn__state_list(st, "l", &err), l);
+    rn__state_destroy(st);
+}
+END_TEST
+
+START_TEST(test_state_current_key)
+{
+    rn_state_t *st = open_backend(_i);
+    size_t len;
+    char big[3000];
+    memset(big, 'x', sizeof(big));
+    rn__state_set_key(st, big, sizeof(big), 99);
+    ck_assert_uint_eq(rn__state_key_group(st), 99);
+    const void *k = rn__state_key(st, &len);
+    ck_assert_uint_eq(len, sizeof(big));
+    ck_assert(memcmp(k, big, len) == 0);
+    /* The key is copied: changing the caller's buffer changes nothing. */
+    memset(big, 'y', sizeof(big));
+    k = rn__state_key(st, &len);
+    ck_assert_int_eq(((const char *)k)[0], 'x');
+    rn__state_set_key(st, "ab", 2, 3);
+    k = rn__state_key(st, &len);
+    ck_assert_uint_eq(len, 2);
+    ck_assert(memcmp(k, "ab", 2) == 0);
+
+    /* A key set with its precomputed hash addresses the same state. */
+    rn_error_t err = RN_ERROR_INIT;
+    rn_vstate_t *vs = rn__state_value(st, "v", &err);
+    ck_assert_rn_ok(rn__vstate_put(vs, NULL, 0, "x", 1, &err), &err);
+    rn__state_set_key(st, "other", 5, 3);
+    rn__state_set_key_hashed(st, "ab", 2, 3, XXH3_64bits("ab", 2));
+    const void *v;
+    ck_assert_rn_ok(rn__vstate_get(vs, NULL, 0, &v, &len, &err), &err);
+    ck_assert_uint_eq(len, 1);
+    rn__state_destroy(st);
+}
+END_TEST
+
+/* ---- value state ---- */
+
+START_TEST(test_state_value_isolation)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_vstate_t *a = rn__state_value(st, "a", &err);
+    rn_vstate_t *b = rn__state_value(st, "b", &err);
+
+    key(st, "k1");
+    ck_value(a, NULL, NULL);
+    put_str(a, NULL, "a-k1");
+    put_str(a, "w1", "a-k1-w1");
+    put_str(b, NULL, "b-k1");
+    key(st, "k2");
+    ck_value(a, NULL, NULL);
+    ck_value(a, "w1", NULL);
+    put_str(a, NULL, "a-k2");
+    /* "k" + "1w" must not collide with "k1" + "w": lengths are part of the key. */
+    key(st, "k");
+    ck_value(a, "1w1", NULL);
+    key(st, "k1");
+    ck_value(a, NULL, "a-k1");
+    ck_value(a, "w1", "a-k1-w1");
+    ck_value(b, NULL, "b-k1");
+    ck_value(b, "w1", NULL);
+    key(st, "k2");
+    ck_value(a, NULL, "a-k2");
+
+    /* Overwrite with longer and shorter values, and an empty one. */
+    put_str(a, NULL, "a much longer value than before, to force a move");
+    ck_value(a, NULL, "a much longer value than before, to force a move");
+    put_str(a, NULL, "s");
+    ck_value(a, NULL, "s");
+    put_str(a, NULL, "");
+    ck_value(a, NULL, "");
+
+    /* Clear one (key, ns); others stay. */
+    key(st, "k1");
+    ck_assert_rn_ok(rn__vstate_clear(a, "w1", 2, &err), &err);
+    ck_value(a, "w1", NULL);
+    ck_value(a, NULL, "a-k1");
+    ck_assert_rn_ok(rn__vstate_clear(a, "w1", 2, &err), &err); /* absent: fine */
+
+    char ns[RN_STATE_NS_MAX + 1] = {0};
+    ck_assert_int_eq(rn__vstate_put(a, ns, sizeof(ns), "x", 1, &err), RN_EINVAL);
+    ck_assert_msg(strstr(err.msg, "namespace") != NULL, "%s", err.msg);
+    ck_assert_rn_ok(rn__vstate_put(a, ns, RN_STATE_NS_MAX, "x", 1, &err), &err);
+    rn__state_destroy(st);
+}
+END_TEST
+
+typedef struct acc {
+    int64_t count;
+    double sum;
+} acc_t;
+
+START_TEST(test_state_value_ref)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_vstate_t *vs = rn__state_value(st, "acc", &err);
+    bool created = false;
+
+    key(st, "k");
+    acc_t *a = rn__vstate_ref(vs, "w", 1, sizeof(acc_t), &created, &err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert(created);
+    ck_assert_int_eq(a->count, 0);
+    ck_assert((uintptr_t)a % 8 == 0);
+    a->count = 5;
+    a->sum = 2.5;
+
+    key(st, "other");
+    acc_t *o = rn__vstate_ref(vs, "w", 1, sizeof(acc_t), &created, &err);
+    ck_assert(created);
+    o->count = 1;
+
+    key(st, "k");
+    a = rn__vstate_ref(vs, "w", 1, sizeof(acc_t), &created, &err);
+    ck_assert(!created);
+    ck_assert_int_eq(a->count, 5);
+    a->count++;
+    const void *v;
+    size_t len;
+    ck_assert_rn_ok(rn__vstate_get(vs, "w", 1, &v, &len, &err), &err);
+    ck_assert_uint_eq(len, sizeof(acc_t));
+    ck_assert_int_eq(((const acc_t *)v)->count, 6);
+
+    /* Size mismatch. */
+    ck_assert_ptr_null(rn__vstate_ref(vs, "w", 1, sizeof(acc_t) + 8, &created, &err));
+    ck_assert_int_eq(err.code, RN_EINVAL);
+    ck_assert_msg(strstr(err.msg, "'acc'") != NULL, "%s", err.msg);
+
+    /* After clear, ref creates a fresh zeroed value. */
+    ck_assert_rn_ok(rn__vstate_clear(vs, "w", 1, &err), &err);
+    a = rn__vstate_ref(vs, "w", 1, sizeof(acc_t), &created, &err);
+    ck_assert(created);
+    ck_assert_int_eq(a->count, 0);
+    rn__state_destroy(st);
+}
+END_TEST
+
+/* ---- list state ---- */
+
+typedef struct collect {
+    char buf[4096];
+    size_t n;
+    int calls;
+    int stop_after;
+} collect_t;
+
+static rn_code_t
+collect_fn(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    collect_t *c = ctx;
+    if (k != NULL) {
+        c->n += (size_t)snprintf(c->buf + c->n, sizeof(c->buf) - c->n, "%.*s=", (int)klen,
+                                 (const char *)k);
+    }
+    c->n += (size_t)snprintf(c->buf + c->n, sizeof(c->buf) - c->n, "%.*s;", (int)vlen,
+                             (const char *)v);
+    if (++c->calls == c->stop_after)
+        return RN_ECANCELED;
+    return RN_OK;
+}
+
+START_TEST(test_state_list)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_lstate_t *ls = rn__state_list(st, "l", &err);
+    collect_t c = {.n = 0};
+
+    key(st, "k1");
+    ck_assert_rn_ok(rn__lstate_each(ls, "", 0, collect_fn, &c, &err), &err);
+    ck_assert_int_eq(c.calls, 0);
+    for (int i = 0; i < 100; i++) {
+        char v[16];
+        int n = snprintf(v, sizeof(v), "%d", i);
+        ck_assert_rn_ok(rn__lstate_add(ls, "ns", 2, v, (size_t)n, &err), &err);
+    }
+    ck_assert_rn_ok(rn__lstate_add(ls, "ns", 2, "", 0, &err), &err);
+    key(st, "k2");
+    ck_assert_rn_ok(rn__lstate_add(ls, "ns", 2, "other", 5, &err), &err);
+    key(st, "k1");
+    ck_assert_rn_ok(rn__lstate_each(ls, "ns", 2, collect_fn, &c, &err), &err);
+    ck_assert_int_eq(c.calls, 101);
+    ck_assert(strncmp(c.buf, "0;1;2;3;", 8) == 0);
+    ck_assert(strcmp(c.buf + c.n - 4, "99;;") == 0);
+
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 3;
+    ck_assert_int_eq(rn__lstate_each(ls, "ns", 2, collect_fn, &c, &err), RN_ECANCELED);
+    ck_assert_str_eq(c.buf, "0;1;2;");
+
+    ck_assert_rn_ok(rn__lstate_clear(ls, "ns", 2, &err), &err);
+    memset(&c, 0, sizeof(c));
+    ck_assert_rn_ok(rn__lstate_each(ls, "ns", 2, collect_fn, &c, &err), &err);
+    ck_assert_int_eq(c.calls, 0);
+    key(st, "k2");
+    ck_assert_rn_ok(rn__lstate_each(ls, "ns", 2, collect_fn, &c, &err), &err);
+    ck_assert_str_eq(c.buf, "other;");
+    rn__state_destroy(st);
+}
+END_TEST
+
+/* ---- map state ---- */
+
+static void
+mput(rn_mstate_t *ms, const char *ns, const char *k, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    ck_assert_rn_ok(rn__mstate_put(ms, ns, strlen(ns), k, strlen(k), v, strlen(v), &err), &err);
+}
+
+static const char *
+mlist(rn_mstate_t *ms, const char *ns, collect_t *c)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    memset(c, 0, sizeof(*c));
+    ck_assert_rn_ok(rn__mstate_each(ms, ns, strlen(ns), collect_fn, c, &err), &err);
+    return c->buf;
+}
+
+START_TEST(test_state_map)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_mstate_t *ms = rn__state_map(st, "m", &err);
+    collect_t c;
+    const void *v;
+    size_t len;
+
+    key(st, "k1");
+    ck_assert_str_eq(mlist(ms, "w", &c), "");
+    mput(ms, "w", "b", "2");
+    mput(ms, "w", "a", "1");
+    mput(ms, "w", "ab", "12");
+    mput(ms, "w", "", "empty");
+    mput(ms, "w", "\xff", "ff");
+    mput(ms, "w2", "z", "other ns");
+    key(st, "k2");
+    mput(ms, "w", "a", "other key");
+    key(st, "k1");
+    /* User-key byte order; the empty key first, 0xff last. */
+    ck_assert_str_eq(mlist(ms, "w", &c), "=empty;a=1;ab=12;b=2;\xff=ff;");
+    ck_assert_rn_ok(rn__mstate_get(ms, "w", 1, "ab", 2, &v, &len, &err), &err);
+    ck_assert_uint_eq(len, 2);
+    ck_assert(memcmp(v, "12", 2) == 0);
+    ck_assert_int_eq(rn__mstate_get(ms, "w", 1, "zz", 2, &v, &len, &err), RN_ENOTFOUND);
+
+    /* Overwrite with a longer value (the entry moves) keeps the order. */
+    mput(ms, "w", "ab", "a longer value that no longer fits in place");
+    ck_assert_str_eq(mlist(ms, "w", &c),
+                     "=empty;a=1;ab=a longer value that no longer fits in place;b=2;\xff=ff;");
+    ck_assert_rn_ok(rn__mstate_remove(ms, "w", 1, "a", 1, &err), &err);
+    ck_assert_rn_ok(rn__mstate_remove(ms, "w", 1, "nothing", 7, &err), &err);
+    ck_assert_str_eq(mlist(ms, "w", &c),
+                     "=empty;ab=a longer value that no longer fits in place;b=2;\xff=ff;");
+
+    ck_assert_rn_ok(rn__mstate_clear(ms, "w", 1, &err), &err);
+    ck_assert_str_eq(mlist(ms, "w", &c), "");
+    ck_assert_str_eq(mlist(ms, "w2", &c), "z=other ns;");
+    key(st, "k2");
+    ck_assert_str_eq(mlist(ms, "w", &c), "a=other key;");
+    /* Removing the last entry leaves nothing behind. */
+    ck_assert_rn_ok(rn__mstate_remove(ms, "w", 1, "a", 1, &err), &err);
+    ck_assert_str_eq(mlist(ms, "w", &c), "");
+    rn_state_stats_t stats;
+    rn__state_stats(st, &stats);
+    ck_assert_uint_eq(stats.entries, 1); /* k1/w2/z */
+
+    /* Many entries, inserted in reverse: each() sorts them. */
+    for (int i = 999; i >= 0; i--) {
+        char k[8];
+        snprintf(k, sizeof(k), "%04d", i);
+        ck_assert_rn_ok(rn__mstate_put(ms, "big", 3, k, 4, &i, sizeof(i), &err), &err);
+    }
+    for (int i = 0; i < 1000; i += 2) {
+        char k[8];
+        snprintf(k, sizeof(k), "%04d", i);
+        ck_assert_rn_ok(rn__mstate_remove(ms, "big", 3, k, 4, &err), &err);
+    }
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 3;
+    ck_assert_int_eq(rn__mstate_each(ms, "big", 3, collect_fn, &c, &err), RN_ECANCELED);
+    ck_assert_int_eq(c.calls, 3);
+    rn__state_stats(st, &stats);
+    ck_assert_uint_eq(stats.entries, 501);
+    rn__state_destroy(st);
+}
+END_TEST
+
+/* ---- timers ---- */
+
+static void
+treg(rn_state_t *st, const char *k, int64_t t, const char *ns)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    key(st, k);
+    ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, t, ns, strlen(ns), &err), &err);
+}
+
+/* Pops every timer up to upto as "key@time/ns," into buf. */
+static const char *
+tpop_all(rn_state_t *st, int64_t upto, char *buf, size_t size)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_timer_t t;
+    size_t n = 0;
+    buf[0] = '\0';
+    while (rn__timer_pop(st, RN_TIME_EVENT, upto, &t, &err) == RN_OK) {
+        size_t klen;
+        const char *k = rn__state_key(st, &klen);
+        ck_assert_int_eq(t.domain, RN_TIME_EVENT);
+        ck_assert_uint_eq(rn__state_key_group(st), klen % 7);
+        n += (size_t)snprintf(buf + n, size - n, "%.*s@%lld/%.*s,", (int)klen, k,
+                              (long long)t.time, (int)t.nslen, (const char *)t.ns);
+    }
+    return buf;
+}
+
+START_TEST(test_state_timers)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    char buf[1024];
+    rn_state_stats_t stats;
+
+    ck_assert(rn__timer_next(st, RN_TIME_EVENT) == INT64_MAX);
+    treg(st, "b", 20, "x");
+    treg(st, "b", 20, "x"); /* idempotent */
+    treg(st, "a", 20, "x");
+    treg(st, "a", 20, "w");
+    treg(st, "a", 10, "x");
+    treg(st, "c", 30, "");
+    treg(st, "bb", 20, "x"); /* key group 2 (len % 7): after "a" and "b" (kg 1) */
+    treg(st, "a", -5, "neg");
+    rn__state_stats(st, &stats);
+    ck_assert_uint_eq(stats.timers, 7);
+    ck_assert_int_eq(rn__timer_next(st, RN_TIME_EVENT), -5);
+    ck_assert_int_eq(rn__timer_next(st, RN_TIME_PROCESSING), INT64_MAX);
+
+    /* Delete one, and one that does not exist. */
+    key(st, "c");
+    ck_assert_rn_ok(rn__timer_delete(st, RN_TIME_EVENT, 30, "", 0, &err), &err);
+    ck_assert_rn_ok(rn__timer_delete(st, RN_TIME_EVENT, 31, "", 0, &err), &err);
+    ck_assert_rn_ok(rn__timer_delete(st, RN_TIME_PROCESSING, 30, "", 0, &err), &err);
+
+    ck_assert_str_eq(tpop_all(st, 9, buf, sizeof(buf)), "a@-5/neg,");
+    ck_assert_str_eq(tpop_all(st, 20, buf, sizeof(buf)), "a@10/x,a@20/w,a@20/x,b@20/x,bb@20/x,");
+    ck_assert_str_eq(tpop_all(st, INT64_MAX, buf, sizeof(buf)), "");
+    ck_assert_int_eq(rn__timer_next(st, RN_TIME_EVENT), INT64_MAX);
+
+    /* Domains are separate; a popped timer can be registered again. */
+    key(st, "p");
+    ck_assert_rn_ok(rn__timer_register(st, RN_TIME_PROCESSING, 5, NULL, 0, &err), &err);
+    treg(st, "p", 5, "");
+    ck_assert_int_eq(rn__timer_next(st, RN_TIME_PROCESSING), 5);
+    ck_assert_str_eq(tpop_all(st, 5, buf, sizeof(buf)), "p@5/,");
+    rn_timer_t t;
+    ck_assert_rn_ok(rn__timer_pop(st, RN_TIME_PROCESSING, 5, &t, &err), &err);
+    ck_assert_int_eq(t.domain, RN_TIME_PROCESSING);
+    ck_assert_int_eq(rn__timer_pop(st, RN_TIME_PROCESSING, 5, &t, &err), RN_ENOTFOUND);
+    rn__state_destroy(st);
+}
+END_TEST
+
+/* Many timers, registered twice and in scrambled order, deleted in part:
+ * pop order must be sorted and complete. */
+START_TEST(test_state_timers_many)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    enum { N = 20000 };
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t x = (i * 7919u) % N;
+            char k[16];
+            int n = snprintf(k, sizeof(k), "k%u", x % 97);
+            rn__state_set_key(st, k, (size_t)n, x % 5);
+            int64_t time = (int64_t)(x / 10);
+            ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, time, &x, sizeof(x), &err),
+                            &err);
+        }
+    }
+    for (uint32_t x = 0; x < N; x += 3) {
+        char k[16];
+        int n = snprintf(k, sizeof(k), "k%u", x % 97);
+        rn__state_set_key(st, k, (size_t)n, x % 5);
+        ck_assert_rn_ok(rn__timer_delete(st, RN_TIME_EVENT, x / 10, &x, sizeof(x), &err), &err);
+    }
+    rn_timer_t t;
+    int64_t last = INT64_MIN;
+    uint32_t popped = 0, lastkg = 0;
+    while (rn__timer_pop(st, RN_TIME_EVENT, INT64_MAX, &t, &err) == RN_OK) {
+        uint32_t x;
+        memcpy(&x, t.ns, sizeof(x));
+        ck_assert(x % 3 != 0);
+        ck_assert_int_eq(t.time, x / 10);
+        ck_assert(t.time >= last);
+        if (t.time == last)
+            ck_assert_uint_ge(rn__state_key_group(st), lastkg);
+        last = t.time;
+        lastkg = rn__state_key_group(st);
+        popped++;
+    }
+    ck_assert_uint_eq(popped, N - (N + 2) / 3);
+    rn__state_destroy(st);
+}
+END_TEST
+
+/* ---- growth and stats ---- */
+
+START_TEST(test_state_growth)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_vstate_t *vs = rn__state_value(st, "v", &err);
+    enum { N = 1000000 };
+    bool created;
+    for (uint32_t i = 0; i < N; i++) {
+        rn__state_set_key(st, &i, sizeof(i), i % 128);
+        uint64_t *p = rn__vstate_ref(vs, "w", 1, sizeof(uint64_t), &created, &err);
+        ck_assert_ptr_nonnull(p);
+        *p = (uint64_t)i * 3;
+    }
+    rn_state_stats_t stats;
+    rn__state_stats(st, &stats);
+    ck_assert_uint_eq(stats.entries, N);
+    ck_assert_uint_ge(stats.bytes, (uint64_t)N * 8);
+    for (uint32_t i = 0; i < N; i++) {
+        rn__state_set_key(st, &i, sizeof(i), i % 128);
+        uint64_t *p = rn__vstate_ref(vs, "w", 1, sizeof(uint64_t), &created, &err);
+        ck_assert(!created);
+        ck_assert_uint_eq(*p, (uint64_t)i * 3);
+    }
+    /* Remove every other key: the rest must stay reachable (backward shift). */
+    for (uint32_t i = 0; i < N; i += 2) {
+        rn__state_set_key(st, &i, sizeof(i), i % 128);
+        ck_assert_rn_ok(rn__vstate_clear(vs, "w", 1, &err), &err);
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        rn__state_set_key(st, &i, sizeof(i), i % 128);
+        const void *v;
+        size_t len;
+        rn_code_t rc = rn__vstate_get(vs, "w", 1, &v, &len, &err);
+        if (i % 2 == 0) {
+            ck_assert_int_eq(rc, RN_ENOTFOUND);
+        } else {
+            ck_assert_rn_ok(rc, &err);
+            ck_assert_uint_eq(*(const uint64_t *)v, (uint64_t)i * 3);
+        }
+    }
+    uint64_t before = stats.bytes;
+    rn__state_stats(st, &stats);
+    ck_assert_uint_eq(stats.entries, N / 2);
+    ck_assert_uint_lt(stats.bytes, before);
+    rn__state_destroy(st);
+}
+END_TEST
+
+START_TEST(test_state_stats)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_state_stats_t s0, s1;
+    rn__state_stats(st, &s0);
+    ck_assert_uint_eq(s0.entries, 0);
+    ck_assert_uint_eq(s0.timers, 0);
+    rn_vstate_t *vs = rn__state_value(st, "v", &err);
+    rn_lstate_t *ls = rn__state_list(st, "l", &err);
+    rn_mstate_t *ms = rn__state_map(st, "m", &err);
+    key(st, "k");
+    put_str(vs, NULL, "value");
+    ck_assert_rn_ok(rn__lstate_add(ls, NULL, 0, "x", 1, &err), &err);
+    ck_assert_rn_ok(rn__lstate_add(ls, NULL, 0, "y", 1, &err), &err);
+    mput(ms, "", "a", "1");
+    mput(ms, "", "b", "1");
+    ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 1, NULL, 0, &err), &err);
+    rn__state_stats(st, &s1);
+    ck_assert_uint_eq(s1.entries, 4); /* value, list, two map entries */
+    ck_assert_uint_eq(s1.timers, 1);
+    ck_assert_uint_gt(s1.bytes, s0.bytes);
+    ck_assert_rn_ok(rn__vstate_clear(vs, NULL, 0, &err), &err);
+    ck_assert_rn_ok(rn__lstate_clear(ls, NULL, 0, &err), &err);
+    ck_assert_rn_ok(rn__mstate_clear(ms, "", 0, &err), &err);
+    rn_timer_t t;
+    ck_assert_rn_ok(rn__timer_pop(st, RN_TIME_EVENT, 1, &t, &err), &err);
+    rn__state_stats(st, &s1);
+    ck_assert_uint_eq(s1.entries, 0);
+    ck_assert_uint_eq(s1.timers, 0);
+    rn__state_destroy(st);
+}
+END_TEST
+
+static Suite *
+state_suite(void)
+{
+    Suite *s = suite_create("state");
+    TCase *tc;
+
+    tc = tcase_create("backends");
+    tcase_add_test(tc, test_state_backend_names);
+    tcase_add_loop_test(tc, test_state_registry, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_current_key, 0, NBACKENDS);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("value");
+    tcase_add_loop_test(tc, test_state_value_isolation, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_value_ref, 0, NBACKENDS);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("list");
+    tcase_add_loop_test(tc, test_state_list, 0, NBACKENDS);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("map");
+    tcase_add_loop_test(tc, test_state_map, 0, NBACKENDS);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("timers");
+    tcase_add_loop_test(tc, test_state_timers, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_timers_many, 0, NBACKENDS);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("growth");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_state_growth, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_stats, 0, NBACKENDS);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+RN_CHECK_MAIN(state_suite)
