@@ -655,7 +655,8 @@ resolve_input_ports(rn_job_t *job, rn_node_t *node, rn_error_t *err)
 }
 
 /* Edges and chains: a node is chained into its upstream when it has one
- * input, on a forward edge (same parallelism, not keyed). */
+ * input, on a forward edge (same parallelism, not keyed), or on a keyed
+ * edge from one instance to one instance. */
 static void
 plan_edges(rn_job_t *job)
 {
@@ -672,7 +673,12 @@ plan_edges(rn_job_t *job)
             else
                 in->edge = RN_EDGE_REBALANCE;
         }
-        if (node->ninputs == 1 && node->inputs[0].edge == RN_EDGE_FORWARD) {
+        /* A keyed edge between two single instances routes every key to
+         * the one instance there is: chained too, the exchange would only
+         * copy rows. */
+        bool single = node->ninputs == 1 && node->parallelism == 1 &&
+                      job->nodes[node->inputs[0].node].parallelism == 1;
+        if (node->ninputs == 1 && (node->inputs[0].edge == RN_EDGE_FORWARD || single)) {
             node->inputs[0].chained = true;
             node->chain_head = false;
         }
