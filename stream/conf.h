@@ -54,6 +54,9 @@ rn_code_t rn__conf_size(const rn_conf_t *map, const char *key, int64_t dflt, int
 rn_code_t rn__conf_enum(const rn_conf_t *map, const char *key, const char *const *choices,
                         int dflt, int *out, rn_error_t *err);
 
+/* "a map", "a sequence" or "a scalar", for messages. */
+const char *rn__conf_kind_name(const rn_conf_t *node);
+
 /* Parses a duration or a size from text (no node). @returns RN_OK or RN_EINVAL. */
 rn_code_t rn__parse_duration_ms(const char *text, int64_t *out);
 rn_code_t rn__parse_size(const char *text, int64_t *out);

@@ -47,19 +47,6 @@ rn__conf_err(rn_error_t *err, rn_code_t code, const rn_conf_t *node, const char 
     return rn__errf(err, code, "%s:%d:%d: %s", file, rn_conf_line(node), rn_conf_col(node), msg);
 }
 
-static const char *
-kind_name(const rn_conf_t *node)
-{
-    switch (rn_conf_kind(node)) {
-    case RN_CONF_MAP:
-        return "a map";
-    case RN_CONF_SEQ:
-        return "a sequence";
-    case RN_CONF_SCALAR:
-        break;
-    }
-    return "a scalar";
-}
 
 /* ---- did you mean ----------------------------------------------------- */
 
@@ -157,7 +144,7 @@ rn__conf_check_keys(const rn_conf_t *map, const char *const *allowed, const char
         return RN_OK;
     if (rn_conf_kind(map) != RN_CONF_MAP)
         return rn__conf_err(err, RN_EINVAL, map, "%s must be a map, got %s", what,
-                            kind_name(map));
+                            rn__conf_kind_name(map));
     for (i = 0; i < rn_conf_len(map); i++) {
         const char *key = rn_conf_key_at(map, i);
         const char *hint;
@@ -186,7 +173,7 @@ rn__conf_require(const rn_conf_t *map, const char *key, const char *what, rn_err
     const rn_conf_t *node;
 
     if (map != NULL && rn_conf_kind(map) != RN_CONF_MAP) {
-        rn__conf_err(err, RN_EINVAL, map, "%s must be a map, got %s", what, kind_name(map));
+        rn__conf_err(err, RN_EINVAL, map, "%s must be a map, got %s", what, rn__conf_kind_name(map));
         return NULL;
     }
     node = rn_conf_get(map, key);
@@ -206,11 +193,11 @@ get_scalar(const rn_conf_t *map, const char *key, const char *expected, const rn
         return RN_OK;
     if (rn_conf_kind(map) != RN_CONF_MAP)
         return rn__conf_err(err, RN_EINVAL, map, "expected a map holding '%s', got %s", key,
-                            kind_name(map));
+                            rn__conf_kind_name(map));
     *node = rn_conf_get(map, key);
     if (*node != NULL && rn_conf_kind(*node) != RN_CONF_SCALAR)
         return rn__conf_err(err, RN_EINVAL, *node, "key '%s': expected %s, got %s", key,
-                            expected, kind_name(*node));
+                            expected, rn__conf_kind_name(*node));
     return RN_OK;
 }
 
@@ -656,7 +643,7 @@ rn__conf_strlist(const rn_conf_t *map, const char *key, const char ***out, size_
         return RN_OK;
     if (rn_conf_kind(map) != RN_CONF_MAP)
         return rn__conf_err(err, RN_EINVAL, map, "expected a map holding '%s', got %s", key,
-                            kind_name(map));
+                            rn__conf_kind_name(map));
     node = rn_conf_get(map, key);
     if (node == NULL)
         return RN_OK;
@@ -672,7 +659,7 @@ rn__conf_strlist(const rn_conf_t *map, const char *key, const char ***out, size_
         if (rn_conf_kind(item) != RN_CONF_SCALAR)
             return rn__conf_err(err, RN_EINVAL, item,
                                 "key '%s': item %zu: expected a name, got %s", key, i + 1,
-                                kind_name(item));
+                                rn__conf_kind_name(item));
     }
     list = rn_malloc(len * sizeof(*list));
     if (list == NULL)
@@ -686,4 +673,18 @@ rn__conf_strlist(const rn_conf_t *map, const char *key, const char ***out, size_
     *out = list;
     *n = len;
     return RN_OK;
+}
+
+const char *
+rn__conf_kind_name(const rn_conf_t *node)
+{
+    switch (rn_conf_kind(node)) {
+    case RN_CONF_MAP:
+        return "a map";
+    case RN_CONF_SEQ:
+        return "a sequence";
+    case RN_CONF_SCALAR:
+        break;
+    }
+    return "a scalar";
 }

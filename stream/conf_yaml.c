@@ -122,19 +122,6 @@ syntax_error(struct loader *ld)
     return lerr(ld, RN_EINVAL, mark, "%s%s%s", problem, hint, ctx);
 }
 
-static const char *
-kind_name(const rn_conf_t *node)
-{
-    switch (rn_conf_kind(node)) {
-    case RN_CONF_MAP:
-        return "a map";
-    case RN_CONF_SEQ:
-        return "a sequence";
-    case RN_CONF_SCALAR:
-        break;
-    }
-    return "a scalar";
-}
 
 /* Refuses anchors and application tags on a node. *str_tag is set when the
  * node is tagged !!str, which makes a plain scalar a string. */
@@ -178,7 +165,7 @@ attach(struct loader *ld, rn_conf_t *node, yaml_mark_t mark)
         return rn__conf_map_add(top->node, key, node, ld->err);
     }
     if (rn_conf_kind(node) != RN_CONF_SCALAR) {
-        const char *what = kind_name(node);
+        const char *what = rn__conf_kind_name(node);
 
         rn_conf_destroy(node);
         return lerr(ld, RN_EINVAL, mark, "a map key must be a scalar, not %s", what);
