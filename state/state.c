@@ -280,6 +280,26 @@ rn__vstate_clear(rn_vstate_t *vs, const void *ns, size_t nslen, rn_error_t *err)
     return state_ctx(vs->st->ops->del(vs->st->be, &k, err), vs, err);
 }
 
+rn_code_t
+rn__vstate_take(rn_vstate_t *vs, const void *ns, size_t nslen, void *buf, size_t size,
+                size_t *len, rn_error_t *err)
+{
+    rn__skey_t k;
+    if (!skey_init(&k, vs, ns, nslen, err))
+        return RN_EINVAL;
+    const rn__state_backend_t *ops = vs->st->ops;
+    if (ops->take != NULL)
+        return state_ctx(ops->take(vs->st->be, &k, buf, size, len, err), vs, err);
+    const void *v;
+    rn_code_t rc = ops->get(vs->st->be, &k, &v, len, err);
+    if (rc != RN_OK)
+        return state_ctx(rc, vs, err);
+    /* Copy before del: v is borrowed from the entry that del frees. */
+    if (*len > 0)
+        memcpy(buf, v, *len < size ? *len : size);
+    return state_ctx(ops->del(vs->st->be, &k, err), vs, err);
+}
+
 /* ---- list state ---- */
 
 rn_code_t

@@ -87,6 +87,12 @@ rn_code_t rn__vstate_put(rn_vstate_t *vs, const void *ns, size_t nslen, const vo
 void *rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool *created,
                      rn_error_t *err);
 rn_code_t rn__vstate_clear(rn_vstate_t *vs, const void *ns, size_t nslen, rn_error_t *err);
+/* get, copy and clear in one lookup (a window firing its accumulator for
+ * the last time): copies at most size bytes of the value into buf, sets
+ * *len to its full length and removes it. RN_ENOTFOUND when absent (msg
+ * left empty, buf untouched). @param buf owned by the caller. */
+rn_code_t rn__vstate_take(rn_vstate_t *vs, const void *ns, size_t nslen, void *buf, size_t size,
+                          size_t *len, rn_error_t *err);
 
 /* List state. @param val copied. */
 rn_code_t rn__lstate_add(rn_lstate_t *ls, const void *ns, size_t nslen, const void *val,

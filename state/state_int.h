@@ -59,6 +59,10 @@ typedef struct rn__state_backend {
     void *(*ref)(void *be, const rn__skey_t *k, size_t size, bool *created, rn_error_t *err);
     /* Absent is not an error. */
     rn_code_t (*del)(void *be, const rn__skey_t *k, rn_error_t *err);
+    /* VALUE only, optional (NULL: the handle does get then del): see
+     * rn__vstate_take. */
+    rn_code_t (*take)(void *be, const rn__skey_t *k, void *buf, size_t size, size_t *len,
+                      rn_error_t *err);
     rn_code_t (*list_add)(void *be, const rn__skey_t *k, const void *val, size_t len,
                           rn_error_t *err);
     rn_code_t (*list_each)(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx,
@@ -135,24 +139,57 @@ rn__fc_fini(rn__fcache_t *fc)
 
 typedef struct rn__tnode rn__tnode_t;
 
-/* A heap slot carries what orders timers, so that sifting rarely touches
- * the nodes: time, key group and the key's first 8 bytes (zero-padded,
- * big-endian, so that they compare as the bytes do). */
-typedef struct rn__theap {
-    int64_t time;
-    uint64_t prefix;
+/* A timer in its time bucket carries what orders it among the bucket's
+ * timers, so that sorting rarely touches the nodes: key group and the
+ * key's first 12 bytes (zero-padded, big-endian, so that they compare as
+ * the bytes do). */
+typedef struct rn__tslot {
+    uint64_t prefix;  /* key bytes 0..7 */
     uint32_t kg;
-    uint32_t pad;
+    uint32_t prefix2; /* key bytes 8..11 */
     rn__tnode_t *node;
-} rn__theap_t;
+    uint64_t hash; /* the node's dedup hash: pop prefetches its index slot */
+} rn__tslot_t;
 
-typedef struct rn__timers {
-    rn__theap_t *heap; /* binary min-heap by (time, kg, key, ns), deleted ones included */
+/* The timers of one time. Unsorted (registration order) until it first
+ * pops; then sorted, popped from next on, and kept sorted by inserting in
+ * place. */
+typedef struct rn__tbucket {
+    int64_t time;
+    rn__tslot_t *slots; /* slots[next..n): live and deleted timers */
     uint32_t n;
     uint32_t cap;
-    uint32_t live; /* timers not deleted */
-    rn__tnode_t **tab; /* dedup index of live timers: linear probing, NULL = empty */
-    size_t tabcap;      /* power of two, or 0 */
+    uint32_t next; /* slots before it have popped (nodes freed) */
+    uint32_t live; /* timers not deleted, not popped; > 0 while in the heap */
+    uint32_t hpos; /* position in the bucket heap, UINT32_MAX when free */
+    bool sorted;
+} rn__tbucket_t;
+
+/* A dedup index slot: the hash beside the node, so that probing does not
+ * touch nodes. */
+typedef struct rn__ttab {
+    uint64_t hash;
+    rn__tnode_t *node; /* NULL: empty */
+} rn__ttab_t;
+
+typedef struct rn__timers {
+    rn__tbucket_t *bk; /* bucket storage, addressed by index */
+    uint32_t nbk;      /* buckets ever created (in use or free) */
+    uint32_t capbk;
+    uint32_t *bheap;   /* min-heap of bucket indices by time, capbk long */
+    uint32_t nheap;
+    uint32_t *bfree;   /* free bucket indices (their slot arrays kept), capbk long */
+    uint32_t nfree;
+    uint32_t *btab;    /* time -> bucket index + 1: linear probing, 0 = empty */
+    size_t btabcap;    /* power of two, or 0 */
+    uint32_t last;     /* the bucket of the last add, or UINT32_MAX */
+    uint32_t live;     /* timers not deleted */
+    rn__ttab_t *tab;   /* dedup index of live timers */
+    size_t tabcap;     /* power of two, or 0 */
+    rn__tslot_t *scratch; /* sort buffer, as long as the largest bucket */
+    uint32_t scratchcap;
+    uint32_t *counts; /* counting sort by key group */
+    size_t countcap;
     uint64_t bytes;
     rn__fcache_t fc; /* recycled nodes */
 } rn__timers_t;

@@ -367,23 +367,41 @@ rn__acc_merge_str_decide(const rn_agg_t *agg, const rn_acc_cell_t *dst, const rn
     }
 }
 
+void
+rn__acc_result_to(const rn_agg_t *agg, const rn_acc_cell_t *c, rn_value_t *out)
+{
+    /* Union first, then the rest, which is all zero but for null. */
+    if (agg->fn == RN_AGG_COUNT || agg->fn == RN_AGG_COUNT_DISTINCT) {
+        out->u.i = c->n;
+    } else if (c->n == 0) {
+        out->u.i = 0;
+    } else if (agg->fn == RN_AGG_AVG) {
+        out->u.f = c->v.f / (double)c->n;
+    } else {
+        switch (agg->out) {
+        case RN_TYPE_FLOAT:
+            out->u.f = c->v.f;
+            break;
+        case RN_TYPE_BOOL:
+            out->u.i = 0;
+            out->u.b = c->v.i != 0;
+            break;
+        default:
+            out->u.i = c->v.i;
+            break;
+        }
+    }
+    out->len = 0;
+    out->null = c->n == 0 && agg->fn != RN_AGG_COUNT && agg->fn != RN_AGG_COUNT_DISTINCT;
+    memset(out->pad, 0, sizeof(out->pad));
+}
+
 rn_value_t
 rn__acc_result(const rn_agg_t *agg, const rn_acc_cell_t *c)
 {
-    if (agg->fn == RN_AGG_COUNT || agg->fn == RN_AGG_COUNT_DISTINCT)
-        return rn__val_int(c->n);
-    if (c->n == 0)
-        return rn__val_null();
-    if (agg->fn == RN_AGG_AVG)
-        return rn__val_float(c->v.f / (double)c->n);
-    switch (agg->out) {
-    case RN_TYPE_FLOAT:
-        return rn__val_float(c->v.f);
-    case RN_TYPE_BOOL:
-        return rn__val_bool(c->v.i != 0);
-    default:
-        return rn__val_int(c->v.i);
-    }
+    rn_value_t v;
+    rn__acc_result_to(agg, c, &v);
+    return v;
 }
 
 size_t

@@ -170,6 +170,19 @@ rn_acc_str_t rn__acc_merge_str_decide(const rn_agg_t *agg, const rn_acc_cell_t *
 /* The result of a non-string aggregate (null when no value was seen,
  * except counts: 0). */
 rn_value_t rn__acc_result(const rn_agg_t *agg, const rn_acc_cell_t *c);
+/* rn__acc_result written into *out, field by field: a 16-byte value built
+ * on the stack and copied costs a store-forwarding stall per aggregate. */
+void rn__acc_result_to(const rn_agg_t *agg, const rn_acc_cell_t *c, rn_value_t *out);
+
+/* Sets *v to the int i in place (rn__val_int without the stall). */
+static inline void
+rn__win_set_int(rn_value_t *v, int64_t i)
+{
+    v->u.i = i;
+    v->len = 0;
+    v->null = 0;
+    memset(v->pad, 0, sizeof(v->pad));
+}
 
 /* The bytes that identify a non-null value for count_distinct, into buf
  * (at least 8 bytes) or, for a string, its own bytes. @returns the length;

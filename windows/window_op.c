@@ -146,13 +146,13 @@ emit_window(win_op_t *w, rn_win_t win, const uint8_t ns[RN_WIN_NS_LEN],
     if (rn__key_decode(plan->ktypes, plan->nkeys, key, klen, &w->out->arena, row) != RN_OK)
         return rn__errf(err, RN_ECORRUPT, "operator '%s': a key in state does not decode",
                         rn__op_name(w->op));
-    row[plan->nkeys] = rn__val_int(win.start);
-    row[plan->nkeys + 1] = rn__val_int(win.end);
+    rn__win_set_int(&row[plan->nkeys], win.start);
+    rn__win_set_int(&row[plan->nkeys + 1], win.end);
     rn_value_t *aggs = row + plan->nkeys + 2;
     for (uint32_t i = 0; i < plan->naggs; i++) {
         const rn_agg_t *agg = &plan->aggs[i];
         if (!agg->is_string) {
-            aggs[i] = rn__acc_result(agg, &cells[i]);
+            rn__acc_result_to(agg, &cells[i], &aggs[i]);
             continue;
         }
         uint8_t nsa[NS_AGG_LEN];
@@ -304,16 +304,19 @@ accumulate(win_op_t *w, rn_win_t win, rn_win_t sw, const rn_value_t *row, int64_
     return RN_OK;
 }
 
-/* Removes everything stored for state window sw of the current key. */
+/* Removes everything stored for the state window of namespace ns of the
+ * current key; the accumulator too unless the caller took it already (acc
+ * false). */
 static rn_code_t
-clear_window(win_op_t *w, rn_win_t sw, rn_error_t *err)
+clear_window(win_op_t *w, const uint8_t ns[RN_WIN_NS_LEN], bool acc, rn_error_t *err)
 {
-    uint8_t ns[RN_WIN_NS_LEN], nsa[NS_AGG_LEN];
-    rn_code_t rc;
+    uint8_t nsa[NS_AGG_LEN];
+    rn_code_t rc = RN_OK;
 
-    rn__win_ns_encode(sw, ns);
-    if ((rc = rn__vstate_clear(w->acc, ns, sizeof(ns), err)) != RN_OK)
+    if (acc && (rc = rn__vstate_clear(w->acc, ns, RN_WIN_NS_LEN, err)) != RN_OK)
         return rc;
+    if (!w->plan->has_strings && !w->plan->has_distinct)
+        return RN_OK;
     for (uint32_t i = 0; i < w->plan->naggs && rc == RN_OK; i++) {
         ns_agg(ns, i, nsa);
         if (w->plan->aggs[i].is_string)
@@ -646,19 +649,30 @@ rn__win_on_timer(rn_op_t *op, const rn_timer_t *t, rn_error_t *err)
             return RN_OK; /* merged away since; its timers were deleted */
         sw = w->sess[at].state;
     }
-    uint8_t ns[RN_WIN_NS_LEN];
-    rn__win_ns_encode(sw, ns);
-    if (t->time == fire_time(win)) {
-        rc = rn__vstate_get(w->acc, ns, sizeof(ns), &v, &len, err);
-        if (rc == RN_OK) {
+    /* The state window's namespace: the timer's own unless a session
+     * keeps its state under another window. */
+    uint8_t sns[RN_WIN_NS_LEN];
+    const uint8_t *ns = t->ns;
+    if (at != SIZE_MAX) {
+        rn__win_ns_encode(sw, sns);
+        ns = sns;
+    }
+    bool fire = t->time == fire_time(win), clean = t->time == cleanup_time(w, win);
+    if (fire) {
+        /* Without lateness the window fires and cleans at once: take the
+         * accumulator in one lookup rather than get, then clear. */
+        if (clean) {
+            rc = rn__vstate_take(w->acc, ns, RN_WIN_NS_LEN, w->cells, w->acc_size, &len, err);
+        } else if ((rc = rn__vstate_get(w->acc, ns, RN_WIN_NS_LEN, &v, &len, err)) == RN_OK) {
             memcpy(w->cells, v, w->acc_size);
-            rc = emit_window(w, win, ns, w->cells, err);
         }
+        if (rc == RN_OK)
+            rc = emit_window(w, win, ns, w->cells, err);
         if (rc != RN_OK && rc != RN_ENOTFOUND)
             return rc;
     }
-    if (t->time == cleanup_time(w, win)) {
-        if ((rc = clear_window(w, sw, err)) != RN_OK)
+    if (clean) {
+        if ((rc = clear_window(w, ns, !fire, err)) != RN_OK)
             return rc;
         if (at != SIZE_MAX) {
             memmove(&w->sess[at], &w->sess[at + 1], (n - at - 1) * sizeof(sess_t));

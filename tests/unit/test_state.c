@@ -231,6 +231,50 @@ START_TEST(test_state_value_ref)
 }
 END_TEST
 
+/* take: the value copied out (at most size bytes) and gone; other keys,
+ * namespaces and states untouched. */
+START_TEST(test_state_value_take)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend(_i);
+    rn_vstate_t *vs = rn__state_value(st, "v", &err);
+    rn_vstate_t *other = rn__state_value(st, "o", &err);
+    char buf[16];
+    size_t len = 0;
+
+    key(st, "k");
+    put_str(vs, "w1", "hello");
+    put_str(vs, "w2", "world");
+    put_str(other, "w1", "keep");
+    key(st, "j");
+    put_str(vs, "w1", "jay");
+
+    key(st, "k");
+    memset(buf, 0, sizeof(buf));
+    ck_assert_rn_ok(rn__vstate_take(vs, "w1", 2, buf, sizeof(buf), &len, &err), &err);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_str_eq(buf, "hello");
+    ck_value(vs, "w1", NULL);
+    ck_assert_int_eq(rn__vstate_take(vs, "w1", 2, buf, sizeof(buf), &len, &err), RN_ENOTFOUND);
+    ck_assert_str_eq(err.msg, "");
+
+    /* A short buffer gets the first size bytes; len tells the full length. */
+    memset(buf, 0, sizeof(buf));
+    ck_assert_rn_ok(rn__vstate_take(vs, "w2", 2, buf, 3, &len, &err), &err);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_str_eq(buf, "wor");
+    ck_value(vs, "w2", NULL);
+
+    ck_value(other, "w1", "keep");
+    key(st, "j");
+    ck_value(vs, "w1", "jay");
+    rn_state_stats_t stats;
+    rn__state_stats(st, &stats);
+    ck_assert_uint_eq(stats.entries, 2);
+    rn__state_destroy(st);
+}
+END_TEST
+
 /* ---- list state ---- */
 
 typedef struct collect {
@@ -501,6 +545,182 @@ START_TEST(test_state_timers_many)
 }
 END_TEST
 
+/* ---- timers against a model ---- */
+
+/* A timer as the model keeps it. */
+typedef struct tmodel {
+    int64_t time;
+    uint32_t kg;
+    uint32_t keylen;
+    uint32_t nslen;
+    bool live;
+    uint8_t key[32];
+    uint8_t ns[4];
+} tmodel_t;
+
+static int
+tbytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+/* The pop order state.h promises: time, key group, key, namespace. */
+static int
+tmodel_cmp(const tmodel_t *a, const tmodel_t *b)
+{
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    if (a->kg != b->kg)
+        return a->kg < b->kg ? -1 : 1;
+    int c = tbytes_cmp(a->key, a->keylen, b->key, b->keylen);
+    return c != 0 ? c : tbytes_cmp(a->ns, a->nslen, b->ns, b->nslen);
+}
+
+static uint32_t
+trand(uint64_t *seed)
+{
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(*seed >> 33);
+}
+
+/* Key i of a shape: key groups spread over 128 (the default), over a range
+ * far wider than the timers (shape 1), few key groups with keys that
+ * differ only past byte 8 (shape 2) or past the 12 bytes a timer slot
+ * keeps (shape 3); some keys are prefixes of others. */
+static void
+tmodel_key(int shape, uint32_t i, tmodel_t *t)
+{
+    static const char *const pre[] = {"k", "k", "a-shared", "a-shared-prefix-"};
+    t->keylen = (uint32_t)snprintf((char *)t->key, sizeof(t->key), "%s%u", pre[shape], i % 300);
+    if (shape == 0)
+        t->kg = (uint32_t)(XXH3_64bits(t->key, t->keylen) % 128);
+    else if (shape == 1)
+        t->kg = (uint32_t)(XXH3_64bits(t->key, t->keylen) % 100000007u);
+    else
+        t->kg = (i % 300) % 3;
+}
+
+/* Registers, deletes and pops timers in random order, many at each time, a
+ * part of them while their time is being popped, and checks every pop and
+ * next() against the model. */
+START_TEST(test_state_timers_model)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    enum { MAXT = 6000 };
+    tmodel_t *m = calloc(MAXT, sizeof(*m));
+    ck_assert_ptr_nonnull(m);
+    for (int shape = 0; shape < 4; shape++) {
+        rn_state_t *st = open_backend(_i);
+        uint64_t seed = 42 + (uint64_t)shape;
+        size_t n = 0, live = 0, pops = 0;
+        int64_t base = 1000;
+        for (int round = 0; round < 6; round++) {
+            for (int op = 0; op < 1500; op++) {
+                tmodel_t t = {0};
+                uint32_t r = trand(&seed);
+                tmodel_key(shape, trand(&seed), &t);
+                /* Mostly a few shared times, sometimes the one being popped
+                 * (base - 1) or a time of its own. */
+                t.time = r % 10 == 0 ? base - 1 : r % 10 == 1 ? base + 100 + op : base + r % 3;
+                t.nslen = trand(&seed) % 3;
+                memset(t.ns, 'x', t.nslen);
+                t.ns[0] = (uint8_t)(t.nslen ? 'a' + trand(&seed) % 2 : 0);
+                bool del = trand(&seed) % 5 == 0;
+                size_t at = n;
+                for (size_t j = 0; j < n; j++)
+                    if (m[j].live && tmodel_cmp(&m[j], &t) == 0)
+                        at = j;
+                rn__state_set_key(st, t.key, t.keylen, t.kg);
+                if (del) {
+                    ck_assert_rn_ok(rn__timer_delete(st, RN_TIME_EVENT, t.time, t.ns, t.nslen,
+                                                     &err),
+                                    &err);
+                    if (at < n) {
+                        m[at].live = false;
+                        live--;
+                    }
+                    continue;
+                }
+                ck_assert_rn_ok(
+                    rn__timer_register(st, RN_TIME_EVENT, t.time, t.ns, t.nslen, &err), &err);
+                if (at == n && n < MAXT) {
+                    t.live = true;
+                    m[n++] = t;
+                    live++;
+                }
+                /* Pop some of the time being popped in between. */
+                if (op % 7 == 0) {
+                    int64_t upto = base - 1;
+                    size_t best = n;
+                    for (size_t j = 0; j < n; j++)
+                        if (m[j].live && m[j].time <= upto &&
+                            (best == n || tmodel_cmp(&m[j], &m[best]) < 0))
+                            best = j;
+                    rn_timer_t got;
+                    rn_code_t rc = rn__timer_pop(st, RN_TIME_EVENT, upto, &got, &err);
+                    if (best == n) {
+                        ck_assert_int_eq(rc, RN_ENOTFOUND);
+                        continue;
+                    }
+                    ck_assert_rn_ok(rc, &err);
+                    size_t klen;
+                    const void *k = rn__state_key(st, &klen);
+                    ck_assert_int_eq(got.time, m[best].time);
+                    ck_assert_uint_eq(rn__state_key_group(st), m[best].kg);
+                    ck_assert(tbytes_cmp(k, klen, m[best].key, m[best].keylen) == 0);
+                    ck_assert(tbytes_cmp(got.ns, got.nslen, m[best].ns, m[best].nslen) == 0);
+                    m[best].live = false;
+                    live--;
+                    pops++;
+                }
+            }
+            /* Pop everything up to the next round's base, one at a time,
+             * checking next() too. */
+            int64_t upto = base + 2;
+            for (;;) {
+                size_t best = n;
+                for (size_t j = 0; j < n; j++)
+                    if (m[j].live && (best == n || tmodel_cmp(&m[j], &m[best]) < 0))
+                        best = j;
+                ck_assert_int_eq(rn__timer_next(st, RN_TIME_EVENT),
+                                 best == n ? INT64_MAX : m[best].time);
+                rn_state_stats_t stats;
+                rn__state_stats(st, &stats);
+                ck_assert_uint_eq(stats.timers, live);
+                rn_timer_t got;
+                rn_code_t rc = rn__timer_pop(st, RN_TIME_EVENT, upto, &got, &err);
+                if (best == n || m[best].time > upto) {
+                    ck_assert_int_eq(rc, RN_ENOTFOUND);
+                    break;
+                }
+                ck_assert_rn_ok(rc, &err);
+                size_t klen;
+                const void *k = rn__state_key(st, &klen);
+                ck_assert_int_eq(got.time, m[best].time);
+                ck_assert_uint_eq(rn__state_key_group(st), m[best].kg);
+                ck_assert(tbytes_cmp(k, klen, m[best].key, m[best].keylen) == 0);
+                ck_assert(tbytes_cmp(got.ns, got.nslen, m[best].ns, m[best].nslen) == 0);
+                m[best].live = false;
+                live--;
+                pops++;
+            }
+            /* Compact the model. */
+            size_t w = 0;
+            for (size_t j = 0; j < n; j++)
+                if (m[j].live)
+                    m[w++] = m[j];
+            n = w;
+            base += 3;
+        }
+        ck_assert_uint_gt(pops, 3000);
+        rn__state_destroy(st); /* with timers left: no leak under ASan */
+    }
+    free(m);
+}
+END_TEST
+
 /* ---- growth and stats ---- */
 
 START_TEST(test_state_growth)
@@ -600,6 +820,7 @@ state_suite(void)
     tc = tcase_create("value");
     tcase_add_loop_test(tc, test_state_value_isolation, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_value_ref, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_value_take, 0, NBACKENDS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("list");
@@ -613,6 +834,7 @@ state_suite(void)
     tc = tcase_create("timers");
     tcase_add_loop_test(tc, test_state_timers, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_timers_many, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_timers_model, 0, NBACKENDS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("growth");
