@@ -65,10 +65,7 @@ rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
     if (strcmp(name, "memory") == 0) {
         ops = &rn__state_memory_backend;
     } else if (strcmp(name, "rocksdb") == 0) {
-        rn__errf(err, RN_EINVAL,
-                 "state backend 'rocksdb' is not available in this release (it comes in a "
-                 "later one); use 'memory'");
-        return NULL;
+        ops = &rn__state_rocksdb_backend;
     } else {
         rn__errf(err, RN_EINVAL, "unknown state backend '%s' (expected memory or rocksdb)", name);
         return NULL;

@@ -7,7 +7,7 @@
  * nothing: nslen 0). States are registered by name when the operator opens
  * and then addressed by handle; names are what checkpoints and savepoints
  * will match state by. A backend is a vtable behind rn_state_t: the
- * in-memory backend now, RocksDB next, and no operator reaches around this
+ * in-memory backend and RocksDB (rocksdb.c), and no operator reaches around this
  * API. The key group of the current key travels with it, so that backends
  * can lay state out by key-group ranges.
  *
@@ -46,7 +46,7 @@ typedef struct rn_timer {
 } rn_timer_t;
 
 typedef struct rn_state_options {
-    const char *backend;   /* "memory" (rocksdb in the next issue) */
+    const char *backend;   /* "memory" or "rocksdb" */
     const char *dir;       /* backend files, when it has any; borrowed for the call */
     int64_t memory_bytes;  /* bound on what the backend keeps in memory; 0: default */
     const char *owner;     /* "component#instance", for messages; borrowed for the call */

@@ -1,6 +1,6 @@
 /*
  * state/state_int.h: what the state handle (state.c), the timer service
- * (timers.c) and the backends (memory.c, rocksdb later) share. Private to
+ * (timers.c) and the backends (memory.c, rocksdb.c) share. Private to
  * state/.
  *
  * The backend contract: a backend stores bytes under a composite key
@@ -75,6 +75,7 @@ typedef struct rn__state_backend {
 } rn__state_backend_t;
 
 extern const rn__state_backend_t rn__state_memory_backend;
+extern const rn__state_backend_t rn__state_rocksdb_backend;
 
 /* ---- timer service (timers.c), embedded in rn_state_t, one per domain ---- */
 

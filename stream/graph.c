@@ -318,10 +318,6 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
             (rc = rn__conf_str(st, "dir", "", &dir, err)) != RN_OK ||
             (rc = rn__conf_size(st, "memory", 0, &mem, err)) != RN_OK)
             return rc;
-        if (backend == 1)
-            return rn__conf_err(err, RN_EINVAL, rn_conf_get(st, "backend"),
-                                "state backend 'rocksdb' is not available in this build yet "
-                                "(it is planned); use 'memory'");
         job->state_opts.dir = dir;
         job->state_opts.memory_bytes = mem;
     }

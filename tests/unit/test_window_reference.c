@@ -481,8 +481,12 @@ read_head(const char *path, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
+/* The state backends every case runs on. */
+static const char *const backends[] = {"memory", "rocksdb"};
+#define NBACKENDS ((int)(sizeof(backends) / sizeof(backends[0])))
+
 static void
-run_job(const char *dir, int par)
+run_job(const char *dir, int par, const char *backend)
 {
     const char *runnel = getenv("RUNNEL");
     char cmd[3000], log[1200], logtext[1500];
@@ -491,8 +495,9 @@ run_job(const char *dir, int par)
                   strerror(errno));
     snprintf(log, sizeof(log), "%s/run.log", dir);
     snprintf(cmd, sizeof(cmd),
-             "cd '%s' && '%s' run '%s/job.yaml' --quiet --set parallelism=%d >'%s' 2>&1", dir,
-             runnel, dir, par, log);
+             "cd '%s' && '%s' run '%s/job.yaml' --quiet --set parallelism=%d "
+             "--set state.backend=%s --set state.dir='%s/state' >'%s' 2>&1",
+             dir, runnel, dir, par, backend, dir, log);
     int st = system(cmd);
     read_head(log, logtext, sizeof(logtext));
     ck_assert_msg(st != -1, "system(%s): %s", cmd, strerror(errno));
@@ -791,11 +796,12 @@ check_sessions_shape(const winlist_t *ref)
 static const uint64_t seeds[] = {UINT64_C(0x5eed0001a11ce5), UINT64_C(0x5eed0002b0b0b0),
                                  UINT64_C(0x5eed0003c0ffee)};
 
-/* 0..5: (tumbling, sliding, session) x (P=1, P=4). */
+/* (tumbling, sliding, session) x (P=1, P=4) x backends. */
 START_TEST(test_windows_match_reference)
 {
-    enum wkind kind = (enum wkind)(_i / 2);
+    enum wkind kind = (enum wkind)((_i % 6) / 2);
     int par = _i % 2 ? 4 : 1;
+    const char *backend = backends[_i / 6];
     char dir[1024], path[1200], what[1400];
     size_t n;
     event_t *ev = kind == W_SESSION ? gen_sessions(seeds[kind], &n) : gen_uniform(seeds[kind], &n);
@@ -804,13 +810,14 @@ START_TEST(test_windows_match_reference)
     if (kind == W_SESSION)
         check_sessions_shape(&exp);
 
-    snprintf(path, sizeof(path), "%s-p%d", kind_names[kind], par);
+    snprintf(path, sizeof(path), "%s-p%d-%s", kind_names[kind], par, backend);
     make_workdir(dir, sizeof(dir), path);
-    snprintf(what, sizeof(what), "%s windows, P=%d (files in %s)", kind_names[kind], par, dir);
+    snprintf(what, sizeof(what), "%s windows, P=%d, %s state (files in %s)", kind_names[kind], par,
+             backend, dir);
     snprintf(path, sizeof(path), "%s/input.jsonl", dir);
     write_events(path, ev, n);
     write_job(dir, kind, false);
-    run_job(dir, par);
+    run_job(dir, par, backend);
 
     snprintf(path, sizeof(path), "%s/out.jsonl", dir);
     winlist_t got = read_windows(path);
@@ -823,11 +830,11 @@ START_TEST(test_windows_match_reference)
 }
 END_TEST
 
-/* 0..1: tumbling windows with late events, P=1 and P=4 (one input file:
+/* Tumbling windows with late events, P=1 and P=4, each backend (one input file:
  * one source instance reads it, so arrival order is file order). */
 START_TEST(test_late_events)
 {
-    int par = _i ? 4 : 1;
+    int par = _i % 2 ? 4 : 1;
     char dir[1024], path[1200], what[1400];
     size_t n, nlate_lagged, ngot;
     event_t *ev = gen_late(UINT64_C(0x1a7e1a7e5eed), &n);
@@ -852,7 +859,7 @@ START_TEST(test_late_events)
     snprintf(path, sizeof(path), "%s/input.jsonl", dir);
     write_events(path, ev, n);
     write_job(dir, W_TUMBLING, true);
-    run_job(dir, par);
+    run_job(dir, par, backends[_i / 2]);
 
     snprintf(path, sizeof(path), "%s/out.jsonl", dir);
     winlist_t got = read_windows(path);
@@ -879,8 +886,8 @@ window_reference_suite(void)
     Suite *s = suite_create("window_reference");
     TCase *tc = tcase_create("reference");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, test_windows_match_reference, 0, 6);
-    tcase_add_loop_test(tc, test_late_events, 0, 2);
+    tcase_add_loop_test(tc, test_windows_match_reference, 0, 6 * NBACKENDS);
+    tcase_add_loop_test(tc, test_late_events, 0, 2 * NBACKENDS);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,786 @@
+/*
+ * state/rocksdb.c: the RocksDB state backend ("rocksdb"): one RocksDB per
+ * operator instance, in a directory of its own for this run.
+ *
+ * What lives where: values and list heads go through the write-back cache
+ * (rocksdb_cache.c), which hands out hot accumulators in place and writes
+ * RocksDB in sorted batches on eviction and flush. List elements and map
+ * entries go straight to RocksDB, one WriteBatch per call: they are read
+ * by range (list_each in insertion order, map_each in user-key order), and
+ * a range read over RocksDB alone needs no merge with a cache. The key
+ * layout is in rocksdb_int.h and docs/state.md.
+ *
+ * Durability is the checkpoint's job, not RocksDB's: no WAL, and every run
+ * opens a fresh directory <dir>/<owner>-<pid>-<random> (0700), removed on
+ * close. A killed process leaves its directory behind; nothing ever
+ * reopens it as state (a later run makes its own), and the next open by
+ * the same owner removes directories whose pid is no longer alive.
+ *
+ * Memory: opts->memory_bytes (64 MB when 0) is split between the write-back
+ * cache (1/2), the block cache with index and filter blocks charged to it
+ * (1/4) and the memtables (1/4: two write buffers of 1/8), so that the
+ * bound holds for the cache and RocksDB together. Compaction runs on at
+ * most two background jobs at lowered CPU priority, so that it cannot
+ * starve the task thread.
+ *
+ * This is the one file that sees RocksDB's error strings: they become
+ * rn_error_t (RN_EIO) here and are freed with rocksdb_free().
+ *
+ * @thread task (RocksDB's own background threads aside).
+ */
+#include "state/rocksdb_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MEMORY (64LL << 20)
+#define MIN_PART (256LL << 10)
+/* Lists of at most this many elements are cleared with point deletes;
+ * longer ones with one range delete, which costs reads more. */
+#define LIST_POINT_DELETES 64
+
+/* ---- errors and small helpers ---- */
+
+/* Converts a RocksDB error string (consumed) into err. */
+static rn_code_t
+rdb_err(rn_error_t *err, char *rerr, const char *what, const char *path)
+{
+    rn_code_t rc = rn__errf(err, RN_EIO, "rocksdb %s (%s): %s", what, path, rerr);
+    rocksdb_free(rerr);
+    return rc;
+}
+
+uint8_t *
+rn__rdb_kbuf(rn__rdb_t *rdb, size_t need)
+{
+    if (need > rdb->kcap) {
+        size_t cap = rdb->kcap ? rdb->kcap : 256;
+        while (cap < need)
+            cap *= 2;
+        rdb->kbuf = rn_xrealloc(rdb->kbuf, cap);
+        rdb->kcap = cap;
+    }
+    return rdb->kbuf;
+}
+
+rn_code_t
+rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
+            rn_error_t *err)
+{
+    char *rerr = NULL;
+    *val = rocksdb_get(rdb->db, rdb->ropts, (const char *)key, klen, len, &rerr);
+    if (rerr != NULL)
+        return rdb_err(err, rerr, "get", rdb->path);
+    return *val != NULL ? RN_OK : RN_ENOTFOUND;
+}
+
+rn_code_t
+rn__rdb_write(rn__rdb_t *rdb, rn_error_t *err)
+{
+    char *rerr = NULL;
+    rocksdb_write(rdb->db, rdb->wopts, rdb->wb, &rerr);
+    rocksdb_writebatch_clear(rdb->wb);
+    if (rerr != NULL)
+        return rdb_err(err, rerr, "write", rdb->path);
+    return RN_OK;
+}
+
+/* ---- directories ---- */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int
+rm_tree(const char *path)
+{
+    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static rn_code_t
+mkdir_p(const char *dir, rn_error_t *err)
+{
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(buf))
+        return rn__errf(err, RN_EINVAL, "state directory '%s': bad length", dir);
+    memcpy(buf, dir, n + 1);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return rn__errf(err, RN_EIO, "state directory '%s': mkdir: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return rn__errf(err, RN_EIO, "state directory '%s': mkdir: %s", buf, strerror(errno));
+    return RN_OK;
+}
+
+/* The owner as a file name: [A-Za-z0-9._#] kept, anything else '_'. */
+static void
+owner_file_name(const char *owner, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; owner[i] != '\0' && i + 1 < size; i++) {
+        char ch = owner[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '.' || ch == '_' || ch == '#';
+        out[i] = ok ? ch : '_';
+    }
+    out[i] = '\0';
+}
+
+/* @returns the pid of a run directory name "<owner>-<pid>-<hex>" of this
+ * owner, or -1 when name is not one. */
+static long
+run_dir_pid(const char *name, const char *owner)
+{
+    size_t n = strlen(owner);
+    if (strncmp(name, owner, n) != 0 || name[n] != '-')
+        return -1;
+    const char *p = name + n + 1;
+    long pid = 0;
+    if (*p < '0' || *p > '9')
+        return -1;
+    while (*p >= '0' && *p <= '9' && pid < 100000000)
+        pid = pid * 10 + (*p++ - '0');
+    if (*p++ != '-' || *p == '\0')
+        return -1;
+    for (; *p != '\0'; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return -1;
+    return pid;
+}
+
+/* Removes the run directories of owner under base whose process is gone:
+ * what a killed run left. Directories of live processes stay, this
+ * process's included (another instance may be using them). */
+static void
+remove_stale(const char *base, const char *owner, const char *ctx)
+{
+    DIR *d = opendir(base);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        long pid = run_dir_pid(de->d_name, owner);
+        if (pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
+        if (rm_tree(path) == 0)
+            RN_LOG_INFO(ctx, "removed state directory %s left by dead process %ld", path, pid);
+        else
+            RN_LOG_WARN(ctx, "cannot remove stale state directory %s: %s", path,
+                        strerror(errno));
+    }
+    closedir(d);
+}
+
+/* Makes <base>/<owner>-<pid>-<random>, 0700, that did not exist. */
+static char *
+make_run_dir(const char *base, const char *owner, rn_error_t *err)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint32_t r;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            r = (uint32_t)rn__mono_ns() ^ ((uint32_t)attempt << 24);
+        char path[4096];
+        int n = snprintf(path, sizeof(path), "%s/%s-%ld-%08x", base, owner, (long)getpid(), r);
+        if (n < 0 || (size_t)n >= sizeof(path)) {
+            rn__errf(err, RN_EINVAL, "state directory under '%s': path too long", base);
+            return NULL;
+        }
+        if (mkdir(path, 0700) == 0)
+            return rn_xstrdup(path);
+        if (errno != EEXIST) {
+            rn__errf(err, RN_EIO, "state directory '%s': mkdir: %s", path, strerror(errno));
+            return NULL;
+        }
+    }
+    rn__errf(err, RN_EIO, "state directory under '%s': no unused name", base);
+    return NULL;
+}
+
+/* ---- open and close ---- */
+
+static void
+rdb_free(rn__rdb_t *rdb)
+{
+    if (rdb == NULL)
+        return;
+    if (rdb->db != NULL) {
+        /* Background compactions of a database that is going away are
+         * wasted work: stop them rather than wait. */
+        rocksdb_cancel_all_background_work(rdb->db, 1);
+        rocksdb_close(rdb->db);
+    }
+    rn__rc_fini(&rdb->cache);
+    if (rdb->wb != NULL)
+        rocksdb_writebatch_destroy(rdb->wb);
+    if (rdb->wopts != NULL)
+        rocksdb_writeoptions_destroy(rdb->wopts);
+    if (rdb->ropts != NULL)
+        rocksdb_readoptions_destroy(rdb->ropts);
+    if (rdb->opts != NULL)
+        rocksdb_options_destroy(rdb->opts);
+    if (rdb->bbto != NULL)
+        rocksdb_block_based_options_destroy(rdb->bbto);
+    if (rdb->bcache != NULL)
+        rocksdb_cache_destroy(rdb->bcache);
+    if (rdb->env != NULL)
+        rocksdb_env_destroy(rdb->env);
+    if (rdb->remove_on_close && rdb->path != NULL && rm_tree(rdb->path) != 0)
+        RN_LOG_WARN(rdb->owner, "cannot remove state directory %s: %s", rdb->path,
+                    strerror(errno));
+    rocksdb_free(rdb->lastval);
+    rn_free(rdb->kbuf);
+    rn_free(rdb->path);
+    rn_free(rdb->owner);
+    rn_free(rdb);
+}
+
+/* A backend with its options set from opts, not yet opened. */
+static rn__rdb_t *
+rdb_new(const rn_state_options_t *opts, rn_error_t *err)
+{
+    rn__rdb_t *rdb = rn_calloc(1, sizeof(*rdb));
+    if (rdb == NULL) {
+        rn__errf(err, RN_ENOMEM, "out of memory for the rocksdb state backend");
+        return NULL;
+    }
+    rdb->owner = rn_xstrdup(opts->owner != NULL ? opts->owner : "state");
+    long long mem = opts->memory_bytes > 0 ? opts->memory_bytes : DEFAULT_MEMORY;
+    long long part = mem / 4 > MIN_PART ? mem / 4 : MIN_PART;
+    if (rn__rc_init(&rdb->cache, (uint64_t)(mem / 2 > MIN_PART ? mem / 2 : MIN_PART), err) !=
+        RN_OK) {
+        rdb_free(rdb);
+        return NULL;
+    }
+
+    rdb->bcache = rocksdb_cache_create_lru((size_t)part);
+    rdb->bbto = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_block_cache(rdb->bbto, rdb->bcache);
+    rocksdb_block_based_options_set_filter_policy(rdb->bbto,
+                                                  rocksdb_filterpolicy_create_bloom_full(10));
+    /* Index and filter blocks stay in the table readers, outside the block
+     * cache: charged to a cache of 1/4 of the bound, a whole-file filter
+     * (1.25 bytes per key) was evicted and re-read, checksummed, on nearly
+     * every miss (measured: 40% of a miss-heavy run). They are about 2 bytes
+     * per key outside the bound until partitioned filters charge them
+     * block by block (docs/state.md, open points). */
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(rdb->bbto, 0);
+
+    rdb->opts = rocksdb_options_create();
+    rocksdb_options_set_block_based_table_factory(rdb->opts, rdb->bbto);
+    rocksdb_options_set_create_if_missing(rdb->opts, 1);
+    rocksdb_options_set_compression(rdb->opts, rocksdb_lz4_compression);
+    rocksdb_options_set_write_buffer_size(rdb->opts, (size_t)(part / 2));
+    rocksdb_options_set_max_write_buffer_number(rdb->opts, 2);
+    /* A memtable bloom filter: a new window's first touch looks up a key
+     * that does not exist yet, and this answers from memory. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(rdb->opts, 0.1);
+    rocksdb_options_set_memtable_whole_key_filtering(rdb->opts, 1);
+    rocksdb_options_set_max_background_jobs(rdb->opts, 2);
+    rocksdb_options_set_level_compaction_dynamic_level_bytes(rdb->opts, 1);
+    rocksdb_options_set_info_log_level(rdb->opts, 2 /* WARN */);
+    rocksdb_options_set_keep_log_file_num(rdb->opts, 1);
+    rdb->env = rocksdb_create_default_env();
+    rocksdb_env_lower_thread_pool_cpu_priority(rdb->env);
+    rocksdb_options_set_env(rdb->opts, rdb->env);
+
+    rdb->wopts = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(rdb->wopts, 1);
+    rdb->ropts = rocksdb_readoptions_create();
+    rdb->wb = rocksdb_writebatch_create();
+    return rdb;
+}
+
+static rn_code_t
+write_format(rn__rdb_t *rdb, rn_error_t *err)
+{
+    uint8_t v[RN__RDB_META_LEN];
+    memcpy(v, RN__RDB_META_MAGIC, 4);
+    for (int i = 0; i < 4; i++)
+        v[4 + i] = (uint8_t)(RN__RDB_FORMAT_VERSION >> (24 - 8 * i));
+    rocksdb_writebatch_put(rdb->wb, RN__RDB_META_KEY, RN__RDB_META_KEYLEN, (const char *)v,
+                           sizeof(v));
+    return rn__rdb_write(rdb, err);
+}
+
+static rn_code_t
+check_format(rn__rdb_t *rdb, rn_error_t *err)
+{
+    char *v = NULL;
+    size_t len = 0;
+    rn_code_t rc =
+        rn__rdb_get(rdb, (const uint8_t *)RN__RDB_META_KEY, RN__RDB_META_KEYLEN, &v, &len, err);
+    if (rc == RN_ENOTFOUND)
+        return rn__errf(err, RN_ECORRUPT, "state in %s: no format marker (not runnel state?)",
+                        rdb->path);
+    if (rc != RN_OK)
+        return rc;
+    uint32_t ver = 0;
+    bool magic = len == RN__RDB_META_LEN && memcmp(v, RN__RDB_META_MAGIC, 4) == 0;
+    if (magic)
+        for (int i = 0; i < 4; i++)
+            ver = (ver << 8) | (uint8_t)v[4 + i];
+    rocksdb_free(v);
+    if (!magic)
+        return rn__errf(err, RN_ECORRUPT, "state in %s: bad format marker", rdb->path);
+    if (ver != RN__RDB_FORMAT_VERSION)
+        return rn__errf(err, RN_ECORRUPT,
+                        "state in %s: format version %u, this build reads version %u", rdb->path,
+                        ver, RN__RDB_FORMAT_VERSION);
+    return RN_OK;
+}
+
+static rn_code_t
+rdb_open_db(rn__rdb_t *rdb, bool create, rn_error_t *err)
+{
+    char *rerr = NULL;
+    rocksdb_options_set_create_if_missing(rdb->opts, create);
+    rocksdb_options_set_error_if_exists(rdb->opts, create);
+    rdb->db = rocksdb_open(rdb->opts, rdb->path, &rerr);
+    if (rerr != NULL)
+        return rdb_err(err, rerr, "open", rdb->path);
+    return create ? write_format(rdb, err) : check_format(rdb, err);
+}
+
+static rn_code_t
+rdb_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
+{
+    char base[4096];
+    if (opts->dir != NULL && opts->dir[0] != '\0') {
+        snprintf(base, sizeof(base), "%s", opts->dir);
+    } else {
+        /* Per user, so that users of one machine do not share a directory. */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(base, sizeof(base), "%s/runnel-%ld/state", tmp != NULL && tmp[0] ? tmp : "/tmp",
+                 (long)getuid());
+    }
+    rn_code_t rc = mkdir_p(base, err);
+    if (rc != RN_OK)
+        return rc;
+    char owner[256];
+    owner_file_name(opts->owner != NULL ? opts->owner : "state", owner, sizeof(owner));
+    rn__rdb_t *rdb = rdb_new(opts, err);
+    if (rdb == NULL)
+        return err != NULL ? err->code : RN_ENOMEM;
+    remove_stale(base, owner, rdb->owner);
+    rdb->path = make_run_dir(base, owner, err);
+    if (rdb->path == NULL) {
+        rdb_free(rdb);
+        return err != NULL ? err->code : RN_EIO;
+    }
+    rdb->remove_on_close = true;
+    rc = rdb_open_db(rdb, true, err);
+    if (rc != RN_OK) {
+        rdb_free(rdb);
+        return rc;
+    }
+    *be = rdb;
+    return RN_OK;
+}
+
+rn_code_t
+rn__rdb_open_existing(const char *path, const rn_state_options_t *opts, void **be,
+                      rn_error_t *err)
+{
+    rn__rdb_t *rdb = rdb_new(opts, err);
+    if (rdb == NULL)
+        return err != NULL ? err->code : RN_ENOMEM;
+    rdb->path = rn_xstrdup(path);
+    rn_code_t rc = rdb_open_db(rdb, false, err);
+    if (rc != RN_OK) {
+        rdb_free(rdb);
+        return rc;
+    }
+    *be = rdb;
+    return RN_OK;
+}
+
+static void
+rdb_close(void *be)
+{
+    rdb_free(be);
+}
+
+const char *
+rn__rdb_path(void *be)
+{
+    return ((rn__rdb_t *)be)->path;
+}
+
+/* ---- map state: straight to RocksDB ---- */
+
+/* Encodes the prefix of (k's key, ns) into the key buffer, with room for
+ * extra more bytes. @returns its length. */
+static size_t
+enc_prefix(rn__rdb_t *rdb, const rn__skey_t *k, size_t extra, rn_error_t *err)
+{
+    if (RN_UNLIKELY(k->kg > RN__RDB_KG_MAX || k->state > RN__RDB_STATE_MAX)) {
+        rn__errf(err, RN_EINVAL, "key group %u or state id %u out of range", k->kg, k->state);
+        return 0;
+    }
+    uint8_t *kb = rn__rdb_kbuf(rdb, k->keylen + RN__RDB_PREFIX_OVERHEAD + extra);
+    return rn__rdb_prefix(kb, k->kg, k->state, k->key, k->keylen, k->ns, k->nslen);
+}
+
+/* Encodes the map entry key of k. @returns its length, 0 on error. */
+static size_t
+enc_map(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err)
+{
+    size_t n = enc_prefix(rdb, k, k->uklen, err);
+    if (n > 0 && k->uklen > 0)
+        memcpy(rdb->kbuf + n, k->ukey, k->uklen);
+    return n > 0 ? n + k->uklen : 0;
+}
+
+static rn_code_t
+map_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len, rn_error_t *err)
+{
+    size_t n = enc_map(rdb, k, err);
+    if (n == 0)
+        return RN_EINVAL;
+    /* The previous result's borrow ends with this call. */
+    rocksdb_free(rdb->lastval);
+    rdb->lastval = NULL;
+    rn_code_t rc = rn__rdb_get(rdb, rdb->kbuf, n, &rdb->lastval, len, err);
+    if (rc == RN_OK)
+        *val = rdb->lastval;
+    return rc;
+}
+
+/* Whether the encoded key kb[0..n) exists. @returns RN_OK or RN_ENOTFOUND. */
+static rn_code_t
+exists(rn__rdb_t *rdb, size_t n, rn_error_t *err)
+{
+    char *v = NULL;
+    size_t len;
+    rn_code_t rc = rn__rdb_get(rdb, rdb->kbuf, n, &v, &len, err);
+    rocksdb_free(v);
+    return rc;
+}
+
+static rn_code_t
+map_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len, rn_error_t *err)
+{
+    size_t n = enc_map(rdb, k, err);
+    if (n == 0)
+        return RN_EINVAL;
+    /* The lookup keeps the entry count exact. */
+    rn_code_t rc = exists(rdb, n, err);
+    if (rc != RN_OK && rc != RN_ENOTFOUND)
+        return rc;
+    rocksdb_writebatch_put(rdb->wb, (const char *)rdb->kbuf, n, val, len);
+    rn_code_t wrc = rn__rdb_write(rdb, err);
+    if (wrc == RN_OK && rc == RN_ENOTFOUND)
+        rdb->live++;
+    return wrc;
+}
+
+static rn_code_t
+map_remove(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err)
+{
+    size_t n = enc_map(rdb, k, err);
+    if (n == 0)
+        return RN_EINVAL;
+    rn_code_t rc = exists(rdb, n, err);
+    if (rc == RN_ENOTFOUND)
+        return RN_OK;
+    if (rc != RN_OK)
+        return rc;
+    rocksdb_writebatch_delete(rdb->wb, (const char *)rdb->kbuf, n);
+    rc = rn__rdb_write(rdb, err);
+    if (rc == RN_OK)
+        rdb->live--;
+    return rc;
+}
+
+/* Iterates the keys in [lo, hi), calling fn with each key past skip bytes
+ * (or NULL for lists) and its value; counts them in *n. A NULL fn deletes
+ * them instead. Both bounds are copied. */
+static rn_code_t
+range_each(rn__rdb_t *rdb, const uint8_t *lo, size_t lolen, const uint8_t *hi, size_t hilen,
+           size_t skip, bool with_key, rn_state_each_fn fn, void *ctx, uint64_t *n,
+           rn_error_t *err)
+{
+    uint8_t *bounds = rn_malloc(lolen + hilen);
+    if (bounds == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory for an iterator");
+    memcpy(bounds, lo, lolen);
+    memcpy(bounds + lolen, hi, hilen);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)bounds + lolen, hilen);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
+    rn_code_t rc = RN_OK;
+    *n = 0;
+    for (rocksdb_iter_seek(it, (const char *)bounds, lolen); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *key = rocksdb_iter_key(it, &klen);
+        const char *val = rocksdb_iter_value(it, &vlen);
+        (*n)++;
+        if (fn == NULL) {
+            rocksdb_writebatch_delete(rdb->wb, key, klen);
+            continue;
+        }
+        rc = fn(ctx, with_key ? key + skip : NULL, with_key ? klen - skip : 0, val, vlen);
+        if (rc != RN_OK)
+            break;
+    }
+    if (rc == RN_OK) {
+        char *rerr = NULL;
+        rocksdb_iter_get_error(it, &rerr);
+        if (rerr != NULL)
+            rc = rdb_err(err, rerr, "iterate", rdb->path);
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rn_free(bounds);
+    return rc;
+}
+
+/* Fills hi with the smallest key above every key that starts with
+ * prefix[0..n): the prefix with its last byte below 0xff incremented. */
+static size_t
+prefix_end(const uint8_t *prefix, size_t n, uint8_t *hi)
+{
+    memcpy(hi, prefix, n);
+    while (n > 0 && hi[n - 1] == 0xff)
+        n--;
+    /* The first byte is a key group's high byte (< 0x80): never all 0xff. */
+    rn_assert(n > 0);
+    hi[n - 1]++;
+    return n;
+}
+
+static rn_code_t
+map_scan(rn__rdb_t *rdb, const rn__skey_t *k, rn_state_each_fn fn, void *ctx, uint64_t *n,
+         rn_error_t *err)
+{
+    size_t plen = enc_prefix(rdb, k, 0, err);
+    if (plen == 0)
+        return RN_EINVAL;
+    uint8_t hi[RN__RDB_PREFIX_OVERHEAD + 4096];
+    uint8_t *hp = plen <= sizeof(hi) ? hi : rn_malloc(plen);
+    if (hp == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory for an iterator");
+    size_t hlen = prefix_end(rdb->kbuf, plen, hp);
+    rn_code_t rc = range_each(rdb, rdb->kbuf, plen, hp, hlen, plen, true, fn, ctx, n, err);
+    if (hp != hi)
+        rn_free(hp);
+    return rc;
+}
+
+static rn_code_t
+map_clear(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err)
+{
+    uint64_t n = 0;
+    rn_code_t rc = map_scan(rdb, k, NULL, NULL, &n, err);
+    if (rc != RN_OK) {
+        rocksdb_writebatch_clear(rdb->wb);
+        return rc;
+    }
+    if (n == 0)
+        return RN_OK;
+    rc = rn__rdb_write(rdb, err);
+    if (rc == RN_OK)
+        rdb->live -= n;
+    return rc;
+}
+
+static rn_code_t
+rdb_map_each(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx, rn_error_t *err)
+{
+    uint64_t n;
+    return map_scan(be, k, fn, ctx, &n, err);
+}
+
+/* ---- list state: head in the cache, elements in RocksDB ---- */
+
+/* A list of (key, ns) is a head, a value in the cache under the list's
+ * state id holding the next sequence number (8 bytes BE), and its elements
+ * at prefix | seq (8 bytes BE), so that they sort in insertion order. */
+
+static rn_code_t
+rdb_list_add(void *be, const rn__skey_t *k, const void *val, size_t len, rn_error_t *err)
+{
+    rn__rdb_t *rdb = be;
+    bool created;
+    uint8_t *head = rn__rc_ref(rdb, k, 8, &created, err);
+    if (head == NULL)
+        return err != NULL ? err->code : RN_EIO;
+    uint64_t seq = rn__rdb_load_be64(head);
+    size_t n = enc_prefix(rdb, k, 8, err);
+    if (n == 0)
+        return RN_EINVAL;
+    rn__rdb_be64(rdb->kbuf + n, seq);
+    rocksdb_writebatch_put(rdb->wb, (const char *)rdb->kbuf, n + 8, val, len);
+    rn_code_t rc = rn__rdb_write(rdb, err);
+    if (rc == RN_OK)
+        rn__rdb_be64(head, seq + 1);
+    return rc;
+}
+
+/* The next sequence number of k's list. @returns RN_OK, RN_ENOTFOUND (no
+ * list) or an error. */
+static rn_code_t
+list_next(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t *next, rn_error_t *err)
+{
+    const void *v;
+    size_t len;
+    rn_code_t rc = rn__rc_get(rdb, k, &v, &len, err);
+    if (rc != RN_OK)
+        return rc;
+    if (len != 8)
+        return rn__errf(err, RN_ECORRUPT, "list head of %zu bytes", len);
+    *next = rn__rdb_load_be64(v);
+    return RN_OK;
+}
+
+static rn_code_t
+rdb_list_each(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx, rn_error_t *err)
+{
+    rn__rdb_t *rdb = be;
+    uint64_t next = 0, n;
+    rn_code_t rc = list_next(rdb, k, &next, err);
+    if (rc == RN_ENOTFOUND)
+        return RN_OK;
+    if (rc != RN_OK)
+        return rc;
+    size_t plen = enc_prefix(rdb, k, 16, err);
+    if (plen == 0)
+        return RN_EINVAL;
+    uint8_t *lo = rdb->kbuf;
+    rn__rdb_be64(lo + plen, 0);
+    uint8_t *hi = rn_malloc(plen + 8);
+    if (hi == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory for an iterator");
+    memcpy(hi, lo, plen);
+    rn__rdb_be64(hi + plen, next);
+    rc = range_each(rdb, lo, plen + 8, hi, plen + 8, 0, false, fn, ctx, &n, err);
+    rn_free(hi);
+    return rc;
+}
+
+static rn_code_t
+list_clear(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err)
+{
+    uint64_t next = 0;
+    rn_code_t rc = list_next(rdb, k, &next, err);
+    if (rc == RN_ENOTFOUND)
+        return RN_OK;
+    if (rc != RN_OK)
+        return rc;
+    size_t plen = enc_prefix(rdb, k, 16, err);
+    if (plen == 0)
+        return RN_EINVAL;
+    uint8_t *kb = rdb->kbuf;
+    if (next <= LIST_POINT_DELETES) {
+        for (uint64_t i = 0; i < next; i++) {
+            rn__rdb_be64(kb + plen, i);
+            rocksdb_writebatch_delete(rdb->wb, (const char *)kb, plen + 8);
+        }
+    } else {
+        uint8_t *hi = rn_malloc(plen + 8);
+        if (hi == NULL)
+            return rn__errf(err, RN_ENOMEM, "out of memory clearing a list");
+        memcpy(hi, kb, plen);
+        rn__rdb_be64(hi + plen, next);
+        rn__rdb_be64(kb + plen, 0);
+        rocksdb_writebatch_delete_range(rdb->wb, (const char *)kb, plen + 8, (const char *)hi,
+                                        plen + 8);
+        rn_free(hi);
+    }
+    rc = rn__rdb_write(rdb, err);
+    if (rc != RN_OK)
+        return rc;
+    bool existed;
+    return rn__rc_del(rdb, k, &existed, err);
+}
+
+/* ---- the vtable ---- */
+
+static rn_code_t
+rdb_get(void *be, const rn__skey_t *k, const void **val, size_t *len, rn_error_t *err)
+{
+    if (k->ukey != NULL)
+        return map_get(be, k, val, len, err);
+    return rn__rc_get(be, k, val, len, err);
+}
+
+static rn_code_t
+rdb_put(void *be, const rn__skey_t *k, const void *val, size_t len, rn_error_t *err)
+{
+    if (k->ukey != NULL)
+        return map_put(be, k, val, len, err);
+    return rn__rc_put(be, k, val, len, err);
+}
+
+static void *
+rdb_ref(void *be, const rn__skey_t *k, size_t size, bool *created, rn_error_t *err)
+{
+    return rn__rc_ref(be, k, size, created, err);
+}
+
+static rn_code_t
+rdb_del(void *be, const rn__skey_t *k, rn_error_t *err)
+{
+    if (k->kind == RN__SK_MAP)
+        return k->ukey != NULL ? map_remove(be, k, err) : map_clear(be, k, err);
+    if (k->kind == RN__SK_LIST)
+        return list_clear(be, k, err);
+    bool existed;
+    return rn__rc_del(be, k, &existed, err);
+}
+
+static rn_code_t
+rdb_take(void *be, const rn__skey_t *k, void *buf, size_t size, size_t *len, rn_error_t *err)
+{
+    return rn__rc_take(be, k, buf, size, len, err);
+}
+
+static void
+rdb_stats(void *be, rn_state_stats_t *stats)
+{
+    rn__rdb_t *rdb = be;
+    uint64_t mem = 0;
+    stats->entries += rdb->live;
+    if (rocksdb_property_int(rdb->db, "rocksdb.cur-size-all-mem-tables", &mem) == 0)
+        stats->bytes += mem;
+    stats->bytes += rocksdb_cache_get_usage(rdb->bcache);
+    stats->bytes += rdb->cache.bytes + rdb->cache.cap * sizeof(rn__rcslot_t) + sizeof(*rdb) +
+                    rdb->kcap;
+}
+
+const rn__state_backend_t rn__state_rocksdb_backend = {
+    .name = "rocksdb",
+    .open = rdb_open,
+    .close = rdb_close,
+    .get = rdb_get,
+    .put = rdb_put,
+    .ref = rdb_ref,
+    .del = rdb_del,
+    .take = rdb_take,
+    .list_add = rdb_list_add,
+    .list_each = rdb_list_each,
+    .map_each = rdb_map_each,
+    .stats = rdb_stats,
+};

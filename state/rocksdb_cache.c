@@ -1,0 +1,623 @@
+/*
+ * state/rocksdb_cache.c: the bounded write-back cache in front of RocksDB
+ * for value states and list heads.
+ *
+ * Why: a get-then-put per record through RocksDB costs two trips through
+ * the memtable, a WriteBatch and the write path (about 140k read-modify-
+ * writes per second per core). Window aggregates touch the same hot
+ * accumulators over and over, so they are kept here as plain bytes that
+ * rn__vstate_ref hands out in place, and RocksDB sees a key only when its
+ * entry leaves the cache or a checkpoint flushes it.
+ *
+ * Design: an open-addressing hash table (linear probing, power-of-two
+ * capacity, at most 3/4 full, backward-shift deletion) of entries keyed by
+ * (state id, key, ns). An entry is one block: a 16-byte header, key | ns
+ * padded to 8, then the value, so values are 8-aligned for accumulator
+ * structs. Flags say what RocksDB holds for the key:
+ *
+ *   DIRTY   the cache differs from RocksDB and must be written before the
+ *           entry goes;
+ *   ABSENT  the value does not exist (a known-absent key: a clean negative
+ *           entry, or with DIRTY a pending delete);
+ *   INDB    RocksDB holds a value for the key (as of the last write), so a
+ *           delete must reach it; a value created and deleted while
+ *           only here is dropped and never touches RocksDB;
+ *   REF     the clock bit: touched since the evictor last passed.
+ *
+ * Eviction is CLOCK over the slot array, run before an insert when the
+ * entries and slots pass the limit: it frees down to 15/16 of the limit in
+ * one round, so that the dirty victims go to RocksDB as one WriteBatch
+ * sorted by RocksDB key (memtable inserts in key order, and a few large
+ * writes rather than many small ones). A miss reads RocksDB once: the
+ * value, or its absence, is what the exact entry count and the created
+ * flag of ref need.
+ *
+ * @thread task.
+ */
+#include "state/rocksdb_int.h"
+
+#include <xxhash.h>
+
+enum { F_DIRTY = 1, F_ABSENT = 2, F_INDB = 4, F_REF = 8 };
+
+struct rn__rcent {
+    uint32_t state;
+    uint16_t kg;
+    uint8_t nslen;
+    uint8_t flags;
+    uint32_t keylen;
+    uint32_t vlen;
+    uint8_t data[]; /* key | ns | pad to 8 | value */
+};
+
+_Static_assert(sizeof(rn__rcent_t) == 16, "cache entry header keeps values 8-aligned");
+
+#define MIN_CAP 64
+#define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
+
+static inline size_t
+ent_size(size_t keylen, size_t nslen, size_t vlen)
+{
+    return sizeof(rn__rcent_t) + ALIGN8(keylen + nslen) + vlen;
+}
+
+static inline size_t
+ent_alloc(const rn__rcent_t *e)
+{
+    return ent_size(e->keylen, e->nslen, e->vlen);
+}
+
+static inline uint8_t *
+ent_val(rn__rcent_t *e)
+{
+    return e->data + ALIGN8((size_t)e->keylen + e->nslen);
+}
+
+static inline uint64_t
+hash_of(const rn__skey_t *k)
+{
+    uint64_t seed = k->keyhash ^ rn__state_mix(((uint64_t)k->state << 1) | 1u);
+    return XXH3_64bits_withSeed(k->ns, k->nslen, seed);
+}
+
+static inline bool
+matches(const rn__rcent_t *e, const rn__skey_t *k)
+{
+    if (e->state != k->state || e->keylen != k->keylen || e->nslen != k->nslen)
+        return false;
+    if (k->keylen > 0 && memcmp(e->data, k->key, k->keylen) != 0)
+        return false;
+    return k->nslen == 0 || memcmp(e->data + k->keylen, k->ns, k->nslen) == 0;
+}
+
+static inline uint64_t
+total(const rn__rcache_t *c)
+{
+    return c->bytes + c->cap * sizeof(rn__rcslot_t);
+}
+
+/* ---- the table ---- */
+
+rn_code_t
+rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err)
+{
+    memset(c, 0, sizeof(*c));
+    c->cap = MIN_CAP;
+    c->limit = limit;
+    c->slots = rn_calloc(c->cap, sizeof(rn__rcslot_t));
+    if (c->slots == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory for the state cache");
+    return RN_OK;
+}
+
+void
+rn__rc_fini(rn__rcache_t *c)
+{
+    if (c->slots != NULL) {
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->slots[i].e != NULL)
+                rn__fc_free(&c->fc, c->slots[i].e, ent_alloc(c->slots[i].e));
+    }
+    rn__fc_fini(&c->fc);
+    rn_free(c->slots);
+    rn_free(c->victims);
+    memset(c, 0, sizeof(*c));
+}
+
+/* @returns the slot of k, or the empty slot where it would go. */
+static inline size_t
+find(const rn__rcache_t *c, const rn__skey_t *k, uint64_t h)
+{
+    size_t mask = c->cap - 1;
+    size_t i = h & mask;
+    for (;;) {
+        const rn__rcslot_t *s = &c->slots[i];
+        if (s->e == NULL || (s->hash == h && matches(s->e, k)))
+            return i;
+        i = (i + 1) & mask;
+    }
+}
+
+static size_t
+find_empty(const rn__rcache_t *c, uint64_t h)
+{
+    size_t mask = c->cap - 1;
+    size_t i = h & mask;
+    while (c->slots[i].e != NULL)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static uint64_t
+ent_hash(const rn__rcent_t *e)
+{
+    rn__skey_t k = {.state = e->state,
+                    .keylen = e->keylen,
+                    .nslen = e->nslen,
+                    .keyhash = XXH3_64bits(e->data, e->keylen),
+                    .ns = e->data + e->keylen};
+    return hash_of(&k);
+}
+
+/* Places e (hash h, not present) without growing: the caller made room. */
+static size_t
+place(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
+{
+    size_t i = find_empty(c, h);
+    c->slots[i].hash = h;
+    c->slots[i].e = e;
+    c->count++;
+    return i;
+}
+
+static rn_code_t
+grow(rn__rcache_t *c, rn_error_t *err)
+{
+    size_t ncap = c->cap * 2;
+    rn__rcslot_t *ns = rn_calloc(ncap, sizeof(rn__rcslot_t));
+    if (ns == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory growing the state cache to %zu slots",
+                        ncap);
+    rn__rcslot_t *old = c->slots;
+    size_t ocap = c->cap;
+    c->slots = ns;
+    c->cap = ncap;
+    c->count = 0;
+    c->hand = 0;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].e != NULL)
+            place(c, old[i].e, old[i].hash);
+    rn_free(old);
+    return RN_OK;
+}
+
+/* Empties slot i, shifting back the entries of its probe run. */
+static void
+remove_at(rn__rcache_t *c, size_t i)
+{
+    size_t mask = c->cap - 1;
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (c->slots[j].e == NULL)
+            break;
+        size_t home = c->slots[j].hash & mask;
+        /* Move j back to i unless its home lies cyclically in (i, j]. */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            c->slots[i] = c->slots[j];
+            i = j;
+        }
+    }
+    c->slots[i].e = NULL;
+    c->count--;
+}
+
+static void
+ent_free(rn__rcache_t *c, rn__rcent_t *e)
+{
+    size_t size = ent_alloc(e);
+    c->bytes -= rn__fc_round(size);
+    rn__fc_free(&c->fc, e, size);
+}
+
+/* @returns a new entry for k with vlen zeroed value bytes, or NULL. */
+static rn__rcent_t *
+ent_new(rn__rcache_t *c, const rn__skey_t *k, size_t vlen)
+{
+    size_t size = ent_size(k->keylen, k->nslen, vlen);
+    rn__rcent_t *e = rn__fc_alloc(&c->fc, size);
+    if (e == NULL)
+        return NULL;
+    e->state = k->state;
+    e->kg = (uint16_t)k->kg;
+    e->nslen = (uint8_t)k->nslen;
+    e->flags = 0;
+    e->keylen = k->keylen;
+    e->vlen = (uint32_t)vlen;
+    if (k->keylen > 0)
+        memcpy(e->data, k->key, k->keylen);
+    if (k->nslen > 0)
+        memcpy(e->data + k->keylen, k->ns, k->nslen);
+    size_t used = (size_t)k->keylen + k->nslen;
+    memset(e->data + used, 0, size - sizeof(*e) - used);
+    c->bytes += rn__fc_round(size);
+    return e;
+}
+
+/* Gives the entry in slot i a value of vlen zeroed bytes, moving it when
+ * its block class changes. @returns the entry, or NULL (slot intact). */
+static rn__rcent_t *
+ent_resize(rn__rcache_t *c, size_t i, size_t vlen)
+{
+    rn__rcent_t *e = c->slots[i].e;
+    if (rn__fc_round(ent_alloc(e)) == rn__fc_round(ent_size(e->keylen, e->nslen, vlen))) {
+        e->vlen = (uint32_t)vlen;
+        memset(ent_val(e), 0, vlen);
+        return e;
+    }
+    rn__skey_t k = {.state = e->state,
+                    .kg = e->kg,
+                    .keylen = e->keylen,
+                    .nslen = e->nslen,
+                    .key = e->data,
+                    .ns = e->data + e->keylen};
+    rn__rcent_t *ne = ent_new(c, &k, vlen);
+    if (ne == NULL)
+        return NULL;
+    ne->flags = e->flags;
+    c->slots[i].e = ne;
+    ent_free(c, e);
+    return ne;
+}
+
+/* ---- writing to RocksDB ---- */
+
+typedef struct wkey {
+    const uint8_t *key;
+    size_t len;
+    rn__rcent_t *e;
+} wkey_t;
+
+static int
+cmp_wkey(const void *a, const void *b)
+{
+    const wkey_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(x->key, y->key, n);
+    if (r != 0)
+        return r;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Writes the dirty entries among ents[0..n) in one WriteBatch sorted by
+ * RocksDB key: puts for values, deletes for values deleted here that
+ * RocksDB holds. Entries are left as they are. */
+static rn_code_t
+write_sorted(rn__rdb_t *rdb, rn__rcent_t **ents, size_t n, rn_error_t *err)
+{
+    size_t ndirty = 0, kbytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ents[i]->flags & F_DIRTY) {
+            ndirty++;
+            kbytes += ents[i]->keylen + RN__RDB_PREFIX_OVERHEAD;
+        }
+    }
+    if (ndirty == 0)
+        return RN_OK;
+    wkey_t *w = rn_malloc(ndirty * sizeof(*w));
+    uint8_t *buf = rn_malloc(kbytes);
+    if (w == NULL || buf == NULL) {
+        rn_free(w);
+        rn_free(buf);
+        return rn__errf(err, RN_ENOMEM, "out of memory writing %zu cached values", ndirty);
+    }
+    size_t m = 0, off = 0;
+    for (size_t i = 0; i < n; i++) {
+        rn__rcent_t *e = ents[i];
+        if (!(e->flags & F_DIRTY))
+            continue;
+        w[m].key = buf + off;
+        w[m].len = rn__rdb_prefix(buf + off, e->kg, e->state, e->data, e->keylen,
+                                  e->data + e->keylen, e->nslen);
+        w[m].e = e;
+        off += w[m].len;
+        m++;
+    }
+    qsort(w, m, sizeof(*w), cmp_wkey);
+    for (size_t i = 0; i < m; i++) {
+        rn__rcent_t *e = w[i].e;
+        if (e->flags & F_ABSENT) {
+            /* Created and deleted here only: dropped, never written. */
+            rn_dassert(e->flags & F_INDB);
+            rocksdb_writebatch_delete(rdb->wb, (const char *)w[i].key, w[i].len);
+        } else {
+            rocksdb_writebatch_put(rdb->wb, (const char *)w[i].key, w[i].len,
+                                   (const char *)ent_val(e), e->vlen);
+        }
+    }
+    rn_code_t rc = rn__rdb_write(rdb, err);
+    if (rc == RN_OK)
+        rdb->cache.written += m;
+    rn_free(w);
+    rn_free(buf);
+    return rc;
+}
+
+/* Evicts entries with the clock until the cache is under 15/16 of its limit
+ * less need bytes, writing the dirty ones first. On a write failure the
+ * victims go back into the table and the cache stays over its limit. */
+static rn_code_t
+evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    uint64_t target = c->limit - c->limit / 16;
+    target = target > need ? target - need : 0;
+    c->nvictims = 0;
+    while (total(c) > target && c->count > 0) {
+        if (c->hand >= c->cap)
+            c->hand = 0;
+        rn__rcslot_t *s = &c->slots[c->hand];
+        if (s->e == NULL) {
+            c->hand++;
+            continue;
+        }
+        if (s->e->flags & F_REF) {
+            s->e->flags &= (uint8_t)~F_REF;
+            c->hand++;
+            continue;
+        }
+        if (c->nvictims == c->capvictims) {
+            size_t ncap = c->capvictims ? c->capvictims * 2 : 1024;
+            rn__rcent_t **nv = rn_realloc(c->victims, ncap * sizeof(*nv));
+            if (nv == NULL)
+                break; /* evict what we have */
+            c->victims = nv;
+            c->capvictims = ncap;
+        }
+        c->victims[c->nvictims++] = s->e;
+        /* Bytes leave the count now so the loop ends; they are freed below. */
+        c->bytes -= rn__fc_round(ent_alloc(s->e));
+        remove_at(c, c->hand); /* the hand now looks at the entry shifted in */
+    }
+    rn_code_t rc = write_sorted(rdb, c->victims, c->nvictims, err);
+    for (size_t i = 0; i < c->nvictims; i++) {
+        rn__rcent_t *e = c->victims[i];
+        c->bytes += rn__fc_round(ent_alloc(e));
+        if (rc == RN_OK)
+            ent_free(c, e);
+        else
+            place(c, e, ent_hash(e));
+    }
+    if (rc == RN_OK)
+        c->evicted += c->nvictims;
+    c->nvictims = 0;
+    return rc;
+}
+
+rn_code_t
+rn__rdb_flush(void *be, rn_error_t *err)
+{
+    rn__rdb_t *rdb = be;
+    rn__rcache_t *c = &rdb->cache;
+    size_t n = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY))
+            n++;
+    if (n == 0)
+        return RN_OK;
+    rn__rcent_t **ents = rn_malloc(n * sizeof(*ents));
+    if (ents == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory flushing %zu cached values", n);
+    n = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY))
+            ents[n++] = c->slots[i].e;
+    rn_code_t rc = write_sorted(rdb, ents, n, err);
+    if (rc == RN_OK) {
+        for (size_t i = 0; i < n; i++) {
+            rn__rcent_t *e = ents[i];
+            /* A written delete leaves a clean known-absent entry. */
+            e->flags &= (uint8_t) ~(F_DIRTY | F_INDB);
+            if (!(e->flags & F_ABSENT))
+                e->flags |= F_INDB;
+        }
+    }
+    rn_free(ents);
+    return rc;
+}
+
+/* ---- lookups ---- */
+
+/* The slot of k, loading it from RocksDB on a miss (a clean copy, or a
+ * clean known-absent entry). Evicts first, so that no entry handed out by
+ * this call moves. @returns the slot index, or SIZE_MAX with err set. */
+static size_t
+lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    size_t i = find(c, k, h);
+    if (RN_LIKELY(c->slots[i].e != NULL)) {
+        c->hits++;
+        return i;
+    }
+    c->misses++;
+    if (RN_UNLIKELY(k->kg > RN__RDB_KG_MAX || k->state > RN__RDB_STATE_MAX)) {
+        rn__errf(err, RN_EINVAL, "key group %u or state id %u out of range", k->kg, k->state);
+        return SIZE_MAX;
+    }
+    uint8_t *kb = rn__rdb_kbuf(rdb, k->keylen + RN__RDB_PREFIX_OVERHEAD);
+    size_t klen = rn__rdb_prefix(kb, k->kg, k->state, k->key, k->keylen, k->ns, k->nslen);
+    char *val = NULL;
+    size_t vlen = 0;
+    rn_code_t rc = rn__rdb_get(rdb, kb, klen, &val, &vlen, err);
+    if (rc != RN_OK && rc != RN_ENOTFOUND)
+        return SIZE_MAX;
+    size_t need = rn__fc_round(ent_size(k->keylen, k->nslen, vlen));
+    if (total(c) + need > c->limit && evict(rdb, need, err) != RN_OK) {
+        rocksdb_free(val);
+        return SIZE_MAX;
+    }
+    if ((c->count + 1) * 4 > c->cap * 3 && grow(c, err) != RN_OK) {
+        rocksdb_free(val);
+        return SIZE_MAX;
+    }
+    rn__rcent_t *e = ent_new(c, k, vlen);
+    if (e == NULL) {
+        rocksdb_free(val);
+        rn__errf(err, RN_ENOMEM, "out of memory for a cached value of %zu bytes", vlen);
+        return SIZE_MAX;
+    }
+    if (rc == RN_OK) {
+        if (vlen > 0)
+            memcpy(ent_val(e), val, vlen);
+        e->flags = F_INDB | F_REF;
+    } else {
+        e->flags = F_ABSENT | F_REF;
+    }
+    rocksdb_free(val);
+    return place(c, e, h);
+}
+
+rn_code_t
+rn__rc_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len, rn_error_t *err)
+{
+    size_t i = lookup(rdb, k, hash_of(k), err);
+    if (i == SIZE_MAX)
+        return err != NULL ? err->code : RN_EIO;
+    rn__rcent_t *e = rdb->cache.slots[i].e;
+    e->flags |= F_REF;
+    if (e->flags & F_ABSENT)
+        return RN_ENOTFOUND;
+    *val = ent_val(e);
+    *len = e->vlen;
+    return RN_OK;
+}
+
+/* Makes the entry in slot i present with size bytes (zeroed when it was
+ * absent or of another size) and dirty. @returns it, or NULL. */
+static rn__rcent_t *
+make_present(rn__rdb_t *rdb, size_t i, size_t size, rn_error_t *err)
+{
+    rn__rcent_t *e = rdb->cache.slots[i].e;
+    if ((e->flags & F_ABSENT) || e->vlen != size) {
+        e = ent_resize(&rdb->cache, i, size);
+        if (e == NULL) {
+            rn__errf(err, RN_ENOMEM, "out of memory for a cached value of %zu bytes", size);
+            return NULL;
+        }
+    }
+    if (e->flags & F_ABSENT)
+        rdb->live++;
+    e->flags = (uint8_t)((e->flags & ~F_ABSENT) | F_DIRTY | F_REF);
+    return e;
+}
+
+rn_code_t
+rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len, rn_error_t *err)
+{
+    if (len > UINT32_MAX / 2)
+        return rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", len);
+    size_t i = lookup(rdb, k, hash_of(k), err);
+    if (i == SIZE_MAX)
+        return err != NULL ? err->code : RN_EIO;
+    rn__rcent_t *e = make_present(rdb, i, len, err);
+    if (e == NULL)
+        return RN_ENOMEM;
+    if (len > 0)
+        memcpy(ent_val(e), val, len);
+    return RN_OK;
+}
+
+void *
+rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    uint64_t h = hash_of(k);
+    /* The hit path first, inline: it is the per-record cost. */
+    size_t i = find(c, k, h);
+    rn__rcent_t *e = c->slots[i].e;
+    if (RN_LIKELY(e != NULL && !(e->flags & F_ABSENT) && e->vlen == size)) {
+        c->hits++;
+        e->flags |= F_DIRTY | F_REF;
+        *created = false;
+        return ent_val(e);
+    }
+    if (size > UINT32_MAX / 2) {
+        rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", size);
+        return NULL;
+    }
+    if (e == NULL) {
+        i = lookup(rdb, k, h, err);
+        if (i == SIZE_MAX)
+            return NULL;
+        e = c->slots[i].e;
+    }
+    if (!(e->flags & F_ABSENT) && e->vlen != size) {
+        rn__errf(err, RN_EINVAL, "value of %u bytes referenced as %zu bytes", e->vlen, size);
+        return NULL;
+    }
+    *created = (e->flags & F_ABSENT) != 0;
+    e = make_present(rdb, i, size, err);
+    return e != NULL ? ent_val(e) : NULL;
+}
+
+/* Deletes the present entry in slot i. */
+static void
+del_at(rn__rdb_t *rdb, size_t i)
+{
+    rn__rcache_t *c = &rdb->cache;
+    rn__rcent_t *e = c->slots[i].e;
+    rdb->live--;
+    if (!(e->flags & F_INDB)) {
+        /* Only ever here: nothing to tell RocksDB. */
+        remove_at(c, i);
+        ent_free(c, e);
+        return;
+    }
+    /* A pending delete. Its value bytes are freed when a smaller block can
+     * be had; when not, the stale bytes stay and ABSENT says they are gone. */
+    rn__rcent_t *ne = ent_resize(c, i, 0);
+    if (ne != NULL)
+        e = ne;
+    e->flags = F_ABSENT | F_DIRTY | F_INDB | F_REF;
+}
+
+rn_code_t
+rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err)
+{
+    size_t i = lookup(rdb, k, hash_of(k), err);
+    if (i == SIZE_MAX)
+        return err != NULL ? err->code : RN_EIO;
+    *existed = !(rdb->cache.slots[i].e->flags & F_ABSENT);
+    if (*existed)
+        del_at(rdb, i);
+    return RN_OK;
+}
+
+rn_code_t
+rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t size, size_t *len,
+            rn_error_t *err)
+{
+    size_t i = lookup(rdb, k, hash_of(k), err);
+    if (i == SIZE_MAX)
+        return err != NULL ? err->code : RN_EIO;
+    rn__rcent_t *e = rdb->cache.slots[i].e;
+    if (e->flags & F_ABSENT)
+        return RN_ENOTFOUND;
+    *len = e->vlen;
+    if (e->vlen > 0)
+        memcpy(buf, ent_val(e), e->vlen < size ? e->vlen : size);
+    del_at(rdb, i);
+    return RN_OK;
+}
+
+void
+rn__rdb_cache_stats(void *be, uint64_t *hits, uint64_t *misses, uint64_t *evicted,
+                    uint64_t *written)
+{
+    const rn__rdb_t *rdb = be;
+    *hits = rdb->cache.hits;
+    *misses = rdb->cache.misses;
+    *evicted = rdb->cache.evicted;
+    *written = rdb->cache.written;
+}

@@ -1,0 +1,199 @@
+/*
+ * state/rocksdb_int.h: what the RocksDB state backend's files share
+ * (rocksdb.c: the database, its options, directories and the list and map
+ * states; rocksdb_cache.c: the write-back cache of values). Private to
+ * state/.
+ *
+ * The on-disk layout (docs/state.md has the byte diagrams): every entry is
+ * one RocksDB key in the default column family,
+ *
+ *     kg (2, BE) | state id (2, BE) | keylen (LEB128) | key | nslen (1) | ns | suffix
+ *
+ * where suffix is empty for values and list heads, the user key for map
+ * entries and a sequence number (8, BE) for list elements. The key group
+ * comes first, so one key-group range is one contiguous key range over all
+ * states (what savepoints and rescaling scan or delete); the lengths make
+ * the prefix before the suffix self-delimiting, so that (key, ns) pairs
+ * never collide ("k" + "1w" vs "k1" + "w") and a map's entries are exactly
+ * the keys that start with its prefix, in user-key byte order.
+ *
+ * @thread task.
+ */
+#ifndef RN_STATE_ROCKSDB_INT_H
+#define RN_STATE_ROCKSDB_INT_H
+
+#include "state/state_int.h"
+
+#include <rocksdb/c.h>
+
+extern const rn__state_backend_t rn__state_rocksdb_backend;
+
+/* ---- format ---- */
+
+/* Version of the key and value layout above. A database written with
+ * another version is refused with RN_ECORRUPT: there is no migration yet. */
+#define RN__RDB_FORMAT_VERSION 1u
+/* The metadata key: key group 0xffff (key groups stop at 32768) and state
+ * id 0xffff, so it sorts after all state and never collides with it. */
+#define RN__RDB_META_KEY "\xff\xff\xff\xff" "format"
+#define RN__RDB_META_KEYLEN 10
+/* Its value: magic "RNST", then the version as 4 bytes BE. */
+#define RN__RDB_META_MAGIC "RNST"
+#define RN__RDB_META_LEN 8
+#define RN__RDB_KG_MAX 0xfffeu    /* largest key group a state key may carry */
+#define RN__RDB_STATE_MAX 0xfffeu /* largest state id */
+/* Longest prefix beyond the key: kg, state id, 5-byte LEB128, nslen, ns. */
+#define RN__RDB_PREFIX_OVERHEAD (2 + 2 + 5 + 1 + RN_STATE_NS_MAX)
+
+_Static_assert(sizeof(RN__RDB_META_KEY) - 1 == RN__RDB_META_KEYLEN, "meta key length");
+_Static_assert(sizeof(RN__RDB_META_MAGIC) - 1 + 4 == RN__RDB_META_LEN, "meta value length");
+_Static_assert(RN_STATE_NS_MAX <= 255, "nslen is one byte");
+_Static_assert(RN__RDB_FORMAT_VERSION == 1u, "update docs/state.md with the format");
+
+/* Writes the (kg, state, key, ns) prefix to out (room for keylen +
+ * RN__RDB_PREFIX_OVERHEAD bytes). @returns its length. */
+static inline size_t
+rn__rdb_prefix(uint8_t *out, uint32_t kg, uint32_t state, const uint8_t *key, uint32_t keylen,
+               const uint8_t *ns, uint32_t nslen)
+{
+    uint8_t *p = out;
+    *p++ = (uint8_t)(kg >> 8);
+    *p++ = (uint8_t)kg;
+    *p++ = (uint8_t)(state >> 8);
+    *p++ = (uint8_t)state;
+    uint32_t n = keylen;
+    while (n >= 0x80) {
+        *p++ = (uint8_t)(n | 0x80);
+        n >>= 7;
+    }
+    *p++ = (uint8_t)n;
+    if (keylen > 0)
+        memcpy(p, key, keylen);
+    p += keylen;
+    *p++ = (uint8_t)nslen;
+    if (nslen > 0)
+        memcpy(p, ns, nslen);
+    p += nslen;
+    return (size_t)(p - out);
+}
+
+static inline void
+rn__rdb_be64(uint8_t *out, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static inline uint64_t
+rn__rdb_load_be64(const uint8_t *in)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+/* ---- the write-back cache (rocksdb_cache.c) ---- */
+
+/*
+ * Cached values and list heads, keyed by (state id, key, ns). The cache is
+ * the truth for every key it holds; RocksDB is the truth for the others.
+ */
+typedef struct rn__rcent rn__rcent_t;
+
+typedef struct rn__rcslot {
+    uint64_t hash;
+    rn__rcent_t *e; /* NULL: empty */
+} rn__rcslot_t;
+
+typedef struct rn__rcache {
+    rn__rcslot_t *slots;
+    size_t cap;     /* power of two */
+    size_t count;   /* entries */
+    size_t hand;    /* clock hand: next slot the evictor looks at */
+    uint64_t bytes; /* entry blocks (class sizes) */
+    uint64_t limit; /* bound on bytes + slots */
+    rn__fcache_t fc;
+    /* Eviction scratch, kept between rounds to spare the allocator. */
+    rn__rcent_t **victims;
+    size_t nvictims;
+    size_t capvictims;
+    /* Counters, for stats and the benchmark. */
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t evicted;
+    uint64_t written; /* puts and deletes written to RocksDB by eviction and flush */
+} rn__rcache_t;
+
+typedef struct rn__rdb rn__rdb_t;
+
+/* The database of one operator instance. */
+struct rn__rdb {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_block_based_table_options_t *bbto;
+    rocksdb_cache_t *bcache;
+    rocksdb_env_t *env;
+    rocksdb_writebatch_t *wb; /* reused by every write */
+    char *path;  /* the per-run directory, owned; removed on close when remove_on_close */
+    char *owner; /* "component#instance", owned */
+    bool remove_on_close;
+    uint64_t live; /* values, list heads and map entries */
+    uint8_t *kbuf; /* scratch for encoded keys, owned */
+    size_t kcap;
+    char *lastval; /* value returned by the last map get, malloc'd by RocksDB */
+    rn__rcache_t cache;
+};
+
+rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
+void rn__rc_fini(rn__rcache_t *c);
+
+/* Value-state operations through the cache (k->kind VALUE, or LIST for list
+ * heads), with the semantics of state_int.h. Borrowed results stay valid
+ * until the next call on rdb. */
+rn_code_t rn__rc_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len,
+                     rn_error_t *err);
+rn_code_t rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len,
+                     rn_error_t *err);
+void *rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created,
+                 rn_error_t *err);
+/* Deletes the value of k. @param existed set to whether it existed. */
+rn_code_t rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err);
+/* get, copy and del in one lookup: see rn__vstate_take. @param buf owned by
+ * the caller. */
+rn_code_t rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t size, size_t *len,
+                      rn_error_t *err);
+
+/* Writes every dirty entry to RocksDB in one WriteBatch sorted by RocksDB
+ * key, and keeps the entries as clean copies. For checkpoints: after it,
+ * the database alone holds all state. */
+rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
+
+/* ---- RocksDB access (rocksdb.c, the one file that sees its errors) ---- */
+
+/* Point lookup of an encoded key. @returns RN_OK with *val (malloc'd by
+ * RocksDB: free with rocksdb_free()) and *len, RN_ENOTFOUND, or RN_EIO. */
+rn_code_t rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
+                      rn_error_t *err);
+/* Writes rdb->wb (without WAL) and clears it, on success and failure. */
+rn_code_t rn__rdb_write(rn__rdb_t *rdb, rn_error_t *err);
+/* @returns rdb->kbuf grown to at least need bytes (aborts when out of
+ * memory: keys are bounded by RN_KEY_MAX). */
+uint8_t *rn__rdb_kbuf(rn__rdb_t *rdb, size_t need);
+
+/* Opens the database at path, which must exist and hold a database of this
+ * format (a restored checkpoint, later). Does not remove path on close.
+ * @returns RN_ECORRUPT when the format version differs. */
+rn_code_t rn__rdb_open_existing(const char *path, const rn_state_options_t *opts, void **be,
+                                rn_error_t *err);
+/* @returns the directory of an open backend (borrowed until close). */
+const char *rn__rdb_path(void *be);
+/* Fills the cache counters, for tests and the benchmark. */
+void rn__rdb_cache_stats(void *be, uint64_t *hits, uint64_t *misses, uint64_t *evicted,
+                         uint64_t *written);
+
+#endif

@@ -1,0 +1,655 @@
+/*
+ * tests/unit/test_rocksdb.c: the RocksDB state backend (state/rocksdb*.c),
+ * driven through its vtable: the semantic cases of test_state.c (values,
+ * ref, lists, maps, entry counts) plus what only this backend has: the
+ * write-back cache's evictions and flush, per-run directories and the
+ * format version.
+ *
+ * The backend is called directly (rn__state_rocksdb_backend) rather than
+ * through rn__state_new, which does not know it yet; a small harness
+ * plays the handle's part (current key, composite keys).
+ */
+#include "rn_check.h"
+#include "state/rocksdb_int.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+static const rn__state_backend_t *const B = &rn__state_rocksdb_backend;
+
+/* The handle's part: the current key and the states' ids and kinds. */
+typedef struct tb {
+    void *be;
+    char key[64];
+    uint32_t keylen;
+    uint32_t kg;
+    char dir[512];
+} tb_t;
+
+enum { S_A = 0, S_B = 1, S_ACC = 2, S_LIST = 3, S_MAP = 4 };
+
+static void
+tb_dir(char *dir, size_t size, const char *what)
+{
+    const char *tmp = getenv("RN_TEST_TMP");
+    snprintf(dir, size, "%s/rocksdb-%s-%d", tmp ? tmp : "/tmp", what, (int)getpid());
+}
+
+static void
+tb_open_mem(tb_t *t, int64_t memory)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    memset(t, 0, sizeof(*t));
+    tb_dir(t->dir, sizeof(t->dir), "unit");
+    rn_state_options_t opts = {
+        .backend = "rocksdb", .dir = t->dir, .memory_bytes = memory, .owner = "test#0"};
+    ck_assert_rn_ok(B->open(&opts, &t->be, &err), &err);
+}
+
+static void
+tb_open(tb_t *t)
+{
+    tb_open_mem(t, 0);
+}
+
+static void
+key(tb_t *t, const char *k)
+{
+    t->keylen = (uint32_t)strlen(k);
+    memcpy(t->key, k, t->keylen);
+    t->kg = t->keylen % 7;
+}
+
+static void
+key_bin(tb_t *t, const void *k, size_t len, uint32_t kg)
+{
+    memcpy(t->key, k, len);
+    t->keylen = (uint32_t)len;
+    t->kg = kg;
+}
+
+static rn__skey_t
+sk(const tb_t *t, uint32_t state, const char *ns)
+{
+    rn__skey_t k = {.state = state,
+                    .kind = state == S_LIST ? RN__SK_LIST
+                            : state == S_MAP ? RN__SK_MAP
+                                             : RN__SK_VALUE,
+                    .kg = t->kg,
+                    .keylen = t->keylen,
+                    .nslen = ns ? (uint32_t)strlen(ns) : 0,
+                    .keyhash = XXH3_64bits(t->key, t->keylen),
+                    .key = (const uint8_t *)t->key,
+                    .ns = (const uint8_t *)ns};
+    return k;
+}
+
+static rn__skey_t
+mk(const tb_t *t, const char *ns, const char *ukey)
+{
+    rn__skey_t k = sk(t, S_MAP, ns);
+    k.ukey = (const uint8_t *)ukey;
+    k.uklen = (uint32_t)strlen(ukey);
+    return k;
+}
+
+static void
+ck_value(tb_t *t, uint32_t state, const char *ns, const char *want)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    const void *v;
+    size_t len;
+    rn__skey_t k = sk(t, state, ns);
+    rn_code_t rc = B->get(t->be, &k, &v, &len, &err);
+    if (want == NULL) {
+        ck_assert_int_eq(rc, RN_ENOTFOUND);
+        ck_assert_str_eq(err.msg, "");
+        return;
+    }
+    ck_assert_rn_ok(rc, &err);
+    ck_assert_uint_eq(len, strlen(want));
+    ck_assert(memcmp(v, want, len) == 0);
+}
+
+static void
+put_str(tb_t *t, uint32_t state, const char *ns, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn__skey_t k = sk(t, state, ns);
+    ck_assert_rn_ok(B->put(t->be, &k, v, strlen(v), &err), &err);
+}
+
+static void
+del(tb_t *t, uint32_t state, const char *ns)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn__skey_t k = sk(t, state, ns);
+    ck_assert_rn_ok(B->del(t->be, &k, &err), &err);
+}
+
+static uint64_t
+entries(tb_t *t)
+{
+    rn_state_stats_t s = {0};
+    B->stats(t->be, &s);
+    return s.entries;
+}
+
+/* ---- value state ---- */
+
+START_TEST(test_rocksdb_value_isolation)
+{
+    tb_t t;
+    tb_open(&t);
+    key(&t, "k1");
+    ck_value(&t, S_A, NULL, NULL);
+    put_str(&t, S_A, NULL, "a-k1");
+    put_str(&t, S_A, "w1", "a-k1-w1");
+    put_str(&t, S_B, NULL, "b-k1");
+    key(&t, "k2");
+    ck_value(&t, S_A, NULL, NULL);
+    ck_value(&t, S_A, "w1", NULL);
+    put_str(&t, S_A, NULL, "a-k2");
+    /* "k" + "1w1" must not collide with "k1" + "w1". */
+    key(&t, "k");
+    ck_value(&t, S_A, "1w1", NULL);
+    key(&t, "k1");
+    ck_value(&t, S_A, NULL, "a-k1");
+    ck_value(&t, S_A, "w1", "a-k1-w1");
+    ck_value(&t, S_B, NULL, "b-k1");
+    ck_value(&t, S_B, "w1", NULL);
+    key(&t, "k2");
+    put_str(&t, S_A, NULL, "a much longer value than before, to force a move");
+    ck_value(&t, S_A, NULL, "a much longer value than before, to force a move");
+    put_str(&t, S_A, NULL, "s");
+    ck_value(&t, S_A, NULL, "s");
+    put_str(&t, S_A, NULL, "");
+    ck_value(&t, S_A, NULL, "");
+    key(&t, "k1");
+    del(&t, S_A, "w1");
+    ck_value(&t, S_A, "w1", NULL);
+    ck_value(&t, S_A, NULL, "a-k1");
+    del(&t, S_A, "w1"); /* absent: fine */
+    ck_assert_uint_eq(entries(&t), 3);
+
+    /* The same after everything went to RocksDB and the cache is cold. */
+    rn_error_t err = RN_ERROR_INIT;
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    ck_value(&t, S_A, NULL, "a-k1");
+    ck_value(&t, S_A, "w1", NULL);
+    key(&t, "k2");
+    ck_value(&t, S_A, NULL, "");
+    B->close(t.be);
+}
+END_TEST
+
+typedef struct acc {
+    int64_t count;
+    double sum;
+} acc_t;
+
+START_TEST(test_rocksdb_value_ref)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    tb_open(&t);
+    bool created = false;
+    key(&t, "k");
+    rn__skey_t k = sk(&t, S_ACC, "w");
+    acc_t *a = B->ref(t.be, &k, sizeof(acc_t), &created, &err);
+    ck_assert_ptr_nonnull(a);
+    ck_assert(created);
+    ck_assert_int_eq(a->count, 0);
+    ck_assert((uintptr_t)a % 8 == 0);
+    a->count = 5;
+    key(&t, "other");
+    k = sk(&t, S_ACC, "w");
+    acc_t *o = B->ref(t.be, &k, sizeof(acc_t), &created, &err);
+    ck_assert(created);
+    o->count = 1;
+    key(&t, "k");
+    k = sk(&t, S_ACC, "w");
+    a = B->ref(t.be, &k, sizeof(acc_t), &created, &err);
+    ck_assert(!created);
+    ck_assert_int_eq(a->count, 5);
+    a->count++;
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    const void *v;
+    size_t len;
+    ck_assert_rn_ok(B->get(t.be, &k, &v, &len, &err), &err);
+    ck_assert_uint_eq(len, sizeof(acc_t));
+    ck_assert_int_eq(((const acc_t *)v)->count, 6);
+    ck_assert_ptr_null(B->ref(t.be, &k, sizeof(acc_t) + 8, &created, &err));
+    ck_assert_int_eq(err.code, RN_EINVAL);
+
+    /* take: copy and remove in one lookup. */
+    acc_t got = {0};
+    ck_assert_rn_ok(B->take(t.be, &k, &got, sizeof(got), &len, &err), &err);
+    ck_assert_int_eq(got.count, 6);
+    ck_assert_int_eq(B->take(t.be, &k, &got, sizeof(got), &len, &err), RN_ENOTFOUND);
+    a = B->ref(t.be, &k, sizeof(acc_t), &created, &err);
+    ck_assert(created);
+    ck_assert_int_eq(a->count, 0);
+    ck_assert_uint_eq(entries(&t), 2);
+    B->close(t.be);
+}
+END_TEST
+
+/* ---- list state ---- */
+
+typedef struct collect {
+    char buf[8192];
+    size_t n;
+    int calls;
+    int stop_after;
+} collect_t;
+
+static rn_code_t
+collect_fn(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    collect_t *c = ctx;
+    if (k != NULL)
+        c->n += (size_t)snprintf(c->buf + c->n, sizeof(c->buf) - c->n, "%.*s=", (int)klen,
+                                 (const char *)k);
+    c->n += (size_t)snprintf(c->buf + c->n, sizeof(c->buf) - c->n, "%.*s;", (int)vlen,
+                             (const char *)v);
+    return ++c->calls == c->stop_after ? RN_ECANCELED : RN_OK;
+}
+
+static void
+ladd(tb_t *t, const char *ns, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn__skey_t k = sk(t, S_LIST, ns);
+    ck_assert_rn_ok(B->list_add(t->be, &k, v, strlen(v), &err), &err);
+}
+
+static const char *
+llist(tb_t *t, const char *ns, collect_t *c)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    memset(c, 0, sizeof(*c));
+    rn__skey_t k = sk(t, S_LIST, ns);
+    ck_assert_rn_ok(B->list_each(t->be, &k, collect_fn, c, &err), &err);
+    return c->buf;
+}
+
+START_TEST(test_rocksdb_list)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    collect_t c;
+    tb_open(&t);
+    key(&t, "k1");
+    ck_assert_str_eq(llist(&t, "", &c), "");
+    for (int i = 0; i < 100; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", i);
+        ladd(&t, "ns", v);
+    }
+    ladd(&t, "ns", "");
+    key(&t, "k2");
+    ladd(&t, "ns", "other");
+    key(&t, "k1");
+    llist(&t, "ns", &c);
+    ck_assert_int_eq(c.calls, 101);
+    ck_assert(strncmp(c.buf, "0;1;2;3;", 8) == 0);
+    ck_assert(strcmp(c.buf + c.n - 4, "99;;") == 0);
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 3;
+    rn__skey_t k = sk(&t, S_LIST, "ns");
+    ck_assert_int_eq(B->list_each(t.be, &k, collect_fn, &c, &err), RN_ECANCELED);
+    ck_assert_str_eq(c.buf, "0;1;2;");
+    ck_assert_uint_eq(entries(&t), 2);
+
+    /* Clear (a range delete: more than 64 elements), then start again. */
+    del(&t, S_LIST, "ns");
+    ck_assert_str_eq(llist(&t, "ns", &c), "");
+    ck_assert_uint_eq(entries(&t), 1);
+    ladd(&t, "ns", "again");
+    ck_assert_str_eq(llist(&t, "ns", &c), "again;");
+    /* A short list is cleared with point deletes; after a flush too. */
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    key(&t, "k2");
+    ck_assert_str_eq(llist(&t, "ns", &c), "other;");
+    del(&t, S_LIST, "ns");
+    ck_assert_str_eq(llist(&t, "ns", &c), "");
+    ck_assert_uint_eq(entries(&t), 1);
+    B->close(t.be);
+}
+END_TEST
+
+/* ---- map state ---- */
+
+static void
+mput(tb_t *t, const char *ns, const char *uk, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn__skey_t k = mk(t, ns, uk);
+    ck_assert_rn_ok(B->put(t->be, &k, v, strlen(v), &err), &err);
+}
+
+static const char *
+mlist(tb_t *t, const char *ns, collect_t *c)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    memset(c, 0, sizeof(*c));
+    rn__skey_t k = sk(t, S_MAP, ns);
+    ck_assert_rn_ok(B->map_each(t->be, &k, collect_fn, c, &err), &err);
+    return c->buf;
+}
+
+START_TEST(test_rocksdb_map)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    collect_t c;
+    const void *v;
+    size_t len;
+    tb_open(&t);
+    key(&t, "k1");
+    ck_assert_str_eq(mlist(&t, "w", &c), "");
+    mput(&t, "w", "b", "2");
+    mput(&t, "w", "a", "1");
+    mput(&t, "w", "ab", "12");
+    mput(&t, "w", "", "empty");
+    mput(&t, "w", "\xff", "ff");
+    mput(&t, "w2", "z", "other ns");
+    key(&t, "k2");
+    mput(&t, "w", "a", "other key");
+    key(&t, "k1");
+    ck_assert_str_eq(mlist(&t, "w", &c), "=empty;a=1;ab=12;b=2;\xff=ff;");
+    rn__skey_t k = mk(&t, "w", "ab");
+    ck_assert_rn_ok(B->get(t.be, &k, &v, &len, &err), &err);
+    ck_assert_uint_eq(len, 2);
+    ck_assert(memcmp(v, "12", 2) == 0);
+    k = mk(&t, "w", "zz");
+    ck_assert_int_eq(B->get(t.be, &k, &v, &len, &err), RN_ENOTFOUND);
+    mput(&t, "w", "ab", "a longer value");
+    ck_assert_uint_eq(entries(&t), 7);
+    k = mk(&t, "w", "a");
+    ck_assert_rn_ok(B->del(t.be, &k, &err), &err);
+    k = mk(&t, "w", "nothing");
+    ck_assert_rn_ok(B->del(t.be, &k, &err), &err);
+    ck_assert_str_eq(mlist(&t, "w", &c), "=empty;ab=a longer value;b=2;\xff=ff;");
+    del(&t, S_MAP, "w");
+    ck_assert_str_eq(mlist(&t, "w", &c), "");
+    ck_assert_str_eq(mlist(&t, "w2", &c), "z=other ns;");
+    key(&t, "k2");
+    ck_assert_str_eq(mlist(&t, "w", &c), "a=other key;");
+    k = mk(&t, "w", "a");
+    ck_assert_rn_ok(B->del(t.be, &k, &err), &err);
+    ck_assert_uint_eq(entries(&t), 1);
+
+    for (int i = 999; i >= 0; i--) {
+        char uk[8];
+        snprintf(uk, sizeof(uk), "%04d", i);
+        mput(&t, "big", uk, uk);
+    }
+    for (int i = 0; i < 1000; i += 2) {
+        char uk[8];
+        snprintf(uk, sizeof(uk), "%04d", i);
+        k = mk(&t, "big", uk);
+        ck_assert_rn_ok(B->del(t.be, &k, &err), &err);
+    }
+    memset(&c, 0, sizeof(c));
+    c.stop_after = 3;
+    k = sk(&t, S_MAP, "big");
+    ck_assert_int_eq(B->map_each(t.be, &k, collect_fn, &c, &err), RN_ECANCELED);
+    ck_assert_str_eq(c.buf, "0001=0001;0003=0003;0005=0005;");
+    ck_assert_uint_eq(entries(&t), 501);
+    B->close(t.be);
+}
+END_TEST
+
+/* ---- the write-back cache ---- */
+
+/* 200k values of 8 to 64 bytes through a 1 MB bound: most are evicted and
+ * read back from RocksDB. */
+START_TEST(test_rocksdb_evictions)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    tb_open_mem(&t, 1 << 20);
+    enum { N = 200000 };
+    bool created;
+    for (uint32_t i = 0; i < N; i++) {
+        key_bin(&t, &i, sizeof(i), i % 128);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        uint64_t *p = B->ref(t.be, &k, 8 + (i % 8) * 8, &created, &err);
+        ck_assert_ptr_nonnull(p);
+        ck_assert(created);
+        p[0] = (uint64_t)i * 3;
+    }
+    uint64_t hits, misses, evicted, written;
+    rn__rdb_cache_stats(t.be, &hits, &misses, &evicted, &written);
+    ck_assert_uint_gt(evicted, N / 2);
+    ck_assert_uint_gt(written, N / 2);
+    ck_assert_uint_eq(entries(&t), N);
+    rn_state_stats_t s = {0};
+    B->stats(t.be, &s);
+    ck_assert_uint_lt(s.bytes, 8u << 20); /* bound 1 MB, of which the cache 512 kB */
+
+    /* Update every third through ref, delete every fifth (most of them
+     * evicted, so the delete must reach RocksDB). */
+    for (uint32_t i = 0; i < N; i += 3) {
+        key_bin(&t, &i, sizeof(i), i % 128);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        uint64_t *p = B->ref(t.be, &k, 8 + (i % 8) * 8, &created, &err);
+        ck_assert_ptr_nonnull(p);
+        ck_assert(!created);
+        ck_assert_uint_eq(p[0], (uint64_t)i * 3);
+        p[0]++;
+    }
+    for (uint32_t i = 0; i < N; i += 5) {
+        key_bin(&t, &i, sizeof(i), i % 128);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        ck_assert_rn_ok(B->del(t.be, &k, &err), &err);
+    }
+    ck_assert_uint_eq(entries(&t), N - N / 5);
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < N; i++) {
+            key_bin(&t, &i, sizeof(i), i % 128);
+            rn__skey_t k = sk(&t, S_ACC, "w");
+            const void *v;
+            size_t len;
+            rn_code_t rc = B->get(t.be, &k, &v, &len, &err);
+            if (i % 5 == 0) {
+                ck_assert_int_eq(rc, RN_ENOTFOUND);
+                continue;
+            }
+            ck_assert_rn_ok(rc, &err);
+            ck_assert_uint_eq(len, 8 + (i % 8) * 8);
+            uint64_t x;
+            memcpy(&x, v, 8);
+            ck_assert_uint_eq(x, (uint64_t)i * 3 + (i % 3 == 0));
+        }
+        /* Second pass: everything written out, read from RocksDB and cache. */
+        ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    }
+    ck_assert_uint_eq(entries(&t), N - N / 5);
+    B->close(t.be);
+}
+END_TEST
+
+/* Values created and deleted while only in the cache never reach RocksDB. */
+START_TEST(test_rocksdb_cache_only)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    tb_open(&t);
+    bool created;
+    for (uint32_t i = 0; i < 1000; i++) {
+        key_bin(&t, &i, sizeof(i), 0);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        ck_assert_ptr_nonnull(B->ref(t.be, &k, 16, &created, &err));
+        ck_assert_rn_ok(B->del(t.be, &k, &err), &err);
+    }
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    uint64_t hits, misses, evicted, written;
+    rn__rdb_cache_stats(t.be, &hits, &misses, &evicted, &written);
+    ck_assert_uint_eq(written, 0);
+    ck_assert_uint_eq(entries(&t), 0);
+    /* A flushed value deleted later is a delete that RocksDB sees. */
+    key(&t, "x");
+    put_str(&t, S_A, NULL, "v");
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    del(&t, S_A, NULL);
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    rn__rdb_cache_stats(t.be, &hits, &misses, &evicted, &written);
+    ck_assert_uint_eq(written, 2);
+    ck_value(&t, S_A, NULL, NULL);
+    B->close(t.be);
+}
+END_TEST
+
+/* ---- directories ---- */
+
+static bool
+exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+START_TEST(test_rocksdb_run_dir)
+{
+    tb_t t;
+    tb_open(&t);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s", rn__rdb_path(t.be));
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0700);
+    char want[600];
+    snprintf(want, sizeof(want), "%s/test#0-%d-", t.dir, (int)getpid());
+    ck_assert_msg(strncmp(path, want, strlen(want)) == 0, "%s", path);
+    /* A second instance of the same owner gets its own directory. */
+    tb_t t2;
+    tb_open(&t2);
+    ck_assert_str_ne(rn__rdb_path(t2.be), path);
+    B->close(t2.be);
+    B->close(t.be);
+    ck_assert(!exists(path));
+}
+END_TEST
+
+START_TEST(test_rocksdb_stale_dir)
+{
+    char dir[512], dead[1024], live[1024], other[1024];
+    tb_dir(dir, sizeof(dir), "unit");
+    /* A pid that is certainly dead: a child that has been reaped. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    ck_assert_int_gt(pid, 0);
+    waitpid(pid, NULL, 0);
+    mkdir(dir, 0700);
+    snprintf(dead, sizeof(dead), "%s/test#0-%d-0badc0de", dir, (int)pid);
+    snprintf(live, sizeof(live), "%s/test#0-%d-0badc0de", dir, (int)getppid());
+    snprintf(other, sizeof(other), "%s/test#01-%d-0badc0de", dir, (int)pid);
+    ck_assert_int_eq(mkdir(dead, 0700), 0);
+    ck_assert_int_eq(mkdir(live, 0700), 0);
+    ck_assert_int_eq(mkdir(other, 0700), 0);
+    char file[1100];
+    snprintf(file, sizeof(file), "%s/CURRENT", dead);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("MANIFEST-000001\n", f);
+    fclose(f);
+    tb_t t;
+    tb_open(&t);
+    ck_assert(!exists(dead));
+    ck_assert(exists(live));  /* its process is alive */
+    ck_assert(exists(other)); /* another owner's */
+    B->close(t.be);
+    rmdir(live);
+    rmdir(other);
+}
+END_TEST
+
+/* ---- format version ---- */
+
+static void
+make_db(const char *path, const void *meta, size_t len)
+{
+    char *rerr = NULL;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_t *db = rocksdb_open(o, path, &rerr);
+    ck_assert_msg(rerr == NULL, "%s", rerr);
+    rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+    if (meta != NULL)
+        rocksdb_put(db, w, RN__RDB_META_KEY, RN__RDB_META_KEYLEN, meta, len, &rerr);
+    ck_assert_msg(rerr == NULL, "%s", rerr);
+    rocksdb_writeoptions_destroy(w);
+    rocksdb_close(db);
+    rocksdb_options_destroy(o);
+}
+
+START_TEST(test_rocksdb_format_version)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char dir[512], path[600];
+    tb_dir(dir, sizeof(dir), "format");
+    mkdir(dir, 0700);
+    rn_state_options_t opts = {.owner = "test#0"};
+    void *be = NULL;
+
+    snprintf(path, sizeof(path), "%s/v99", dir);
+    make_db(path, "RNST\0\0\0\x63", 8);
+    ck_assert_int_eq(rn__rdb_open_existing(path, &opts, &be, &err), RN_ECORRUPT);
+    ck_assert_msg(strstr(err.msg, "format version 99") != NULL, "%s", err.msg);
+
+    snprintf(path, sizeof(path), "%s/none", dir);
+    make_db(path, NULL, 0);
+    ck_assert_int_eq(rn__rdb_open_existing(path, &opts, &be, &err), RN_ECORRUPT);
+
+    snprintf(path, sizeof(path), "%s/v1", dir);
+    make_db(path, "RNST\0\0\0\x01", 8);
+    ck_assert_rn_ok(rn__rdb_open_existing(path, &opts, &be, &err), &err);
+    B->close(be);
+    ck_assert(exists(path)); /* not a per-run directory: kept */
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+static Suite *
+rocksdb_suite(void)
+{
+    Suite *s = suite_create("rocksdb");
+    TCase *tc;
+
+    tc = tcase_create("value");
+    tcase_add_test(tc, test_rocksdb_value_isolation);
+    tcase_add_test(tc, test_rocksdb_value_ref);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("list");
+    tcase_add_test(tc, test_rocksdb_list);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("map");
+    tcase_add_test(tc, test_rocksdb_map);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("cache");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_rocksdb_evictions);
+    tcase_add_test(tc, test_rocksdb_cache_only);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("dirs");
+    tcase_add_test(tc, test_rocksdb_run_dir);
+    tcase_add_test(tc, test_rocksdb_stale_dir);
+    tcase_add_test(tc, test_rocksdb_format_version);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+RN_CHECK_MAIN(rocksdb_suite)
