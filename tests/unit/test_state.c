@@ -839,7 +839,7 @@ state_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("growth");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_state_growth, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_stats, 0, NBACKENDS);
     suite_add_tcase(s, tc);
