@@ -335,8 +335,6 @@ deliver(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
 
 /* ---- control events ---- */
 
-typedef rn_code_t (*chain_fn)(rn_op_t *op, rn_error_t *err);
-
 static rn_code_t
 forward(rn_op_t *op, uint8_t kind, int64_t wm, rn_error_t *err)
 {

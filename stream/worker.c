@@ -119,12 +119,9 @@ rn__queue_pop(rn_queue_t *q, rn_msg_t *out, size_t max)
     if (waiting)
         q->producers_waiting = false;
     pthread_mutex_unlock(&q->lock);
-    if (waiting) {
-        rn_task_t *self = NULL;
-        (void)self;
-        /* Producers of this queue may sit on any worker. */
+    /* Producers of this queue may sit on any worker. */
+    if (waiting)
         wake_all(q->consumer->job);
-    }
     return n;
 }
 
