@@ -17,8 +17,19 @@
 # Rows of one firing come out in key-group order, which is no business of
 # these tests: outputs are compared sorted.
 #
+# Every case runs once per state backend (RN_BACKEND; unset: all of them).
+#
 # Env: RUNNEL (the binary), RN_TEST_TMP (scratch space).
 set -u
+
+if [ -z "${RN_BACKEND:-}" ]; then
+    status=0
+    for backend in memory rocksdb; do
+        echo "== state backend $backend"
+        RN_BACKEND=$backend bash "$0" || status=1
+    done
+    exit $status
+fi
 
 RUNNEL=${RUNNEL:-$(dirname "$0")/../../build/runnel}
 TMP=${RN_TEST_TMP:-/tmp}/windows_basic.$$
@@ -44,7 +55,7 @@ same() {
 
 # run NAME WANT_STATUS JOB: runs the job, keeps stderr in NAME.err.
 run() {
-    "$RUNNEL" run "$3" --quiet >"$1.out" 2>"$1.err"
+    "$RUNNEL" run "$3" --quiet --set state.backend="$RN_BACKEND" >"$1.out" 2>"$1.err"
     local status=$?
     if [ "$status" -ne "$2" ]; then
         fail "$1: exit status $status, expected $2"
@@ -160,7 +171,8 @@ run tumbling 0 tumbling.yaml
 same tumbling want_tumbling.jsonl tumbling.jsonl
 
 # The same with parallelism 2: the same rows.
-"$RUNNEL" run tumbling.yaml --quiet --set parallelism=2 --set sinks.out.path=tumbling2.jsonl \
+"$RUNNEL" run tumbling.yaml --quiet --set state.backend="$RN_BACKEND" --set parallelism=2 \
+    --set sinks.out.path=tumbling2.jsonl \
     >/dev/null 2>tumbling2.err || fail "tumbling p2: exit status $?"
 same tumbling-p2 want_tumbling.jsonl tumbling2.jsonl
 
