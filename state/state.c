@@ -20,39 +20,6 @@
 
 #include <xxhash.h>
 
-/* A registered state. rn_vstate/rn_lstate/rn_mstate are this struct under
- * three names, so that the compiler keeps the kinds apart in operators. */
-struct rn_vstate {
-    rn_state_t *st;
-    uint32_t id;
-    rn__skind_t kind;
-    char *name;
-};
-struct rn_lstate {
-    struct rn_vstate h;
-};
-struct rn_mstate {
-    struct rn_vstate h;
-};
-
-struct rn_state {
-    const rn__state_backend_t *ops;
-    void *be;
-    char *owner; /* "component#instance" or "state", for messages */
-
-    uint8_t *key; /* current key, owned */
-    uint32_t keylen;
-    uint32_t keycap;
-    uint32_t kg;
-    uint64_t keyhash;
-
-    struct rn_vstate **states; /* registry, index = state id */
-    uint32_t nstates;
-    uint32_t capstates;
-
-    rn__timers_t timers[2]; /* by rn_time_domain_t */
-};
-
 static const char *const kind_names[] = {"value", "list", "map"};
 
 rn_state_t *
@@ -82,6 +49,7 @@ rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
     }
     st->ops = ops;
     st->owner = rn_xstrdup(opts->owner != NULL ? opts->owner : "state");
+    st->clock_ms = opts->clock_ms;
     rn__timers_init(&st->timers[RN_TIME_EVENT]);
     rn__timers_init(&st->timers[RN_TIME_PROCESSING]);
     if (ops->open(opts, &st->be, err) != RN_OK) {
@@ -110,6 +78,7 @@ rn__state_destroy(rn_state_t *st)
     rn__timers_fini(&st->timers[RN_TIME_EVENT]);
     rn__timers_fini(&st->timers[RN_TIME_PROCESSING]);
     rn_free(st->key);
+    rn_free(st->scratch);
     rn_free(st->owner);
     rn_free(st);
 }
@@ -155,8 +124,16 @@ rn__state_key_group(const rn_state_t *st)
 }
 
 static struct rn_vstate *
-state_register(rn_state_t *st, const char *name, rn__skind_t kind, rn_error_t *err)
+state_register(rn_state_t *st, const char *name, rn__skind_t kind, const rn_state_ttl_t *ttl,
+               rn_error_t *err)
 {
+    int64_t ttl_ms = ttl != NULL ? ttl->ttl_ms : 0;
+    bool on_read = ttl != NULL && ttl->refresh_on_read;
+
+    if (ttl_ms < 0) {
+        rn__errf(err, RN_EINVAL, "%s: state '%s': a TTL cannot be negative", st->owner, name);
+        return NULL;
+    }
     for (uint32_t i = 0; i < st->nstates; i++) {
         struct rn_vstate *h = st->states[i];
         if (strcmp(h->name, name) != 0)
@@ -164,6 +141,12 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, rn_error_t *e
         if (h->kind != kind) {
             rn__errf(err, RN_EINVAL, "%s: state '%s' is a %s state, not a %s state", st->owner,
                      name, kind_names[h->kind], kind_names[kind]);
+            return NULL;
+        }
+        /* Its stored layout depends on the TTL: one name, one setting. */
+        if (h->ttl_ms != ttl_ms || h->ttl_on_read != on_read) {
+            rn__errf(err, RN_EINVAL, "%s: state '%s' is already registered with another TTL",
+                     st->owner, name);
             return NULL;
         }
         return h;
@@ -178,6 +161,8 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, rn_error_t *e
     h->id = st->nstates;
     h->kind = kind;
     h->name = rn_xstrdup(name);
+    h->ttl_ms = ttl_ms;
+    h->ttl_on_read = on_read;
     st->states[st->nstates++] = h;
     return h;
 }
@@ -185,19 +170,38 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, rn_error_t *e
 rn_vstate_t *
 rn__state_value(rn_state_t *st, const char *name, rn_error_t *err)
 {
-    return state_register(st, name, RN__SK_VALUE, err);
+    return state_register(st, name, RN__SK_VALUE, NULL, err);
 }
 
 rn_lstate_t *
 rn__state_list(rn_state_t *st, const char *name, rn_error_t *err)
 {
-    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, err);
+    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, NULL, err);
 }
 
 rn_mstate_t *
 rn__state_map(rn_state_t *st, const char *name, rn_error_t *err)
 {
-    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, err);
+    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, NULL, err);
+}
+
+rn_vstate_t *
+rn__state_value_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl,
+                    rn_error_t *err)
+{
+    return state_register(st, name, RN__SK_VALUE, ttl, err);
+}
+
+rn_lstate_t *
+rn__state_list_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl, rn_error_t *err)
+{
+    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, ttl, err);
+}
+
+rn_mstate_t *
+rn__state_map_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl, rn_error_t *err)
+{
+    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, ttl, err);
 }
 
 /* Fills *k for handle h and namespace ns. @returns false when ns is too
@@ -242,6 +246,8 @@ rn__vstate_get(rn_vstate_t *vs, const void *ns, size_t nslen, const void **val, 
     rn__skey_t k;
     if (!skey_init(&k, vs, ns, nslen, err))
         return RN_EINVAL;
+    if (RN_UNLIKELY(vs->ttl_ms > 0))
+        return state_ctx(rn__ttl_get(vs, &k, val, len, err), vs, err);
     return state_ctx(vs->st->ops->get(vs->st->be, &k, val, len, err), vs, err);
 }
 
@@ -252,6 +258,8 @@ rn__vstate_put(rn_vstate_t *vs, const void *ns, size_t nslen, const void *val, s
     rn__skey_t k;
     if (!skey_init(&k, vs, ns, nslen, err))
         return RN_EINVAL;
+    if (RN_UNLIKELY(vs->ttl_ms > 0))
+        return state_ctx(rn__ttl_put(vs, &k, val, len, err), vs, err);
     return state_ctx(vs->st->ops->put(vs->st->be, &k, val, len, err), vs, err);
 }
 
@@ -262,7 +270,8 @@ rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool 
     rn__skey_t k;
     if (!skey_init(&k, vs, ns, nslen, err))
         return NULL;
-    void *p = vs->st->ops->ref(vs->st->be, &k, size, created, err);
+    void *p = RN_UNLIKELY(vs->ttl_ms > 0) ? rn__ttl_ref(vs, &k, size, created, err)
+                                           : vs->st->ops->ref(vs->st->be, &k, size, created, err);
     if (p == NULL)
         state_ctx(err != NULL ? err->code : RN_EINVAL, vs, err);
     return p;
@@ -285,6 +294,15 @@ rn__vstate_take(rn_vstate_t *vs, const void *ns, size_t nslen, void *buf, size_t
     if (!skey_init(&k, vs, ns, nslen, err))
         return RN_EINVAL;
     const rn__state_backend_t *ops = vs->st->ops;
+    if (RN_UNLIKELY(vs->ttl_ms > 0)) {
+        const void *v;
+        rn_code_t rc = rn__ttl_get(vs, &k, &v, len, err);
+        if (rc != RN_OK)
+            return state_ctx(rc, vs, err);
+        if (*len > 0)
+            memcpy(buf, v, *len < size ? *len : size);
+        return state_ctx(ops->del(vs->st->be, &k, err), vs, err);
+    }
     if (ops->take != NULL)
         return state_ctx(ops->take(vs->st->be, &k, buf, size, len, err), vs, err);
     const void *v;
@@ -306,6 +324,8 @@ rn__lstate_add(rn_lstate_t *ls, const void *ns, size_t nslen, const void *val, s
     rn__skey_t k;
     if (!skey_init(&k, &ls->h, ns, nslen, err))
         return RN_EINVAL;
+    if (RN_UNLIKELY(ls->h.ttl_ms > 0))
+        return state_ctx(rn__ttl_list_add(&ls->h, &k, val, len, err), &ls->h, err);
     return state_ctx(ls->h.st->ops->list_add(ls->h.st->be, &k, val, len, err), &ls->h, err);
 }
 
@@ -317,6 +337,8 @@ rn__lstate_each(rn_lstate_t *ls, const void *ns, size_t nslen, rn_state_each_fn 
     if (!skey_init(&k, &ls->h, ns, nslen, err))
         return RN_EINVAL;
     /* fn's own error codes pass through untouched. */
+    if (RN_UNLIKELY(ls->h.ttl_ms > 0))
+        return rn__ttl_each(&ls->h, &k, fn, ctx, err);
     return ls->h.st->ops->list_each(ls->h.st->be, &k, fn, ctx, err);
 }
 
@@ -355,6 +377,8 @@ rn__mstate_put(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey, 
     rn__skey_t k;
     if (!mkey_init(&k, ms, ns, nslen, ukey, uklen, err))
         return RN_EINVAL;
+    if (RN_UNLIKELY(ms->h.ttl_ms > 0))
+        return state_ctx(rn__ttl_put(&ms->h, &k, val, vlen, err), &ms->h, err);
     return state_ctx(ms->h.st->ops->put(ms->h.st->be, &k, val, vlen, err), &ms->h, err);
 }
 
@@ -365,6 +389,8 @@ rn__mstate_get(rn_mstate_t *ms, const void *ns, size_t nslen, const void *ukey, 
     rn__skey_t k;
     if (!mkey_init(&k, ms, ns, nslen, ukey, uklen, err))
         return RN_EINVAL;
+    if (RN_UNLIKELY(ms->h.ttl_ms > 0))
+        return state_ctx(rn__ttl_get(&ms->h, &k, val, vlen, err), &ms->h, err);
     return state_ctx(ms->h.st->ops->get(ms->h.st->be, &k, val, vlen, err), &ms->h, err);
 }
 
@@ -385,6 +411,8 @@ rn__mstate_each(rn_mstate_t *ms, const void *ns, size_t nslen, rn_state_each_fn 
     rn__skey_t k;
     if (!skey_init(&k, &ms->h, ns, nslen, err))
         return RN_EINVAL;
+    if (RN_UNLIKELY(ms->h.ttl_ms > 0))
+        return rn__ttl_each(&ms->h, &k, fn, ctx, err);
     return ms->h.st->ops->map_each(ms->h.st->be, &k, fn, ctx, err);
 }
 

@@ -50,6 +50,7 @@ typedef struct rn_state_options {
     const char *dir;       /* backend files, when it has any; borrowed for the call */
     int64_t memory_bytes;  /* bound on what the backend keeps in memory; 0: default */
     const char *owner;     /* "component#instance", for messages; borrowed for the call */
+    int64_t (*clock_ms)(void); /* processing time for state TTL; NULL: the wall clock */
 } rn_state_options_t;
 
 /* @returns a backend for one operator instance (free with
@@ -72,6 +73,24 @@ uint32_t rn__state_key_group(const rn_state_t *st);
 rn_vstate_t *rn__state_value(rn_state_t *st, const char *name, rn_error_t *err);
 rn_lstate_t *rn__state_list(rn_state_t *st, const char *name, rn_error_t *err);
 rn_mstate_t *rn__state_map(rn_state_t *st, const char *name, rn_error_t *err);
+
+/* State time-to-live (Flink's StateTtlConfig): an entry not written for
+ * ttl_ms of processing time is expired and never returned again (reads
+ * answer RN_ENOTFOUND, ref starts afresh, iteration skips it). Writes
+ * (put, ref, list add) restart the clock; with refresh_on_read, reads do
+ * too. One name has one TTL setting: registering it with another is
+ * RN_EINVAL. */
+typedef struct rn_state_ttl {
+    int64_t ttl_ms;       /* > 0 */
+    bool refresh_on_read; /* Flink's OnReadAndWrite; else OnCreateAndWrite */
+} rn_state_ttl_t;
+
+rn_vstate_t *rn__state_value_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl,
+                                 rn_error_t *err);
+rn_lstate_t *rn__state_list_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl,
+                                rn_error_t *err);
+rn_mstate_t *rn__state_map_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl,
+                               rn_error_t *err);
 
 /* Value state. get: RN_ENOTFOUND when absent (msg left empty). */
 rn_code_t rn__vstate_get(rn_vstate_t *vs, const void *ns, size_t nslen, const void **val,

@@ -227,4 +227,61 @@ rn__state_mix(uint64_t h)
     return h;
 }
 
+/* ---- the handle (state.c) and TTL (ttl.c) ---- */
+
+/* A registered state. rn_vstate/rn_lstate/rn_mstate are this struct under
+ * three names, so that the compiler keeps the kinds apart in operators. */
+struct rn_vstate {
+    rn_state_t *st;
+    uint32_t id;
+    rn__skind_t kind;
+    char *name;
+    int64_t ttl_ms;   /* 0: no TTL (ttl.c) */
+    bool ttl_on_read; /* reads refresh the expiry too */
+};
+struct rn_lstate {
+    struct rn_vstate h;
+};
+struct rn_mstate {
+    struct rn_vstate h;
+};
+
+struct rn_state {
+    const rn__state_backend_t *ops;
+    void *be;
+    char *owner; /* "component#instance" or "state", for messages */
+
+    uint8_t *key; /* current key, owned */
+    uint32_t keylen;
+    uint32_t keycap;
+    uint32_t kg;
+    uint64_t keyhash;
+
+    struct rn_vstate **states; /* registry, index = state id */
+    uint32_t nstates;
+    uint32_t capstates;
+
+    rn__timers_t timers[2]; /* by rn_time_domain_t */
+
+    int64_t (*clock_ms)(void); /* processing time for TTL */
+    uint8_t *scratch;          /* TTL: a value with its expiry, being written */
+    size_t scratchcap;
+};
+
+/* State TTL (Flink's StateTtlConfig with NeverReturnExpired): a value,
+ * list element or map entry of a state with a TTL is stored as its expiry
+ * time (8 bytes, big-endian epoch ms of processing time) followed by its
+ * bytes; expired ones read as absent and are removed when met. These run
+ * in place of the plain calls when h->ttl_ms > 0. */
+rn_code_t rn__ttl_get(struct rn_vstate *h, const rn__skey_t *k, const void **val, size_t *len,
+                      rn_error_t *err);
+rn_code_t rn__ttl_put(struct rn_vstate *h, const rn__skey_t *k, const void *val, size_t len,
+                      rn_error_t *err);
+void *rn__ttl_ref(struct rn_vstate *h, const rn__skey_t *k, size_t size, bool *created,
+                  rn_error_t *err);
+rn_code_t rn__ttl_list_add(struct rn_vstate *h, const rn__skey_t *k, const void *val, size_t len,
+                           rn_error_t *err);
+rn_code_t rn__ttl_each(struct rn_vstate *h, const rn__skey_t *k, rn_state_each_fn fn, void *ctx,
+                       rn_error_t *err);
+
 #endif

@@ -806,6 +806,147 @@ START_TEST(test_state_stats)
 }
 END_TEST
 
+/* ---- TTL ---- */
+
+static int64_t fake_now = 1000;
+static int64_t
+fake_clock(void)
+{
+    return fake_now;
+}
+
+static rn_state_t *
+open_backend_clock(int i)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char dir[256];
+    const char *tmp = getenv("RN_TEST_TMP");
+    snprintf(dir, sizeof(dir), "%s/state-ttl-%s-%d", tmp ? tmp : "/tmp", backends[i],
+             (int)getpid());
+    rn_state_options_t opts = {.backend = backends[i], .dir = dir, .owner = "ttl#0",
+                               .clock_ms = fake_clock};
+    rn_state_t *st = rn__state_new(&opts, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    return st;
+}
+
+static rn_code_t
+count_each(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    (*(int *)ctx)++;
+    return RN_OK;
+}
+
+START_TEST(test_state_ttl_value)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_ttl_t ttl = {.ttl_ms = 100};
+    fake_now = 1000;
+    rn_state_t *st = open_backend_clock(_i);
+    rn_vstate_t *vs = rn__state_value_ttl(st, "v", &ttl, &err);
+    ck_assert_msg(vs != NULL, "%s", err.msg);
+
+    key(st, "a");
+    put_str(vs, "n", "hello");
+    fake_now = 1099;
+    ck_value(vs, "n", "hello");   /* alive until written + ttl */
+    fake_now = 1100;
+    ck_value(vs, "n", NULL);      /* expired: invisible */
+    fake_now = 1000;
+    ck_value(vs, "n", NULL);      /* and removed, not just hidden */
+
+    /* A write restarts the clock; a read does not (OnCreateAndWrite). */
+    put_str(vs, "n", "x");
+    fake_now = 1090;
+    ck_value(vs, "n", "x");
+    put_str(vs, "n", "y");
+    fake_now = 1150;
+    ck_value(vs, "n", "y");
+    fake_now = 1190;
+    ck_value(vs, "n", NULL);
+
+    /* ref: an expired value comes back as new and zeroed. */
+    bool created;
+    int64_t *c = rn__vstate_ref(vs, "r", 1, sizeof(int64_t), &created, &err);
+    ck_assert(c != NULL && created);
+    *c = 41;
+    fake_now = 1250;
+    c = rn__vstate_ref(vs, "r", 1, sizeof(int64_t), &created, &err);
+    ck_assert(c != NULL && !created && *c == 41);
+    (*c)++;
+    fake_now = 1349; /* the ref at 1250 was a write */
+    c = rn__vstate_ref(vs, "r", 1, sizeof(int64_t), &created, &err);
+    ck_assert(c != NULL && !created && *c == 42);
+    fake_now = 1500;
+    c = rn__vstate_ref(vs, "r", 1, sizeof(int64_t), &created, &err);
+    ck_assert(c != NULL && created && *c == 0);
+
+    /* One name, one TTL; a state without TTL is untouched by the clock. */
+    rn_state_ttl_t other = {.ttl_ms = 5};
+    ck_assert_ptr_null(rn__state_value_ttl(st, "v", &other, &err));
+    ck_assert_int_eq(err.code, RN_EINVAL);
+    ck_assert_ptr_null(rn__state_value(st, "v", &err));
+    rn_vstate_t *plain = rn__state_value(st, "plain", &err);
+    put_str(plain, NULL, "forever");
+    fake_now = 1000000;
+    ck_value(plain, NULL, "forever");
+    rn__state_destroy(st);
+}
+END_TEST
+
+START_TEST(test_state_ttl_refresh_on_read)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_ttl_t ttl = {.ttl_ms = 100, .refresh_on_read = true};
+    fake_now = 1000;
+    rn_state_t *st = open_backend_clock(_i);
+    rn_vstate_t *vs = rn__state_value_ttl(st, "v", &ttl, &err);
+    key(st, "a");
+    put_str(vs, NULL, "v");
+    for (int i = 0; i < 5; i++) {
+        fake_now += 90;
+        ck_value(vs, NULL, "v"); /* each read keeps it alive */
+    }
+    fake_now += 100;
+    ck_value(vs, NULL, NULL);
+    rn__state_destroy(st);
+}
+END_TEST
+
+START_TEST(test_state_ttl_list_and_map)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_ttl_t ttl = {.ttl_ms = 100};
+    fake_now = 1000;
+    rn_state_t *st = open_backend_clock(_i);
+    rn_lstate_t *ls = rn__state_list_ttl(st, "l", &ttl, &err);
+    rn_mstate_t *ms = rn__state_map_ttl(st, "m", &ttl, &err);
+    ck_assert(ls != NULL && ms != NULL);
+    key(st, "k");
+    ck_assert_rn_ok(rn__lstate_add(ls, NULL, 0, "old", 3, &err), &err);
+    ck_assert_rn_ok(rn__mstate_put(ms, NULL, 0, "a", 1, "1", 1, &err), &err);
+    fake_now = 1050;
+    ck_assert_rn_ok(rn__lstate_add(ls, NULL, 0, "new", 3, &err), &err);
+    ck_assert_rn_ok(rn__mstate_put(ms, NULL, 0, "b", 1, "2", 1, &err), &err);
+    int n = 0;
+    ck_assert_rn_ok(rn__lstate_each(ls, NULL, 0, count_each, &n, &err), &err);
+    ck_assert_int_eq(n, 2);
+    fake_now = 1120; /* "old" and "a" expired, "new" and "b" not */
+    n = 0;
+    ck_assert_rn_ok(rn__lstate_each(ls, NULL, 0, count_each, &n, &err), &err);
+    ck_assert_int_eq(n, 1);
+    n = 0;
+    ck_assert_rn_ok(rn__mstate_each(ms, NULL, 0, count_each, &n, &err), &err);
+    ck_assert_int_eq(n, 1);
+    const void *v;
+    size_t len;
+    ck_assert_int_eq(rn__mstate_get(ms, NULL, 0, "a", 1, &v, &len, &err), RN_ENOTFOUND);
+    ck_assert_rn_ok(rn__mstate_get(ms, NULL, 0, "b", 1, &v, &len, &err), &err);
+    ck_assert(len == 1 && memcmp(v, "2", 1) == 0);
+    rn__state_destroy(st);
+}
+END_TEST
+
 static Suite *
 state_suite(void)
 {
@@ -830,6 +971,12 @@ state_suite(void)
 
     tc = tcase_create("map");
     tcase_add_loop_test(tc, test_state_map, 0, NBACKENDS);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ttl");
+    tcase_add_loop_test(tc, test_state_ttl_value, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_ttl_refresh_on_read, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_ttl_list_and_map, 0, NBACKENDS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("timers");
