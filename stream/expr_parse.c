@@ -27,6 +27,7 @@
  *
  * @thread plan time. Allocates with rn_x* (expression texts are small).
  */
+#include "stream/conf.h"
 #include "stream/expr_int.h"
 
 #include <errno.h>
@@ -110,50 +111,17 @@ fail(parser_t *p, size_t off, const char *fmt, ...)
 
 /* ---- did you mean ---- */
 
-/* Levenshtein distance for short names; longer ones count as far apart. */
-static size_t
-edit_distance(const char *a, size_t la, const char *b, size_t lb)
+/* The candidate closest to name[0..len), by the job file's rule
+ * (rn__did_you_mean), or NULL. @param cands NULL-terminated. */
+static const char *
+nearest(const char *name, size_t len, const char *const *cands)
 {
-    size_t row[65];
-    if (la > 64 || lb > 64)
-        return SIZE_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-typedef struct near {
-    const char *word;
-    size_t len;
-    const char *best; /* borrowed from the candidates */
-    size_t dist;
-} near_t;
-
-/* Keeps cand when it is the closest so far and close enough to be a typo:
- * one edit for words of up to 4 bytes, two up to 8, three beyond. */
-static void
-near_try(near_t *nr, const char *cand)
-{
-    size_t limit = nr->len <= 4 ? 1 : nr->len <= 8 ? 2 : 3;
-    size_t d = edit_distance(nr->word, nr->len, cand, strlen(cand));
-    if (d <= limit && (nr->best == NULL || d < nr->dist)) {
-        nr->best = cand;
-        nr->dist = d;
-    }
+    char word[65];
+    if (len >= sizeof(word))
+        return NULL;
+    memcpy(word, name, len);
+    word[len] = '\0';
+    return rn__did_you_mean(word, cands);
 }
 
 /* ---- lexer ---- */
@@ -753,12 +721,14 @@ parse_call(parser_t *p, size_t off, size_t len)
     int f = fn_find(name, len);
 
     if (f < 0) {
-        near_t nr = {name, len, NULL, 0};
+        const char *names[F_COUNT + 1];
         for (int k = 0; k < F_COUNT; k++)
-            near_try(&nr, fns[k].name);
-        if (nr.best != NULL)
+            names[k] = fns[k].name;
+        names[F_COUNT] = NULL;
+        const char *best = nearest(name, len, names);
+        if (best != NULL)
             return fail(p, off, "unknown function '%.*s'; did you mean '%s'?", (int)len, name,
-                        nr.best);
+                        best);
         return fail(p, off, "unknown function '%.*s'", (int)len, name);
     }
     c.f = (fid_t)f;
@@ -791,17 +761,19 @@ parse_field(parser_t *p, size_t off, size_t len)
 {
     const char *name = p->text + off;
     const rn_schema_t *s = p->schema;
-    near_t nr = {name, len, NULL, 0};
 
     for (uint32_t k = 0; k < s->nfields; k++) {
         const rn_field_t *fd = &s->fields[k];
         if (strlen(fd->name) == len && memcmp(fd->name, name, len) == 0)
             return node_add(p, RN_X_FIELD, fd->type, (int32_t)k, -1, -1, off);
     }
+    const char **names = rn_xcalloc(s->nfields + 1, sizeof(char *));
     for (uint32_t k = 0; k < s->nfields; k++)
-        near_try(&nr, s->fields[k].name);
-    if (nr.best != NULL)
-        return fail(p, off, "unknown field '%.*s'; did you mean '%s'?", (int)len, name, nr.best);
+        names[k] = s->fields[k].name;
+    const char *best = nearest(name, len, names);
+    rn_free(names);
+    if (best != NULL)
+        return fail(p, off, "unknown field '%.*s'; did you mean '%s'?", (int)len, name, best);
     if (word_is(name, len, "and") || word_is(name, len, "or") || word_is(name, len, "not"))
         return fail(p, off, "unknown field '%.*s'; use '%s' for %.*s", (int)len, name,
                     word_is(name, len, "and") ? "&&" : word_is(name, len, "or") ? "||" : "!",
