@@ -81,6 +81,29 @@ rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t 
 }
 
 rn_code_t
+rn__rdb_scan_keys(rn__rdb_t *rdb, bool (*fn)(void *ctx, const uint8_t *key, size_t len),
+                  void *ctx, rn_error_t *err)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    /* A one-off pass over everything: keep it out of the block cache. */
+    rocksdb_readoptions_set_fill_cache(ro, 0);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        const char *key = rocksdb_iter_key(it, &klen);
+        if (!fn(ctx, (const uint8_t *)key, klen))
+            break;
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (rerr != NULL)
+        return rdb_err(err, rerr, "scan", rdb->path);
+    return RN_OK;
+}
+
+rn_code_t
 rn__rdb_write(rn__rdb_t *rdb, rn_error_t *err)
 {
     char *rerr = NULL;
@@ -225,6 +248,14 @@ rdb_free(rn__rdb_t *rdb)
     if (rdb == NULL)
         return;
     if (rdb->db != NULL) {
+        RN_LOG_DEBUG(rdb->owner,
+                     "state cache: %llu hits, %llu misses (%llu answered by the filter), "
+                     "%llu evicted, %llu written; filter rebuilt %llu times",
+                     (unsigned long long)rdb->cache.hits, (unsigned long long)rdb->cache.misses,
+                     (unsigned long long)rdb->cache.skipped,
+                     (unsigned long long)rdb->cache.evicted,
+                     (unsigned long long)rdb->cache.written,
+                     (unsigned long long)rdb->cache.filter.grown);
         /* Background compactions of a database that is going away are
          * wasted work: stop them rather than wait. */
         rocksdb_cancel_all_background_work(rdb->db, 1);
@@ -407,6 +438,10 @@ rn__rdb_open_existing(const char *path, const rn_state_options_t *opts, void **b
         return err != NULL ? err->code : RN_ENOMEM;
     rdb->path = rn_xstrdup(path);
     rn_code_t rc = rdb_open_db(rdb, false, err);
+    /* The filter knows only what this backend wrote: count in what the
+     * files hold before anything trusts it. */
+    if (rc == RN_OK)
+        rc = rn__rf_rebuild(rdb, 0, err);
     if (rc != RN_OK) {
         rdb_free(rdb);
         return rc;

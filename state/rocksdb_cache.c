@@ -30,7 +30,10 @@
  * sorted by RocksDB key (memtable inserts in key order, and a few large
  * writes rather than many small ones). A miss reads RocksDB once: the
  * value, or its absence, is what the exact entry count and the created
- * flag of ref need.
+ * flag of ref need; unless the filter of what RocksDB may hold
+ * (rocksdb_filter.c) rules the key out, which answers the first touch of
+ * every new window without a read. A take or delete that misses does not
+ * come into the cache: it reads and deletes in RocksDB directly.
  *
  * @thread task.
  */
@@ -73,13 +76,6 @@ ent_val(rn__rcent_t *e)
     return e->data + ALIGN8((size_t)e->keylen + e->nslen);
 }
 
-static inline uint64_t
-hash_of(const rn__skey_t *k)
-{
-    uint64_t seed = k->keyhash ^ rn__state_mix(((uint64_t)k->state << 1) | 1u);
-    return XXH3_64bits_withSeed(k->ns, k->nslen, seed);
-}
-
 static inline bool
 matches(const rn__rcent_t *e, const rn__skey_t *k)
 {
@@ -93,7 +89,7 @@ matches(const rn__rcent_t *e, const rn__skey_t *k)
 static inline uint64_t
 total(const rn__rcache_t *c)
 {
-    return c->bytes + c->cap * sizeof(rn__rcslot_t);
+    return c->bytes + c->cap * sizeof(rn__rcslot_t) + rn__rf_bytes(&c->filter);
 }
 
 /* ---- the table ---- */
@@ -107,7 +103,7 @@ rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err)
     c->slots = rn_calloc(c->cap, sizeof(rn__rcslot_t));
     if (c->slots == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory for the state cache");
-    return RN_OK;
+    return rn__rf_init(&c->filter, err);
 }
 
 void
@@ -119,6 +115,7 @@ rn__rc_fini(rn__rcache_t *c)
                 rn__fc_free(&c->fc, c->slots[i].e, ent_alloc(c->slots[i].e));
     }
     rn__fc_fini(&c->fc);
+    rn__rf_fini(&c->filter);
     rn_free(c->slots);
     rn_free(c->victims);
     memset(c, 0, sizeof(*c));
@@ -146,17 +143,6 @@ find_empty(const rn__rcache_t *c, uint64_t h)
     while (c->slots[i].e != NULL)
         i = (i + 1) & mask;
     return i;
-}
-
-static uint64_t
-ent_hash(const rn__rcent_t *e)
-{
-    rn__skey_t k = {.state = e->state,
-                    .keylen = e->keylen,
-                    .nslen = e->nslen,
-                    .keyhash = XXH3_64bits(e->data, e->keylen),
-                    .ns = e->data + e->keylen};
-    return hash_of(&k);
 }
 
 /* Places e (hash h, not present) without growing: the caller made room. */
@@ -276,6 +262,7 @@ typedef struct wkey {
     const uint8_t *key;
     size_t len;
     rn__rcent_t *e;
+    uint64_t hash;
 } wkey_t;
 
 static int
@@ -289,21 +276,41 @@ cmp_wkey(const void *a, const void *b)
     return (x->len > y->len) - (x->len < y->len);
 }
 
+/* Makes room in the filter for nnew more keys: a rebuild at twice the
+ * size when the count would pass what it is sized for. A failed rebuild
+ * keeps the old filter, which stays correct (more false "maybe"s). */
+static void
+filter_room(rn__rdb_t *rdb, size_t nnew)
+{
+    rn__rfilter_t *f = &rdb->cache.filter;
+    if (f->ctr == NULL ||
+        (f->count + nnew) * RN__RF_PER_KEY <= (uint64_t)f->nblocks * RN__RF_BLOCK)
+        return;
+    rn_error_t err = RN_ERROR_INIT;
+    if (rn__rf_rebuild(rdb, 2 * (f->count + nnew), &err) != RN_OK)
+        RN_LOG_WARN(rdb->owner, "state filter not rebuilt: %s", err.msg);
+}
+
 /* Writes the dirty entries among ents[0..n) in one WriteBatch sorted by
  * RocksDB key: puts for values, deletes for values deleted here that
- * RocksDB holds. Entries are left as they are. */
+ * RocksDB holds. Entries are left as they are; the filter counts the puts
+ * of keys RocksDB did not hold in before the write and the deletes out
+ * after it. */
 static rn_code_t
-write_sorted(rn__rdb_t *rdb, rn__rcent_t **ents, size_t n, rn_error_t *err)
+write_sorted(rn__rdb_t *rdb, const rn__rcvic_t *ents, size_t n, rn_error_t *err)
 {
-    size_t ndirty = 0, kbytes = 0;
+    size_t ndirty = 0, kbytes = 0, nnew = 0;
     for (size_t i = 0; i < n; i++) {
-        if (ents[i]->flags & F_DIRTY) {
+        uint8_t fl = ents[i].e->flags;
+        if (fl & F_DIRTY) {
             ndirty++;
-            kbytes += ents[i]->keylen + RN__RDB_PREFIX_OVERHEAD;
+            kbytes += ents[i].e->keylen + RN__RDB_PREFIX_OVERHEAD;
+            nnew += !(fl & (F_INDB | F_ABSENT));
         }
     }
     if (ndirty == 0)
         return RN_OK;
+    filter_room(rdb, nnew);
     wkey_t *w = rn_malloc(ndirty * sizeof(*w));
     uint8_t *buf = rn_malloc(kbytes);
     if (w == NULL || buf == NULL) {
@@ -313,15 +320,18 @@ write_sorted(rn__rdb_t *rdb, rn__rcent_t **ents, size_t n, rn_error_t *err)
     }
     size_t m = 0, off = 0;
     for (size_t i = 0; i < n; i++) {
-        rn__rcent_t *e = ents[i];
+        rn__rcent_t *e = ents[i].e;
         if (!(e->flags & F_DIRTY))
             continue;
         w[m].key = buf + off;
         w[m].len = rn__rdb_prefix(buf + off, e->kg, e->state, e->data, e->keylen,
                                   e->data + e->keylen, e->nslen);
         w[m].e = e;
+        w[m].hash = ents[i].hash;
         off += w[m].len;
         m++;
+        if (!(e->flags & (F_INDB | F_ABSENT)))
+            rn__rf_add(&rdb->cache.filter, ents[i].hash);
     }
     qsort(w, m, sizeof(*w), cmp_wkey);
     for (size_t i = 0; i < m; i++) {
@@ -336,8 +346,12 @@ write_sorted(rn__rdb_t *rdb, rn__rcent_t **ents, size_t n, rn_error_t *err)
         }
     }
     rn_code_t rc = rn__rdb_write(rdb, err);
-    if (rc == RN_OK)
+    if (rc == RN_OK) {
         rdb->cache.written += m;
+        for (size_t i = 0; i < m; i++)
+            if (w[i].e->flags & F_ABSENT)
+                rn__rf_remove(&rdb->cache.filter, w[i].hash);
+    }
     rn_free(w);
     rn_free(buf);
     return rc;
@@ -368,25 +382,26 @@ evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
         }
         if (c->nvictims == c->capvictims) {
             size_t ncap = c->capvictims ? c->capvictims * 2 : 1024;
-            rn__rcent_t **nv = rn_realloc(c->victims, ncap * sizeof(*nv));
+            rn__rcvic_t *nv = rn_realloc(c->victims, ncap * sizeof(*nv));
             if (nv == NULL)
                 break; /* evict what we have */
             c->victims = nv;
             c->capvictims = ncap;
         }
-        c->victims[c->nvictims++] = s->e;
+        c->victims[c->nvictims].e = s->e;
+        c->victims[c->nvictims++].hash = s->hash;
         /* Bytes leave the count now so the loop ends; they are freed below. */
         c->bytes -= rn__fc_round(ent_alloc(s->e));
         remove_at(c, c->hand); /* the hand now looks at the entry shifted in */
     }
     rn_code_t rc = write_sorted(rdb, c->victims, c->nvictims, err);
     for (size_t i = 0; i < c->nvictims; i++) {
-        rn__rcent_t *e = c->victims[i];
+        rn__rcent_t *e = c->victims[i].e;
         c->bytes += rn__fc_round(ent_alloc(e));
         if (rc == RN_OK)
             ent_free(c, e);
         else
-            place(c, e, ent_hash(e));
+            place(c, e, c->victims[i].hash);
     }
     if (rc == RN_OK)
         c->evicted += c->nvictims;
@@ -405,17 +420,20 @@ rn__rdb_flush(void *be, rn_error_t *err)
             n++;
     if (n == 0)
         return RN_OK;
-    rn__rcent_t **ents = rn_malloc(n * sizeof(*ents));
+    rn__rcvic_t *ents = rn_malloc(n * sizeof(*ents));
     if (ents == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory flushing %zu cached values", n);
     n = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY))
-            ents[n++] = c->slots[i].e;
+    for (size_t i = 0; i < c->cap; i++) {
+        if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY)) {
+            ents[n].e = c->slots[i].e;
+            ents[n++].hash = c->slots[i].hash;
+        }
+    }
     rn_code_t rc = write_sorted(rdb, ents, n, err);
     if (rc == RN_OK) {
         for (size_t i = 0; i < n; i++) {
-            rn__rcent_t *e = ents[i];
+            rn__rcent_t *e = ents[i].e;
             /* A written delete leaves a clean known-absent entry. */
             e->flags &= (uint8_t) ~(F_DIRTY | F_INDB);
             if (!(e->flags & F_ABSENT))
@@ -428,11 +446,42 @@ rn__rdb_flush(void *be, rn_error_t *err)
 
 /* ---- lookups ---- */
 
+/* Reads the value of k from RocksDB, unless the filter rules it out.
+ * @returns RN_OK with *val (free with rocksdb_free()), RN_ENOTFOUND or an
+ * error. */
+static rn_code_t
+read_db(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, char **val, size_t *vlen,
+        size_t *keylen, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    uint8_t *kb = rn__rdb_kbuf(rdb, k->keylen + RN__RDB_PREFIX_OVERHEAD);
+    size_t klen = rn__rdb_prefix(kb, k->kg, k->state, k->key, k->keylen, k->ns, k->nslen);
+    *keylen = klen;
+    *val = NULL;
+    *vlen = 0;
+    if (!rn__rf_maybe(&c->filter, h)) {
+        c->skipped++;
+#ifndef NDEBUG
+        /* Debug builds check every answer of the filter against RocksDB:
+         * a wrong "absent" would lose state. */
+        char *v = NULL;
+        size_t n;
+        rn_code_t drc = rn__rdb_get(rdb, kb, klen, &v, &n, NULL);
+        rocksdb_free(v);
+        rn_assert(drc != RN_OK);
+#endif
+        return RN_ENOTFOUND;
+    }
+    return rn__rdb_get(rdb, kb, klen, val, vlen, err);
+}
+
 /* The slot of k, loading it from RocksDB on a miss (a clean copy, or a
- * clean known-absent entry). Evicts first, so that no entry handed out by
- * this call moves. @returns the slot index, or SIZE_MAX with err set. */
+ * clean known-absent entry, whose value is absent_vlen zeroed bytes so
+ * that ref can fill it without moving it). Evicts first, so that no entry
+ * handed out by this call moves. @returns the slot index, or SIZE_MAX with
+ * err set. */
 static size_t
-lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, rn_error_t *err)
+lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, size_t absent_vlen, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
     size_t i = find(c, k, h);
@@ -445,12 +494,12 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, rn_error_t *err)
         rn__errf(err, RN_EINVAL, "key group %u or state id %u out of range", k->kg, k->state);
         return SIZE_MAX;
     }
-    uint8_t *kb = rn__rdb_kbuf(rdb, k->keylen + RN__RDB_PREFIX_OVERHEAD);
-    size_t klen = rn__rdb_prefix(kb, k->kg, k->state, k->key, k->keylen, k->ns, k->nslen);
-    char *val = NULL;
-    size_t vlen = 0;
-    rn_code_t rc = rn__rdb_get(rdb, kb, klen, &val, &vlen, err);
-    if (rc != RN_OK && rc != RN_ENOTFOUND)
+    char *val;
+    size_t vlen, klen;
+    rn_code_t rc = read_db(rdb, k, h, &val, &vlen, &klen, err);
+    if (rc == RN_ENOTFOUND)
+        vlen = absent_vlen;
+    else if (rc != RN_OK)
         return SIZE_MAX;
     size_t need = rn__fc_round(ent_size(k->keylen, k->nslen, vlen));
     if (total(c) + need > c->limit && evict(rdb, need, err) != RN_OK) {
@@ -470,6 +519,7 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, rn_error_t *err)
     if (rc == RN_OK) {
         if (vlen > 0)
             memcpy(ent_val(e), val, vlen);
+        rn_dassert(rn__rf_maybe(&c->filter, h));
         e->flags = F_INDB | F_REF;
     } else {
         e->flags = F_ABSENT | F_REF;
@@ -481,7 +531,7 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, rn_error_t *err)
 rn_code_t
 rn__rc_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len, rn_error_t *err)
 {
-    size_t i = lookup(rdb, k, hash_of(k), err);
+    size_t i = lookup(rdb, k, rn__rc_hash(k), 0, err);
     if (i == SIZE_MAX)
         return err != NULL ? err->code : RN_EIO;
     rn__rcent_t *e = rdb->cache.slots[i].e;
@@ -517,7 +567,7 @@ rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len, rn_
 {
     if (len > UINT32_MAX / 2)
         return rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", len);
-    size_t i = lookup(rdb, k, hash_of(k), err);
+    size_t i = lookup(rdb, k, rn__rc_hash(k), len, err);
     if (i == SIZE_MAX)
         return err != NULL ? err->code : RN_EIO;
     rn__rcent_t *e = make_present(rdb, i, len, err);
@@ -532,7 +582,7 @@ void *
 rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    uint64_t h = hash_of(k);
+    uint64_t h = rn__rc_hash(k);
     /* The hit path first, inline: it is the per-record cost. */
     size_t i = find(c, k, h);
     rn__rcent_t *e = c->slots[i].e;
@@ -547,7 +597,7 @@ rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_e
         return NULL;
     }
     if (e == NULL) {
-        i = lookup(rdb, k, h, err);
+        i = lookup(rdb, k, h, size, err);
         if (i == SIZE_MAX)
             return NULL;
         e = c->slots[i].e;
@@ -582,13 +632,55 @@ del_at(rn__rdb_t *rdb, size_t i)
     e->flags = F_ABSENT | F_DIRTY | F_INDB | F_REF;
 }
 
+/* A delete or take of k (hash h) that missed the cache: reads RocksDB and,
+ * when it holds the value, deletes it there at once rather than caching a
+ * pending delete. When a window fires, most of the windows taken are
+ * no longer cached (at 1M keys in 64 MB, 70%); their pending deletes took
+ * the cache's room from the next window's live accumulators, which were
+ * then written out and read back. Copies up to size bytes of the value
+ * to buf (borrowed; NULL: none). @returns RN_OK, RN_ENOTFOUND or an error. */
+static rn_code_t
+del_uncached(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, void *buf, size_t size,
+             size_t *len, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    c->misses++;
+    if (RN_UNLIKELY(k->kg > RN__RDB_KG_MAX || k->state > RN__RDB_STATE_MAX))
+        return rn__errf(err, RN_EINVAL, "key group %u or state id %u out of range", k->kg,
+                        k->state);
+    char *val;
+    size_t vlen, klen;
+    rn_code_t rc = read_db(rdb, k, h, &val, &vlen, &klen, err);
+    if (rc != RN_OK)
+        return rc;
+    *len = vlen;
+    if (buf != NULL && vlen > 0)
+        memcpy(buf, val, vlen < size ? vlen : size);
+    rocksdb_free(val);
+    /* read_db left the encoded key in kbuf. */
+    rocksdb_writebatch_delete(rdb->wb, (const char *)rdb->kbuf, klen);
+    if ((rc = rn__rdb_write(rdb, err)) != RN_OK)
+        return rc;
+    c->written++;
+    rn__rf_remove(&c->filter, h);
+    rdb->live--;
+    return RN_OK;
+}
+
 rn_code_t
 rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err)
 {
-    size_t i = lookup(rdb, k, hash_of(k), err);
-    if (i == SIZE_MAX)
-        return err != NULL ? err->code : RN_EIO;
-    *existed = !(rdb->cache.slots[i].e->flags & F_ABSENT);
+    rn__rcache_t *c = &rdb->cache;
+    uint64_t h = rn__rc_hash(k);
+    size_t i = find(c, k, h);
+    if (c->slots[i].e == NULL) {
+        size_t len;
+        rn_code_t rc = del_uncached(rdb, k, h, NULL, 0, &len, err);
+        *existed = rc == RN_OK;
+        return rc == RN_ENOTFOUND ? RN_OK : rc;
+    }
+    c->hits++;
+    *existed = !(c->slots[i].e->flags & F_ABSENT);
     if (*existed)
         del_at(rdb, i);
     return RN_OK;
@@ -598,10 +690,13 @@ rn_code_t
 rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t size, size_t *len,
             rn_error_t *err)
 {
-    size_t i = lookup(rdb, k, hash_of(k), err);
-    if (i == SIZE_MAX)
-        return err != NULL ? err->code : RN_EIO;
-    rn__rcent_t *e = rdb->cache.slots[i].e;
+    rn__rcache_t *c = &rdb->cache;
+    uint64_t h = rn__rc_hash(k);
+    size_t i = find(c, k, h);
+    if (c->slots[i].e == NULL)
+        return del_uncached(rdb, k, h, buf, size, len, err);
+    c->hits++;
+    rn__rcent_t *e = c->slots[i].e;
     if (e->flags & F_ABSENT)
         return RN_ENOTFOUND;
     *len = e->vlen;
@@ -620,4 +715,12 @@ rn__rdb_cache_stats(void *be, uint64_t *hits, uint64_t *misses, uint64_t *evicte
     *misses = rdb->cache.misses;
     *evicted = rdb->cache.evicted;
     *written = rdb->cache.written;
+}
+
+void
+rn__rdb_filter_stats(void *be, uint64_t *skipped, uint64_t *rebuilt)
+{
+    const rn__rdb_t *rdb = be;
+    *skipped = rdb->cache.skipped;
+    *rebuilt = rdb->cache.filter.grown;
 }

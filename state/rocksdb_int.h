@@ -25,6 +25,7 @@
 #include "state/state_int.h"
 
 #include <rocksdb/c.h>
+#include <xxhash.h>
 
 extern const rn__state_backend_t rn__state_rocksdb_backend;
 
@@ -95,7 +96,73 @@ rn__rdb_load_be64(const uint8_t *in)
     return v;
 }
 
+/* ---- what RocksDB may hold (rocksdb_filter.c) ---- */
+
+/*
+ * A counting Bloom filter of the value and list-head keys in RocksDB,
+ * addressed by the cache's hash of (state id, key, ns). The backend is the
+ * only writer of its database, so it counts a key in when the cache first
+ * writes it (a put of an entry RocksDB did not hold) and out when a delete
+ * of it has been written. A miss whose key the filter rules out is known
+ * absent without a RocksDB read: the first touch of every new window.
+ *
+ * Safety: "absent" must never be wrong. Keys are counted in before their
+ * write and out only after their delete is written; a counter that reaches
+ * 255 stays there; a rebuild (a scan of the database) replaces the counters
+ * only when it completes. Anything else errs towards "maybe", which costs
+ * a read. Blocked: the probes of one key fall in one 64-byte block, so a
+ * query is one cache miss.
+ */
+typedef struct rn__rfilter {
+    uint8_t *ctr;    /* nblocks * 64 counters, NULL when off */
+    size_t nblocks;  /* power of two */
+    uint64_t count;  /* keys counted in (>= the keys RocksDB holds) */
+    uint64_t grown;  /* rebuilds, for tests */
+} rn__rfilter_t;
+
+#define RN__RF_BLOCK 64
+/* Counters per key the filter is sized for; it grows (rebuilding from the
+ * database) when count passes nblocks * RN__RF_BLOCK / RN__RF_PER_KEY. */
+#define RN__RF_PER_KEY 8
+
+static inline const uint8_t *
+rn__rf_block(const rn__rfilter_t *f, uint64_t h)
+{
+    return f->ctr + ((h >> 32) & (f->nblocks - 1)) * RN__RF_BLOCK;
+}
+
+/* @returns false when RocksDB certainly does not hold the key of hash h. */
+static inline bool
+rn__rf_maybe(const rn__rfilter_t *f, uint64_t h)
+{
+    if (f->ctr == NULL)
+        return true;
+    const uint8_t *b = rn__rf_block(f, h);
+    return b[h & 63] && b[(h >> 6) & 63] && b[(h >> 12) & 63] && b[(h >> 18) & 63];
+}
+
+rn_code_t rn__rf_init(rn__rfilter_t *f, rn_error_t *err);
+void rn__rf_fini(rn__rfilter_t *f);
+void rn__rf_add(rn__rfilter_t *f, uint64_t h);
+void rn__rf_remove(rn__rfilter_t *f, uint64_t h);
+/* Bytes of counters. */
+static inline uint64_t
+rn__rf_bytes(const rn__rfilter_t *f)
+{
+    return f->ctr != NULL ? (uint64_t)f->nblocks * RN__RF_BLOCK : 0;
+}
+
 /* ---- the write-back cache (rocksdb_cache.c) ---- */
+
+/* The hash of (state id, key, ns) that the cache and the filter address
+ * entries by. k->keyhash must be XXH3_64bits(key), as rn__key_hash()
+ * makes it: the filter's rebuild computes it so from the database's keys. */
+static inline uint64_t
+rn__rc_hash(const rn__skey_t *k)
+{
+    uint64_t seed = k->keyhash ^ rn__state_mix(((uint64_t)k->state << 1) | 1u);
+    return XXH3_64bits_withSeed(k->ns, k->nslen, seed);
+}
 
 /*
  * Cached values and list heads, keyed by (state id, key, ns). The cache is
@@ -108,6 +175,12 @@ typedef struct rn__rcslot {
     rn__rcent_t *e; /* NULL: empty */
 } rn__rcslot_t;
 
+/* An entry on its way to RocksDB, with its hash (for the filter). */
+typedef struct rn__rcvic {
+    rn__rcent_t *e;
+    uint64_t hash;
+} rn__rcvic_t;
+
 typedef struct rn__rcache {
     rn__rcslot_t *slots;
     size_t cap;     /* power of two */
@@ -116,8 +189,9 @@ typedef struct rn__rcache {
     uint64_t bytes; /* entry blocks (class sizes) */
     uint64_t limit; /* bound on bytes + slots */
     rn__fcache_t fc;
+    rn__rfilter_t filter; /* what RocksDB may hold; its bytes count in limit */
     /* Eviction scratch, kept between rounds to spare the allocator. */
-    rn__rcent_t **victims;
+    rn__rcvic_t *victims;
     size_t nvictims;
     size_t capvictims;
     /* Counters, for stats and the benchmark. */
@@ -125,6 +199,7 @@ typedef struct rn__rcache {
     uint64_t misses;
     uint64_t evicted;
     uint64_t written; /* puts and deletes written to RocksDB by eviction and flush */
+    uint64_t skipped; /* misses the filter answered without a RocksDB read */
 } rn__rcache_t;
 
 typedef struct rn__rdb rn__rdb_t;
@@ -195,5 +270,16 @@ const char *rn__rdb_path(void *be);
 /* Fills the cache counters, for tests and the benchmark. */
 void rn__rdb_cache_stats(void *be, uint64_t *hits, uint64_t *misses, uint64_t *evicted,
                          uint64_t *written);
+/* Misses answered by the filter alone, and the filter's rebuilds. */
+void rn__rdb_filter_stats(void *be, uint64_t *skipped, uint64_t *rebuilt);
+
+/* Calls fn with every key in the database, in key order; stops at the
+ * first fn that returns false. Keys are borrowed for the call.
+ * @returns RN_OK, or RN_EIO when the iterator fails. */
+rn_code_t rn__rdb_scan_keys(rn__rdb_t *rdb, bool (*fn)(void *ctx, const uint8_t *key, size_t len),
+                            void *ctx, rn_error_t *err);
+/* Rebuilds the filter from the database, sized for at least want keys.
+ * On failure the filter stays as it was (still safe). */
+rn_code_t rn__rf_rebuild(rn__rdb_t *rdb, uint64_t want, rn_error_t *err);
 
 #endif

@@ -506,6 +506,157 @@ START_TEST(test_rocksdb_cache_only)
 }
 END_TEST
 
+/* ---- the filter of what RocksDB may hold ---- */
+
+/* Counting: a key counted out leaves the others in; a saturated counter
+ * never says "absent" again. */
+START_TEST(test_rocksdb_filter_counts)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn__rfilter_t f;
+    ck_assert_rn_ok(rn__rf_init(&f, &err), &err);
+    uint64_t a = XXH3_64bits("a", 1), b = XXH3_64bits("b", 1);
+    ck_assert(!rn__rf_maybe(&f, a));
+    rn__rf_add(&f, a);
+    rn__rf_add(&f, b);
+    ck_assert(rn__rf_maybe(&f, a) && rn__rf_maybe(&f, b));
+    rn__rf_remove(&f, a);
+    ck_assert(rn__rf_maybe(&f, b));
+    ck_assert_uint_eq(f.count, 1);
+    /* b and its block-mates: 300 adds saturate its counters. */
+    for (int i = 0; i < 300; i++)
+        rn__rf_add(&f, b);
+    for (int i = 0; i < 300; i++)
+        rn__rf_remove(&f, b);
+    ck_assert(rn__rf_maybe(&f, b));
+    rn__rf_fini(&f);
+    ck_assert(rn__rf_maybe(&f, a)); /* off: every key may be there */
+}
+END_TEST
+
+/* Random refs, puts, takes, deletes and gets over 20k values in a 1 MB
+ * bound (most evicted, the filter rebuilt as it grows), checked against a
+ * model after every call: the filter never turns a stored value into
+ * "absent". Debug builds also check each of its answers against RocksDB. */
+START_TEST(test_rocksdb_filter_model)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    tb_open_mem(&t, 1 << 20);
+    enum { N = 20000, OPS = 300000 };
+    uint64_t *model = calloc(N, sizeof(*model)); /* 0: absent, else the value */
+    ck_assert_ptr_nonnull(model);
+    uint64_t rnd = 42, live = 0;
+    for (uint32_t op = 0; op < OPS; op++) {
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t i = (uint32_t)(rnd >> 33) % N;
+        uint32_t what = (uint32_t)(rnd >> 20) % 8;
+        key_bin(&t, &i, sizeof(i), i % 64);
+        rn__skey_t k = sk(&t, (i & 1) ? S_ACC : S_A, "w");
+        if (what < 3) {
+            bool created;
+            uint64_t *p = B->ref(t.be, &k, 16, &created, &err);
+            ck_assert_ptr_nonnull(p);
+            ck_assert_int_eq(created, model[i] == 0);
+            ck_assert_uint_eq(p[0], model[i]);
+            live += created;
+            p[0] = model[i] = op + 1;
+        } else if (what < 5) {
+            const void *v;
+            size_t len;
+            rn_code_t rc = B->get(t.be, &k, &v, &len, &err);
+            if (model[i] == 0) {
+                ck_assert_int_eq(rc, RN_ENOTFOUND);
+                continue;
+            }
+            ck_assert_rn_ok(rc, &err);
+            uint64_t x;
+            memcpy(&x, v, 8);
+            ck_assert_uint_eq(x, model[i]);
+        } else if (what == 5) {
+            uint64_t buf[2];
+            size_t len;
+            rn_code_t rc = B->take(t.be, &k, buf, sizeof(buf), &len, &err);
+            if (model[i] == 0) {
+                ck_assert_int_eq(rc, RN_ENOTFOUND);
+                continue;
+            }
+            ck_assert_rn_ok(rc, &err);
+            ck_assert_uint_eq(buf[0], model[i]);
+            model[i] = 0;
+            live--;
+        } else if (what == 6) {
+            ck_assert_rn_ok(B->del(t.be, &k, &err), &err);
+            live -= model[i] != 0;
+            model[i] = 0;
+        } else {
+            uint64_t v[2] = {op + 1, 0};
+            ck_assert_rn_ok(B->put(t.be, &k, v, sizeof(v), &err), &err);
+            live += model[i] == 0;
+            model[i] = op + 1;
+        }
+        if (op % 50000 == 0)
+            ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    }
+    ck_assert_uint_eq(entries(&t), live);
+    uint64_t skipped, rebuilt, hits, misses, evicted, written;
+    rn__rdb_filter_stats(t.be, &skipped, &rebuilt);
+    rn__rdb_cache_stats(t.be, &hits, &misses, &evicted, &written);
+    ck_assert_uint_gt(evicted, 0);
+    ck_assert_uint_gt(skipped, 0);
+    ck_assert_uint_gt(rebuilt, 0); /* grew past its first 4096 keys */
+    ck_assert_uint_lt(skipped, misses);
+    free(model);
+    B->close(t.be);
+}
+END_TEST
+
+/* A database opened from existing files: the filter is rebuilt from them
+ * before it answers, so every value written before is found. */
+START_TEST(test_rocksdb_filter_reopen)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    tb_open(&t);
+    enum { N = 20000 };
+    for (uint32_t i = 0; i < N; i += 2) {
+        key_bin(&t, &i, sizeof(i), i % 64);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        ck_assert_rn_ok(B->put(t.be, &k, &i, sizeof(i), &err), &err);
+    }
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s", rn__rdb_path(t.be));
+    ((rn__rdb_t *)t.be)->remove_on_close = false;
+    B->close(t.be);
+
+    rn_state_options_t opts = {.owner = "test#0"};
+    ck_assert_rn_ok(rn__rdb_open_existing(path, &opts, &t.be, &err), &err);
+    for (uint32_t i = 0; i < N; i++) {
+        key_bin(&t, &i, sizeof(i), i % 64);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        const void *v;
+        size_t len;
+        rn_code_t rc = B->get(t.be, &k, &v, &len, &err);
+        if (i % 2) {
+            ck_assert_int_eq(rc, RN_ENOTFOUND);
+            continue;
+        }
+        ck_assert_rn_ok(rc, &err);
+        ck_assert_uint_eq(len, sizeof(i));
+        ck_assert(memcmp(v, &i, sizeof(i)) == 0);
+    }
+    uint64_t skipped, rebuilt;
+    rn__rdb_filter_stats(t.be, &skipped, &rebuilt);
+    ck_assert_uint_ge(rebuilt, 1);
+    ck_assert_uint_gt(skipped, N / 2 * 9 / 10); /* most absent keys: no read */
+    B->close(t.be);
+    char cmd[1100];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- directories ---- */
 
 static bool
@@ -642,6 +793,13 @@ rocksdb_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_rocksdb_evictions);
     tcase_add_test(tc, test_rocksdb_cache_only);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("filter");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_rocksdb_filter_counts);
+    tcase_add_test(tc, test_rocksdb_filter_model);
+    tcase_add_test(tc, test_rocksdb_filter_reopen);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("dirs");
