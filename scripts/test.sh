@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # The README's second command, and what CI runs (.ci/run): every test, once
 # in a Release build and once more under AddressSanitizer and
-# UndefinedBehaviorSanitizer.
+# UndefinedBehaviorSanitizer; then the runtime's tests under
+# ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 rn_install_deps
 jobs=$(nproc)
 
-run_suite() {
-  local dir=$1; shift
+run_suite() { # DIR CTEST_FILTER CMAKE_ARGS...
+  local dir=$1 filter=$2; shift 2
   echo "== build $dir ($*)"
   cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
   cmake --build "$dir"
   echo "== test $dir"
-  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600)
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900 -R "$filter")
 }
 
-run_suite build -DCMAKE_BUILD_TYPE=Release
+run_suite build . -DCMAKE_BUILD_TYPE=Release
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export CK_FORK=no
-run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DRN_SANITIZE=ON -DRN_BUILD_BENCH=OFF
-echo "== all tests passed (Release and ASan+UBSan)"
+run_suite build-asan . -DCMAKE_BUILD_TYPE=Debug -DRN_SANITIZE=ON -DRN_BUILD_BENCH=OFF
+# The runtime's threads (queues, workers, exchange) under ThreadSanitizer.
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+run_suite build-tsan 'unit\.(runtime|watermark)|integration\.(time|file_io)' \
+  -DCMAKE_BUILD_TYPE=Debug -DRN_SANITIZE_THREAD=ON -DRN_BUILD_BENCH=OFF
+echo "== all tests passed (Release, ASan+UBSan, TSan on the runtime)"
