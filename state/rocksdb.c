@@ -84,11 +84,24 @@ rn_code_t
 rn__rdb_scan_keys(rn__rdb_t *rdb, bool (*fn)(void *ctx, const uint8_t *key, size_t len),
                   void *ctx, rn_error_t *err)
 {
+    return rn__rdb_scan_from(rdb, NULL, 0, fn, ctx, err);
+}
+
+rn_code_t
+rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
+                  bool (*fn)(void *ctx, const uint8_t *key, size_t len), void *ctx,
+                  rn_error_t *err)
+{
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    /* A one-off pass over everything: keep it out of the block cache. */
+    /* A one-off pass (the filter's rebuild, or timers read once and
+     * deleted): keep it out of the block cache. */
     rocksdb_readoptions_set_fill_cache(ro, 0);
     rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
-    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    if (from != NULL)
+        rocksdb_iter_seek(it, (const char *)from, fromlen);
+    else
+        rocksdb_iter_seek_to_first(it);
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t klen;
         const char *key = rocksdb_iter_key(it, &klen);
         if (!fn(ctx, (const uint8_t *)key, klen))
@@ -298,13 +311,17 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     rdb->owner = rn_xstrdup(opts->owner != NULL ? opts->owner : "state");
     long long mem = opts->memory_bytes > 0 ? opts->memory_bytes : DEFAULT_MEMORY;
     long long part = mem / 4 > MIN_PART ? mem / 4 : MIN_PART;
+    /* The in-memory timers of each domain take 1/32 of the bound, out of
+     * the block cache's quarter (docs/state.md, options). */
+    rdb->tlimit = (uint64_t)(mem / 32 > 4096 ? mem / 32 : 4096);
+    long long bpart = part - mem / 16 > MIN_PART ? part - mem / 16 : MIN_PART;
     if (rn__rc_init(&rdb->cache, (uint64_t)(mem / 2 > MIN_PART ? mem / 2 : MIN_PART), err) !=
         RN_OK) {
         rdb_free(rdb);
         return NULL;
     }
 
-    rdb->bcache = rocksdb_cache_create_lru((size_t)part);
+    rdb->bcache = rocksdb_cache_create_lru((size_t)bpart);
     rdb->bbto = rocksdb_block_based_options_create();
     rocksdb_block_based_options_set_block_cache(rdb->bbto, rdb->bcache);
     rocksdb_block_based_options_set_filter_policy(rdb->bbto,
@@ -818,4 +835,9 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .list_each = rdb_list_each,
     .map_each = rdb_map_each,
     .stats = rdb_stats,
+    .timer_budget = rn__rdb_timer_budget,
+    .timer_write = rn__rdb_timer_write,
+    .timer_load = rn__rdb_timer_load,
+    .timer_del = rn__rdb_timer_del,
+    .timer_exists = rn__rdb_timer_exists,
 };

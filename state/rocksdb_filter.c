@@ -107,8 +107,8 @@ static bool
 count_key(void *ctx, const uint8_t *key, size_t len)
 {
     scan_t *s = ctx;
-    if (len < 6)
-        return true;
+    if (len < 6 || key[0] == RN__RDB_TIMER_TAG)
+        return true; /* too short, or a timer */
     uint32_t kg = ((uint32_t)key[0] << 8) | key[1];
     uint32_t state = ((uint32_t)key[2] << 8) | key[3];
     if (kg > RN__RDB_KG_MAX || state > RN__RDB_STATE_MAX)

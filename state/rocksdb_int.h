@@ -33,7 +33,7 @@ extern const rn__state_backend_t rn__state_rocksdb_backend;
 
 /* Version of the key and value layout above. A database written with
  * another version is refused with RN_ECORRUPT: there is no migration yet. */
-#define RN__RDB_FORMAT_VERSION 1u
+#define RN__RDB_FORMAT_VERSION 2u
 /* The metadata key: key group 0xffff (key groups stop at 32768) and state
  * id 0xffff, so it sorts after all state and never collides with it. */
 #define RN__RDB_META_KEY "\xff\xff\xff\xff" "format"
@@ -49,7 +49,41 @@ extern const rn__state_backend_t rn__state_rocksdb_backend;
 _Static_assert(sizeof(RN__RDB_META_KEY) - 1 == RN__RDB_META_KEYLEN, "meta key length");
 _Static_assert(sizeof(RN__RDB_META_MAGIC) - 1 + 4 == RN__RDB_META_LEN, "meta value length");
 _Static_assert(RN_STATE_NS_MAX <= 255, "nslen is one byte");
-_Static_assert(RN__RDB_FORMAT_VERSION == 1u, "update docs/state.md with the format");
+_Static_assert(RN__RDB_FORMAT_VERSION == 2u, "update docs/state.md with the format");
+
+/* ---- timers (rocksdb_timers.c) ----
+ *
+ * Spilled timers, one key each, empty value (format version 2):
+ *
+ *     0xfe | domain (1) | time (8, BE, sign bit flipped) | kg (4, BE) |
+ *     keylen (LEB128) | key | ns
+ *
+ * The tag 0xfe sorts after every key group (< 0x8000) and before the
+ * metadata (0xff), so key-group ranges never include timers; then domain
+ * and time, so that the timers of a domain up to a time are one range
+ * from 0xfe | domain | its first time. The order within one time (key
+ * length before key bytes) is not pop order: whole times are loaded and
+ * sorted in memory (timers.c). */
+#define RN__RDB_TIMER_TAG 0xfeu
+/* kg takes 4 bytes here: the timer API takes any uint32_t key group. */
+#define RN__RDB_TIMER_HEAD (1 + 1 + 8 + 4)
+#define RN__RDB_TIMER_OVERHEAD (RN__RDB_TIMER_HEAD + 5 + RN_STATE_NS_MAX)
+/* State keys start with a key group < 32768 (first byte < 0x80), the
+ * metadata with 0xff: the tag sorts between them. */
+_Static_assert(RN__RDB_TIMER_TAG >= 0x80u && RN__RDB_TIMER_TAG < 0xffu,
+               "timer tag apart from state and metadata");
+_Static_assert(RN__RDB_TIMER_HEAD == 14, "update docs/state.md with the timer key layout");
+
+uint64_t rn__rdb_timer_budget(void *be);
+rn_code_t rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size_t n,
+                              rn_error_t *err);
+rn_code_t rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto,
+                             size_t max, rn_code_t (*fn)(void *ctx, const rn__tref_t *t),
+                             void *ctx, int64_t *next, rn_error_t *err);
+rn_code_t rn__rdb_timer_del(void *be, rn_time_domain_t domain, const rn__tref_t *t,
+                            bool *existed, rn_error_t *err);
+rn_code_t rn__rdb_timer_exists(void *be, rn_time_domain_t domain, const rn__tref_t *t,
+                               rn_error_t *err);
 
 /* Writes the (kg, state, key, ns) prefix to out (room for keylen +
  * RN__RDB_PREFIX_OVERHEAD bytes). @returns its length. */
@@ -222,6 +256,7 @@ struct rn__rdb {
     size_t kcap;
     char *lastval; /* value returned by the last map get, malloc'd by RocksDB */
     rn__rcache_t cache;
+    uint64_t tlimit; /* bytes of in-memory timers per domain (rocksdb_timers.c) */
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
@@ -278,6 +313,11 @@ void rn__rdb_filter_stats(void *be, uint64_t *skipped, uint64_t *rebuilt);
  * @returns RN_OK, or RN_EIO when the iterator fails. */
 rn_code_t rn__rdb_scan_keys(rn__rdb_t *rdb, bool (*fn)(void *ctx, const uint8_t *key, size_t len),
                             void *ctx, rn_error_t *err);
+/* rn__rdb_scan_keys from the first key >= from (fromlen bytes; NULL: the
+ * first key). */
+rn_code_t rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
+                            bool (*fn)(void *ctx, const uint8_t *key, size_t len), void *ctx,
+                            rn_error_t *err);
 /* Rebuilds the filter from the database, sized for at least want keys.
  * On failure the filter stays as it was (still safe). */
 rn_code_t rn__rf_rebuild(rn__rdb_t *rdb, uint64_t want, rn_error_t *err);

@@ -10,9 +10,15 @@
  * otherwise repeat (registry, key copy, argument checks), so that a backend
  * is a plain byte store. The hash of the current key is computed once per
  * rn__state_set_key, since a record usually touches several states and
- * timers under one key. Timers live here rather than in the backend: both
- * backends keep them in memory (as Flink's heap timer service does), and a
- * checkpoint writes them out beside the backend's data.
+ * timers under one key. Timers live here rather than in the backend: the
+ * handle keeps them in memory (as Flink's heap timer service does). A
+ * backend with a timer store (the timer_* hooks: RocksDB) bounds that
+ * memory: when a domain's timers pass ops->timer_budget, the buckets of the
+ * latest times go to the store in one batch, and pop loads them back with
+ * one range scan when they are the earliest left. Every in-memory timer is
+ * earlier than every stored one (spill_min splits them), so that pop order
+ * and dedup stay exact: a timer at or after spill_min is looked up, written
+ * and deleted in the store, anything earlier in memory.
  *
  * @thread task: one rn_state_t per operator instance.
  */
@@ -52,11 +58,14 @@ rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
     st->clock_ms = opts->clock_ms;
     rn__timers_init(&st->timers[RN_TIME_EVENT]);
     rn__timers_init(&st->timers[RN_TIME_PROCESSING]);
+    st->spill_min[0] = st->spill_min[1] = INT64_MAX;
     if (ops->open(opts, &st->be, err) != RN_OK) {
         rn__errctx(err, "%s", st->owner);
         rn__state_destroy(st);
         return NULL;
     }
+    if (ops->timer_budget != NULL && ops->timer_write != NULL)
+        st->spill_budget = ops->timer_budget(st->be);
     /* An empty current key, so that calls before the first set_key address
      * a well-defined key rather than garbage. */
     rn__state_set_key(st, "", 0, 0);
@@ -443,6 +452,52 @@ check_ns(const rn_state_t *st, size_t nslen, rn_error_t *err)
     return RN_OK;
 }
 
+/* The store's callbacks for one domain. */
+typedef struct spill_ctx {
+    rn_state_t *st;
+    rn_time_domain_t domain;
+} spill_ctx_t;
+
+static rn_code_t
+spill_write(void *ctx, const rn__tref_t *t, size_t n, rn_error_t *err)
+{
+    spill_ctx_t *sc = ctx;
+    rn_state_t *st = sc->st;
+    rn_code_t rc = n > 0 ? st->ops->timer_write(st->be, sc->domain, t, n, err) : RN_OK;
+    if (rc == RN_OK) {
+        st->spilled[sc->domain] += n;
+        st->spill_writes += n;
+    }
+    return rc;
+}
+
+static rn_code_t
+spill_load_one(void *ctx, const rn__tref_t *t)
+{
+    spill_ctx_t *sc = ctx;
+    rn_state_t *st = sc->st;
+    rn__tkey_t k = {t->key, t->keylen, t->kg, XXH3_64bits(t->key, t->keylen)};
+    rn_code_t rc = rn__timers_add(timers_of(st, sc->domain), &k, t->time, t->ns, t->nslen, NULL);
+    if (rc == RN_OK) {
+        st->spilled[sc->domain]--;
+        st->spill_loads++;
+    }
+    return rc;
+}
+
+/* Spills the latest times of domain when its memory passes the budget,
+ * down to 3/4 of it, so that rounds are rare. */
+static rn_code_t
+spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_error_t *err)
+{
+    rn__timers_t *tm = timers_of(st, domain);
+    if (st->spill_budget == 0 || tm->bytes <= st->spill_budget)
+        return RN_OK;
+    spill_ctx_t sc = {st, domain};
+    return rn__timers_spill(tm, st->spill_budget / 4 * 3, spill_write, &sc,
+                            &st->spill_min[domain], err);
+}
+
 rn_code_t
 rn__timer_register(rn_state_t *st, rn_time_domain_t domain, int64_t time, const void *ns,
                    size_t nslen, rn_error_t *err)
@@ -451,7 +506,20 @@ rn__timer_register(rn_state_t *st, rn_time_domain_t domain, int64_t time, const 
     rn_code_t rc = check_ns(st, nslen, err);
     if (rc != RN_OK)
         return rc;
-    rc = rn__timers_add(timers_of(st, domain), &k, time, ns, nslen, err);
+    (void)timers_of(st, domain); /* checks domain before it indexes */
+    if (time >= st->spill_min[domain]) {
+        /* At or after the earliest stored time: the store's range. */
+        rn__tref_t t = {time, st->kg, st->keylen, (uint32_t)nslen, st->key, ns};
+        rc = st->ops->timer_exists(st->be, domain, &t, err);
+        if (rc == RN_ENOTFOUND) {
+            spill_ctx_t sc = {st, domain};
+            rc = spill_write(&sc, &t, 1, err);
+        }
+    } else {
+        rc = rn__timers_add(timers_of(st, domain), &k, time, ns, nslen, err);
+        if (rc == RN_OK)
+            rc = spill_maybe(st, domain, err);
+    }
     if (rc != RN_OK)
         rn__errctx(err, "%s", st->owner);
     return rc;
@@ -465,15 +533,55 @@ rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time, const vo
     rn_code_t rc = check_ns(st, nslen, err);
     if (rc != RN_OK)
         return rc;
-    rn__timers_del(timers_of(st, domain), &k, time, ns, nslen);
-    return RN_OK;
+    (void)timers_of(st, domain);
+    int64_t *smin = &st->spill_min[domain];
+    if (time < *smin) {
+        rn__timers_del(timers_of(st, domain), &k, time, ns, nslen);
+        return RN_OK;
+    }
+    rn__tref_t t = {time, st->kg, st->keylen, (uint32_t)nslen, st->key, ns};
+    bool existed = false;
+    rc = st->ops->timer_del(st->be, domain, &t, &existed, err);
+    if (rc == RN_OK && existed) {
+        st->spilled[domain]--;
+        /* The earliest stored time may have gone: seek the next one, so
+         * that next() stays exact. */
+        if (time == *smin)
+            rc = st->ops->timer_load(st->be, domain, time, INT64_MIN, 0, spill_load_one, NULL,
+                                     smin, err);
+    }
+    if (rc != RN_OK)
+        rn__errctx(err, "%s", st->owner);
+    return rc;
+}
+
+/* How many stored timers one load brings back at most (then up to the end
+ * of the time it reached): about half the budget in 64-byte nodes. */
+static size_t
+load_max(const rn_state_t *st)
+{
+    uint64_t n = st->spill_budget / 2 / 64;
+    return n > 16 ? (size_t)n : 16;
 }
 
 rn_code_t
 rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t *t,
               rn_error_t *err)
 {
-    rn_code_t rc = rn__timers_pop(timers_of(st, domain), st, upto, t);
+    rn__timers_t *tm = timers_of(st, domain);
+    int64_t *smin = &st->spill_min[domain];
+    /* In-memory timers are all earlier than *smin: the store's turn comes
+     * when memory has none up to it. */
+    if (*smin <= upto && rn__timers_next(tm) > *smin) {
+        spill_ctx_t sc = {st, domain};
+        rn_code_t rc = st->ops->timer_load(st->be, domain, *smin, upto, load_max(st),
+                                           spill_load_one, &sc, smin, err);
+        if (rc != RN_OK) {
+            rn__errctx(err, "%s", st->owner);
+            return rc;
+        }
+    }
+    rn_code_t rc = rn__timers_pop(tm, st, upto, t);
     if (rc == RN_OK)
         t->domain = domain;
     return rc;
@@ -482,7 +590,8 @@ rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t 
 int64_t
 rn__timer_next(rn_state_t *st, rn_time_domain_t domain)
 {
-    return rn__timers_next(timers_of(st, domain));
+    int64_t m = rn__timers_next(timers_of(st, domain));
+    return m < st->spill_min[domain] ? m : st->spill_min[domain];
 }
 
 void
@@ -491,7 +600,7 @@ rn__state_stats(rn_state_t *st, rn_state_stats_t *stats)
     memset(stats, 0, sizeof(*stats));
     st->ops->stats(st->be, stats);
     for (int d = 0; d < 2; d++) {
-        stats->timers += st->timers[d].live;
+        stats->timers += st->timers[d].live + st->spilled[d];
         stats->bytes += st->timers[d].bytes;
     }
     stats->bytes += sizeof(*st) + st->keycap + st->capstates * sizeof(*st->states);

@@ -39,6 +39,16 @@ typedef struct rn__skey {
     const uint8_t *ukey; /* map states: the user key, NULL to mean "all of (key, ns)" */
 } rn__skey_t;
 
+/* One timer as the spill store sees it. Pointers borrowed for the call. */
+typedef struct rn__tref {
+    int64_t time;
+    uint32_t kg;
+    uint32_t keylen;
+    uint32_t nslen;
+    const uint8_t *key;
+    const uint8_t *ns;
+} rn__tref_t;
+
 /*
  * A backend. Every function may be called only between open and close.
  * get/put/del address a value (VALUE), a list as a whole (LIST, del only)
@@ -72,6 +82,29 @@ typedef struct rn__state_backend {
                           rn_error_t *err);
     /* Adds the backend's entries and bytes to *stats. */
     void (*stats)(void *be, rn_state_stats_t *stats);
+
+    /* The timer spill store (timers_spill in state.c), all optional: NULL
+     * for a backend that keeps timers in memory only (memory.c). */
+    /* @returns the bytes the in-memory timers of one domain may hold before
+     * their latest times are spilled; 0: unbounded. */
+    uint64_t (*timer_budget)(void *be);
+    /* Writes the n timers of t to the store in one batch. */
+    rn_code_t (*timer_write)(void *be, rn_time_domain_t domain, const struct rn__tref *t,
+                             size_t n, rn_error_t *err);
+    /* One range scan from time from: calls fn with each stored timer of
+     * time <= upto, in time order, stopping at the first time boundary
+     * after max timers, and deletes what fn accepted; sets *next to the
+     * earliest time left in the store (INT64_MAX when none). fn's timer is
+     * borrowed for the call. upto < from loads nothing (a seek for *next). */
+    rn_code_t (*timer_load)(void *be, rn_time_domain_t domain, int64_t from, int64_t upto,
+                            size_t max, rn_code_t (*fn)(void *ctx, const struct rn__tref *t),
+                            void *ctx, int64_t *next, rn_error_t *err);
+    /* Deletes a stored timer; *existed says whether it was there. */
+    rn_code_t (*timer_del)(void *be, rn_time_domain_t domain, const struct rn__tref *t,
+                           bool *existed, rn_error_t *err);
+    /* RN_OK when the store holds t, RN_ENOTFOUND (msg empty) when not. */
+    rn_code_t (*timer_exists)(void *be, rn_time_domain_t domain, const struct rn__tref *t,
+                              rn_error_t *err);
 } rn__state_backend_t;
 
 extern const rn__state_backend_t rn__state_memory_backend;
@@ -214,6 +247,15 @@ void rn__timers_del(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const v
  * key and fills *t. @returns RN_OK or RN_ENOTFOUND. */
 rn_code_t rn__timers_pop(rn__timers_t *tm, rn_state_t *st, int64_t upto, rn_timer_t *t);
 int64_t rn__timers_next(rn__timers_t *tm);
+/* Spill: takes the buckets of the latest times out of memory (never the
+ * earliest one) until tm->bytes is at most target, hands their live timers
+ * to write in one call, and frees them once write succeeded. Sets *first to
+ * the earliest time spilled (unchanged when nothing was). On failure
+ * nothing leaves memory. */
+rn_code_t rn__timers_spill(rn__timers_t *tm, uint64_t target,
+                           rn_code_t (*write)(void *ctx, const rn__tref_t *t, size_t n,
+                                              rn_error_t *err),
+                           void *ctx, int64_t *first, rn_error_t *err);
 
 /* A 64-bit mix (murmur3 finalizer), for combining hashes of parts. */
 static inline uint64_t
@@ -262,6 +304,14 @@ struct rn_state {
     uint32_t capstates;
 
     rn__timers_t timers[2]; /* by rn_time_domain_t */
+    /* Timers spilled to the backend's store (ops->timer_write), by domain:
+     * every in-memory timer is earlier than spill_min, every stored one at
+     * or after it; INT64_MAX when the store holds none. */
+    int64_t spill_min[2];
+    uint64_t spilled[2];    /* timers in the store */
+    uint64_t spill_budget;  /* ops->timer_budget, 0: never spill */
+    uint64_t spill_writes;  /* timers ever written to the store, for tests */
+    uint64_t spill_loads;   /* timers ever loaded back, for tests */
 
     int64_t (*clock_ms)(void); /* processing time for TTL */
     uint8_t *scratch;          /* TTL: a value with its expiry, being written */

@@ -683,3 +683,82 @@ rn__timers_next(rn__timers_t *tm)
 {
     return tm->nheap > 0 ? tm->bk[tm->bheap[0]].time : INT64_MAX;
 }
+
+/* ---- spilling the latest times (state.c hands them to the store) ---- */
+
+typedef struct bsel {
+    int64_t time;
+    uint32_t b;
+} bsel_t;
+
+static int
+bsel_later_first(const void *a, const void *b)
+{
+    int64_t x = ((const bsel_t *)a)->time, y = ((const bsel_t *)b)->time;
+    return (x < y) - (x > y);
+}
+
+rn_code_t
+rn__timers_spill(rn__timers_t *tm, uint64_t target,
+                 rn_code_t (*write)(void *ctx, const rn__tref_t *t, size_t n, rn_error_t *err),
+                 void *ctx, int64_t *first, rn_error_t *err)
+{
+    if (tm->bytes <= target || tm->nheap < 2)
+        return RN_OK;
+    bsel_t *sel = rn_malloc(tm->nheap * sizeof(*sel));
+    if (sel == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory spilling %u timer times", tm->nheap);
+    for (uint32_t i = 0; i < tm->nheap; i++) {
+        sel[i].b = tm->bheap[i];
+        sel[i].time = tm->bk[sel[i].b].time;
+    }
+    qsort(sel, tm->nheap, sizeof(*sel), bsel_later_first);
+    /* The latest first, never the earliest (it is the one popping). */
+    uint64_t need = tm->bytes - target, freed = 0;
+    size_t nsel = 0, ntimers = 0;
+    while (nsel + 1 < tm->nheap && freed < need) {
+        const rn__tbucket_t *bk = &tm->bk[sel[nsel].b];
+        for (uint32_t j = bk->next; j < bk->n; j++)
+            freed += rn__fc_round(node_size(bk->slots[j].node));
+        ntimers += bk->live;
+        nsel++;
+    }
+    rn__tref_t *refs = rn_malloc((ntimers ? ntimers : 1) * sizeof(*refs));
+    if (refs == NULL) {
+        rn_free(sel);
+        return rn__errf(err, RN_ENOMEM, "out of memory spilling %zu timers", ntimers);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nsel; i++) {
+        const rn__tbucket_t *bk = &tm->bk[sel[i].b];
+        for (uint32_t j = bk->next; j < bk->n; j++) {
+            const rn__tnode_t *nd = bk->slots[j].node;
+            if (nd->deleted)
+                continue;
+            refs[n++] = (rn__tref_t){nd->time, nd->kg,      nd->keylen,
+                                     nd->nslen, nd->data, nd->data + nd->keylen};
+        }
+    }
+    rn_assert(n == ntimers);
+    rn_code_t rc = write(ctx, refs, n, err);
+    if (rc == RN_OK) {
+        for (size_t i = 0; i < nsel; i++) {
+            rn__tbucket_t *bk = &tm->bk[sel[i].b];
+            for (uint32_t j = bk->next; j < bk->n; j++) {
+                rn__tnode_t *nd = bk->slots[j].node;
+                if (nd->deleted)
+                    continue;
+                tab_remove(tm, nd, bk->slots[j].hash);
+                nd->deleted = true;
+                tm->live--;
+            }
+            bk->live = 0;
+            bucket_drop(tm, sel[i].b);
+        }
+        if (nsel > 0 && sel[nsel - 1].time < *first)
+            *first = sel[nsel - 1].time;
+    }
+    rn_free(refs);
+    rn_free(sel);
+    return rc;
+}

@@ -759,11 +759,167 @@ START_TEST(test_rocksdb_format_version)
     make_db(path, NULL, 0);
     ck_assert_int_eq(rn__rdb_open_existing(path, &opts, &be, &err), RN_ECORRUPT);
 
-    snprintf(path, sizeof(path), "%s/v1", dir);
-    make_db(path, "RNST\0\0\0\x01", 8);
+    snprintf(path, sizeof(path), "%s/v2", dir);
+    make_db(path, "RNST\0\0\0\x02", 8);
     ck_assert_rn_ok(rn__rdb_open_existing(path, &opts, &be, &err), &err);
     B->close(be);
     ck_assert(exists(path)); /* not a per-run directory: kept */
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* ---- timers spilled to RocksDB ---- */
+
+typedef struct rtm {
+    int64_t time;
+    uint32_t kg;
+    uint32_t k;  /* key "t<k>" */
+    uint32_t ns; /* namespace: 4 bytes */
+    bool live;
+} rtm_t;
+
+static int
+rtm_cmp(const rtm_t *a, const rtm_t *b)
+{
+    if (a->time != b->time)
+        return a->time < b->time ? -1 : 1;
+    if (a->kg != b->kg)
+        return a->kg < b->kg ? -1 : 1;
+    char x[16], y[16];
+    int xl = snprintf(x, sizeof(x), "t%u", a->k), yl = snprintf(y, sizeof(y), "t%u", b->k);
+    int c = memcmp(x, y, (size_t)(xl < yl ? xl : yl));
+    if (c == 0)
+        c = (xl > yl) - (xl < yl);
+    return c != 0 ? c : memcmp(&a->ns, &b->ns, 4);
+}
+
+static void
+rtm_key(rn_state_t *st, const rtm_t *t)
+{
+    char k[16];
+    int n = snprintf(k, sizeof(k), "t%u", t->k);
+    rn__state_set_key(st, k, (size_t)n, t->kg);
+}
+
+static bool
+count_timer_key(void *ctx, const uint8_t *key, size_t len)
+{
+    if (len > 0 && key[0] == RN__RDB_TIMER_TAG)
+        (*(uint64_t *)ctx)++;
+    return true;
+}
+
+/* A bound so small that timers spill to RocksDB all the time: random
+ * register, delete and pop against a reference, with identical pop order
+ * and next(); the spilled timers are in RocksDB and the in-memory timers
+ * stay under their share of the bound. */
+START_TEST(test_rocksdb_timers_spill)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char dir[512];
+    tb_dir(dir, sizeof(dir), "timers");
+    rn_state_options_t opts = {
+        .backend = "rocksdb", .dir = dir, .memory_bytes = 256 << 10, .owner = "timers#0"};
+    rn_state_t *st = rn__state_new(&opts, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    ck_assert_uint_gt(st->spill_budget, 0);
+    ck_assert_uint_le(st->spill_budget, 256 << 10);
+    enum { MAXT = 4000 };
+    rtm_t *m = calloc(MAXT, sizeof(*m));
+    ck_assert_ptr_nonnull(m);
+    size_t n = 0, live = 0, pops = 0, maxmem = 0;
+    uint64_t seed = 7;
+    int64_t wm = 0;
+    for (int op = 0; op < 60000; op++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t r = (uint32_t)(seed >> 33);
+        rn_time_domain_t d = RN_TIME_EVENT;
+        if (r % 100 < 60 || n == 0) {
+            /* Register: mostly soon, some far ahead, some duplicates. */
+            rtm_t t = {0};
+            t.time = wm + 1 + (r % 7 == 0 ? (int64_t)(r >> 8) % 2000 : (int64_t)(r >> 8) % 20);
+            t.k = (r >> 3) % 500;
+            t.kg = t.k % 37;
+            t.ns = (r >> 20) % 3;
+            if (r % 11 == 0 && n > 0 && m[(r >> 4) % n].live)
+                t = m[(r >> 4) % n];
+            rtm_key(st, &t);
+            ck_assert_rn_ok(rn__timer_register(st, d, t.time, &t.ns, 4, &err), &err);
+            size_t at = n;
+            for (size_t j = 0; j < n; j++)
+                if (m[j].live && rtm_cmp(&m[j], &t) == 0)
+                    at = j;
+            if (at == n) {
+                ck_assert_uint_lt(n, MAXT);
+                t.live = true;
+                m[n++] = t;
+                live++;
+            }
+            const rn__timers_t *tm = &st->timers[d];
+            ck_assert(tm->bytes <= st->spill_budget || tm->nheap <= 1);
+            maxmem = tm->live > maxmem ? tm->live : maxmem;
+        } else if (r % 100 < 75) {
+            rtm_t *t = &m[(r >> 4) % n];
+            rtm_key(st, t);
+            ck_assert_rn_ok(rn__timer_delete(st, d, t->time, &t->ns, 4, &err), &err);
+            if (t->live) {
+                t->live = false;
+                live--;
+            }
+        } else {
+            /* Advance the watermark and pop up to it. */
+            wm += r % 5 == 0 ? 50 : 3;
+            for (;;) {
+                size_t best = n;
+                for (size_t j = 0; j < n; j++)
+                    if (m[j].live && (best == n || rtm_cmp(&m[j], &m[best]) < 0))
+                        best = j;
+                ck_assert_int_eq(rn__timer_next(st, d), best == n ? INT64_MAX : m[best].time);
+                rn_timer_t got;
+                rn_code_t rc = rn__timer_pop(st, d, wm, &got, &err);
+                if (best == n || m[best].time > wm) {
+                    ck_assert_int_eq(rc, RN_ENOTFOUND);
+                    break;
+                }
+                ck_assert_rn_ok(rc, &err);
+                size_t klen;
+                const char *k = rn__state_key(st, &klen);
+                char want[16];
+                int wl = snprintf(want, sizeof(want), "t%u", m[best].k);
+                ck_assert_int_eq(got.time, m[best].time);
+                ck_assert_uint_eq(rn__state_key_group(st), m[best].kg);
+                ck_assert_uint_eq(klen, (size_t)wl);
+                ck_assert(memcmp(k, want, klen) == 0);
+                ck_assert_uint_eq(got.nslen, 4);
+                ck_assert(memcmp(got.ns, &m[best].ns, 4) == 0);
+                m[best].live = false;
+                live--;
+                pops++;
+            }
+            size_t w = 0;
+            for (size_t j = 0; j < n; j++)
+                if (m[j].live)
+                    m[w++] = m[j];
+            n = w;
+        }
+        if (op % 5000 == 0) {
+            rn_state_stats_t stats;
+            rn__state_stats(st, &stats);
+            ck_assert_uint_eq(stats.timers, live);
+            uint64_t indb = 0;
+            ck_assert_rn_ok(rn__rdb_scan_keys(st->be, count_timer_key, &indb, &err), &err);
+            ck_assert_uint_eq(indb, st->spilled[RN_TIME_EVENT] + st->spilled[RN_TIME_PROCESSING]);
+            ck_assert_uint_eq(st->timers[d].live + st->spilled[d], live);
+        }
+    }
+    ck_assert_uint_gt(pops, 10000);
+    ck_assert_uint_gt(st->spill_writes, 1000);
+    ck_assert_uint_gt(st->spill_loads, 1000);
+    ck_assert_uint_lt(maxmem, live + pops); /* memory never held them all */
+    free(m);
+    rn__state_destroy(st);
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -806,6 +962,11 @@ rocksdb_suite(void)
     tcase_add_test(tc, test_rocksdb_run_dir);
     tcase_add_test(tc, test_rocksdb_stale_dir);
     tcase_add_test(tc, test_rocksdb_format_version);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("timers");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_rocksdb_timers_spill);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,7 +4,7 @@
  * adding its name to the table.
  */
 #include "rn_check.h"
-#include "state/state.h"
+#include "state/state_int.h"
 
 #include <unistd.h>
 #include <xxhash.h>
@@ -12,11 +12,13 @@
 static const char *const backends[] = {"memory", "rocksdb"};
 #define NBACKENDS ((int)(sizeof(backends) / sizeof(backends[0])))
 
+/* A backend with a bound on its memory (0: the default). */
 static rn_state_t *
-open_backend(int i)
+open_backend_mem(int i, int64_t memory)
 {
     rn_error_t err = RN_ERROR_INIT;
-    rn_state_options_t opts = {.backend = backends[i], .dir = NULL, .owner = "test#0"};
+    rn_state_options_t opts = {
+        .backend = backends[i], .dir = NULL, .memory_bytes = memory, .owner = "test#0"};
     char dir[256];
     const char *tmp = getenv("RN_TEST_TMP");
     snprintf(dir, sizeof(dir), "%s/state-%s-%d", tmp ? tmp : "/tmp", backends[i], (int)getpid());
@@ -24,6 +26,34 @@ open_backend(int i)
     rn_state_t *st = rn__state_new(&opts, &err);
     ck_assert_msg(st != NULL, "%s", err.msg);
     return st;
+}
+
+static rn_state_t *
+open_backend(int i)
+{
+    return open_backend_mem(i, 0);
+}
+
+/* Timer tests loop over 2 * NBACKENDS: each backend with its default
+ * memory, then with a bound so small that the RocksDB backend spills its
+ * timers to the database all the time (state.c, rocksdb_timers.c). */
+#define TIMER_SMALL_MEMORY (64 << 10)
+static rn_state_t *
+open_timer_backend(int i)
+{
+    return open_backend_mem(i % NBACKENDS, i >= NBACKENDS ? TIMER_SMALL_MEMORY : 0);
+}
+
+/* With the small bound, the RocksDB backend must have spilled and loaded. */
+static void
+ck_spilled(rn_state_t *st, int i)
+{
+    if (i >= NBACKENDS && strcmp(backends[i % NBACKENDS], "rocksdb") == 0) {
+        ck_assert_uint_gt(st->spill_writes, 0);
+        ck_assert_uint_gt(st->spill_loads, 0);
+    } else if (i >= NBACKENDS) {
+        ck_assert_uint_eq(st->spill_writes, 0); /* memory: timers stay in memory */
+    }
 }
 
 static void
@@ -504,7 +534,7 @@ END_TEST
 START_TEST(test_state_timers_many)
 {
     rn_error_t err = RN_ERROR_INIT;
-    rn_state_t *st = open_backend(_i);
+    rn_state_t *st = open_timer_backend(_i);
     enum { N = 20000 };
     for (int pass = 0; pass < 2; pass++) {
         for (uint32_t i = 0; i < N; i++) {
@@ -539,6 +569,7 @@ START_TEST(test_state_timers_many)
         popped++;
     }
     ck_assert_uint_eq(popped, N - (N + 2) / 3);
+    ck_spilled(st, _i);
     rn__state_destroy(st);
 }
 END_TEST
@@ -610,7 +641,7 @@ START_TEST(test_state_timers_model)
     tmodel_t *m = calloc(MAXT, sizeof(*m));
     ck_assert_ptr_nonnull(m);
     for (int shape = 0; shape < 4; shape++) {
-        rn_state_t *st = open_backend(_i);
+        rn_state_t *st = open_timer_backend(_i);
         uint64_t seed = 42 + (uint64_t)shape;
         size_t n = 0, live = 0, pops = 0;
         int64_t base = 1000;
@@ -713,6 +744,7 @@ START_TEST(test_state_timers_model)
             base += 3;
         }
         ck_assert_uint_gt(pops, 3000);
+        ck_spilled(st, _i);
         rn__state_destroy(st); /* with timers left: no leak under ASan */
     }
     free(m);
@@ -981,8 +1013,8 @@ state_suite(void)
 
     tc = tcase_create("timers");
     tcase_add_loop_test(tc, test_state_timers, 0, NBACKENDS);
-    tcase_add_loop_test(tc, test_state_timers_many, 0, NBACKENDS);
-    tcase_add_loop_test(tc, test_state_timers_model, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_timers_many, 0, 2 * NBACKENDS);
+    tcase_add_loop_test(tc, test_state_timers_model, 0, 2 * NBACKENDS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("growth");
