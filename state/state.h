@@ -50,7 +50,9 @@ typedef struct rn_state_options {
     const char *dir;       /* backend files, when it has any; borrowed for the call */
     int64_t memory_bytes;  /* bound on what the backend keeps in memory; 0: default */
     const char *owner;     /* "component#instance", for messages; borrowed for the call */
-    int64_t (*clock_ms)(void); /* processing time for state TTL; NULL: the wall clock */
+    /* Processing time for state TTL; NULL: the wall clock. Also called from
+     * RocksDB's compaction threads (rocksdb_ttl.c): must be thread-safe. */
+    int64_t (*clock_ms)(void);
 } rn_state_options_t;
 
 /* @returns a backend for one operator instance (free with

@@ -13,6 +13,7 @@
 #include "state/rocksdb_int.h"
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -926,6 +927,290 @@ START_TEST(test_rocksdb_timers_spill)
 }
 END_TEST
 
+/* ---- TTL: expired entries dropped in compaction (rocksdb_ttl.c) ---- */
+
+/* The injected processing-time clock. Atomic: the compaction filter reads
+ * it on RocksDB's threads. */
+static _Atomic int64_t ttl_now = 1000;
+
+static int64_t
+ttl_clock(void)
+{
+    return atomic_load(&ttl_now);
+}
+
+/* One raw RocksDB key. */
+typedef struct rawkey {
+    size_t len;
+    uint8_t b[96];
+} rawkey_t;
+
+typedef struct rawkeys {
+    rawkey_t k[64];
+    size_t n;
+} rawkeys_t;
+
+static int
+rawkey_cmp(const void *a, const void *b)
+{
+    const rawkey_t *x = a, *y = b;
+    int c = memcmp(x->b, y->b, x->len < y->len ? x->len : y->len);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static bool
+rawkeys_add_fn(void *ctx, const uint8_t *key, size_t len)
+{
+    rawkeys_t *r = ctx;
+    ck_assert_uint_lt(r->n, 64);
+    ck_assert_uint_le(len, sizeof(r->k[0].b));
+    r->k[r->n].len = len;
+    memcpy(r->k[r->n].b, key, len);
+    r->n++;
+    return true;
+}
+
+/* Adds the state key (kg 3, key "a") of state sid, namespace ns and the
+ * suffix (a user key, or a list sequence number when seq >= 0). */
+static void
+rawkeys_expect(rawkeys_t *r, uint32_t sid, const char *ns, const char *ukey, int seq)
+{
+    ck_assert_uint_lt(r->n, 64);
+    rawkey_t *k = &r->k[r->n++];
+    k->len = rn__rdb_prefix(k->b, 3, sid, (const uint8_t *)"a", 1, (const uint8_t *)ns,
+                            (uint32_t)strlen(ns));
+    if (ukey != NULL) {
+        memcpy(k->b + k->len, ukey, strlen(ukey));
+        k->len += strlen(ukey);
+    } else if (seq >= 0) {
+        rn__rdb_be64(k->b + k->len, (uint64_t)seq);
+        k->len += 8;
+    }
+}
+
+static void
+lstr(rn_lstate_t *ls, const char *ns, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    ck_assert_rn_ok(rn__lstate_add(ls, ns, strlen(ns), v, strlen(v), &err), &err);
+}
+
+static void
+mstr(rn_mstate_t *ms, const char *ns, const char *uk, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    ck_assert_rn_ok(rn__mstate_put(ms, ns, strlen(ns), uk, strlen(uk), v, strlen(v), &err),
+                    &err);
+}
+
+static void
+vstr(rn_vstate_t *vs, const char *ns, const char *v)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    ck_assert_rn_ok(rn__vstate_put(vs, ns, strlen(ns), v, strlen(v), &err), &err);
+}
+
+static rn_code_t
+count_fn(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    (void)k;
+    (void)klen;
+    (void)v;
+    (void)vlen;
+    (*(int *)ctx)++;
+    return RN_OK;
+}
+
+static rn_state_t *
+ttl_open(char *dir, size_t size)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_dir(dir, size, "ttl");
+    rn_state_options_t opts = {
+        .backend = "rocksdb", .dir = dir, .owner = "ttl#0", .clock_ms = ttl_clock};
+    atomic_store(&ttl_now, 1000);
+    rn_state_t *st = rn__state_new(&opts, &err);
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    return st;
+}
+
+static void
+ttl_close(rn_state_t *st, const char *dir)
+{
+    rn__state_destroy(st);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Values, list elements and map entries of TTL states and of states
+ * without TTL, a spilled timer and the format marker; the clock passes
+ * the TTL of some; a full compaction then drops exactly the expired TTL
+ * entries (the expiry == now one included, as ttl.c reads it), and keeps
+ * list heads, live entries, other states, the timer and the metadata. */
+START_TEST(test_rocksdb_ttl_compaction)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char dir[512];
+    rn_state_t *st = ttl_open(dir, sizeof(dir));
+    rn_state_ttl_t ttl = {.ttl_ms = 100};
+    /* Ids 0..5 in registration order. */
+    rn_vstate_t *v = rn__state_value_ttl(st, "v", &ttl, &err);
+    rn_lstate_t *l = rn__state_list_ttl(st, "l", &ttl, &err);
+    rn_mstate_t *m = rn__state_map_ttl(st, "m", &ttl, &err);
+    rn_vstate_t *pv = rn__state_value(st, "pv", &err);
+    rn_lstate_t *pl = rn__state_list(st, "pl", &err);
+    rn_mstate_t *pm = rn__state_map(st, "pm", &err);
+    ck_assert_msg(v && l && m && pv && pl && pm, "%s", err.msg);
+    rn__state_set_key(st, "a", 1, 3);
+
+    /* t = 1000: expires at 1100. */
+    vstr(v, "old", "v1");
+    lstr(l, "old", "l1");
+    lstr(l, "old", "l2");
+    mstr(m, "old", "x", "m1");
+    mstr(m, "old", "y", "m2");
+    vstr(pv, "old", "p1");
+    lstr(pl, "old", "p2");
+    lstr(pl, "old", "p3");
+    mstr(pm, "old", "x", "p4");
+    /* t = 1020: expires at 1120, the time of the compaction. */
+    atomic_store(&ttl_now, 1020);
+    mstr(m, "old", "w", "m3");
+    /* t = 1050: expires at 1150, alive at 1120. */
+    atomic_store(&ttl_now, 1050);
+    vstr(v, "new", "v2");
+    lstr(l, "old", "l3");
+    lstr(l, "new", "l4");
+    mstr(m, "old", "z", "m4");
+    /* A stored timer (processing time INT64_MIN + 5, kg 3, key "a"), whose
+     * bytes 2..3 read as state id 0 (v, TTL). Written as raw bytes, so
+     * that it is in RocksDB however the timer store batches its writes. */
+    static const char tkey[] = "\xfe\x01\x00\x00\x00\x00\x00\x00\x00\x05\x00\x00\x00\x03\x01"
+                               "a";
+    rn__rdb_t *rdb = st->be;
+    rocksdb_writebatch_put(rdb->wb, tkey, sizeof(tkey) - 1, "", 0);
+    ck_assert_rn_ok(rn__rdb_write(rdb, &err), &err);
+    ck_assert_rn_ok(rn__rdb_flush(st->be, &err), &err);
+
+    rawkeys_t want = {0}, got = {0};
+    rawkeys_expect(&want, 0, "new", NULL, -1);
+    rawkeys_expect(&want, 1, "old", NULL, -1); /* list heads stay */
+    rawkeys_expect(&want, 1, "old", NULL, 2);
+    rawkeys_expect(&want, 1, "new", NULL, -1);
+    rawkeys_expect(&want, 1, "new", NULL, 0);
+    rawkeys_expect(&want, 2, "old", "z", -1);
+    rawkeys_expect(&want, 3, "old", NULL, -1);
+    rawkeys_expect(&want, 4, "old", NULL, -1);
+    rawkeys_expect(&want, 4, "old", NULL, 0);
+    rawkeys_expect(&want, 4, "old", NULL, 1);
+    rawkeys_expect(&want, 5, "old", "x", -1);
+    rawkey_t *tk = &want.k[want.n++];
+    tk->len = sizeof(tkey) - 1;
+    memcpy(tk->b, tkey, tk->len);
+    rawkey_t *mk_ = &want.k[want.n++];
+    mk_->len = RN__RDB_META_KEYLEN;
+    memcpy(mk_->b, RN__RDB_META_KEY, RN__RDB_META_KEYLEN);
+    qsort(want.k, want.n, sizeof(want.k[0]), rawkey_cmp);
+
+    /* Before: everything is there, expired or not (6 entries more). */
+    atomic_store(&ttl_now, 1120);
+    ck_assert_rn_ok(rn__rdb_scan_keys(st->be, rawkeys_add_fn, &got, &err), &err);
+    ck_assert_uint_eq(got.n, want.n + 6);
+
+    /* After a flush and a full compaction: exactly want. */
+    ck_assert_rn_ok(rn__rdb_compact_all(st->be, &err), &err);
+    got.n = 0;
+    ck_assert_rn_ok(rn__rdb_scan_keys(st->be, rawkeys_add_fn, &got, &err), &err);
+    ck_assert_uint_eq(got.n, want.n);
+    for (size_t i = 0; i < want.n; i++)
+        ck_assert_msg(got.k[i].len == want.k[i].len &&
+                          memcmp(got.k[i].b, want.k[i].b, want.k[i].len) == 0,
+                      "key %zu differs", i);
+    ck_assert_uint_eq(rn__rdb_ttl_dropped(st->be), 6);
+
+    /* What reads see is unchanged (they hid the expired entries anyway). */
+    const void *val;
+    size_t len;
+    int n = 0;
+    ck_assert_int_eq(rn__vstate_get(v, "old", 3, &val, &len, &err), RN_ENOTFOUND);
+    ck_assert_rn_ok(rn__vstate_get(v, "new", 3, &val, &len, &err), &err);
+    ck_assert(len == 2 && memcmp(val, "v2", 2) == 0);
+    ck_assert_rn_ok(rn__lstate_each(l, "old", 3, count_fn, &n, &err), &err);
+    ck_assert_int_eq(n, 1);
+    n = 0;
+    ck_assert_rn_ok(rn__mstate_each(m, "old", 3, count_fn, &n, &err), &err);
+    ck_assert_int_eq(n, 1);
+    n = 0;
+    ck_assert_rn_ok(rn__lstate_each(pl, "old", 3, count_fn, &n, &err), &err);
+    ck_assert_int_eq(n, 2);
+    ck_assert_rn_ok(rn__vstate_get(pv, "old", 3, &val, &len, &err), &err);
+    ck_assert(len == 2 && memcmp(val, "p1", 2) == 0);
+    /* A list whose elements were dropped takes new ones after them. */
+    lstr(l, "old", "l5");
+    n = 0;
+    ck_assert_rn_ok(rn__lstate_each(l, "old", 3, count_fn, &n, &err), &err);
+    ck_assert_int_eq(n, 2);
+    ttl_close(st, dir);
+}
+END_TEST
+
+/* What the filter decides by, on keys the backend would not write:
+ * timers and metadata with 8-byte values, malformed list keys, short
+ * values, unregistered ids. */
+START_TEST(test_rocksdb_ttl_keys)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char dir[512];
+    rn_state_t *st = ttl_open(dir, sizeof(dir));
+    const rn__rdb_ttl_t *f = ((rn__rdb_t *)st->be)->ttl;
+    const uint8_t exp8[8] = {0, 0, 0, 0, 0, 0, 0x04, 0x4c}; /* 1100 */
+    uint8_t k[96];
+    int64_t e = 0;
+
+    /* No TTL state yet: nothing is an entry with an expiry. */
+    size_t n = rn__rdb_prefix(k, 3, 0, (const uint8_t *)"a", 1, NULL, 0);
+    ck_assert(!rn__rdb_ttl_expiry(f, k, n, exp8, 8, &e));
+
+    rn_state_ttl_t ttl = {.ttl_ms = 100};
+    ck_assert_ptr_nonnull(rn__state_value_ttl(st, "v", &ttl, &err)); /* id 0 */
+    ck_assert_ptr_nonnull(rn__state_list_ttl(st, "l", &ttl, &err));  /* id 1 */
+    ck_assert_ptr_nonnull(rn__state_value(st, "p", &err));           /* id 2 */
+    ck_assert_ptr_nonnull(rn__state_map_ttl(st, "m", &ttl, &err));   /* id 3 */
+
+    ck_assert(rn__rdb_ttl_expiry(f, k, n, exp8, 8, &e));
+    ck_assert_int_eq(e, 1100);
+    ck_assert(!rn__rdb_ttl_expiry(f, k, n, exp8, 7, &e)); /* short: kept */
+    /* Map: any user key, the empty one included. */
+    n = rn__rdb_prefix(k, 3, 3, (const uint8_t *)"a", 1, (const uint8_t *)"w", 1);
+    ck_assert(rn__rdb_ttl_expiry(f, k, n, exp8, 8, &e));
+    memcpy(k + n, "uk", 2);
+    ck_assert(rn__rdb_ttl_expiry(f, k, n + 2, exp8, 8, &e));
+    /* No TTL. */
+    n = rn__rdb_prefix(k, 3, 2, (const uint8_t *)"a", 1, NULL, 0);
+    ck_assert(!rn__rdb_ttl_expiry(f, k, n, exp8, 8, &e));
+    /* List: the head (no suffix) stays, elements (8-byte suffix) do not;
+     * other suffixes and truncated prefixes are malformed and stay. */
+    n = rn__rdb_prefix(k, 3, 1, (const uint8_t *)"abc", 3, (const uint8_t *)"ns", 2);
+    ck_assert(!rn__rdb_ttl_expiry(f, k, n, exp8, 8, &e));
+    memset(k + n, 0, 8);
+    ck_assert(rn__rdb_ttl_expiry(f, k, n + 8, exp8, 8, &e));
+    ck_assert(!rn__rdb_ttl_expiry(f, k, n + 7, exp8, 8, &e));
+    ck_assert(!rn__rdb_ttl_expiry(f, k, n + 9, exp8, 8, &e));
+    ck_assert(!rn__rdb_ttl_expiry(f, k, 6, exp8, 8, &e)); /* inside the key */
+    k[4] = 0xff;                                           /* keylen runs off the end */
+    ck_assert(!rn__rdb_ttl_expiry(f, k, n + 8, exp8, 8, &e));
+    /* A key group >= 0x8000, a timer, the metadata: never. */
+    uint8_t t[16] = {RN__RDB_TIMER_TAG, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 1, 'a'};
+    ck_assert(!rn__rdb_ttl_expiry(f, t, sizeof(t), exp8, 8, &e));
+    t[0] = 0x80;
+    ck_assert(!rn__rdb_ttl_expiry(f, t, sizeof(t), exp8, 8, &e));
+    ck_assert(!rn__rdb_ttl_expiry(f, (const uint8_t *)RN__RDB_META_KEY, RN__RDB_META_KEYLEN,
+                                  exp8, 8, &e));
+    ttl_close(st, dir);
+}
+END_TEST
+
 static Suite *
 rocksdb_suite(void)
 {
@@ -962,6 +1247,11 @@ rocksdb_suite(void)
     tcase_add_test(tc, test_rocksdb_run_dir);
     tcase_add_test(tc, test_rocksdb_stale_dir);
     tcase_add_test(tc, test_rocksdb_format_version);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ttl");
+    tcase_add_test(tc, test_rocksdb_ttl_compaction);
+    tcase_add_test(tc, test_rocksdb_ttl_keys);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("timers");
