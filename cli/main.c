@@ -7,11 +7,18 @@
  *
  * Exit status: 0 done, 1 bad job file or arguments, 2 the job failed (or
  * was stopped before it finished).
+ *
+ * A finished run ends with one line on stderr (unless --quiet):
+ *   runnel: job finished: N records in, M out, T s, peak memory X MB
+ * where peak memory is the process's peak resident set (getrusage
+ * ru_maxrss, RocksDB's and every thread's memory included) in MiB; tests
+ * read it to check the state backend's memory bound.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,6 +146,18 @@ load_job(const args_t *a)
     return job;
 }
 
+/* The process's peak resident set so far, in MiB; 0 when unknown. Linux
+ * reports ru_maxrss in KiB. */
+static double
+peak_rss_mb(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
 static int
 cmd_run(const args_t *a)
 {
@@ -166,8 +185,11 @@ cmd_run(const args_t *a)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (rc == RN_OK) {
         if (!a->quiet)
-            fprintf(stderr, "runnel: job finished: %llu records in, %llu out, %.2f s\n",
-                    (unsigned long long)st.records_in, (unsigned long long)st.records_out, secs);
+            fprintf(stderr,
+                    "runnel: job finished: %llu records in, %llu out, %.2f s, "
+                    "peak memory %.1f MB\n",
+                    (unsigned long long)st.records_in, (unsigned long long)st.records_out, secs,
+                    peak_rss_mb());
     } else if (rc == RN_ECANCELED) {
         fprintf(stderr, "runnel: job stopped before its end (%llu records in, %llu out); "
                         "output files were not committed\n",
