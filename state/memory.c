@@ -334,6 +334,7 @@ mem_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
     if (m == NULL)
         return nomem(err, sizeof(*m));
     m->cap = MIN_CAP;
+    m->fc.keep = RN__FC_KEEP_UNBOUNDED;
     m->slots = rn_calloc(m->cap, sizeof(slot_t));
     if (m->slots == NULL) {
         rn_free(m);

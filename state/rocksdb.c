@@ -119,9 +119,15 @@ rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
 rn_code_t
 rn__rdb_write(rn__rdb_t *rdb, rn_error_t *err)
 {
+    return rn__rdb_write_batch(rdb, rdb->wb, err);
+}
+
+rn_code_t
+rn__rdb_write_batch(rn__rdb_t *rdb, rocksdb_writebatch_t *wb, rn_error_t *err)
+{
     char *rerr = NULL;
-    rocksdb_write(rdb->db, rdb->wopts, rdb->wb, &rerr);
-    rocksdb_writebatch_clear(rdb->wb);
+    rocksdb_write(rdb->db, rdb->wopts, wb, &rerr);
+    rocksdb_writebatch_clear(wb);
     if (rerr != NULL)
         return rdb_err(err, rerr, "write", rdb->path);
     return RN_OK;
@@ -277,12 +283,15 @@ rdb_free(rn__rdb_t *rdb)
     rn__rc_fini(&rdb->cache);
     if (rdb->wb != NULL)
         rocksdb_writebatch_destroy(rdb->wb);
+    rn_free(rdb->tbuf);
+    rn_free(rdb->toff);
     if (rdb->wopts != NULL)
         rocksdb_writeoptions_destroy(rdb->wopts);
     if (rdb->ropts != NULL)
         rocksdb_readoptions_destroy(rdb->ropts);
     if (rdb->opts != NULL)
         rocksdb_options_destroy(rdb->opts);
+    rn__rdb_ttl_destroy(rdb->ttl);
     if (rdb->bbto != NULL)
         rocksdb_block_based_options_destroy(rdb->bbto);
     if (rdb->bcache != NULL)
@@ -311,12 +320,20 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     rdb->owner = rn_xstrdup(opts->owner != NULL ? opts->owner : "state");
     long long mem = opts->memory_bytes > 0 ? opts->memory_bytes : DEFAULT_MEMORY;
     long long part = mem / 4 > MIN_PART ? mem / 4 : MIN_PART;
-    /* The in-memory timers of each domain take 1/32 of the bound, out of
-     * the block cache's quarter (docs/state.md, options). */
-    rdb->tlimit = (uint64_t)(mem / 32 > 4096 ? mem / 32 : 4096);
+    /* The write-back cache and the in-memory timers share 9/16 of the
+     * bound: half of it plus a sixteenth taken from the block cache's
+     * quarter. The timers of both domains together may take half of that
+     * pool before their latest times spill; the cache gives way to them
+     * (total() in rocksdb_cache.c), so that a window job's timers, about
+     * as large as its accumulators, stay in memory as long as the
+     * accumulators do (docs/state.md, options). */
+    long long pool = mem / 2 + mem / 16 > MIN_PART ? mem / 2 + mem / 16 : MIN_PART;
+    /* From the bound itself, not the pool's floor, so that a tiny bound
+     * (tests) spills. */
+    long long tl = (mem / 2 + mem / 16) / 2;
+    rdb->tlimit = (uint64_t)(tl > 4096 ? tl : 4096);
     long long bpart = part - mem / 16 > MIN_PART ? part - mem / 16 : MIN_PART;
-    if (rn__rc_init(&rdb->cache, (uint64_t)(mem / 2 > MIN_PART ? mem / 2 : MIN_PART), err) !=
-        RN_OK) {
+    if (rn__rc_init(&rdb->cache, (uint64_t)pool, err) != RN_OK) {
         rdb_free(rdb);
         return NULL;
     }
@@ -335,6 +352,7 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(rdb->bbto, 0);
 
     rdb->opts = rocksdb_options_create();
+    rdb->ttl = rn__rdb_ttl_new(rdb->opts, opts->clock_ms);
     rocksdb_options_set_block_based_table_factory(rdb->opts, rdb->bbto);
     rocksdb_options_set_create_if_missing(rdb->opts, 1);
     rocksdb_options_set_compression(rdb->opts, rocksdb_lz4_compression);
@@ -835,9 +853,9 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .list_each = rdb_list_each,
     .map_each = rdb_map_each,
     .stats = rdb_stats,
+    .ttl_state = rn__rdb_ttl_state,
     .timer_budget = rn__rdb_timer_budget,
     .timer_write = rn__rdb_timer_write,
     .timer_load = rn__rdb_timer_load,
     .timer_del = rn__rdb_timer_del,
-    .timer_exists = rn__rdb_timer_exists,
 };

@@ -86,10 +86,25 @@ matches(const rn__rcent_t *e, const rn__skey_t *k)
     return k->nslen == 0 || memcmp(e->data + k->keylen, k->ns, k->nslen) == 0;
 }
 
+/* The cache's own bytes: entries and slots. */
+static inline uint64_t
+own(const rn__rcache_t *c)
+{
+    return c->bytes + c->cap * sizeof(rn__rcslot_t);
+}
+
 static inline uint64_t
 total(const rn__rcache_t *c)
 {
-    return c->bytes + c->cap * sizeof(rn__rcslot_t) + rn__rf_bytes(&c->filter);
+    uint64_t t = own(c) + rn__rf_bytes(&c->filter);
+    uint64_t timers = 0;
+    for (int d = 0; d < 2; d++)
+        if (c->shared[d] != NULL)
+            timers += *c->shared[d];
+    /* The timers spill at half the limit (rn__rdb_timer_budget); counting
+     * no more than that keeps the cache's half even between a timer's
+     * registration and its spill, so that eviction never empties it. */
+    return t + (timers < c->limit / 2 ? timers : c->limit / 2);
 }
 
 /* ---- the table ---- */
@@ -286,6 +301,16 @@ filter_room(rn__rdb_t *rdb, size_t nnew)
     if (f->ctr == NULL ||
         (f->count + nnew) * RN__RF_PER_KEY <= (uint64_t)f->nblocks * RN__RF_BLOCK)
         return;
+    /* The filter costs 8 bytes per key RocksDB holds, inside the bound:
+     * past 1/8 of it, it would squeeze the cache (and every rebuild
+     * scans the database), so it stops there and misses ask RocksDB,
+     * whose own Bloom filters answer for absent keys. */
+    if (2 * (f->count + nnew) * RN__RF_PER_KEY > rdb->cache.limit / 8) {
+        RN_LOG_DEBUG(rdb->owner, "state filter off: %llu keys in RocksDB",
+                     (unsigned long long)(f->count + nnew));
+        rn__rf_fini(f);
+        return;
+    }
     rn_error_t err = RN_ERROR_INIT;
     if (rn__rf_rebuild(rdb, 2 * (f->count + nnew), &err) != RN_OK)
         RN_LOG_WARN(rdb->owner, "state filter not rebuilt: %s", err.msg);
@@ -366,6 +391,13 @@ evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
     rn__rcache_t *c = &rdb->cache;
     uint64_t target = c->limit - c->limit / 16;
     target = target > need ? target - need : 0;
+    /* The cache's own bytes never go below a quarter of the limit, what
+     * the timers (at most half) and the filter (an eighth) leave it: an
+     * emptied cache would evict on every miss with a walk of its whole
+     * slot table. */
+    uint64_t others = total(c) - own(c);
+    if (target < others + c->limit / 4)
+        target = others + c->limit / 4;
     c->nvictims = 0;
     while (total(c) > target && c->count > 0) {
         if (c->hand >= c->cap)

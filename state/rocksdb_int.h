@@ -74,7 +74,10 @@ _Static_assert(RN__RDB_TIMER_TAG >= 0x80u && RN__RDB_TIMER_TAG < 0xffu,
                "timer tag apart from state and metadata");
 _Static_assert(RN__RDB_TIMER_HEAD == 14, "update docs/state.md with the timer key layout");
 
-uint64_t rn__rdb_timer_budget(void *be);
+uint64_t rn__rdb_timer_budget(void *be, const uint64_t *bytes[2]);
+/* Writes the timers gathered for the store (loads and deletes do it
+ * first), so that a scan of the database sees them: for tests. */
+rn_code_t rn__rdb_timer_sync(void *be, rn_error_t *err);
 rn_code_t rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size_t n,
                               rn_error_t *err);
 rn_code_t rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto,
@@ -82,8 +85,6 @@ rn_code_t rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, in
                              void *ctx, int64_t *next, rn_error_t *err);
 rn_code_t rn__rdb_timer_del(void *be, rn_time_domain_t domain, const rn__tref_t *t,
                             bool *existed, rn_error_t *err);
-rn_code_t rn__rdb_timer_exists(void *be, rn_time_domain_t domain, const rn__tref_t *t,
-                               rn_error_t *err);
 
 /* Writes the (kg, state, key, ns) prefix to out (room for keylen +
  * RN__RDB_PREFIX_OVERHEAD bytes). @returns its length. */
@@ -186,6 +187,42 @@ rn__rf_bytes(const rn__rfilter_t *f)
     return f->ctr != NULL ? (uint64_t)f->nblocks * RN__RF_BLOCK : 0;
 }
 
+/* ---- expired TTL entries dropped in compaction (rocksdb_ttl.c) ---- */
+
+/*
+ * A RocksDB compaction filter that drops the values, list elements and map
+ * entries of TTL states whose expiry (ttl.c's 8-byte header) has passed.
+ * It runs on RocksDB's compaction threads; the TTL state ids reach it
+ * through atomics, written when a TTL state is registered.
+ */
+typedef struct rn__rdb_ttl rn__rdb_ttl_t;
+
+/* Creates the filter and installs it in opts (before the database opens).
+ * @param clock_ms the processing-time clock (NULL: the wall clock), called
+ * from compaction threads. @returns the filter, free with
+ * rn__rdb_ttl_destroy() after the database is closed. Aborts when out of
+ * memory (a small fixed size). @thread task. */
+rn__rdb_ttl_t *rn__rdb_ttl_new(rocksdb_options_t *opts, int64_t (*clock_ms)(void));
+/* Accepts NULL. @thread task. */
+void rn__rdb_ttl_destroy(rn__rdb_ttl_t *ttl);
+/* The backend's ttl_state hook (state_int.h): state id state, of kind,
+ * has a TTL from now on. @returns RN_OK, RN_ENOMEM or RN_EINVAL (id out of
+ * range). @thread task. */
+rn_code_t rn__rdb_ttl_state(void *be, uint32_t state, rn__skind_t kind, rn_error_t *err);
+/* Whether key/val is an entry of a TTL state with an expiry, and the
+ * expiry in *expiry: what the filter decides by (it drops the entry when
+ * *expiry <= now). Timers, metadata, list heads, states without TTL and
+ * malformed entries answer false. @thread any. */
+bool rn__rdb_ttl_expiry(const rn__rdb_ttl_t *ttl, const uint8_t *key, size_t klen,
+                        const uint8_t *val, size_t vlen, int64_t *expiry);
+/* Entries the filter dropped so far. @thread any. */
+uint64_t rn__rdb_ttl_dropped(void *be);
+/* For tests: flushes the memtables and compacts the whole key space, so
+ * that every entry RocksDB holds passes the filter (call rn__rdb_flush
+ * first for what the write-back cache holds). @returns RN_OK or RN_EIO.
+ * @thread task. */
+rn_code_t rn__rdb_compact_all(void *be, rn_error_t *err);
+
 /* ---- the write-back cache (rocksdb_cache.c) ---- */
 
 /* The hash of (state id, key, ns) that the cache and the filter address
@@ -224,6 +261,9 @@ typedef struct rn__rcache {
     uint64_t limit; /* bound on bytes + slots */
     rn__fcache_t fc;
     rn__rfilter_t filter; /* what RocksDB may hold; its bytes count in limit */
+    /* The handle's in-memory timers by domain (rn__rdb_timer_budget): they
+     * share limit with the cache, which gives way as they grow. */
+    const uint64_t *shared[2];
     /* Eviction scratch, kept between rounds to spare the allocator. */
     rn__rcvic_t *victims;
     size_t nvictims;
@@ -248,6 +288,15 @@ struct rn__rdb {
     rocksdb_cache_t *bcache;
     rocksdb_env_t *env;
     rocksdb_writebatch_t *wb; /* reused by every write */
+    /* Spilled timers not yet written (rocksdb_timers.c): registrations in
+     * the store's range gather here, encoded, and go to RocksDB a sorted
+     * batch at a time, before any read of the timers. */
+    uint8_t *tbuf;    /* encoded keys, back to back */
+    size_t tlen;
+    size_t tcap;
+    uint32_t *toff;   /* start of each key in tbuf; its end is the next start */
+    size_t ntoff;
+    size_t captoff;
     char *path;  /* the per-run directory, owned; removed on close when remove_on_close */
     char *owner; /* "component#instance", owned */
     bool remove_on_close;
@@ -257,6 +306,7 @@ struct rn__rdb {
     char *lastval; /* value returned by the last map get, malloc'd by RocksDB */
     rn__rcache_t cache;
     uint64_t tlimit; /* bytes of in-memory timers per domain (rocksdb_timers.c) */
+    rn__rdb_ttl_t *ttl; /* the compaction filter (rocksdb_ttl.c), owned */
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
@@ -291,6 +341,8 @@ rn_code_t rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **va
                       rn_error_t *err);
 /* Writes rdb->wb (without WAL) and clears it, on success and failure. */
 rn_code_t rn__rdb_write(rn__rdb_t *rdb, rn_error_t *err);
+/* Writes wb (without WAL) and clears it, on success and failure. */
+rn_code_t rn__rdb_write_batch(rn__rdb_t *rdb, rocksdb_writebatch_t *wb, rn_error_t *err);
 /* @returns rdb->kbuf grown to at least need bytes (aborts when out of
  * memory: keys are bounded by RN_KEY_MAX). */
 uint8_t *rn__rdb_kbuf(rn__rdb_t *rdb, size_t need);

@@ -64,8 +64,12 @@ rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
         rn__state_destroy(st);
         return NULL;
     }
-    if (ops->timer_budget != NULL && ops->timer_write != NULL)
-        st->spill_budget = ops->timer_budget(st->be);
+    if (ops->timer_budget != NULL && ops->timer_write != NULL) {
+        const uint64_t *bytes[2] = {&st->timers[0].bytes, &st->timers[1].bytes};
+        st->spill_budget = ops->timer_budget(st->be, bytes);
+    }
+    if (st->spill_budget == 0) /* timers without a bound keep what they free */
+        st->timers[0].fc.keep = st->timers[1].fc.keep = RN__FC_KEEP_UNBOUNDED;
     /* An empty current key, so that calls before the first set_key address
      * a well-defined key rather than garbage. */
     rn__state_set_key(st, "", 0, 0);
@@ -160,6 +164,9 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, const rn_stat
         }
         return h;
     }
+    if (ttl_ms > 0 && st->ops->ttl_state != NULL &&
+        st->ops->ttl_state(st->be, st->nstates, kind, err) != RN_OK)
+        return NULL;
     if (st->nstates == st->capstates) {
         st->capstates = st->capstates ? st->capstates * 2 : 4;
         st->states = rn_xrealloc(st->states, st->capstates * sizeof(*st->states));
@@ -479,23 +486,26 @@ spill_load_one(void *ctx, const rn__tref_t *t)
     rn__tkey_t k = {t->key, t->keylen, t->kg, XXH3_64bits(t->key, t->keylen)};
     rn_code_t rc = rn__timers_add(timers_of(st, sc->domain), &k, t->time, t->ns, t->nslen, NULL);
     if (rc == RN_OK) {
-        st->spilled[sc->domain]--;
+        if (st->spilled[sc->domain] > 0)
+            st->spilled[sc->domain]--;
         st->spill_loads++;
     }
     return rc;
 }
 
-/* Spills the latest times of domain when its memory passes the budget,
- * down to 3/4 of it, so that rounds are rare. */
+/* Spills the latest times of domain when the timers of both domains pass
+ * the budget together, down to 3/4 of it, so that rounds are rare. */
 static rn_code_t
 spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_error_t *err)
 {
     rn__timers_t *tm = timers_of(st, domain);
-    if (st->spill_budget == 0 || tm->bytes <= st->spill_budget)
+    uint64_t both = st->timers[0].bytes + st->timers[1].bytes;
+    if (st->spill_budget == 0 || both <= st->spill_budget)
         return RN_OK;
+    uint64_t over = both - st->spill_budget / 4 * 3;
+    uint64_t target = tm->bytes > over ? tm->bytes - over : 0;
     spill_ctx_t sc = {st, domain};
-    return rn__timers_spill(tm, st->spill_budget / 4 * 3, spill_write, &sc,
-                            &st->spill_min[domain], err);
+    return rn__timers_spill(tm, target, spill_write, &sc, &st->spill_min[domain], err);
 }
 
 rn_code_t
@@ -506,17 +516,21 @@ rn__timer_register(rn_state_t *st, rn_time_domain_t domain, int64_t time, const 
     rn_code_t rc = check_ns(st, nslen, err);
     if (rc != RN_OK)
         return rc;
-    (void)timers_of(st, domain); /* checks domain before it indexes */
-    if (time >= st->spill_min[domain]) {
-        /* At or after the earliest stored time: the store's range. */
+    rn__timers_t *tm = timers_of(st, domain);
+    int64_t smin = st->spill_min[domain];
+    /* After the earliest stored time: the store's range. At it: memory may
+     * hold part of that time (a bucket spilled in part), so the store only
+     * when memory does not have it. */
+    if (time > smin || (time == smin && !rn__timers_has(tm, &k, time, ns, nslen))) {
+        /* A blind write, since writing a stored timer again changes
+         * nothing (one key per timer) and a read first would cost a
+         * RocksDB lookup per registration; spilled[] may count such a
+         * timer twice. */
         rn__tref_t t = {time, st->kg, st->keylen, (uint32_t)nslen, st->key, ns};
-        rc = st->ops->timer_exists(st->be, domain, &t, err);
-        if (rc == RN_ENOTFOUND) {
-            spill_ctx_t sc = {st, domain};
-            rc = spill_write(&sc, &t, 1, err);
-        }
+        spill_ctx_t sc = {st, domain};
+        rc = spill_write(&sc, &t, 1, err);
     } else {
-        rc = rn__timers_add(timers_of(st, domain), &k, time, ns, nslen, err);
+        rc = rn__timers_add(tm, &k, time, ns, nslen, err);
         if (rc == RN_OK)
             rc = spill_maybe(st, domain, err);
     }
@@ -535,15 +549,16 @@ rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time, const vo
         return rc;
     (void)timers_of(st, domain);
     int64_t *smin = &st->spill_min[domain];
-    if (time < *smin) {
+    if (time <= *smin) /* at *smin, memory may hold it as well as the store */
         rn__timers_del(timers_of(st, domain), &k, time, ns, nslen);
+    if (time < *smin)
         return RN_OK;
-    }
     rn__tref_t t = {time, st->kg, st->keylen, (uint32_t)nslen, st->key, ns};
     bool existed = false;
     rc = st->ops->timer_del(st->be, domain, &t, &existed, err);
     if (rc == RN_OK && existed) {
-        st->spilled[domain]--;
+        if (st->spilled[domain] > 0)
+            st->spilled[domain]--;
         /* The earliest stored time may have gone: seek the next one, so
          * that next() stays exact. */
         if (time == *smin)
@@ -555,12 +570,13 @@ rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time, const vo
     return rc;
 }
 
-/* How many stored timers one load brings back at most (then up to the end
- * of the time it reached): about half the budget in 64-byte nodes. */
+/* How many stored timers one load brings back at most: a quarter of the
+ * budget, at about 200 bytes per timer in memory (node, bucket slot and
+ * index slot, with the growth slack of the last two). */
 static size_t
 load_max(const rn_state_t *st)
 {
-    uint64_t n = st->spill_budget / 2 / 64;
+    uint64_t n = st->spill_budget / 4 / 200;
     return n > 16 ? (size_t)n : 16;
 }
 
@@ -570,7 +586,7 @@ rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t 
 {
     rn__timers_t *tm = timers_of(st, domain);
     int64_t *smin = &st->spill_min[domain];
-    /* In-memory timers are all earlier than *smin: the store's turn comes
+    /* In-memory timers are all at or before *smin: the store's turn comes
      * when memory has none up to it. */
     if (*smin <= upto && rn__timers_next(tm) > *smin) {
         spill_ctx_t sc = {st, domain};

@@ -82,29 +82,34 @@ typedef struct rn__state_backend {
                           rn_error_t *err);
     /* Adds the backend's entries and bytes to *stats. */
     void (*stats)(void *be, rn_state_stats_t *stats);
+    /* Optional: state id state, of kind, has a TTL (called when it is
+     * registered, before any entry of it exists), so that the backend can
+     * drop its expired entries by itself (rocksdb_ttl.c). NULL: it does not. */
+    rn_code_t (*ttl_state)(void *be, uint32_t state, rn__skind_t kind, rn_error_t *err);
 
     /* The timer spill store (timers_spill in state.c), all optional: NULL
      * for a backend that keeps timers in memory only (memory.c). */
-    /* @returns the bytes the in-memory timers of one domain may hold before
-     * their latest times are spilled; 0: unbounded. */
-    uint64_t (*timer_budget)(void *be);
-    /* Writes the n timers of t to the store in one batch. */
+    /* Shares the backend's memory with the handle's in-memory timers:
+     * bytes[d] is the live byte count of domain d's timers, valid until
+     * close, which the backend counts in its own bound (its cache gives way
+     * as timers grow). @returns the bytes the timers of one domain may hold
+     * before their latest times are spilled; 0: unbounded. */
+    uint64_t (*timer_budget)(void *be, const uint64_t *bytes[2]);
+    /* Writes the n timers of t to the store (visible to the next load or
+     * delete; the backend may batch them until then). */
     rn_code_t (*timer_write)(void *be, rn_time_domain_t domain, const struct rn__tref *t,
                              size_t n, rn_error_t *err);
     /* One range scan from time from: calls fn with each stored timer of
-     * time <= upto, in time order, stopping at the first time boundary
-     * after max timers, and deletes what fn accepted; sets *next to the
-     * earliest time left in the store (INT64_MAX when none). fn's timer is
-     * borrowed for the call. upto < from loads nothing (a seek for *next). */
+     * time <= upto, in time order, stopping after max timers (also inside
+     * a time), and deletes what fn accepted; sets *next to the earliest
+     * time left in the store (INT64_MAX when none). fn's timer is borrowed
+     * for the call. max 0 loads nothing (a seek for *next). */
     rn_code_t (*timer_load)(void *be, rn_time_domain_t domain, int64_t from, int64_t upto,
                             size_t max, rn_code_t (*fn)(void *ctx, const struct rn__tref *t),
                             void *ctx, int64_t *next, rn_error_t *err);
     /* Deletes a stored timer; *existed says whether it was there. */
     rn_code_t (*timer_del)(void *be, rn_time_domain_t domain, const struct rn__tref *t,
                            bool *existed, rn_error_t *err);
-    /* RN_OK when the store holds t, RN_ENOTFOUND (msg empty) when not. */
-    rn_code_t (*timer_exists)(void *be, rn_time_domain_t domain, const struct rn__tref *t,
-                              rn_error_t *err);
 } rn__state_backend_t;
 
 extern const rn__state_backend_t rn__state_memory_backend;
@@ -116,11 +121,20 @@ extern const rn__state_backend_t rn__state_rocksdb_backend;
  * that windows create and drop all the time are recycled without going
  * through malloc. */
 #define RN__FC_CLASSES 32 /* blocks up to 512 bytes */
-#define RN__FC_KEEP 4096  /* blocks kept per class */
+/* Blocks kept per class by default: a bounded backend (RocksDB's cache
+ * and timers) counts only live blocks in its bound, so that what its free
+ * lists keep must stay small. */
+#define RN__FC_KEEP 4096
+/* Blocks kept per class by the memory backend, which has no bound: windows
+ * free a million entries when a million keys' windows fire, and allocate
+ * them again for the next ones (malloc and free were a fifth of such a
+ * run). */
+#define RN__FC_KEEP_UNBOUNDED (1u << 22)
 
 typedef struct rn__fcache {
     void *head[RN__FC_CLASSES];
     uint32_t count[RN__FC_CLASSES];
+    uint32_t keep; /* blocks kept per class; 0: RN__FC_KEEP */
 } rn__fcache_t;
 
 /* The size a block of size bytes is allocated with (its class size). */
@@ -149,7 +163,7 @@ static inline void
 rn__fc_free(rn__fcache_t *fc, void *p, size_t size)
 {
     size_t c = rn__fc_round(size) / 16 - 1;
-    if (c < RN__FC_CLASSES && fc->count[c] < RN__FC_KEEP) {
+    if (c < RN__FC_CLASSES && fc->count[c] < (fc->keep ? fc->keep : RN__FC_KEEP)) {
         *(void **)p = fc->head[c];
         fc->head[c] = p;
         fc->count[c]++;
@@ -247,11 +261,14 @@ void rn__timers_del(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const v
  * key and fills *t. @returns RN_OK or RN_ENOTFOUND. */
 rn_code_t rn__timers_pop(rn__timers_t *tm, rn_state_t *st, int64_t upto, rn_timer_t *t);
 int64_t rn__timers_next(rn__timers_t *tm);
-/* Spill: takes the buckets of the latest times out of memory (never the
- * earliest one) until tm->bytes is at most target, hands their live timers
- * to write in one call, and frees them once write succeeded. Sets *first to
- * the earliest time spilled (unchanged when nothing was). On failure
- * nothing leaves memory. */
+/* @returns whether the timer (k, time, ns) is in memory. */
+bool rn__timers_has(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *ns,
+                    size_t nslen);
+/* Spill: takes the buckets of the latest times out of memory, then the
+ * tail of the earliest one's slots, until tm->bytes is at most target,
+ * hands their live timers to write in one call, and frees them once write
+ * succeeded. Sets *first to the earliest time spilled, when earlier than
+ * it was. On failure nothing leaves memory. */
 rn_code_t rn__timers_spill(rn__timers_t *tm, uint64_t target,
                            rn_code_t (*write)(void *ctx, const rn__tref_t *t, size_t n,
                                               rn_error_t *err),

@@ -529,21 +529,28 @@ tab_put(rn__ttab_t *tab, size_t cap, uint64_t h, rn__tnode_t *n)
     tab[i].node = n;
 }
 
+/* Rehashes the index into ncap slots (a power of two, more than twice the
+ * live timers). */
 static rn_code_t
-tab_grow(rn__timers_t *tm, rn_error_t *err)
+tab_resize(rn__timers_t *tm, size_t ncap, rn_error_t *err)
 {
-    size_t ncap = tm->tabcap ? tm->tabcap * 2 : 64;
     rn__ttab_t *nt = rn_calloc(ncap, sizeof(*nt));
     if (nt == NULL)
-        return rn__errf(err, RN_ENOMEM, "out of memory growing the timer index to %zu", ncap);
+        return rn__errf(err, RN_ENOMEM, "out of memory resizing the timer index to %zu", ncap);
     for (size_t i = 0; i < tm->tabcap; i++)
         if (tm->tab[i].node != NULL)
             tab_put(nt, ncap, tm->tab[i].hash, tm->tab[i].node);
-    tm->bytes += (ncap - tm->tabcap) * sizeof(*nt);
+    tm->bytes = tm->bytes - tm->tabcap * sizeof(*nt) + ncap * sizeof(*nt);
     rn_free(tm->tab);
     tm->tab = nt;
     tm->tabcap = ncap;
     return RN_OK;
+}
+
+static rn_code_t
+tab_grow(rn__timers_t *tm, rn_error_t *err)
+{
+    return tab_resize(tm, tm->tabcap ? tm->tabcap * 2 : 64, err);
 }
 
 /* Removes node n (hash h) from the index (backward-shift deletion). */
@@ -698,12 +705,66 @@ bsel_later_first(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+/* After a spill: gives back what the spilled timers' arrays held (the
+ * index, the slot arrays of dropped and cut buckets, the sort buffer),
+ * since the bound counts capacity, and arrays sized for a peak would keep
+ * the timers over their budget with nothing left to spill. Best effort: a
+ * failed shrink keeps the larger array. */
+static void
+timers_shrink(rn__timers_t *tm)
+{
+    for (uint32_t i = 0; i < tm->nfree; i++) {
+        rn__tbucket_t *bk = &tm->bk[tm->bfree[i]];
+        tm->bytes -= (uint64_t)bk->cap * sizeof(*bk->slots);
+        rn_free(bk->slots);
+        bk->slots = NULL;
+        bk->cap = 0;
+        bk->n = bk->next = 0;
+    }
+    uint32_t maxcap = 0;
+    for (uint32_t i = 0; i < tm->nheap; i++) {
+        rn__tbucket_t *bk = &tm->bk[tm->bheap[i]];
+        if (bk->next > 0) { /* drop what popped */
+            memmove(bk->slots, bk->slots + bk->next, (bk->n - bk->next) * sizeof(*bk->slots));
+            bk->n -= bk->next;
+            bk->next = 0;
+        }
+        uint32_t want = 16;
+        while (want < bk->n)
+            want *= 2;
+        if (want * 4 <= bk->cap) {
+            rn__tslot_t *ns = rn_realloc(bk->slots, want * sizeof(*ns));
+            if (ns != NULL) {
+                tm->bytes -= (uint64_t)(bk->cap - want) * sizeof(*ns);
+                bk->slots = ns;
+                bk->cap = want;
+            }
+        }
+        maxcap = bk->cap > maxcap ? bk->cap : maxcap;
+    }
+    if (tm->scratchcap > maxcap) { /* it must stay as long as the largest bucket */
+        rn__tslot_t *ns = maxcap ? rn_realloc(tm->scratch, maxcap * sizeof(*ns)) : NULL;
+        if (ns != NULL || maxcap == 0) {
+            if (maxcap == 0)
+                rn_free(tm->scratch);
+            tm->bytes -= (uint64_t)(tm->scratchcap - maxcap) * sizeof(*ns);
+            tm->scratch = ns;
+            tm->scratchcap = maxcap;
+        }
+    }
+    size_t want = 64;
+    while (want < (size_t)tm->live * 2 + 2)
+        want *= 2;
+    if (want * 4 <= tm->tabcap)
+        (void)tab_resize(tm, want, NULL);
+}
+
 rn_code_t
 rn__timers_spill(rn__timers_t *tm, uint64_t target,
                  rn_code_t (*write)(void *ctx, const rn__tref_t *t, size_t n, rn_error_t *err),
                  void *ctx, int64_t *first, rn_error_t *err)
 {
-    if (tm->bytes <= target || tm->nheap < 2)
+    if (tm->bytes <= target || tm->nheap == 0)
         return RN_OK;
     bsel_t *sel = rn_malloc(tm->nheap * sizeof(*sel));
     if (sel == NULL)
@@ -713,7 +774,8 @@ rn__timers_spill(rn__timers_t *tm, uint64_t target,
         sel[i].time = tm->bk[sel[i].b].time;
     }
     qsort(sel, tm->nheap, sizeof(*sel), bsel_later_first);
-    /* The latest first, never the earliest (it is the one popping). */
+    /* Whole buckets, the latest first, but the earliest (it is the one
+     * popping)... */
     uint64_t need = tm->bytes - target, freed = 0;
     size_t nsel = 0, ntimers = 0;
     while (nsel + 1 < tm->nheap && freed < need) {
@@ -723,15 +785,31 @@ rn__timers_spill(rn__timers_t *tm, uint64_t target,
         ntimers += bk->live;
         nsel++;
     }
+    /* ...then the tail of the earliest one's slots, when it alone is too
+     * large: a tumbling window of a few million keys has all its timers at
+     * one time. Memory then keeps part of that time, the store the rest;
+     * state.c looks in both for it. */
+    uint32_t eb = NO_BUCKET, cut = 0;
+    if (freed < need && nsel + 1 == tm->nheap) {
+        eb = sel[nsel].b;
+        const rn__tbucket_t *bk = &tm->bk[eb];
+        for (cut = bk->n; cut > bk->next && freed < need;) {
+            const rn__tnode_t *nd = bk->slots[--cut].node;
+            freed += rn__fc_round(node_size(nd));
+            ntimers += !nd->deleted;
+        }
+    }
     rn__tref_t *refs = rn_malloc((ntimers ? ntimers : 1) * sizeof(*refs));
     if (refs == NULL) {
         rn_free(sel);
         return rn__errf(err, RN_ENOMEM, "out of memory spilling %zu timers", ntimers);
     }
     size_t n = 0;
-    for (size_t i = 0; i < nsel; i++) {
+    for (size_t i = 0; i <= nsel; i++) {
+        if (i == nsel && eb == NO_BUCKET)
+            break;
         const rn__tbucket_t *bk = &tm->bk[sel[i].b];
-        for (uint32_t j = bk->next; j < bk->n; j++) {
+        for (uint32_t j = i == nsel ? cut : bk->next; j < bk->n; j++) {
             const rn__tnode_t *nd = bk->slots[j].node;
             if (nd->deleted)
                 continue;
@@ -742,6 +820,7 @@ rn__timers_spill(rn__timers_t *tm, uint64_t target,
     rn_assert(n == ntimers);
     rn_code_t rc = write(ctx, refs, n, err);
     if (rc == RN_OK) {
+        int64_t earliest = INT64_MAX;
         for (size_t i = 0; i < nsel; i++) {
             rn__tbucket_t *bk = &tm->bk[sel[i].b];
             for (uint32_t j = bk->next; j < bk->n; j++) {
@@ -753,12 +832,39 @@ rn__timers_spill(rn__timers_t *tm, uint64_t target,
                 tm->live--;
             }
             bk->live = 0;
+            earliest = sel[i].time;
             bucket_drop(tm, sel[i].b);
         }
-        if (nsel > 0 && sel[nsel - 1].time < *first)
-            *first = sel[nsel - 1].time;
+        if (eb != NO_BUCKET) {
+            rn__tbucket_t *bk = &tm->bk[eb];
+            for (uint32_t j = cut; j < bk->n; j++) {
+                rn__tnode_t *nd = bk->slots[j].node;
+                if (!nd->deleted) {
+                    tab_remove(tm, nd, bk->slots[j].hash);
+                    tm->live--;
+                    bk->live--;
+                }
+                node_free(tm, nd);
+            }
+            bk->n = cut;
+            earliest = bk->time;
+            if (bk->live == 0)
+                bucket_drop(tm, eb);
+        }
+        if (earliest < *first)
+            *first = earliest;
+        timers_shrink(tm);
     }
     rn_free(refs);
     rn_free(sel);
     return rc;
+}
+
+bool
+rn__timers_has(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *ns, size_t nslen)
+{
+    if (tm->live == 0)
+        return false;
+    uint64_t h = thash(k, time, ns, nslen);
+    return tm->tab[tab_find(tm, k, time, ns, nslen, h)].node != NULL;
 }

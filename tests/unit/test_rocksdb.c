@@ -822,11 +822,11 @@ START_TEST(test_rocksdb_timers_spill)
     char dir[512];
     tb_dir(dir, sizeof(dir), "timers");
     rn_state_options_t opts = {
-        .backend = "rocksdb", .dir = dir, .memory_bytes = 256 << 10, .owner = "timers#0"};
+        .backend = "rocksdb", .dir = dir, .memory_bytes = 16 << 10, .owner = "timers#0"};
     rn_state_t *st = rn__state_new(&opts, &err);
     ck_assert_msg(st != NULL, "%s", err.msg);
     ck_assert_uint_gt(st->spill_budget, 0);
-    ck_assert_uint_le(st->spill_budget, 256 << 10);
+    ck_assert_uint_le(st->spill_budget, 16 << 10);
     enum { MAXT = 4000 };
     rtm_t *m = calloc(MAXT, sizeof(*m));
     ck_assert_ptr_nonnull(m);
@@ -885,17 +885,24 @@ START_TEST(test_rocksdb_timers_spill)
                     break;
                 }
                 ck_assert_rn_ok(rc, &err);
+                /* Time order is exact; within a time spilled in part, the
+                 * in-memory timers pop first (state.h): find the popped one
+                 * among the live timers of that time. */
                 size_t klen;
                 const char *k = rn__state_key(st, &klen);
-                char want[16];
-                int wl = snprintf(want, sizeof(want), "t%u", m[best].k);
                 ck_assert_int_eq(got.time, m[best].time);
-                ck_assert_uint_eq(rn__state_key_group(st), m[best].kg);
-                ck_assert_uint_eq(klen, (size_t)wl);
-                ck_assert(memcmp(k, want, klen) == 0);
                 ck_assert_uint_eq(got.nslen, 4);
-                ck_assert(memcmp(got.ns, &m[best].ns, 4) == 0);
-                m[best].live = false;
+                size_t hit = n;
+                for (size_t j = 0; j < n && hit == n; j++) {
+                    char want[16];
+                    int wl = snprintf(want, sizeof(want), "t%u", m[j].k);
+                    if (m[j].live && m[j].time == got.time &&
+                        m[j].kg == rn__state_key_group(st) && klen == (size_t)wl &&
+                        memcmp(k, want, klen) == 0 && memcmp(got.ns, &m[j].ns, 4) == 0)
+                        hit = j;
+                }
+                ck_assert_msg(hit < n, "popped a timer the model does not have");
+                m[hit].live = false;
                 live--;
                 pops++;
             }
@@ -908,11 +915,12 @@ START_TEST(test_rocksdb_timers_spill)
         if (op % 5000 == 0) {
             rn_state_stats_t stats;
             rn__state_stats(st, &stats);
-            ck_assert_uint_eq(stats.timers, live);
+            ck_assert_uint_ge(stats.timers, live); /* a spilled timer may count twice */
+            /* RocksDB holds exactly the live timers memory does not. */
             uint64_t indb = 0;
+            ck_assert_rn_ok(rn__rdb_timer_sync(st->be, &err), &err);
             ck_assert_rn_ok(rn__rdb_scan_keys(st->be, count_timer_key, &indb, &err), &err);
-            ck_assert_uint_eq(indb, st->spilled[RN_TIME_EVENT] + st->spilled[RN_TIME_PROCESSING]);
-            ck_assert_uint_eq(st->timers[d].live + st->spilled[d], live);
+            ck_assert_uint_eq(indb + st->timers[d].live, live);
         }
     }
     ck_assert_uint_gt(pops, 10000);

@@ -607,6 +607,33 @@ tmodel_cmp(const tmodel_t *a, const tmodel_t *b)
     return c != 0 ? c : tbytes_cmp(a->ns, a->nslen, b->ns, b->nslen);
 }
 
+/* The model entry pop returned: m[best] (the earliest by tmodel_cmp) when
+ * the order within a time is exact, else whichever live entry of best's
+ * time has the popped key and namespace (a time spilled in part to RocksDB
+ * pops its in-memory timers first: state.h). Fails when there is none. */
+static size_t
+tmodel_popped(tmodel_t *m, size_t n, size_t best, bool exact, rn_state_t *st,
+              const rn_timer_t *got)
+{
+    size_t klen;
+    const void *k = rn__state_key(st, &klen);
+    ck_assert_int_eq(got->time, m[best].time);
+    for (size_t j = exact ? best : 0; j < n; j++) {
+        if (!m[j].live || m[j].time != got->time || m[j].kg != rn__state_key_group(st) ||
+            tbytes_cmp(k, klen, m[j].key, m[j].keylen) != 0 ||
+            tbytes_cmp(got->ns, got->nslen, m[j].ns, m[j].nslen) != 0) {
+            /* Asserted only on failure: each Check assertion writes to its
+             * pipe, which the model's loops would pay for every entry. */
+            if (exact)
+                ck_abort_msg("pop order: not the earliest timer");
+            continue;
+        }
+        return j;
+    }
+    ck_abort_msg("popped a timer the model does not have");
+    return n;
+}
+
 static uint32_t
 trand(uint64_t *seed)
 {
@@ -642,6 +669,8 @@ START_TEST(test_state_timers_model)
     ck_assert_ptr_nonnull(m);
     for (int shape = 0; shape < 4; shape++) {
         rn_state_t *st = open_timer_backend(_i);
+        /* Exact order within a time unless timers spill (state.h). */
+        bool exact = st->spill_budget == 0 || _i < NBACKENDS;
         uint64_t seed = 42 + (uint64_t)shape;
         size_t n = 0, live = 0, pops = 0;
         int64_t base = 1000;
@@ -694,13 +723,7 @@ START_TEST(test_state_timers_model)
                         continue;
                     }
                     ck_assert_rn_ok(rc, &err);
-                    size_t klen;
-                    const void *k = rn__state_key(st, &klen);
-                    ck_assert_int_eq(got.time, m[best].time);
-                    ck_assert_uint_eq(rn__state_key_group(st), m[best].kg);
-                    ck_assert(tbytes_cmp(k, klen, m[best].key, m[best].keylen) == 0);
-                    ck_assert(tbytes_cmp(got.ns, got.nslen, m[best].ns, m[best].nslen) == 0);
-                    m[best].live = false;
+                    m[tmodel_popped(m, n, best, exact, st, &got)].live = false;
                     live--;
                     pops++;
                 }
@@ -717,7 +740,11 @@ START_TEST(test_state_timers_model)
                                  best == n ? INT64_MAX : m[best].time);
                 rn_state_stats_t stats;
                 rn__state_stats(st, &stats);
-                ck_assert_uint_eq(stats.timers, live);
+                /* Spilled timers registered again may count twice. */
+                if (exact)
+                    ck_assert_uint_eq(stats.timers, live);
+                else
+                    ck_assert_uint_ge(stats.timers, live);
                 rn_timer_t got;
                 rn_code_t rc = rn__timer_pop(st, RN_TIME_EVENT, upto, &got, &err);
                 if (best == n || m[best].time > upto) {
@@ -725,13 +752,7 @@ START_TEST(test_state_timers_model)
                     break;
                 }
                 ck_assert_rn_ok(rc, &err);
-                size_t klen;
-                const void *k = rn__state_key(st, &klen);
-                ck_assert_int_eq(got.time, m[best].time);
-                ck_assert_uint_eq(rn__state_key_group(st), m[best].kg);
-                ck_assert(tbytes_cmp(k, klen, m[best].key, m[best].keylen) == 0);
-                ck_assert(tbytes_cmp(got.ns, got.nslen, m[best].ns, m[best].nslen) == 0);
-                m[best].live = false;
+                m[tmodel_popped(m, n, best, exact, st, &got)].live = false;
                 live--;
                 pops++;
             }
