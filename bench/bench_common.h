@@ -5,6 +5,9 @@
 #ifndef RN_BENCH_COMMON_H
 #define RN_BENCH_COMMON_H
 
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +93,69 @@ bench_run_yaml(const char *yaml, int workers, double *wall, double *cpu, uint64_
         return 1;
     }
     return 0;
+}
+
+/* ---- the peak size of a directory during a run (state on disk) ---- */
+
+typedef struct bench_du {
+    const char *dir;
+    atomic_bool stop;
+    unsigned long long peak; /* bytes */
+    pthread_t thread;
+} bench_du_t;
+
+static _Thread_local unsigned long long bench_du_sum;
+
+static int
+bench_du_add(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F)
+        bench_du_sum += (unsigned long long)sb->st_size;
+    return 0;
+}
+
+static void *
+bench_du_main(void *arg)
+{
+    bench_du_t *d = arg;
+    while (!atomic_load(&d->stop)) {
+        bench_du_sum = 0;
+        nftw(d->dir, bench_du_add, 16, FTW_PHYS);
+        if (bench_du_sum > d->peak)
+            d->peak = bench_du_sum;
+        usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+/* Samples the size of dir's files every 100 ms until bench_du_stop. */
+static inline void
+bench_du_start(bench_du_t *d, const char *dir)
+{
+    d->dir = dir;
+    atomic_init(&d->stop, false);
+    d->peak = 0;
+    pthread_create(&d->thread, NULL, bench_du_main, d);
+}
+
+/* @returns the peak size seen, in bytes. */
+static inline unsigned long long
+bench_du_stop(bench_du_t *d)
+{
+    atomic_store(&d->stop, true);
+    pthread_join(d->thread, NULL);
+    return d->peak;
+}
+
+/* Peak resident memory of the process, MB. */
+static inline double
+bench_peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
 }
 
 #endif

@@ -145,7 +145,10 @@ rn_code_t rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time
                            const void *ns, size_t nslen, rn_error_t *err);
 /* Removes the earliest timer of domain with time <= upto, makes its key the
  * current key and fills *t. Ties are broken by key group, key and
- * namespace bytes, so the order is deterministic.
+ * namespace bytes, so the order is deterministic; but a time whose timers
+ * outgrew the backend's memory (RocksDB spills them) pops the part still
+ * in memory first, in that order, then the spilled part, in key group
+ * order (as Flink, which promises nothing within a time).
  * @returns RN_OK, or RN_ENOTFOUND when there is none. */
 rn_code_t rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t *t,
                         rn_error_t *err);
