@@ -22,6 +22,9 @@ run_suite build . -DCMAKE_BUILD_TYPE=Release
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export CK_FORK=no
+# The big-state test at a scale the sanitizers' slowdown allows: still
+# far more state than its bound.
+export RN_BIG_WINDOWS=300000 RN_BIG_MEMORY=8
 run_suite build-asan . -DCMAKE_BUILD_TYPE=Debug -DRN_SANITIZE=ON -DRN_BUILD_BENCH=OFF
 # The runtime's threads (queues, workers, exchange) under ThreadSanitizer.
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1

@@ -31,7 +31,7 @@ static const char *const kind_names[] = {"value", "list", "map"};
 rn_state_t *
 rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
 {
-    const char *name = opts != NULL && opts->backend != NULL ? opts->backend : "memory";
+    const char *name = opts != NULL && opts->backend != NULL ? opts->backend : "rocksdb";
     const rn__state_backend_t *ops = NULL;
     rn_state_options_t dflt;
 

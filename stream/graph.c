@@ -308,13 +308,13 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
     const rn_conf_t *ck = rn_conf_get(job->root, "checkpoints");
     const rn_conf_t *rest = rn_conf_get(job->root, "rest");
     const char *dir;
-    int backend = 0;
+    int backend = 1; /* rocksdb, as Flink users run production jobs */
     int64_t mem = 0, interval = 0;
     rn_code_t rc;
 
     if (st != NULL) {
         if ((rc = rn__conf_check_keys(st, state_keys, "state", err)) != RN_OK ||
-            (rc = rn__conf_enum(st, "backend", backends, 0, &backend, err)) != RN_OK ||
+            (rc = rn__conf_enum(st, "backend", backends, 1, &backend, err)) != RN_OK ||
             (rc = rn__conf_str(st, "dir", "", &dir, err)) != RN_OK ||
             (rc = rn__conf_size(st, "memory", 0, &mem, err)) != RN_OK)
             return rc;
