@@ -521,7 +521,8 @@ rn__timer_register(rn_state_t *st, rn_time_domain_t domain, int64_t time, const 
     /* After the earliest stored time: the store's range. At it: memory may
      * hold part of that time (a bucket spilled in part), so the store only
      * when memory does not have it. */
-    if (time > smin || (time == smin && !rn__timers_has(tm, &k, time, ns, nslen))) {
+    if (smin != INT64_MAX &&
+        (time > smin || (time == smin && !rn__timers_has(tm, &k, time, ns, nslen)))) {
         /* A blind write, since writing a stored timer again changes
          * nothing (one key per timer) and a read first would cost a
          * RocksDB lookup per registration; spilled[] may count such a
@@ -551,7 +552,7 @@ rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time, const vo
     int64_t *smin = &st->spill_min[domain];
     if (time <= *smin) /* at *smin, memory may hold it as well as the store */
         rn__timers_del(timers_of(st, domain), &k, time, ns, nslen);
-    if (time < *smin)
+    if (time < *smin || *smin == INT64_MAX) /* INT64_MAX: nothing stored */
         return RN_OK;
     rn__tref_t t = {time, st->kg, st->keylen, (uint32_t)nslen, st->key, ns};
     bool existed = false;

@@ -774,11 +774,22 @@ rn__timers_spill(rn__timers_t *tm, uint64_t target,
         sel[i].time = tm->bk[sel[i].b].time;
     }
     qsort(sel, tm->nheap, sizeof(*sel), bsel_later_first);
+    /* Timers at INT64_MAX stay in memory: the store's earliest time must be
+     * below INT64_MAX, which means "the store is empty" (state.c). */
+    size_t skip = 0;
+    while (skip < tm->nheap && sel[skip].time == INT64_MAX)
+        skip++;
+    uint32_t nb = tm->nheap - (uint32_t)skip;
+    memmove(sel, sel + skip, nb * sizeof(*sel));
+    if (nb == 0) {
+        rn_free(sel);
+        return RN_OK;
+    }
     /* Whole buckets, the latest first, but the earliest (it is the one
      * popping)... */
     uint64_t need = tm->bytes - target, freed = 0;
     size_t nsel = 0, ntimers = 0;
-    while (nsel + 1 < tm->nheap && freed < need) {
+    while (nsel + 1 < nb && freed < need) {
         const rn__tbucket_t *bk = &tm->bk[sel[nsel].b];
         for (uint32_t j = bk->next; j < bk->n; j++)
             freed += rn__fc_round(node_size(bk->slots[j].node));
@@ -790,7 +801,7 @@ rn__timers_spill(rn__timers_t *tm, uint64_t target,
      * one time. Memory then keeps part of that time, the store the rest;
      * state.c looks in both for it. */
     uint32_t eb = NO_BUCKET, cut = 0;
-    if (freed < need && nsel + 1 == tm->nheap) {
+    if (freed < need && nsel + 1 == nb) {
         eb = sel[nsel].b;
         const rn__tbucket_t *bk = &tm->bk[eb];
         for (cut = bk->n; cut > bk->next && freed < need;) {

@@ -515,6 +515,15 @@ START_TEST(test_state_timers)
     ck_assert_str_eq(tpop_all(st, INT64_MAX, buf, sizeof(buf)), "");
     ck_assert_int_eq(rn__timer_next(st, RN_TIME_EVENT), INT64_MAX);
 
+    /* A timer at the end of time (INT64_MAX) registers, deletes and pops
+     * like any other (INT64_MAX also means "none stored" to the spill). */
+    treg(st, "z", INT64_MAX, "end");
+    treg(st, "y", INT64_MAX, "end");
+    key(st, "y");
+    ck_assert_rn_ok(rn__timer_delete(st, RN_TIME_EVENT, INT64_MAX, "end", 3, &err), &err);
+    ck_assert_str_eq(tpop_all(st, INT64_MAX - 1, buf, sizeof(buf)), "");
+    ck_assert_str_eq(tpop_all(st, INT64_MAX, buf, sizeof(buf)), "z@9223372036854775807/end,");
+
     /* Domains are separate; a popped timer can be registered again. */
     key(st, "p");
     ck_assert_rn_ok(rn__timer_register(st, RN_TIME_PROCESSING, 5, NULL, 0, &err), &err);
