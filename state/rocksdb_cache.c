@@ -274,22 +274,10 @@ ent_resize(rn__rcache_t *c, size_t i, size_t vlen)
 /* ---- writing to RocksDB ---- */
 
 typedef struct wkey {
-    const uint8_t *key;
-    size_t len;
+    rn__rdb_kref_t k; /* first: rn__rdb_cmp_key sorts by it */
     rn__rcent_t *e;
     uint64_t hash;
 } wkey_t;
-
-static int
-cmp_wkey(const void *a, const void *b)
-{
-    const wkey_t *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int r = memcmp(x->key, y->key, n);
-    if (r != 0)
-        return r;
-    return (x->len > y->len) - (x->len < y->len);
-}
 
 /* Makes room in the filter for nnew more keys: a rebuild at twice the
  * size when the count would pass what it is sized for. A failed rebuild
@@ -348,25 +336,25 @@ write_sorted(rn__rdb_t *rdb, const rn__rcvic_t *ents, size_t n, rn_error_t *err)
         rn__rcent_t *e = ents[i].e;
         if (!(e->flags & F_DIRTY))
             continue;
-        w[m].key = buf + off;
-        w[m].len = rn__rdb_prefix(buf + off, e->kg, e->state, e->data, e->keylen,
+        w[m].k.key = buf + off;
+        w[m].k.len = rn__rdb_prefix(buf + off, e->kg, e->state, e->data, e->keylen,
                                   e->data + e->keylen, e->nslen);
         w[m].e = e;
         w[m].hash = ents[i].hash;
-        off += w[m].len;
+        off += w[m].k.len;
         m++;
         if (!(e->flags & (F_INDB | F_ABSENT)))
             rn__rf_add(&rdb->cache.filter, ents[i].hash);
     }
-    qsort(w, m, sizeof(*w), cmp_wkey);
+    qsort(w, m, sizeof(*w), rn__rdb_cmp_key);
     for (size_t i = 0; i < m; i++) {
         rn__rcent_t *e = w[i].e;
         if (e->flags & F_ABSENT) {
             /* Created and deleted here only: dropped, never written. */
             rn_dassert(e->flags & F_INDB);
-            rocksdb_writebatch_delete(rdb->wb, (const char *)w[i].key, w[i].len);
+            rocksdb_writebatch_delete(rdb->wb, (const char *)w[i].k.key, w[i].k.len);
         } else {
-            rocksdb_writebatch_put(rdb->wb, (const char *)w[i].key, w[i].len,
+            rocksdb_writebatch_put(rdb->wb, (const char *)w[i].k.key, w[i].k.len,
                                    (const char *)ent_val(e), e->vlen);
         }
     }

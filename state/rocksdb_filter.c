@@ -114,14 +114,8 @@ count_key(void *ctx, const uint8_t *key, size_t len)
     if (kg > RN__RDB_KG_MAX || state > RN__RDB_STATE_MAX)
         return true; /* metadata */
     size_t p = 4;
-    uint64_t keylen = 0;
-    for (int shift = 0; p < len && shift <= 28; shift += 7) {
-        uint8_t b = key[p++];
-        keylen |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-    }
-    if (keylen > len || p + keylen + 1 > len)
+    uint64_t keylen;
+    if (!rn__rdb_get_len(key, len, &p, &keylen) || keylen > len || p + keylen + 1 > len)
         return true;
     const uint8_t *k = key + p;
     p += keylen;

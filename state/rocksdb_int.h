@@ -86,6 +86,60 @@ rn_code_t rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, in
 rn_code_t rn__rdb_timer_del(void *be, rn_time_domain_t domain, const rn__tref_t *t,
                             bool *existed, rn_error_t *err);
 
+/* Writes n as LEB128, the key length in state and timer keys. @returns
+ * the byte after it (at most 5 written). */
+static inline uint8_t *
+rn__rdb_put_len(uint8_t *p, uint32_t n)
+{
+    while (n >= 0x80) {
+        *p++ = (uint8_t)(n | 0x80);
+        n >>= 7;
+    }
+    *p++ = (uint8_t)n;
+    return p;
+}
+
+/* Reads a LEB128 length written by rn__rdb_put_len at key[*pos] (key is
+ * len bytes) into *out and moves *pos past it. @returns false when it is
+ * truncated or longer than 5 bytes (not a key of ours). */
+static inline bool
+rn__rdb_get_len(const uint8_t *key, size_t len, size_t *pos, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+        if (*pos >= len || shift > 28)
+            return false;
+        uint8_t b = key[(*pos)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    *out = v;
+    return true;
+}
+
+/* An encoded RocksDB key, borrowed; the first member of the structs that
+ * batches of writes are sorted by, so that rn__rdb_cmp_key orders them. */
+typedef struct rn__rdb_kref {
+    const uint8_t *key;
+    size_t len;
+} rn__rdb_kref_t;
+
+/* qsort comparator: RocksDB's order (bytes, then shorter first) of structs
+ * that start with an rn__rdb_kref_t. Batches written in key order insert
+ * next to the previous key in the memtable, which measured several times
+ * cheaper than random order. */
+static inline int
+rn__rdb_cmp_key(const void *a, const void *b)
+{
+    const rn__rdb_kref_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = n > 0 ? memcmp(x->key, y->key, n) : 0;
+    if (r != 0)
+        return r;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
 /* Writes the (kg, state, key, ns) prefix to out (room for keylen +
  * RN__RDB_PREFIX_OVERHEAD bytes). @returns its length. */
 static inline size_t
@@ -97,12 +151,7 @@ rn__rdb_prefix(uint8_t *out, uint32_t kg, uint32_t state, const uint8_t *key, ui
     *p++ = (uint8_t)kg;
     *p++ = (uint8_t)(state >> 8);
     *p++ = (uint8_t)state;
-    uint32_t n = keylen;
-    while (n >= 0x80) {
-        *p++ = (uint8_t)(n | 0x80);
-        n >>= 7;
-    }
-    *p++ = (uint8_t)n;
+    p = rn__rdb_put_len(p, keylen);
     if (keylen > 0)
         memcpy(p, key, keylen);
     p += keylen;
@@ -294,7 +343,7 @@ struct rn__rdb {
     uint8_t *tbuf;    /* encoded keys, back to back */
     size_t tlen;
     size_t tcap;
-    uint32_t *toff;   /* start of each key in tbuf; its end is the next start */
+    size_t *toff;     /* start of each key in tbuf; its end is the next start */
     size_t ntoff;
     size_t captoff;
     char *path;  /* the per-run directory, owned; removed on close when remove_on_close */

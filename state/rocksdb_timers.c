@@ -29,12 +29,7 @@ tkey_encode(uint8_t *out, rn_time_domain_t domain, const rn__tref_t *t)
     *p++ = (uint8_t)(t->kg >> 16);
     *p++ = (uint8_t)(t->kg >> 8);
     *p++ = (uint8_t)t->kg;
-    uint32_t n = t->keylen;
-    while (n >= 0x80) {
-        *p++ = (uint8_t)(n | 0x80);
-        n >>= 7;
-    }
-    *p++ = (uint8_t)n;
+    p = rn__rdb_put_len(p, t->keylen);
     if (t->keylen > 0)
         memcpy(p, t->key, t->keylen);
     p += t->keylen;
@@ -65,15 +60,9 @@ tkey_decode(const uint8_t *key, size_t len, rn_time_domain_t domain, rn__tref_t 
     t->kg = ((uint32_t)key[10] << 24) | ((uint32_t)key[11] << 16) | ((uint32_t)key[12] << 8) |
             key[13];
     size_t p = RN__RDB_TIMER_HEAD;
-    uint64_t keylen = 0;
-    for (int shift = 0;; shift += 7) {
-        if (p >= len || shift > 28)
-            return false;
-        uint8_t b = key[p++];
-        keylen |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-    }
+    uint64_t keylen;
+    if (!rn__rdb_get_len(key, len, &p, &keylen))
+        return false;
     if (keylen > len - p || len - p - keylen > RN_STATE_NS_MAX)
         return false;
     t->keylen = (uint32_t)keylen;
@@ -99,40 +88,25 @@ rn__rdb_timer_budget(void *be, const uint64_t *bytes[2])
  * measured several times cheaper. */
 #define TBUF_MAX 8192
 
-static _Thread_local const rn__rdb_t *sort_rdb;
-
-static int
-cmp_toff(const void *a, const void *b)
-{
-    const rn__rdb_t *rdb = sort_rdb;
-    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    /* Offsets are indices into toff; a key ends where the next starts. */
-    size_t ai = rdb->toff[i], al = (i + 1 < rdb->ntoff ? rdb->toff[i + 1] : rdb->tlen) - ai;
-    size_t bi = rdb->toff[j], bl = (j + 1 < rdb->ntoff ? rdb->toff[j + 1] : rdb->tlen) - bi;
-    int c = memcmp(rdb->tbuf + ai, rdb->tbuf + bi, al < bl ? al : bl);
-    return c != 0 ? c : (al > bl) - (al < bl);
-}
-
-/* Writes the gathered timers in key order, so that reads see them. */
+/* Writes the gathered timers in key order (rn__rdb_cmp_key), so that
+ * reads see them. */
 static rn_code_t
 tbuf_flush(rn__rdb_t *rdb, rn_error_t *err)
 {
     size_t n = rdb->ntoff;
     if (n == 0)
         return RN_OK;
-    uint32_t *order = rn_malloc(n * sizeof(*order));
-    if (order == NULL)
+    rn__rdb_kref_t *keys = rn_malloc(n * sizeof(*keys));
+    if (keys == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory writing %zu timers", n);
-    for (size_t i = 0; i < n; i++)
-        order[i] = (uint32_t)i;
-    sort_rdb = rdb;
-    qsort(order, n, sizeof(*order), cmp_toff);
     for (size_t i = 0; i < n; i++) {
-        uint32_t k = order[i];
-        size_t at = rdb->toff[k], end = k + 1 < n ? rdb->toff[k + 1] : rdb->tlen;
-        rocksdb_writebatch_put(rdb->wb, (const char *)rdb->tbuf + at, end - at, "", 0);
+        size_t end = i + 1 < n ? rdb->toff[i + 1] : rdb->tlen;
+        keys[i] = (rn__rdb_kref_t){rdb->tbuf + rdb->toff[i], end - rdb->toff[i]};
     }
-    rn_free(order);
+    qsort(keys, n, sizeof(*keys), rn__rdb_cmp_key);
+    for (size_t i = 0; i < n; i++)
+        rocksdb_writebatch_put(rdb->wb, (const char *)keys[i].key, keys[i].len, "", 0);
+    rn_free(keys);
     rdb->ntoff = 0;
     rdb->tlen = 0;
     return rn__rdb_write(rdb, err);
@@ -163,13 +137,13 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
         }
         if (rdb->ntoff == rdb->captoff) {
             size_t ncap = rdb->captoff ? rdb->captoff * 2 : 1024;
-            uint32_t *no = rn_realloc(rdb->toff, ncap * sizeof(*no));
+            size_t *no = rn_realloc(rdb->toff, ncap * sizeof(*no));
             if (no == NULL)
                 return rn__errf(err, RN_ENOMEM, "out of memory for %zu timers", rdb->ntoff);
             rdb->toff = no;
             rdb->captoff = ncap;
         }
-        rdb->toff[rdb->ntoff++] = (uint32_t)rdb->tlen;
+        rdb->toff[rdb->ntoff++] = rdb->tlen;
         rdb->tlen += tkey_encode(rdb->tbuf + rdb->tlen, domain, &t[i]);
         if (rdb->ntoff >= TBUF_MAX) {
             rn_code_t rc = tbuf_flush(rdb, err);

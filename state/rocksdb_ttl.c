@@ -70,16 +70,8 @@ static bool
 list_element(const uint8_t *key, size_t klen)
 {
     size_t p = 4;
-    uint64_t keylen = 0;
-    for (int shift = 0;; shift += 7) {
-        if (p >= klen || shift > 28)
-            return false;
-        uint8_t b = key[p++];
-        keylen |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            break;
-    }
-    if (keylen >= klen - p)
+    uint64_t keylen;
+    if (!rn__rdb_get_len(key, klen, &p, &keylen) || keylen >= klen - p)
         return false;
     p += (size_t)keylen;
     size_t nslen = key[p++];
