@@ -13,12 +13,14 @@
  * timers under one key. Timers live here rather than in the backend: the
  * handle keeps them in memory (as Flink's heap timer service does). A
  * backend with a timer store (the timer_* hooks: RocksDB) bounds that
- * memory: when a domain's timers pass ops->timer_budget, the buckets of the
- * latest times go to the store in one batch, and pop loads them back with
- * one range scan when they are the earliest left. Every in-memory timer is
- * earlier than every stored one (spill_min splits them), so that pop order
- * and dedup stay exact: a timer at or after spill_min is looked up, written
- * and deleted in the store, anything earlier in memory.
+ * memory: when the timers of both domains pass ops->timer_budget, the
+ * latest times, then part of the earliest one, go to the store in one
+ * batch, and pop loads them back with one range scan when they are the
+ * earliest left. Every in-memory timer is at or before spill_min, every
+ * stored one at or after it (at spill_min, never in both), so that time
+ * order and dedup stay exact: a timer after spill_min lives in the store,
+ * one before it in memory, one at it wherever memory does not hold it
+ * (docs/state.md, Timers).
  *
  * @thread task: one rn_state_t per operator instance.
  */
