@@ -22,7 +22,11 @@
  *   INDB    RocksDB holds a value for the key (as of the last write), so a
  *           delete must reach it; a value created and deleted while
  *           only here is dropped and never touches RocksDB;
- *   REF     the clock bit: touched since the evictor last passed.
+ *   REF     the clock bit: touched since the evictor last passed;
+ *   PART    a merging state's delta (rn__rc_ref_part): the value is
+ *           RocksDB's, whatever it holds, folded with these bytes; written
+ *           as a Merge, and made whole (one read) before anything but
+ *           another fold sees it (resolve()).
  *
  * Eviction is CLOCK over the slot array, run before an insert when the
  * entries and slots pass the limit: it frees down to 15/16 of the limit in
@@ -41,7 +45,7 @@
 
 #include <xxhash.h>
 
-enum { F_DIRTY = 1, F_ABSENT = 2, F_INDB = 4, F_REF = 8 };
+enum { F_DIRTY = 1, F_ABSENT = 2, F_INDB = 4, F_REF = 8, F_PART = 16 };
 
 struct rn__rcent {
     uint32_t state;
@@ -305,10 +309,11 @@ filter_room(rn__rdb_t *rdb, size_t nnew)
 }
 
 /* Writes the dirty entries among ents[0..n) in one WriteBatch sorted by
- * RocksDB key: puts for values, deletes for values deleted here that
- * RocksDB holds. Entries are left as they are; the filter counts the puts
- * of keys RocksDB did not hold in before the write and the deletes out
- * after it. */
+ * RocksDB key: puts for values, merges for partial values, deletes for
+ * values deleted here that RocksDB holds. Entries are left as they are;
+ * the filter counts the puts of keys RocksDB did not hold, and every
+ * merge (RocksDB may or may not hold its key: counting a key twice errs
+ * towards "maybe"), in before the write and the deletes out after it. */
 static rn_code_t
 write_sorted(rn__rdb_t *rdb, const rn__rcvic_t *ents, size_t n, rn_error_t *err)
 {
@@ -353,6 +358,9 @@ write_sorted(rn__rdb_t *rdb, const rn__rcvic_t *ents, size_t n, rn_error_t *err)
             /* Created and deleted here only: dropped, never written. */
             rn_dassert(e->flags & F_INDB);
             rocksdb_writebatch_delete(rdb->wb, (const char *)w[i].k.key, w[i].k.len);
+        } else if (e->flags & F_PART) {
+            rocksdb_writebatch_merge(rdb->wb, (const char *)w[i].k.key, w[i].k.len,
+                                     (const char *)ent_val(e), e->vlen);
         } else {
             rocksdb_writebatch_put(rdb->wb, (const char *)w[i].k.key, w[i].k.len,
                                    (const char *)ent_val(e), e->vlen);
@@ -454,6 +462,13 @@ rn__rdb_flush(void *be, rn_error_t *err)
     if (rc == RN_OK) {
         for (size_t i = 0; i < n; i++) {
             rn__rcent_t *e = ents[i].e;
+            if (e->flags & F_PART) {
+                /* RocksDB has the delta now: the entry restarts from the
+                 * identity. */
+                memset(ent_val(e), 0, e->vlen);
+                e->flags &= (uint8_t)~F_DIRTY;
+                continue;
+            }
             /* A written delete leaves a clean known-absent entry. */
             e->flags &= (uint8_t) ~(F_DIRTY | F_INDB);
             if (!(e->flags & F_ABSENT))
@@ -495,11 +510,72 @@ read_db(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, char **val, size_t *vle
     return rn__rdb_get(rdb, kb, klen, val, vlen, err);
 }
 
+/* Puts a new entry for k (hash h, not cached) with flags and vlen bytes
+ * of val (NULL: zeroed), evicting first, so that no entry handed out
+ * before moves. @returns its slot, or SIZE_MAX with err set. */
+static size_t
+insert(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, const void *val, size_t vlen,
+       uint8_t flags, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    size_t need = rn__fc_round(ent_size(k->keylen, k->nslen, vlen));
+    if (total(c) + need > c->limit && evict(rdb, need, err) != RN_OK)
+        return SIZE_MAX;
+    if ((c->count + 1) * 4 > c->cap * 3 && grow(c, err) != RN_OK)
+        return SIZE_MAX;
+    rn__rcent_t *e = ent_new(c, k, vlen);
+    if (e == NULL) {
+        rn__errf(err, RN_ENOMEM, "out of memory for a cached value of %zu bytes", vlen);
+        return SIZE_MAX;
+    }
+    if (val != NULL && vlen > 0)
+        memcpy(ent_val(e), val, vlen);
+    e->flags = flags;
+    return place(c, e, h);
+}
+
+/* Makes the partial entry in slot i whole: RocksDB's value (if any) with
+ * the entry's delta folded into it, dirty. @returns RN_OK or an error
+ * (the entry stays partial). */
+static rn_code_t
+resolve(rn__rdb_t *rdb, size_t i, rn_error_t *err)
+{
+    rn__rcent_t *e = rdb->cache.slots[i].e;
+    rn__skey_t k = {.state = e->state,
+                    .kg = e->kg,
+                    .keylen = e->keylen,
+                    .nslen = e->nslen,
+                    .key = e->data,
+                    .ns = e->data + e->keylen};
+    char *val;
+    size_t vlen, klen;
+    rn_code_t rc = read_db(rdb, &k, rdb->cache.slots[i].hash, &val, &vlen, &klen, err);
+    if (rc == RN_ENOTFOUND) {
+        /* The delta is all there is: a new value. */
+        e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY);
+        rdb->live++;
+        return RN_OK;
+    }
+    if (rc != RN_OK)
+        return rc;
+    /* Oldest first: the stored value, then the delta folded into it. */
+    if (!rn__rdb_merge_fold(rdb->merge, e->state, val, ent_val(e), vlen) || vlen != e->vlen) {
+        rocksdb_free(val);
+        return rn__errf(err, RN_ECORRUPT,
+                        "state id %u: stored value of %zu bytes, a merging state of %u", e->state,
+                        vlen, e->vlen);
+    }
+    memcpy(ent_val(e), val, vlen);
+    rocksdb_free(val);
+    e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY | F_INDB);
+    return RN_OK;
+}
+
 /* The slot of k, loading it from RocksDB on a miss (a clean copy, or a
  * clean known-absent entry, whose value is absent_vlen zeroed bytes so
- * that ref can fill it without moving it). Evicts first, so that no entry
- * handed out by this call moves. @returns the slot index, or SIZE_MAX with
- * err set. */
+ * that ref can fill it without moving it) and making a partial entry
+ * whole. Evicts first, so that no entry handed out by this call moves.
+ * @returns the slot index, or SIZE_MAX with err set. */
 static size_t
 lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, size_t absent_vlen, rn_error_t *err)
 {
@@ -507,6 +583,8 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, size_t absent_vlen, rn_e
     size_t i = find(c, k, h);
     if (RN_LIKELY(c->slots[i].e != NULL)) {
         c->hits++;
+        if (RN_UNLIKELY(c->slots[i].e->flags & F_PART) && resolve(rdb, i, err) != RN_OK)
+            return SIZE_MAX;
         return i;
     }
     c->misses++;
@@ -517,35 +595,16 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, size_t absent_vlen, rn_e
     char *val;
     size_t vlen, klen;
     rn_code_t rc = read_db(rdb, k, h, &val, &vlen, &klen, err);
-    if (rc == RN_ENOTFOUND)
+    if (rc == RN_ENOTFOUND) {
+        val = NULL;
         vlen = absent_vlen;
-    else if (rc != RN_OK)
-        return SIZE_MAX;
-    size_t need = rn__fc_round(ent_size(k->keylen, k->nslen, vlen));
-    if (total(c) + need > c->limit && evict(rdb, need, err) != RN_OK) {
-        rocksdb_free(val);
+    } else if (rc != RN_OK) {
         return SIZE_MAX;
     }
-    if ((c->count + 1) * 4 > c->cap * 3 && grow(c, err) != RN_OK) {
-        rocksdb_free(val);
-        return SIZE_MAX;
-    }
-    rn__rcent_t *e = ent_new(c, k, vlen);
-    if (e == NULL) {
-        rocksdb_free(val);
-        rn__errf(err, RN_ENOMEM, "out of memory for a cached value of %zu bytes", vlen);
-        return SIZE_MAX;
-    }
-    if (rc == RN_OK) {
-        if (vlen > 0)
-            memcpy(ent_val(e), val, vlen);
-        rn_dassert(rn__rf_maybe(&c->filter, h));
-        e->flags = F_INDB | F_REF;
-    } else {
-        e->flags = F_ABSENT | F_REF;
-    }
+    rn_dassert(rc != RN_OK || rn__rf_maybe(&c->filter, h));
+    i = insert(rdb, k, h, val, vlen, rc == RN_OK ? F_INDB | F_REF : F_ABSENT | F_REF, err);
     rocksdb_free(val);
-    return place(c, e, h);
+    return i;
 }
 
 rn_code_t
@@ -606,7 +665,7 @@ rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_e
     /* The hit path first, inline: it is the per-record cost. */
     size_t i = find(c, k, h);
     rn__rcent_t *e = c->slots[i].e;
-    if (RN_LIKELY(e != NULL && !(e->flags & F_ABSENT) && e->vlen == size)) {
+    if (RN_LIKELY(e != NULL && !(e->flags & (F_ABSENT | F_PART)) && e->vlen == size)) {
         c->hits++;
         e->flags |= F_DIRTY | F_REF;
         *created = false;
@@ -616,7 +675,7 @@ rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_e
         rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", size);
         return NULL;
     }
-    if (e == NULL) {
+    if (e == NULL || (e->flags & F_PART)) {
         i = lookup(rdb, k, h, size, err);
         if (i == SIZE_MAX)
             return NULL;
@@ -631,13 +690,57 @@ rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_e
     return e != NULL ? ent_val(e) : NULL;
 }
 
+void *
+rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    uint64_t h = rn__rc_hash(k);
+    size_t i = find(c, k, h);
+    rn__rcent_t *e = c->slots[i].e;
+    if (RN_LIKELY(e != NULL && !(e->flags & F_ABSENT) && e->vlen == size)) {
+        c->hits++;
+        e->flags |= F_DIRTY | F_REF;
+        *fresh = false;
+        return ent_val(e);
+    }
+    if (e != NULL)
+        return rn__rc_ref(rdb, k, size, fresh, err); /* absent or of another size */
+    if (size > UINT32_MAX / 2) {
+        rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", size);
+        return NULL;
+    }
+    c->misses++;
+    if (RN_UNLIKELY(k->kg > RN__RDB_KG_MAX || k->state > RN__RDB_STATE_MAX)) {
+        rn__errf(err, RN_EINVAL, "key group %u or state id %u out of range", k->kg, k->state);
+        return NULL;
+    }
+    *fresh = true;
+    if (!rn__rf_maybe(&c->filter, h)) {
+        /* Known absent: a whole new value, as ref makes it. read_db
+         * answers from the filter (and checks it in debug builds). */
+        char *val;
+        size_t vlen, klen;
+        rn_code_t rc = read_db(rdb, k, h, &val, &vlen, &klen, err);
+        rn_assert(rc == RN_ENOTFOUND);
+        i = insert(rdb, k, h, NULL, size, F_DIRTY | F_REF, err);
+        if (i != SIZE_MAX)
+            rdb->live++;
+    } else {
+        i = insert(rdb, k, h, NULL, size, F_PART | F_DIRTY | F_REF, err);
+    }
+    return i != SIZE_MAX ? ent_val(c->slots[i].e) : NULL;
+}
+
 /* Deletes the present entry in slot i. */
 static void
 del_at(rn__rdb_t *rdb, size_t i)
 {
     rn__rcache_t *c = &rdb->cache;
     rn__rcent_t *e = c->slots[i].e;
-    rdb->live--;
+    /* Merged values that never were read are not counted: see
+     * rn__rc_ref_part. */
+    if (rdb->live > 0)
+        rdb->live--;
     if (!(e->flags & F_INDB)) {
         /* Only ever here: nothing to tell RocksDB. */
         remove_at(c, i);
@@ -683,7 +786,8 @@ del_uncached(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, void *buf, size_t 
         return rc;
     c->written++;
     rn__rf_remove(&c->filter, h);
-    rdb->live--;
+    if (rdb->live > 0)
+        rdb->live--;
     return RN_OK;
 }
 
@@ -700,6 +804,13 @@ rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err)
         return rc == RN_ENOTFOUND ? RN_OK : rc;
     }
     c->hits++;
+    if (c->slots[i].e->flags & F_PART) {
+        /* Whatever RocksDB holds goes too: a pending delete, no read. */
+        c->slots[i].e->flags = (uint8_t)((c->slots[i].e->flags & ~F_PART) | F_INDB);
+        *existed = true;
+        del_at(rdb, i);
+        return RN_OK;
+    }
     *existed = !(c->slots[i].e->flags & F_ABSENT);
     if (*existed)
         del_at(rdb, i);
@@ -716,6 +827,8 @@ rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t size, size_t 
     if (c->slots[i].e == NULL)
         return del_uncached(rdb, k, h, buf, size, len, err);
     c->hits++;
+    if ((c->slots[i].e->flags & F_PART) && resolve(rdb, i, err) != RN_OK)
+        return err != NULL ? err->code : RN_EIO;
     rn__rcent_t *e = c->slots[i].e;
     if (e->flags & F_ABSENT)
         return RN_ENOTFOUND;

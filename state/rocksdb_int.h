@@ -272,6 +272,30 @@ uint64_t rn__rdb_ttl_dropped(void *be);
  * @thread task. */
 rn_code_t rn__rdb_compact_all(void *be, rn_error_t *err);
 
+/* ---- merging states (rocksdb_merge.c) ---- */
+
+/*
+ * RocksDB's merge operator for merging value states: the cache writes a
+ * value it did not read as a Merge of its delta, and RocksDB folds deltas
+ * into the stored value with the state's merge function when it reads or
+ * compacts the key. Runs on any thread; the states reach it through a
+ * table published by the task thread.
+ */
+typedef struct rn__rdb_merge rn__rdb_merge_t;
+
+/* Creates the operator and installs it in opts (before the database
+ * opens); the options own it and free it with themselves. Aborts when out
+ * of memory (a small fixed size). @thread task. */
+rn__rdb_merge_t *rn__rdb_merge_new(rocksdb_options_t *opts);
+/* The backend's merge_state hook (state_int.h). @thread task. */
+rn_code_t rn__rdb_merge_state(void *be, uint32_t state, const rn_state_merge_t *m,
+                              rn_error_t *err);
+/* Folds src into dst (size bytes each) with the function of state id
+ * state. @returns false when state is not a merging state of that size.
+ * @thread task. */
+bool rn__rdb_merge_fold(const rn__rdb_merge_t *m, uint32_t state, void *dst, const void *src,
+                        size_t size);
+
 /* ---- the write-back cache (rocksdb_cache.c) ---- */
 
 /* The hash of (state id, key, ns) that the cache and the filter address
@@ -346,6 +370,10 @@ struct rn__rdb {
     size_t *toff;     /* start of each key in tbuf; its end is the next start */
     size_t ntoff;
     size_t captoff;
+    /* By domain: the first key the last load left (malloc'd), while every
+     * stored timer is at or after it; NULL: unknown. */
+    uint8_t *tres[2];
+    size_t treslen[2];
     char *path;  /* the per-run directory, owned; removed on close when remove_on_close */
     char *owner; /* "component#instance", owned */
     bool remove_on_close;
@@ -356,6 +384,7 @@ struct rn__rdb {
     rn__rcache_t cache;
     uint64_t tlimit; /* bytes of in-memory timers per domain (rocksdb_timers.c) */
     rn__rdb_ttl_t *ttl; /* the compaction filter (rocksdb_ttl.c), owned */
+    rn__rdb_merge_t *merge; /* the merge operator (rocksdb_merge.c), owned by opts */
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
@@ -370,6 +399,10 @@ rn_code_t rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_
                      rn_error_t *err);
 void *rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created,
                  rn_error_t *err);
+/* rn__vstate_ref_part for a merging state: on a miss, a zeroed partial
+ * entry (a delta, written as a Merge) without reading RocksDB. */
+void *rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh,
+                      rn_error_t *err);
 /* Deletes the value of k. @param existed set to whether it existed. */
 rn_code_t rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err);
 /* get, copy and del in one lookup: see rn__vstate_take. @param buf owned by

@@ -6,10 +6,14 @@
  * docs/state.md) as 0xfe | domain | time | kg | keylen | key | ns with the
  * time big-endian and its sign bit flipped, so that a domain's timers sort
  * by time and "every timer up to a time" is one iterator from the first
- * stored time. A load deletes what it read with point deletes in one
- * WriteBatch (range tombstones would pile up in front of every later
- * scan). The handle keeps the store's earliest time, so that it never
- * reads the store for a timer earlier than everything in it.
+ * stored time. A load deletes what it read with one range tombstone and
+ * remembers where it stopped (tres), so that the next load of the same
+ * time starts there rather than stepping again over every key the
+ * earlier loads deleted: a tumbling window of 2M keys has 2M timers of one
+ * time, loaded a few thousand at a time, and scans from the time's start
+ * made that quadratic (most of such a run). A write below the remembered
+ * key forgets it. The handle keeps the store's earliest time, so that it
+ * never reads the store for a timer earlier than everything in it.
  *
  * @thread task.
  */
@@ -144,7 +148,18 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
             rdb->captoff = ncap;
         }
         rdb->toff[rdb->ntoff++] = rdb->tlen;
-        rdb->tlen += tkey_encode(rdb->tbuf + rdb->tlen, domain, &t[i]);
+        uint8_t *k = rdb->tbuf + rdb->tlen;
+        size_t klen = tkey_encode(k, domain, &t[i]);
+        rdb->tlen += klen;
+        if (rdb->tres[domain] != NULL) {
+            rn__rdb_kref_t a = {k, klen}, b = {rdb->tres[domain], rdb->treslen[domain]};
+            if (rn__rdb_cmp_key(&a, &b) < 0) {
+                /* Where the last load stopped is no longer the first key
+                 * left. */
+                rn_free(rdb->tres[domain]);
+                rdb->tres[domain] = NULL;
+            }
+        }
         if (rdb->ntoff >= TBUF_MAX) {
             rn_code_t rc = tbuf_flush(rdb, err);
             if (rc != RN_OK)
@@ -246,7 +261,20 @@ rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto
     rn_code_t rc = tbuf_flush(rdb, err);
     if (rc != RN_OK)
         return rc;
-    rc = rn__rdb_scan_from(rdb, seek, slen, load_key, &ld, err);
+    /* Start where the last load stopped when that is past from: every key
+     * before it is loaded (and deleted) or was never there. */
+    const uint8_t *start = seek;
+    size_t startlen = slen;
+    uint8_t *res = rdb->tres[domain];
+    rdb->tres[domain] = NULL;
+    if (res != NULL) {
+        rn__rdb_kref_t a = {res, rdb->treslen[domain]}, b = {seek, slen};
+        if (rn__rdb_cmp_key(&a, &b) > 0) {
+            start = res;
+            startlen = rdb->treslen[domain];
+        }
+    }
+    rc = rn__rdb_scan_from(rdb, start, startlen, load_key, &ld, err);
     if (rc == RN_OK && ld.rc != RN_OK)
         rc = rn__errf(err, ld.rc, "loading spilled timers at time %lld", (long long)ld.next);
     if (rc == RN_OK && ld.n > 0) {
@@ -258,14 +286,20 @@ rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto
          * failure nothing is deleted: the error stops the job. */
         uint8_t end[2] = {(uint8_t)RN__RDB_TIMER_TAG, (uint8_t)(domain + 1)};
         if (ld.stop != NULL)
-            rocksdb_writebatch_delete_range(rdb->wb, (const char *)seek, slen,
+            rocksdb_writebatch_delete_range(rdb->wb, (const char *)start, startlen,
                                             (const char *)ld.stop, ld.stoplen);
         else /* to the end of the domain */
-            rocksdb_writebatch_delete_range(rdb->wb, (const char *)seek, slen,
+            rocksdb_writebatch_delete_range(rdb->wb, (const char *)start, startlen,
                                             (const char *)end, sizeof(end));
         rc = rn__rdb_write(rdb, err);
     }
-    rn_free(ld.stop);
+    rn_free(res);
+    if (rc == RN_OK && ld.stop != NULL) {
+        rdb->tres[domain] = ld.stop;
+        rdb->treslen[domain] = ld.stoplen;
+    } else {
+        rn_free(ld.stop);
+    }
     *next = ld.next;
     return rc;
 }

@@ -140,7 +140,7 @@ rn__state_key_group(const rn_state_t *st)
 
 static struct rn_vstate *
 state_register(rn_state_t *st, const char *name, rn__skind_t kind, const rn_state_ttl_t *ttl,
-               rn_error_t *err)
+               const rn_state_merge_t *merge, rn_error_t *err)
 {
     int64_t ttl_ms = ttl != NULL ? ttl->ttl_ms : 0;
     bool on_read = ttl != NULL && ttl->refresh_on_read;
@@ -164,11 +164,27 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, const rn_stat
                      st->owner, name);
             return NULL;
         }
+        /* So is a merging state's: deltas vs whole values. */
+        if (h->merging != (merge != NULL)) {
+            rn__errf(err, RN_EINVAL, "%s: state '%s' is already registered %s a merge function",
+                     st->owner, name, h->merging ? "with" : "without");
+            return NULL;
+        }
         return h;
     }
     if (ttl_ms > 0 && st->ops->ttl_state != NULL &&
         st->ops->ttl_state(st->be, st->nstates, kind, err) != RN_OK)
         return NULL;
+    if (merge != NULL) {
+        if (merge->merge == NULL || merge->size == 0) {
+            rn__errf(err, RN_EINVAL, "%s: state '%s': a merging state needs a function and a size",
+                     st->owner, name);
+            return NULL;
+        }
+        if (st->ops->merge_state != NULL &&
+            st->ops->merge_state(st->be, st->nstates, merge, err) != RN_OK)
+            return NULL;
+    }
     if (st->nstates == st->capstates) {
         st->capstates = st->capstates ? st->capstates * 2 : 4;
         st->states = rn_xrealloc(st->states, st->capstates * sizeof(*st->states));
@@ -181,6 +197,7 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, const rn_stat
     h->name = rn_xstrdup(name);
     h->ttl_ms = ttl_ms;
     h->ttl_on_read = on_read;
+    h->merging = merge != NULL;
     st->states[st->nstates++] = h;
     return h;
 }
@@ -188,38 +205,45 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, const rn_stat
 rn_vstate_t *
 rn__state_value(rn_state_t *st, const char *name, rn_error_t *err)
 {
-    return state_register(st, name, RN__SK_VALUE, NULL, err);
+    return state_register(st, name, RN__SK_VALUE, NULL, NULL, err);
 }
 
 rn_lstate_t *
 rn__state_list(rn_state_t *st, const char *name, rn_error_t *err)
 {
-    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, NULL, err);
+    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, NULL, NULL, err);
 }
 
 rn_mstate_t *
 rn__state_map(rn_state_t *st, const char *name, rn_error_t *err)
 {
-    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, NULL, err);
+    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, NULL, NULL, err);
 }
 
 rn_vstate_t *
 rn__state_value_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl,
                     rn_error_t *err)
 {
-    return state_register(st, name, RN__SK_VALUE, ttl, err);
+    return state_register(st, name, RN__SK_VALUE, ttl, NULL, err);
 }
 
 rn_lstate_t *
 rn__state_list_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl, rn_error_t *err)
 {
-    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, ttl, err);
+    return (rn_lstate_t *)state_register(st, name, RN__SK_LIST, ttl, NULL, err);
 }
 
 rn_mstate_t *
 rn__state_map_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl, rn_error_t *err)
 {
-    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, ttl, err);
+    return (rn_mstate_t *)state_register(st, name, RN__SK_MAP, ttl, NULL, err);
+}
+
+rn_vstate_t *
+rn__state_value_merge(rn_state_t *st, const char *name, const rn_state_merge_t *m,
+                      rn_error_t *err)
+{
+    return state_register(st, name, RN__SK_VALUE, NULL, m, err);
 }
 
 /* Fills *k for handle h and namespace ns. @returns false when ns is too
@@ -290,6 +314,22 @@ rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool 
         return NULL;
     void *p = RN_UNLIKELY(vs->ttl_ms > 0) ? rn__ttl_ref(vs, &k, size, created, err)
                                            : vs->st->ops->ref(vs->st->be, &k, size, created, err);
+    if (p == NULL)
+        state_ctx(err != NULL ? err->code : RN_EINVAL, vs, err);
+    return p;
+}
+
+void *
+rn__vstate_ref_part(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool *fresh,
+                    rn_error_t *err)
+{
+    const rn__state_backend_t *ops = vs->st->ops;
+    if (!vs->merging || ops->ref_part == NULL)
+        return rn__vstate_ref(vs, ns, nslen, size, fresh, err);
+    rn__skey_t k;
+    if (!skey_init(&k, vs, ns, nslen, err))
+        return NULL;
+    void *p = ops->ref_part(vs->st->be, &k, size, fresh, err);
     if (p == NULL)
         state_ctx(err != NULL ? err->code : RN_EINVAL, vs, err);
     return p;

@@ -94,6 +94,26 @@ rn_lstate_t *rn__state_list_ttl(rn_state_t *st, const char *name, const rn_state
 rn_mstate_t *rn__state_map_ttl(rn_state_t *st, const char *name, const rn_state_ttl_t *ttl,
                                rn_error_t *err);
 
+/* A merging value state (Flink's AggregatingState): every value has size
+ * bytes, and merge folds one value into another. merge must be
+ * associative, have the all-zero value as identity (folding zero changes
+ * nothing) and be callable from any thread (RocksDB folds on its
+ * compaction threads); it may break ties by order: dst is always the
+ * older. Such a state can be updated without reading it
+ * (rn__vstate_ref_part); every other call sees whole values. */
+typedef void (*rn_state_merge_fn)(const void *ctx, void *dst, const void *src);
+typedef struct rn_state_merge {
+    size_t size;
+    rn_state_merge_fn merge;
+    const void *ctx; /* passed to merge; ctxlen bytes, copied */
+    size_t ctxlen;
+} rn_state_merge_t;
+
+/* Registers a merging value state (no TTL). Registering one name twice
+ * returns the same handle; as a merging and a plain state, RN_EINVAL. */
+rn_vstate_t *rn__state_value_merge(rn_state_t *st, const char *name, const rn_state_merge_t *m,
+                                   rn_error_t *err);
+
 /* Value state. get: RN_ENOTFOUND when absent (msg left empty). */
 rn_code_t rn__vstate_get(rn_vstate_t *vs, const void *ns, size_t nslen, const void **val,
                          size_t *len, rn_error_t *err);
@@ -107,6 +127,19 @@ rn_code_t rn__vstate_put(rn_vstate_t *vs, const void *ns, size_t nslen, const vo
  * @returns NULL with err set on failure. */
 void *rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool *created,
                      rn_error_t *err);
+/* A merging state's value to update in place, possibly partial: a
+ * backend that would have to read it (RocksDB, when it is not cached)
+ * hands out a zeroed delta instead, which it folds into the stored value
+ * later with the state's merge function. Only updates by folding (as
+ * merge does) may be written through it: its bytes are not the value.
+ * *fresh is true when the backend did not hold the value in memory: the
+ * value is new, or may be (a caller that registers a timer for a new
+ * value registers it again then; registering is idempotent). On a plain
+ * value state, or a backend without partial values, it is
+ * rn__vstate_ref with *fresh = *created. @returns NULL with err set on
+ * failure. */
+void *rn__vstate_ref_part(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size,
+                          bool *fresh, rn_error_t *err);
 rn_code_t rn__vstate_clear(rn_vstate_t *vs, const void *ns, size_t nslen, rn_error_t *err);
 /* get, copy and clear in one lookup (a window firing its accumulator for
  * the last time): copies at most size bytes of the value into buf, sets

@@ -86,6 +86,12 @@ typedef struct rn__state_backend {
      * registered, before any entry of it exists), so that the backend can
      * drop its expired entries by itself (rocksdb_ttl.c). NULL: it does not. */
     rn_code_t (*ttl_state)(void *be, uint32_t state, rn__skind_t kind, rn_error_t *err);
+    /* Optional, both or neither: state id state is a merging value state
+     * (registered before any value of it exists), and ref_part hands out
+     * its values as rn__vstate_ref_part does. NULL: the handle uses ref. */
+    rn_code_t (*merge_state)(void *be, uint32_t state, const rn_state_merge_t *m,
+                             rn_error_t *err);
+    void *(*ref_part)(void *be, const rn__skey_t *k, size_t size, bool *fresh, rn_error_t *err);
 
     /* The timer spill store (timers_spill in state.c), all optional: NULL
      * for a backend that keeps timers in memory only (memory.c). */
@@ -297,6 +303,7 @@ struct rn_vstate {
     char *name;
     int64_t ttl_ms;   /* 0: no TTL (ttl.c) */
     bool ttl_on_read; /* reads refresh the expiry too */
+    bool merging;     /* registered with rn__state_value_merge */
 };
 struct rn_lstate {
     struct rn_vstate h;

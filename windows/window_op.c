@@ -52,6 +52,9 @@ typedef struct win_op {
     rn_mstate_t *seen;     /* (key, window + agg): count_distinct values -> "" */
     rn_vstate_t *sessions; /* (key): sess_t[], sorted by start */
     size_t acc_size;
+    /* acc is a merging state (numeric aggregates of tumbling and sliding
+     * windows): on time, records fold into it without reading it. */
+    bool merging;
     rn_batch_t *out;  /* current output batch, or NULL */
     rn_batch_t *late; /* current late batch, or NULL */
     uint64_t late_dropped;
@@ -261,7 +264,15 @@ accumulate(win_op_t *w, rn_win_t win, rn_win_t sw, const rn_value_t *row, int64_
     rn_code_t rc = RN_OK;
 
     rn__win_ns_encode(sw, ns);
-    rn_acc_cell_t *cells = rn__vstate_ref(w->acc, ns, sizeof(ns), w->acc_size, &created, err);
+    /* A record on time only folds into the accumulator, which therefore
+     * need not be read (RocksDB reads it once, when the window fires). A
+     * late one (allowed lateness) fires the window again at once and needs
+     * it whole. Fresh rather than created: the timers are registered again
+     * whenever the accumulator was not in memory, which is harmless. */
+    rn_acc_cell_t *cells =
+        w->merging && timers && fire_time(win) > wm
+            ? rn__vstate_ref_part(w->acc, ns, sizeof(ns), w->acc_size, &created, err)
+            : rn__vstate_ref(w->acc, ns, sizeof(ns), w->acc_size, &created, err);
     if (cells == NULL)
         return err != NULL ? err->code : RN_EINVAL;
     if (created && timers && (rc = win_timers(w, win, wm, true, err)) != RN_OK)
@@ -560,6 +571,44 @@ late_record(win_op_t *w, const rn_value_t *row, int64_t ts, rn_error_t *err)
     return RN_OK;
 }
 
+/* What acc_merge needs, copied by the state backend. */
+typedef struct merge_spec {
+    uint32_t naggs;
+    rn_agg_t aggs[];
+} merge_spec_t;
+
+/* The merge function of the accumulator state: folds src into dst, cell
+ * by cell (rn__acc_merge: zero cells are its identity, dst the older). */
+static void
+acc_merge(const void *ctx, void *dst, const void *src)
+{
+    const merge_spec_t *m = ctx;
+    rn_acc_cell_t *d = dst;
+    const rn_acc_cell_t *s = src;
+    for (uint32_t i = 0; i < m->naggs; i++)
+        rn__acc_merge(&m->aggs[i], &d[i], &s[i]);
+}
+
+static rn_vstate_t *
+acc_state(win_op_t *w, rn_error_t *err)
+{
+    const rn_win_plan_t *plan = w->plan;
+    /* Strings and distinct values live in other states, and sessions merge
+     * and move accumulators: those read and write whole values. */
+    w->merging =
+        !plan->has_strings && !plan->has_distinct && plan->spec.kind != RN_WIN_SESSION;
+    if (!w->merging)
+        return rn__state_value(w->st, "acc", err);
+    size_t len = sizeof(merge_spec_t) + plan->naggs * sizeof(rn_agg_t);
+    merge_spec_t *spec = rn_xcalloc(1, len);
+    spec->naggs = plan->naggs;
+    memcpy(spec->aggs, plan->aggs, plan->naggs * sizeof(rn_agg_t));
+    rn_state_merge_t m = {.size = w->acc_size, .merge = acc_merge, .ctx = spec, .ctxlen = len};
+    rn_vstate_t *vs = rn__state_value_merge(w->st, "acc", &m, err);
+    rn_free(spec);
+    return vs;
+}
+
 rn_code_t
 rn__win_open(rn_op_t *op, rn_error_t *err)
 {
@@ -572,7 +621,7 @@ rn__win_open(rn_op_t *op, rn_error_t *err)
     w->plan = plan;
     w->st = st;
     w->acc_size = plan->naggs * sizeof(rn_acc_cell_t);
-    if ((w->acc = rn__state_value(st, "acc", err)) == NULL ||
+    if ((w->acc = acc_state(w, err)) == NULL ||
         (plan->has_strings && (w->str = rn__state_value(st, "str", err)) == NULL) ||
         (plan->has_distinct && (w->seen = rn__state_map(st, "distinct", err)) == NULL) ||
         (plan->spec.kind == RN_WIN_SESSION &&

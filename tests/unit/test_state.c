@@ -303,6 +303,140 @@ START_TEST(test_state_value_take)
 }
 END_TEST
 
+/* ---- merging value state ---- */
+
+/* A merging state's value: a count, a sum and the round of the latest
+ * update (the later one wins: dst is the older in merge). */
+typedef struct mval {
+    int64_t n;
+    int64_t sum;
+    int64_t last;
+} mval_t;
+
+static void
+mval_merge(const void *ctx, void *dst, const void *src)
+{
+    const int64_t *scale = ctx; /* copied by the backend: checked below */
+    mval_t *d = dst;
+    const mval_t *s = src;
+    ck_assert_int_eq(*scale, 1);
+    if (s->n == 0)
+        return; /* the identity */
+    d->n += s->n;
+    d->sum += s->sum;
+    d->last = s->last;
+}
+
+static void
+ck_mval(rn_vstate_t *vs, const char *ns, int64_t n, int64_t sum, int64_t last)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    const void *v;
+    size_t len;
+    ck_assert_rn_ok(rn__vstate_get(vs, ns, strlen(ns), &v, &len, &err), &err);
+    ck_assert_uint_eq(len, sizeof(mval_t));
+    mval_t m;
+    memcpy(&m, v, sizeof(m));
+    ck_assert_int_eq(m.n, n);
+    ck_assert_int_eq(m.sum, sum);
+    ck_assert_int_eq(m.last, last);
+}
+
+/* Updates through rn__vstate_ref_part fold into the stored value however
+ * the backend splits them (RocksDB, with a bound of 64 kB, writes most of
+ * them as Merges of deltas it never read); every other call sees whole
+ * values; take and clear remove what is stored, deltas included. */
+START_TEST(test_state_value_merge)
+{
+    enum { K = 8000, ROUNDS = 5 };
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend_mem(_i, 64 << 10);
+    int64_t *scale = rn_xmalloc(sizeof(*scale));
+    *scale = 1;
+    rn_state_merge_t m = {
+        .size = sizeof(mval_t), .merge = mval_merge, .ctx = scale, .ctxlen = sizeof(*scale)};
+    rn_vstate_t *vs = rn__state_value_merge(st, "m", &m, &err);
+    ck_assert_msg(vs != NULL, "%s", err.msg);
+    *scale = 2; /* the backend keeps its own copy */
+    rn_free(scale);
+    ck_assert_ptr_eq(rn__state_value_merge(st, "m", &m, &err), vs);
+    ck_assert_ptr_null(rn__state_value(st, "m", &err));
+    ck_assert_int_eq(err.code, RN_EINVAL);
+    ck_assert_msg(strstr(err.msg, "merge function") != NULL, "%s", err.msg);
+    rn_vstate_t *plain = rn__state_value(st, "plain", &err);
+    ck_assert_ptr_null(rn__state_value_merge(st, "plain", &m, &err));
+
+    char k[32];
+    size_t nfresh = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < K; i++) {
+            snprintf(k, sizeof(k), "key%d", i);
+            key(st, k);
+            bool fresh = false;
+            mval_t *p = rn__vstate_ref_part(vs, "w", 1, sizeof(mval_t), &fresh, &err);
+            ck_assert_msg(p != NULL, "%s", err.msg);
+            if (r == 0)
+                ck_assert(fresh); /* new: whatever the backend */
+            nfresh += fresh;
+            p->n++;
+            p->sum += i * 10 + r;
+            p->last = r;
+            /* Whole values in the middle of it all. */
+            if (i % 997 == 5)
+                ck_mval(vs, "w", r + 1, (int64_t)(r + 1) * i * 10 + r * (r + 1) / 2, r);
+        }
+    }
+    /* The memory backend holds everything: fresh only when new. */
+    if (strcmp(backends[_i], "memory") == 0)
+        ck_assert_uint_eq(nfresh, K);
+    int64_t rsum = ROUNDS * (ROUNDS - 1) / 2;
+    for (int i = 0; i < K; i++) {
+        snprintf(k, sizeof(k), "key%d", i);
+        key(st, k);
+        int64_t sum = (int64_t)ROUNDS * i * 10 + rsum;
+        if (i % 3 == 0) {
+            ck_mval(vs, "w", ROUNDS, sum, ROUNDS - 1);
+        } else if (i % 3 == 1) {
+            mval_t got;
+            size_t len = 0;
+            ck_assert_rn_ok(rn__vstate_take(vs, "w", 1, &got, sizeof(got), &len, &err), &err);
+            ck_assert_uint_eq(len, sizeof(got));
+            ck_assert_int_eq(got.n, ROUNDS);
+            ck_assert_int_eq(got.sum, sum);
+            ck_assert_int_eq(got.last, ROUNDS - 1);
+        } else {
+            ck_assert_rn_ok(rn__vstate_clear(vs, "w", 1, &err), &err);
+        }
+    }
+    /* Churn the cache (plain values), then every key again. */
+    for (int i = 0; i < K; i++) {
+        snprintf(k, sizeof(k), "key%d", i);
+        key(st, k);
+        put_str(plain, "x", "0123456789abcdef0123456789abcdef");
+    }
+    for (int i = 0; i < K; i++) {
+        snprintf(k, sizeof(k), "key%d", i);
+        key(st, k);
+        if (i % 3 == 0) {
+            ck_mval(vs, "w", ROUNDS, (int64_t)ROUNDS * i * 10 + rsum, ROUNDS - 1);
+            continue;
+        }
+        const void *v;
+        size_t len;
+        ck_assert_int_eq(rn__vstate_get(vs, "w", 1, &v, &len, &err), RN_ENOTFOUND);
+        /* A delta over nothing is the whole value. */
+        bool fresh = false;
+        mval_t *p = rn__vstate_ref_part(vs, "w", 1, sizeof(mval_t), &fresh, &err);
+        ck_assert_msg(p != NULL, "%s", err.msg);
+        p->n = 1;
+        p->sum = 7;
+        p->last = 9;
+        ck_mval(vs, "w", 1, 7, 9);
+    }
+    rn__state_destroy(st);
+}
+END_TEST
+
 /* ---- list state ---- */
 
 typedef struct collect {
@@ -534,6 +668,55 @@ START_TEST(test_state_timers)
     ck_assert_rn_ok(rn__timer_pop(st, RN_TIME_PROCESSING, 5, &t, &err), &err);
     ck_assert_int_eq(t.domain, RN_TIME_PROCESSING);
     ck_assert_int_eq(rn__timer_pop(st, RN_TIME_PROCESSING, 5, &t, &err), RN_ENOTFOUND);
+    rn__state_destroy(st);
+}
+END_TEST
+
+/* Many timers of one time, loaded back from the store a part at a time
+ * (each load starts where the last stopped); a timer registered at that
+ * time between loads, with a key that sorts before where the last load
+ * stopped, still fires, and every timer fires exactly once. */
+START_TEST(test_state_timers_one_time)
+{
+    enum { N = 20000, LATE = 500 };
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_timer_backend(_i);
+    char k[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "k%05d", i);
+        treg(st, k, 100, "w");
+    }
+    uint8_t *seen = rn_xcalloc(N + LATE, 1);
+    rn_timer_t t;
+    int popped = 0;
+    for (; popped < N / 2; popped++) {
+        ck_assert_rn_ok(rn__timer_pop(st, RN_TIME_EVENT, 100, &t, &err), &err);
+        size_t len;
+        const char *pk = rn__state_key(st, &len);
+        ck_assert_uint_eq(len, 6);
+        ck_assert_int_eq(pk[0], 'k');
+        int i = atoi(pk + 1);
+        ck_assert_int_eq(seen[i], 0);
+        seen[i] = 1;
+    }
+    /* "a" sorts before every "k" key (same key group: same length). */
+    for (int i = 0; i < LATE; i++) {
+        snprintf(k, sizeof(k), "a%05d", i);
+        treg(st, k, 100, "w");
+    }
+    while (rn__timer_pop(st, RN_TIME_EVENT, 100, &t, &err) == RN_OK) {
+        size_t len;
+        const char *pk = rn__state_key(st, &len);
+        int i = atoi(pk + 1) + (pk[0] == 'a' ? N : 0);
+        ck_assert_int_eq(t.time, 100);
+        ck_assert_int_eq(seen[i], 0);
+        seen[i] = 1;
+        popped++;
+    }
+    ck_assert_str_eq(err.msg, "");
+    ck_assert_int_eq(popped, N + LATE);
+    ck_spilled(st, _i);
+    rn_free(seen);
     rn__state_destroy(st);
 }
 END_TEST
@@ -1025,6 +1208,7 @@ state_suite(void)
     tcase_add_loop_test(tc, test_state_value_isolation, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_value_ref, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_value_take, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_value_merge, 0, NBACKENDS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("list");
@@ -1044,6 +1228,7 @@ state_suite(void)
     tc = tcase_create("timers");
     tcase_add_loop_test(tc, test_state_timers, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_timers_many, 0, 2 * NBACKENDS);
+    tcase_add_loop_test(tc, test_state_timers_one_time, 0, 2 * NBACKENDS);
     tcase_add_loop_test(tc, test_state_timers_model, 0, 2 * NBACKENDS);
     suite_add_tcase(s, tc);
 
