@@ -81,6 +81,31 @@ rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t 
 }
 
 rn_code_t
+rn__rdb_multi_get(rn__rdb_t *rdb, size_t n, const char *const *keys, const size_t *lens,
+                  rocksdb_pinnableslice_t **vals, char **errs, rn_error_t *err)
+{
+    rocksdb_batched_multi_get_cf(rdb->db, rdb->ropts, rdb->cf, n, keys, lens, vals, errs, true);
+    rn_code_t rc = RN_OK;
+    for (size_t i = 0; i < n; i++) {
+        if (errs[i] == NULL)
+            continue;
+        if (rc == RN_OK)
+            rc = rn__errf(err, RN_EIO, "rocksdb multiget (%s): %s", rdb->path, errs[i]);
+        rocksdb_free(errs[i]);
+        if (vals[i] != NULL)
+            rocksdb_pinnableslice_destroy(vals[i]);
+    }
+    if (rc != RN_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (errs[i] == NULL && vals[i] != NULL)
+                rocksdb_pinnableslice_destroy(vals[i]);
+            vals[i] = NULL;
+        }
+    }
+    return rc;
+}
+
+rn_code_t
 rn__rdb_scan_keys(rn__rdb_t *rdb, bool (*fn)(void *ctx, const uint8_t *key, size_t len),
                   void *ctx, rn_error_t *err)
 {
@@ -278,6 +303,8 @@ rdb_free(rn__rdb_t *rdb)
         /* Background compactions of a database that is going away are
          * wasted work: stop them rather than wait. */
         rocksdb_cancel_all_background_work(rdb->db, 1);
+        if (rdb->cf != NULL)
+            rocksdb_column_family_handle_destroy(rdb->cf);
         rocksdb_close(rdb->db);
     }
     rn__rc_fini(&rdb->cache);
@@ -435,9 +462,15 @@ rdb_open_db(rn__rdb_t *rdb, bool create, rn_error_t *err)
     char *rerr = NULL;
     rocksdb_options_set_create_if_missing(rdb->opts, create);
     rocksdb_options_set_error_if_exists(rdb->opts, create);
-    rdb->db = rocksdb_open(rdb->opts, rdb->path, &rerr);
+    /* Opened with its one column family named, for the handle that
+     * batched MultiGet (rn__rdb_multi_get) takes. */
+    const char *names[1] = {"default"};
+    const rocksdb_options_t *cfopts[1] = {rdb->opts};
+    rocksdb_column_family_handle_t *cfs[1] = {NULL};
+    rdb->db = rocksdb_open_column_families(rdb->opts, rdb->path, 1, names, cfopts, cfs, &rerr);
     if (rerr != NULL)
         return rdb_err(err, rerr, "open", rdb->path);
+    rdb->cf = cfs[0];
     return create ? write_format(rdb, err) : check_format(rdb, err);
 }
 
@@ -829,6 +862,12 @@ rdb_ref_part(void *be, const rn__skey_t *k, size_t size, bool *fresh, rn_error_t
     return rn__rc_ref_part(be, k, size, fresh, err);
 }
 
+static void
+rdb_prefetch(void *be, const rn__skey_t *keys, size_t n)
+{
+    rn__rc_prefetch(be, keys, n);
+}
+
 static rn_code_t
 rdb_del(void *be, const rn__skey_t *k, rn_error_t *err)
 {
@@ -875,6 +914,7 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .ttl_state = rn__rdb_ttl_state,
     .merge_state = rn__rdb_merge_state,
     .ref_part = rdb_ref_part,
+    .prefetch = rdb_prefetch,
     .timer_budget = rn__rdb_timer_budget,
     .timer_write = rn__rdb_timer_write,
     .timer_load = rn__rdb_timer_load,

@@ -731,6 +731,84 @@ rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, r
     return i != SIZE_MAX ? ent_val(c->slots[i].e) : NULL;
 }
 
+/* A key of a prefetch batch: its encoding, then where it came from. */
+typedef struct pfkey {
+    rn__rdb_kref_t k; /* first: rn__rdb_cmp_key sorts by it */
+    const rn__skey_t *sk;
+    uint64_t hash;
+} pfkey_t;
+
+void
+rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n)
+{
+    rn__rcache_t *c = &rdb->cache;
+    size_t kbytes = 0;
+    for (size_t i = 0; i < n; i++)
+        kbytes += keys[i].keylen + RN__RDB_PREFIX_OVERHEAD;
+    pfkey_t *w = rn_malloc(n * sizeof(*w));
+    uint8_t *buf = rn_malloc(kbytes);
+    const char **kp = rn_malloc(n * sizeof(*kp));
+    size_t *kl = rn_malloc(n * sizeof(*kl));
+    rocksdb_pinnableslice_t **vals = rn_malloc(n * sizeof(*vals));
+    char **errs = rn_malloc(n * sizeof(*errs));
+    size_t m = 0, off = 0;
+    if (w == NULL || buf == NULL || kp == NULL || kl == NULL || vals == NULL || errs == NULL)
+        goto done; /* a hint: the reads will come one by one */
+    for (size_t i = 0; i < n; i++) {
+        const rn__skey_t *k = &keys[i];
+        if (k->kg > RN__RDB_KG_MAX || k->state > RN__RDB_STATE_MAX)
+            continue;
+        uint64_t h = rn__rc_hash(k);
+        /* Cached (partial ones too: their take reads and folds them), or
+         * known absent: nothing to read. */
+        if (c->slots[find(c, k, h)].e != NULL || !rn__rf_maybe(&c->filter, h))
+            continue;
+        w[m].k.key = buf + off;
+        w[m].k.len = rn__rdb_prefix(buf + off, k->kg, k->state, k->key, k->keylen, k->ns,
+                                    k->nslen);
+        w[m].sk = k;
+        w[m].hash = h;
+        off += w[m].k.len;
+        m++;
+    }
+    if (m == 0)
+        goto done;
+    qsort(w, m, sizeof(*w), rn__rdb_cmp_key);
+    size_t u = 0; /* without duplicates: MultiGet wants distinct keys */
+    for (size_t i = 0; i < m; i++)
+        if (u == 0 || rn__rdb_cmp_key(&w[u - 1], &w[i]) != 0)
+            w[u++] = w[i];
+    m = u;
+    for (size_t i = 0; i < m; i++) {
+        kp[i] = (const char *)w[i].k.key;
+        kl[i] = w[i].k.len;
+    }
+    rn_error_t err = RN_ERROR_INIT;
+    if (rn__rdb_multi_get(rdb, m, kp, kl, vals, errs, &err) != RN_OK) {
+        /* Nothing is known: the reads will ask again, and fail. */
+        RN_LOG_DEBUG(rdb->owner, "state prefetch: %s", err.msg);
+        goto done;
+    }
+    for (size_t i = 0; i < m; i++) {
+        size_t vlen = 0;
+        const char *v = vals[i] != NULL ? rocksdb_pinnableslice_value(vals[i], &vlen) : NULL;
+        /* Clean entries, as a miss would load them. A failed insert (out
+         * of memory, a failed eviction) leaves the key to its read. */
+        c->misses++;
+        (void)insert(rdb, w[i].sk, w[i].hash, v, v != NULL ? vlen : 0,
+                     v != NULL ? F_INDB | F_REF : F_ABSENT | F_REF, &err);
+        if (vals[i] != NULL)
+            rocksdb_pinnableslice_destroy(vals[i]);
+    }
+done:
+    rn_free(w);
+    rn_free(buf);
+    rn_free(kp);
+    rn_free(kl);
+    rn_free(vals);
+    rn_free(errs);
+}
+
 /* Deletes the present entry in slot i. */
 static void
 del_at(rn__rdb_t *rdb, size_t i)

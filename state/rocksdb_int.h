@@ -354,6 +354,7 @@ typedef struct rn__rdb rn__rdb_t;
 /* The database of one operator instance. */
 struct rn__rdb {
     rocksdb_t *db;
+    rocksdb_column_family_handle_t *cf; /* the default (only) column family */
     rocksdb_options_t *opts;
     rocksdb_writeoptions_t *wopts;
     rocksdb_readoptions_t *ropts;
@@ -403,6 +404,11 @@ void *rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created
  * entry (a delta, written as a Merge) without reading RocksDB. */
 void *rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh,
                       rn_error_t *err);
+/* Reads the values of keys[0..n) that are neither cached nor ruled out by
+ * the filter into the cache, in one batched MultiGet sorted by RocksDB
+ * key: the windows a batch of timers is about to fire. A hint: errors
+ * are left for the reads that follow. */
+void rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n);
 /* Deletes the value of k. @param existed set to whether it existed. */
 rn_code_t rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err);
 /* get, copy and del in one lookup: see rn__vstate_take. @param buf owned by
@@ -421,6 +427,14 @@ rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
  * RocksDB: free with rocksdb_free()) and *len, RN_ENOTFOUND, or RN_EIO. */
 rn_code_t rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
                       rn_error_t *err);
+/* Batched MultiGet of n encoded keys sorted in RocksDB's order: vals[i]
+ * is the value (destroy with rocksdb_pinnableslice_destroy) or NULL when
+ * absent. errs is caller scratch of n pointers. @returns RN_OK, or RN_EIO
+ * with the first key's error, when any key failed: then every vals[i] is
+ * NULL (absence unknown). */
+rn_code_t rn__rdb_multi_get(rn__rdb_t *rdb, size_t n, const char *const *keys,
+                            const size_t *lens, rocksdb_pinnableslice_t **vals, char **errs,
+                            rn_error_t *err);
 /* Writes rdb->wb (without WAL) and clears it, on success and failure. */
 rn_code_t rn__rdb_write(rn__rdb_t *rdb, rn_error_t *err);
 /* Writes wb (without WAL) and clears it, on success and failure. */

@@ -28,6 +28,10 @@
 
 #include <xxhash.h>
 
+/* Timers whose state values are read ahead in one batch
+ * (rn__state_read_on_timer): a few data blocks' worth of windows. */
+#define PREFETCH_BATCH 256
+
 static const char *const kind_names[] = {"value", "list", "map"};
 
 rn_state_t *
@@ -61,6 +65,7 @@ rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
     rn__timers_init(&st->timers[RN_TIME_EVENT]);
     rn__timers_init(&st->timers[RN_TIME_PROCESSING]);
     st->spill_min[0] = st->spill_min[1] = INT64_MAX;
+    st->pf_state = UINT32_MAX;
     if (ops->open(opts, &st->be, err) != RN_OK) {
         rn__errctx(err, "%s", st->owner);
         rn__state_destroy(st);
@@ -90,6 +95,7 @@ rn__state_destroy(rn_state_t *st)
         rn_free(st->states[i]);
     }
     rn_free(st->states);
+    rn_free(st->pf_keys);
     rn__timers_fini(&st->timers[RN_TIME_EVENT]);
     rn__timers_fini(&st->timers[RN_TIME_PROCESSING]);
     rn_free(st->key);
@@ -640,10 +646,37 @@ rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t 
             return rc;
         }
     }
+    if (domain == RN_TIME_EVENT && st->pf_state != UINT32_MAX) {
+        if (st->pf_left == 0) {
+            size_t n = rn__timers_peek(tm, upto, PREFETCH_BATCH, st->pf_keys);
+            for (size_t i = 0; i < n; i++) {
+                st->pf_keys[i].state = st->pf_state;
+                st->pf_keys[i].kind = RN__SK_VALUE;
+            }
+            if (n > 0)
+                st->ops->prefetch(st->be, st->pf_keys, n);
+            st->pf_left = (uint32_t)n;
+        }
+        if (st->pf_left > 0)
+            st->pf_left--;
+    }
     rn_code_t rc = rn__timers_pop(tm, st, upto, t);
     if (rc == RN_OK)
         t->domain = domain;
     return rc;
+}
+
+void
+rn__state_read_on_timer(rn_vstate_t *vs)
+{
+    rn_state_t *st = vs->st;
+    /* TTL values carry a header the backend's batch read does not strip. */
+    if (st->ops->prefetch == NULL || vs->ttl_ms > 0)
+        return;
+    if (st->pf_keys == NULL)
+        st->pf_keys = rn_xcalloc(PREFETCH_BATCH, sizeof(*st->pf_keys));
+    st->pf_state = vs->id;
+    st->pf_left = 0;
 }
 
 int64_t

@@ -185,6 +185,14 @@ rn_code_t rn__timer_delete(rn_state_t *st, rn_time_domain_t domain, int64_t time
  * @returns RN_OK, or RN_ENOTFOUND when there is none. */
 rn_code_t rn__timer_pop(rn_state_t *st, rn_time_domain_t domain, int64_t upto, rn_timer_t *t,
                         rn_error_t *err);
+/* Tells the backend that each event-time timer, when it fires, reads the
+ * value of vs at the timer's key and namespace (a window's accumulator),
+ * so that it can read those values ahead, a batch at a time, in key
+ * order (RocksDB: one MultiGet rather than a Get per timer). A hint: any
+ * state may be read on a timer. One state per handle; the last call
+ * wins. */
+void rn__state_read_on_timer(rn_vstate_t *vs);
+
 /* @returns the earliest timer time of domain, or INT64_MAX. */
 int64_t rn__timer_next(rn_state_t *st, rn_time_domain_t domain);
 

@@ -92,6 +92,10 @@ typedef struct rn__state_backend {
     rn_code_t (*merge_state)(void *be, uint32_t state, const rn_state_merge_t *m,
                              rn_error_t *err);
     void *(*ref_part)(void *be, const rn__skey_t *k, size_t size, bool *fresh, rn_error_t *err);
+    /* Optional: the values of keys[0..n) are about to be read (timers
+     * about to fire, rn__state_read_on_timer). A hint: the backend may
+     * read them in one batch; failures are left for the reads. */
+    void (*prefetch)(void *be, const rn__skey_t *keys, size_t n);
 
     /* The timer spill store (timers_spill in state.c), all optional: NULL
      * for a backend that keeps timers in memory only (memory.c). */
@@ -267,6 +271,11 @@ void rn__timers_del(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const v
  * key and fills *t. @returns RN_OK or RN_ENOTFOUND. */
 rn_code_t rn__timers_pop(rn__timers_t *tm, rn_state_t *st, int64_t upto, rn_timer_t *t);
 int64_t rn__timers_next(rn__timers_t *tm);
+/* Fills out with up to max of the timers that pop next (of the earliest
+ * time, when it is <= upto), in pop order: key group, key, keyhash and
+ * namespace (borrowed until tm changes); state and kind left zero.
+ * @returns how many. */
+size_t rn__timers_peek(rn__timers_t *tm, int64_t upto, size_t max, rn__skey_t *out);
 /* @returns whether the timer (k, time, ns) is in memory. */
 bool rn__timers_has(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *ns,
                     size_t nslen);
@@ -336,6 +345,13 @@ struct rn_state {
     uint64_t spill_budget;  /* ops->timer_budget, 0: never spill */
     uint64_t spill_writes;  /* timers ever written to the store, for tests */
     uint64_t spill_loads;   /* timers ever loaded back, for tests */
+
+    /* rn__state_read_on_timer: the state read when an event-time timer
+     * fires (UINT32_MAX: none), and how many pops the last prefetch
+     * covered. */
+    uint32_t pf_state;
+    uint32_t pf_left;
+    rn__skey_t *pf_keys;
 
     int64_t (*clock_ms)(void); /* processing time for TTL */
     uint8_t *scratch;          /* TTL: a value with its expiry, being written */

@@ -645,6 +645,43 @@ rn__timers_del(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *
         bucket_drop(tm, b);
 }
 
+/* Sorts bk's slots ahead of its cursor for popping, once. */
+static void
+bucket_sort(rn__timers_t *tm, rn__tbucket_t *bk)
+{
+    if (bk->sorted)
+        return;
+    rn__tslot_t *a = bk->slots + bk->next;
+    size_t n = bk->n - bk->next;
+    if (!kg_sort(tm, a, n))
+        sort_slots(a, n, tm->scratch);
+    bk->sorted = true;
+}
+
+size_t
+rn__timers_peek(rn__timers_t *tm, int64_t upto, size_t max, rn__skey_t *out)
+{
+    if (tm->nheap == 0)
+        return 0;
+    rn__tbucket_t *bk = &tm->bk[tm->bheap[0]];
+    if (bk->time > upto)
+        return 0;
+    bucket_sort(tm, bk);
+    size_t n = 0;
+    for (uint32_t i = bk->next; i < bk->n && n < max; i++) {
+        const rn__tnode_t *node = bk->slots[i].node;
+        if (node->deleted)
+            continue;
+        out[n++] = (rn__skey_t){.kg = node->kg,
+                                .keylen = node->keylen,
+                                .nslen = node->nslen,
+                                .keyhash = node->keyhash,
+                                .key = node->data,
+                                .ns = node->data + node->keylen};
+    }
+    return n;
+}
+
 rn_code_t
 rn__timers_pop(rn__timers_t *tm, rn_state_t *st, int64_t upto, rn_timer_t *t)
 {
@@ -654,13 +691,7 @@ rn__timers_pop(rn__timers_t *tm, rn_state_t *st, int64_t upto, rn_timer_t *t)
     rn__tbucket_t *bk = &tm->bk[b];
     if (bk->time > upto)
         return RN_ENOTFOUND;
-    if (!bk->sorted) {
-        rn__tslot_t *a = bk->slots + bk->next;
-        size_t n = bk->n - bk->next;
-        if (!kg_sort(tm, a, n))
-            sort_slots(a, n, tm->scratch);
-        bk->sorted = true;
-    }
+    bucket_sort(tm, bk);
     /* live > 0: a live timer lies ahead of the cursor. */
     rn__tnode_t *n;
     while ((n = bk->slots[bk->next++].node)->deleted)

@@ -606,6 +606,10 @@ acc_state(win_op_t *w, rn_error_t *err)
     rn_state_merge_t m = {.size = w->acc_size, .merge = acc_merge, .ctx = spec, .ctxlen = len};
     rn_vstate_t *vs = rn__state_value_merge(w->st, "acc", &m, err);
     rn_free(spec);
+    /* A timer fires the window of its own namespace: its accumulator is
+     * what each timer reads (sessions keep theirs elsewhere). */
+    if (vs != NULL)
+        rn__state_read_on_timer(vs);
     return vs;
 }
 

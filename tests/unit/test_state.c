@@ -437,6 +437,71 @@ START_TEST(test_state_value_merge)
 }
 END_TEST
 
+/* A state read on every timer (rn__state_read_on_timer: RocksDB reads the
+ * values of the next timers in one batch): each timer's take finds its
+ * key's value, whole, whether it was cached, partial, only in RocksDB or
+ * absent (cleared), also when the batch straddles the timers of two
+ * times. */
+START_TEST(test_state_read_on_timer)
+{
+    enum { K = 6000 };
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend_mem(_i, 64 << 10);
+    int64_t one = 1;
+    rn_state_merge_t m = {
+        .size = sizeof(mval_t), .merge = mval_merge, .ctx = &one, .ctxlen = sizeof(one)};
+    rn_vstate_t *vs = rn__state_value_merge(st, "m", &m, &err);
+    ck_assert_msg(vs != NULL, "%s", err.msg);
+    rn__state_read_on_timer(vs);
+    char k[32];
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < K; i++) {
+            snprintf(k, sizeof(k), "key%d", i);
+            key(st, k);
+            bool fresh;
+            mval_t *p = rn__vstate_ref_part(vs, "w", 1, sizeof(mval_t), &fresh, &err);
+            ck_assert_msg(p != NULL, "%s", err.msg);
+            p->n++;
+            p->sum += i;
+            p->last = r;
+            if (r == 0)
+                ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 10 + i % 2, "w", 1, &err),
+                                &err);
+        }
+    }
+    for (int i = 0; i < K; i += 7) {
+        snprintf(k, sizeof(k), "key%d", i);
+        key(st, k);
+        ck_assert_rn_ok(rn__vstate_clear(vs, "w", 1, &err), &err);
+    }
+    rn_timer_t t;
+    int fired = 0;
+    while (rn__timer_pop(st, RN_TIME_EVENT, 11, &t, &err) == RN_OK) {
+        size_t len;
+        const char *pk = rn__state_key(st, &len);
+        ck_assert_uint_lt(len, sizeof(k));
+        memcpy(k, pk, len); /* not terminated */
+        k[len] = '\0';
+        int i = atoi(k + 3);
+        ck_assert_int_eq(t.time, 10 + i % 2);
+        mval_t got;
+        rn_code_t rc = rn__vstate_take(vs, t.ns, t.nslen, &got, sizeof(got), &len, &err);
+        if (i % 7 == 0) {
+            ck_assert_int_eq(rc, RN_ENOTFOUND);
+        } else {
+            ck_assert_rn_ok(rc, &err);
+            ck_assert_int_eq(got.n, 2);
+            ck_assert_int_eq(got.sum, 2 * i);
+            ck_assert_int_eq(got.last, 1);
+        }
+        fired++;
+    }
+    ck_assert_str_eq(err.msg, "");
+    ck_assert_int_eq(fired, K);
+    rn__state_destroy(st);
+}
+END_TEST
+
 /* ---- list state ---- */
 
 typedef struct collect {
@@ -695,7 +760,9 @@ START_TEST(test_state_timers_one_time)
         const char *pk = rn__state_key(st, &len);
         ck_assert_uint_eq(len, 6);
         ck_assert_int_eq(pk[0], 'k');
-        int i = atoi(pk + 1);
+        memcpy(k, pk, len); /* not terminated */
+        k[len] = '\0';
+        int i = atoi(k + 1);
         ck_assert_int_eq(seen[i], 0);
         seen[i] = 1;
     }
@@ -707,7 +774,10 @@ START_TEST(test_state_timers_one_time)
     while (rn__timer_pop(st, RN_TIME_EVENT, 100, &t, &err) == RN_OK) {
         size_t len;
         const char *pk = rn__state_key(st, &len);
-        int i = atoi(pk + 1) + (pk[0] == 'a' ? N : 0);
+        ck_assert_uint_eq(len, 6);
+        memcpy(k, pk, len);
+        k[len] = '\0';
+        int i = atoi(k + 1) + (k[0] == 'a' ? N : 0);
         ck_assert_int_eq(t.time, 100);
         ck_assert_int_eq(seen[i], 0);
         seen[i] = 1;
@@ -1209,6 +1279,7 @@ state_suite(void)
     tcase_add_loop_test(tc, test_state_value_ref, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_value_take, 0, NBACKENDS);
     tcase_add_loop_test(tc, test_state_value_merge, 0, NBACKENDS);
+    tcase_add_loop_test(tc, test_state_read_on_timer, 0, NBACKENDS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("list");
