@@ -33,7 +33,7 @@ extern const rn__state_backend_t rn__state_rocksdb_backend;
 
 /* Version of the key and value layout above. A database written with
  * another version is refused with RN_ECORRUPT: there is no migration yet. */
-#define RN__RDB_FORMAT_VERSION 2u
+#define RN__RDB_FORMAT_VERSION 3u
 /* The metadata key: key group 0xffff (key groups stop at 32768) and state
  * id 0xffff, so it sorts after all state and never collides with it. */
 #define RN__RDB_META_KEY "\xff\xff\xff\xff" "format"
@@ -49,7 +49,7 @@ extern const rn__state_backend_t rn__state_rocksdb_backend;
 _Static_assert(sizeof(RN__RDB_META_KEY) - 1 == RN__RDB_META_KEYLEN, "meta key length");
 _Static_assert(sizeof(RN__RDB_META_MAGIC) - 1 + 4 == RN__RDB_META_LEN, "meta value length");
 _Static_assert(RN_STATE_NS_MAX <= 255, "nslen is one byte");
-_Static_assert(RN__RDB_FORMAT_VERSION == 2u, "update docs/state.md with the format");
+_Static_assert(RN__RDB_FORMAT_VERSION == 3u, "update docs/state.md with the format");
 
 /* ---- timers (rocksdb_timers.c) ----
  *
@@ -442,6 +442,32 @@ rn_code_t rn__rdb_write_batch(rn__rdb_t *rdb, rocksdb_writebatch_t *wb, rn_error
 /* @returns rdb->kbuf grown to at least need bytes (aborts when out of
  * memory: keys are bounded by RN_KEY_MAX). */
 uint8_t *rn__rdb_kbuf(rn__rdb_t *rdb, size_t need);
+
+/* Iterates the keys in [lo, hi), calling fn with each key past skip bytes
+ * (with_key false: NULL) and its value, and counts them in *n; a NULL fn
+ * deletes them (into rdb->wb) instead. Both bounds are copied.
+ * @returns RN_OK, fn's first non-OK return, RN_ENOMEM or RN_EIO. */
+rn_code_t rn__rdb_range_each(rn__rdb_t *rdb, const uint8_t *lo, size_t lolen, const uint8_t *hi,
+                             size_t hilen, size_t skip, bool with_key, rn_state_each_fn fn,
+                             void *ctx, uint64_t *n, rn_error_t *err);
+
+/* ---- list and map states (rocksdb_coll.c): the backend's hooks for
+ * them, with the semantics of state_int.h ---- */
+
+rn_code_t rn__rdb_map_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len,
+                          rn_error_t *err);
+rn_code_t rn__rdb_map_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len,
+                          rn_error_t *err);
+rn_code_t rn__rdb_map_remove(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err);
+/* Removes every entry of (k's key, ns). */
+rn_code_t rn__rdb_map_clear(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err);
+rn_code_t rn__rdb_map_each(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx,
+                           rn_error_t *err);
+rn_code_t rn__rdb_list_add(void *be, const rn__skey_t *k, const void *val, size_t len,
+                           rn_error_t *err);
+rn_code_t rn__rdb_list_each(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx,
+                            rn_error_t *err);
+rn_code_t rn__rdb_list_clear(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err);
 
 /* Opens the database at path, which must exist and hold a database of this
  * format (a restored checkpoint, later). Does not remove path on close.
