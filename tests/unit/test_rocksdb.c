@@ -760,8 +760,15 @@ START_TEST(test_rocksdb_format_version)
     make_db(path, NULL, 0);
     ck_assert_int_eq(rn__rdb_open_existing(path, &opts, &be, &err), RN_ECORRUPT);
 
+    /* Version 2 had no merge operands: refused like any other. */
     snprintf(path, sizeof(path), "%s/v2", dir);
     make_db(path, "RNST\0\0\0\x02", 8);
+    ck_assert_int_eq(rn__rdb_open_existing(path, &opts, &be, &err), RN_ECORRUPT);
+    ck_assert_msg(strstr(err.msg, "format version 2, this build reads version 3") != NULL, "%s",
+                  err.msg);
+
+    snprintf(path, sizeof(path), "%s/v3", dir);
+    make_db(path, "RNST\0\0\0\x03", 8);
     ck_assert_rn_ok(rn__rdb_open_existing(path, &opts, &be, &err), &err);
     B->close(be);
     ck_assert(exists(path)); /* not a per-run directory: kept */
