@@ -680,6 +680,15 @@ mem_stats(void *be, rn_state_stats_t *stats)
     stats->bytes += m->bytes + m->cap * sizeof(slot_t) + sizeof(*m);
 }
 
+/* rn__vstate_prefetch: the slot of the value's hash, which a lookup
+ * reads first. */
+static void
+mem_prefetch_key(void *be, const rn__skey_t *k)
+{
+    const membe_t *m = be;
+    __builtin_prefetch(&m->slots[hash_head(k) & (m->cap - 1)]);
+}
+
 const rn__state_backend_t rn__state_memory_backend = {
     .name = "memory",
     .open = mem_open,
@@ -693,4 +702,5 @@ const rn__state_backend_t rn__state_memory_backend = {
     .list_each = mem_list_each,
     .map_each = mem_map_each,
     .stats = mem_stats,
+    .prefetch_key = mem_prefetch_key,
 };

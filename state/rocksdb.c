@@ -625,6 +625,12 @@ rdb_prefetch(void *be, const rn__skey_t *keys, size_t n)
     rn__rc_prefetch(be, keys, n);
 }
 
+static void
+rdb_prefetch_key(void *be, const rn__skey_t *k)
+{
+    rn__rc_prefetch_key(be, k);
+}
+
 static rn_code_t
 rdb_del(void *be, const rn__skey_t *k, rn_error_t *err)
 {
@@ -672,6 +678,7 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .merge_state = rn__rdb_merge_state,
     .ref_part = rdb_ref_part,
     .prefetch = rdb_prefetch,
+    .prefetch_key = rdb_prefetch_key,
     .timer_budget = rn__rdb_timer_budget,
     .timer_write = rn__rdb_timer_write,
     .timer_load = rn__rdb_timer_load,

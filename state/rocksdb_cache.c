@@ -731,6 +731,13 @@ rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, r
     return i != SIZE_MAX ? ent_val(c->slots[i].e) : NULL;
 }
 
+void
+rn__rc_prefetch_key(rn__rdb_t *rdb, const rn__skey_t *k)
+{
+    const rn__rcache_t *c = &rdb->cache;
+    __builtin_prefetch(&c->slots[rn__rc_hash(k) & (c->cap - 1)]);
+}
+
 /* A key of a prefetch batch: its encoding, then where it came from. */
 typedef struct pfkey {
     rn__rdb_kref_t k; /* first: rn__rdb_cmp_key sorts by it */

@@ -409,6 +409,8 @@ void *rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fr
  * key: the windows a batch of timers is about to fire. A hint: errors
  * are left for the reads that follow. */
 void rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n);
+/* Prefetches the table slot of k (only its keyhash, state and ns count). */
+void rn__rc_prefetch_key(rn__rdb_t *rdb, const rn__skey_t *k);
 /* Deletes the value of k. @param existed set to whether it existed. */
 rn_code_t rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err);
 /* get, copy and del in one lookup: see rn__vstate_take. @param buf owned by

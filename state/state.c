@@ -325,6 +325,23 @@ rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool 
     return p;
 }
 
+void
+rn__vstate_prefetch(rn_vstate_t *vs, uint64_t keyhash, const void *ns, size_t nslen)
+{
+    const rn__state_backend_t *ops = vs->st->ops;
+    if (ops->prefetch_key == NULL || nslen > RN_STATE_NS_MAX)
+        return;
+    rn__skey_t k = {.state = vs->id,
+                    .kind = vs->kind,
+                    .kg = 0,
+                    .keylen = 0,
+                    .nslen = (uint32_t)nslen,
+                    .keyhash = keyhash,
+                    .key = NULL,
+                    .ns = ns};
+    ops->prefetch_key(vs->st->be, &k);
+}
+
 void *
 rn__vstate_ref_part(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool *fresh,
                     rn_error_t *err)

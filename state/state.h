@@ -141,6 +141,11 @@ void *rn__vstate_ref(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size,
 void *rn__vstate_ref_part(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size,
                           bool *fresh, rn_error_t *err);
 rn_code_t rn__vstate_clear(rn_vstate_t *vs, const void *ns, size_t nslen, rn_error_t *err);
+/* A hint that the value of vs for the key of hash keyhash (rn__key_hash)
+ * and ns is about to be used: a backend may start loading its memory, so
+ * that an operator looking a few records ahead in a batch hides the cache
+ * misses of a large table. Does nothing else. */
+void rn__vstate_prefetch(rn_vstate_t *vs, uint64_t keyhash, const void *ns, size_t nslen);
 /* get, copy and clear in one lookup (a window firing its accumulator for
  * the last time): copies at most size bytes of the value into buf, sets
  * *len to its full length and removes it. RN_ENOTFOUND when absent (msg

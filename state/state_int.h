@@ -96,6 +96,9 @@ typedef struct rn__state_backend {
      * about to fire, rn__state_read_on_timer). A hint: the backend may
      * read them in one batch; failures are left for the reads. */
     void (*prefetch)(void *be, const rn__skey_t *keys, size_t n);
+    /* Optional: rn__vstate_prefetch (k's key bytes are not given: only
+     * keyhash, state, ns). */
+    void (*prefetch_key)(void *be, const rn__skey_t *k);
 
     /* The timer spill store (timers_spill in state.c), all optional: NULL
      * for a backend that keeps timers in memory only (memory.c). */

@@ -133,6 +133,10 @@ const rn_keyspec_t *rn__op_keyspec(const rn_op_t *op, int input);
  * key and returns its bytes (borrowed until the next call) in *key and *len. */
 rn_code_t rn__op_set_key_from_row(rn_op_t *op, int input, const rn_value_t *row,
                                   const uint8_t **key, size_t *len, rn_error_t *err);
+/* The hash of row's key (rn__key_hash of its encoding), without making it
+ * the current key: for operators that look ahead in a batch.
+ * @returns false when the key is too long (set_key_from_row says why). */
+bool rn__op_row_key_hash(rn_op_t *op, int input, const rn_value_t *row, uint64_t *hash);
 /* The current input watermark (RN_TS_MIN before the first). */
 int64_t rn__op_watermark(const rn_op_t *op);
 /* Processing time, epoch ms. */

@@ -54,6 +54,17 @@ rn__op_keyspec(const rn_op_t *op, int input)
     return op->node->keyed ? &op->node->keyspecs[input] : NULL;
 }
 
+bool
+rn__op_row_key_hash(rn_op_t *op, int input, const rn_value_t *row, uint64_t *hash)
+{
+    uint8_t buf[RN_KEY_MAX];
+    size_t n = rn__key_encode(&op->node->keyspecs[input], row, buf, sizeof(buf));
+    if (n == 0)
+        return false;
+    *hash = rn__key_hash(buf, n);
+    return true;
+}
+
 rn_code_t
 rn__op_set_key_from_row(rn_op_t *op, int input, const rn_value_t *row, const uint8_t **key,
                         size_t *len, rn_error_t *err)
