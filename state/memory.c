@@ -689,6 +689,12 @@ mem_prefetch_key(void *be, const rn__skey_t *k)
     __builtin_prefetch(&m->slots[hash_head(k) & (m->cap - 1)]);
 }
 
+static size_t
+mem_table_bytes(void *be)
+{
+    return ((const membe_t *)be)->cap * sizeof(slot_t);
+}
+
 const rn__state_backend_t rn__state_memory_backend = {
     .name = "memory",
     .open = mem_open,
@@ -703,4 +709,5 @@ const rn__state_backend_t rn__state_memory_backend = {
     .map_each = mem_map_each,
     .stats = mem_stats,
     .prefetch_key = mem_prefetch_key,
+    .table_bytes = mem_table_bytes,
 };

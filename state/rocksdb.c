@@ -631,6 +631,12 @@ rdb_prefetch_key(void *be, const rn__skey_t *k)
     rn__rc_prefetch_key(be, k);
 }
 
+static size_t
+rdb_table_bytes(void *be)
+{
+    return ((const rn__rdb_t *)be)->cache.cap * sizeof(rn__rcslot_t);
+}
+
 static rn_code_t
 rdb_del(void *be, const rn__skey_t *k, rn_error_t *err)
 {
@@ -679,6 +685,7 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .ref_part = rdb_ref_part,
     .prefetch = rdb_prefetch,
     .prefetch_key = rdb_prefetch_key,
+    .table_bytes = rdb_table_bytes,
     .timer_budget = rn__rdb_timer_budget,
     .timer_write = rn__rdb_timer_write,
     .timer_load = rn__rdb_timer_load,

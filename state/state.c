@@ -342,6 +342,15 @@ rn__vstate_prefetch(rn_vstate_t *vs, uint64_t keyhash, const void *ns, size_t ns
     ops->prefetch_key(vs->st->be, &k);
 }
 
+/* Tables smaller than this stay in the CPU's caches (about an L2). */
+#define PREFETCH_MIN_TABLE (1u << 20)
+
+bool
+rn__state_prefetch_pays(rn_state_t *st)
+{
+    return st->ops->prefetch_key != NULL && st->ops->table_bytes(st->be) > PREFETCH_MIN_TABLE;
+}
+
 void *
 rn__vstate_ref_part(rn_vstate_t *vs, const void *ns, size_t nslen, size_t size, bool *fresh,
                     rn_error_t *err)

@@ -99,6 +99,8 @@ typedef struct rn__state_backend {
     /* Optional: rn__vstate_prefetch (k's key bytes are not given: only
      * keyhash, state, ns). */
     void (*prefetch_key)(void *be, const rn__skey_t *k);
+    /* With prefetch_key: the bytes of the table it prefetches into. */
+    size_t (*table_bytes)(void *be);
 
     /* The timer spill store (timers_spill in state.c), all optional: NULL
      * for a backend that keeps timers in memory only (memory.c). */

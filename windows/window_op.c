@@ -678,8 +678,7 @@ prefetch_row(win_op_t *w, int input, const rn_value_t *row, int64_t ts)
     uint64_t h;
     rn_win_t win[1];
     uint8_t ns[RN_WIN_NS_LEN];
-    if (rn__win_max_windows(&w->plan->spec) != 1 || !rn__op_row_key_hash(w->op, input, row, &h) ||
-        rn__win_assign(&w->plan->spec, ts, win) != 1)
+    if (!rn__op_row_key_hash(w->op, input, row, &h) || rn__win_assign(&w->plan->spec, ts, win) != 1)
         return;
     rn__win_ns_encode(win[0], ns);
     rn__vstate_prefetch(w->acc, h, ns, sizeof(ns));
@@ -692,8 +691,10 @@ rn__win_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
     int64_t wm = rn__op_watermark(op);
     rn_code_t rc = RN_OK;
 
+    bool ahead = w->merging && rn__win_max_windows(&w->plan->spec) == 1 &&
+                 rn__state_prefetch_pays(w->st);
     for (uint32_t r = 0; r < b->n && rc == RN_OK; r++) {
-        if (w->merging && r + LOOKAHEAD < b->n)
+        if (ahead && r + LOOKAHEAD < b->n)
             prefetch_row(w, input, RN_ROW(b, r + LOOKAHEAD), b->ts[r + LOOKAHEAD]);
         rc = process_row(w, input, RN_ROW(b, r), b->ts[r], wm, err);
     }
