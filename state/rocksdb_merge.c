@@ -77,16 +77,26 @@ fold(const rn__rdb_merge_t *m, const char *key, size_t klen, const char *base, s
     for (int i = 0; i < nops; i++)
         if (oplens[i] != s->size)
             return NULL;
-    /* malloc, not rn_malloc: RocksDB hands it back to merge_free. */
-    char *out = malloc(s->size > 0 ? s->size : 1);
-    if (out == NULL)
+    /* malloc, not rn_malloc: RocksDB hands it back to merge_free. The
+     * operands sit anywhere in RocksDB's buffers: each is copied to an
+     * aligned one first, since merge functions take their values as
+     * structs. */
+    char *out = malloc(s->size);
+    char *op = malloc(s->size);
+    if (out == NULL || op == NULL) {
+        free(out);
+        free(op);
         return NULL;
+    }
     if (base != NULL)
         memcpy(out, base, s->size);
     else
         memset(out, 0, s->size);
-    for (int i = 0; i < nops; i++)
-        s->merge(s->ctx, out, ops[i]);
+    for (int i = 0; i < nops; i++) {
+        memcpy(op, ops[i], s->size);
+        s->merge(s->ctx, out, op);
+    }
+    free(op);
     *success = 1;
     *newlen = s->size;
     return out;

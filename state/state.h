@@ -99,7 +99,8 @@ rn_mstate_t *rn__state_map_ttl(rn_state_t *st, const char *name, const rn_state_
  * associative, have the all-zero value as identity (folding zero changes
  * nothing) and be callable from any thread (RocksDB folds on its
  * compaction threads); it may break ties by order: dst is always the
- * older. Such a state can be updated without reading it
+ * older. dst and src are 8-byte aligned. Such a state can be updated
+ * without reading it
  * (rn__vstate_ref_part); every other call sees whole values. */
 typedef void (*rn_state_merge_fn)(const void *ctx, void *dst, const void *src);
 typedef struct rn_state_merge {
