@@ -1,0 +1,191 @@
+/*
+ * checkpoint/meta.c: write and read a checkpoint's metadata, twice and
+ * checksummed (meta.h).
+ *
+ * A copy is: the data, then a trailer of TRAILER_LEN bytes,
+ *
+ *     "\n#xxh3-128 " <32 lower-case hex digits> "\n"
+ *
+ * the XXH3-128 (canonical, big-endian) of the data before it. Truncation
+ * loses or breaks the trailer; a flipped byte breaks the hash.
+ */
+#include "checkpoint/meta.h"
+
+#include "checkpoint/crash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define TRAILER_HEAD "\n#xxh3-128 "
+#define TRAILER_HEAD_LEN (sizeof(TRAILER_HEAD) - 1)
+#define TRAILER_LEN (TRAILER_HEAD_LEN + 32 + 1)
+
+/* The trailer of data[0..len) into out (TRAILER_LEN bytes, no NUL). */
+static void
+trailer(const void *data, size_t len, char out[TRAILER_LEN + 1])
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+    memcpy(out, TRAILER_HEAD, TRAILER_HEAD_LEN);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + TRAILER_HEAD_LEN + 2 * i, 3, "%02x", c.digest[i]);
+    out[TRAILER_LEN - 1] = '\n';
+}
+
+static rn_code_t
+sys_err(rn_error_t *err, const char *call, const char *path)
+{
+    return rn__errf(err, RN_EIO, "checkpoint metadata: %s %s: %s", call, path, strerror(errno));
+}
+
+static rn_code_t
+write_all(int fd, const void *p, size_t n, const char *path, rn_error_t *err)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return sys_err(err, "write", path);
+        c += w;
+        n -= (size_t)w;
+    }
+    return RN_OK;
+}
+
+/* One copy: name.tmp written and fsynced, then renamed to name. */
+static rn_code_t
+write_copy(const char *dir, const char *name, const void *data, size_t len, rn_error_t *err)
+{
+    char tmp[4096], path[4096], tr[TRAILER_LEN + 1];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp))
+        return rn__errf(err, RN_EINVAL, "checkpoint metadata: path too long: %s", dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sys_err(err, "open", tmp);
+    trailer(data, len, tr);
+    rn_code_t rc = write_all(fd, data, len, tmp, err);
+    if (rc == RN_OK)
+        rc = write_all(fd, tr, TRAILER_LEN, tmp, err);
+    if (rc == RN_OK && fsync(fd) != 0)
+        rc = sys_err(err, "fsync", tmp);
+    if (close(fd) != 0 && rc == RN_OK)
+        rc = sys_err(err, "close", tmp);
+    if (rc != RN_OK)
+        return rc;
+    rn__crash_point("ckpt.meta_before_rename");
+    if (rename(tmp, path) != 0)
+        return sys_err(err, "rename", tmp);
+    rn__crash_point("ckpt.meta_after_rename");
+    return RN_OK;
+}
+
+rn_code_t
+rn__ckpt_meta_write(const char *dir, const void *data, size_t len, rn_error_t *err)
+{
+    rn_code_t rc = write_copy(dir, RN_CKPT_META, data, len, err);
+    if (rc == RN_OK)
+        rc = write_copy(dir, RN_CKPT_META_COPY, data, len, err);
+    if (rc != RN_OK)
+        return rc;
+    rn__crash_point("ckpt.meta_before_dir_fsync");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_err(err, "open", dir);
+    rc = fsync(fd) != 0 ? sys_err(err, "fsync", dir) : RN_OK;
+    close(fd);
+    return rc;
+}
+
+/* Reads and checks one copy. @returns RN_OK with *data, RN_ENOTFOUND,
+ * RN_ECORRUPT (why in why) or RN_EIO (err). */
+static rn_code_t
+read_copy(const char *dir, const char *name, size_t max, void **data, size_t *len, char *why,
+          size_t whysize, rn_error_t *err)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        return rn__errf(err, RN_EINVAL, "checkpoint metadata: path too long: %s", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        snprintf(why, whysize, "%s is missing", name);
+        return RN_ENOTFOUND;
+    }
+    if (fd < 0)
+        return sys_err(err, "open", path);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        close(fd);
+        return sys_err(err, "stat", path);
+    }
+    if (sb.st_size < (off_t)TRAILER_LEN || (uint64_t)sb.st_size - TRAILER_LEN > max) {
+        close(fd);
+        snprintf(why, whysize, "%s has %lld bytes (a trailer of %zu and at most %zu of data)",
+                 name, (long long)sb.st_size, (size_t)TRAILER_LEN, max);
+        return RN_ECORRUPT;
+    }
+    size_t size = (size_t)sb.st_size, got = 0;
+    char *buf = rn_malloc(size + 1);
+    if (buf == NULL) {
+        close(fd);
+        return rn__errf(err, RN_ENOMEM, "checkpoint metadata: out of memory for %s", path);
+    }
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != size) {
+        rn_free(buf);
+        snprintf(why, whysize, "%s: read %zu of %zu bytes", name, got, size);
+        return RN_ECORRUPT;
+    }
+    char tr[TRAILER_LEN + 1];
+    size_t dlen = size - TRAILER_LEN;
+    trailer(buf, dlen, tr);
+    if (memcmp(buf + dlen, tr, TRAILER_LEN) != 0) {
+        rn_free(buf);
+        snprintf(why, whysize, "%s fails its checksum (damaged or truncated)", name);
+        return RN_ECORRUPT;
+    }
+    buf[dlen] = '\0';
+    *data = buf;
+    *len = dlen;
+    return RN_OK;
+}
+
+rn_code_t
+rn__ckpt_meta_read(const char *dir, size_t max, void **data, size_t *len, int *copy,
+                   rn_error_t *err)
+{
+    char why[2][512];
+    const char *names[2] = {RN_CKPT_META, RN_CKPT_META_COPY};
+    rn_code_t rc[2];
+    for (int i = 0; i < 2; i++) {
+        why[i][0] = '\0';
+        rc[i] = read_copy(dir, names[i], max, data, len, why[i], sizeof(why[i]), err);
+        if (rc[i] == RN_OK) {
+            *copy = i;
+            if (i == 1)
+                RN_LOG_WARN("checkpoint", "%s: %s; read %s", dir, why[0], RN_CKPT_META_COPY);
+            return RN_OK;
+        }
+        if (rc[i] != RN_ENOTFOUND && rc[i] != RN_ECORRUPT)
+            return rc[i];
+    }
+    if (rc[0] == RN_ENOTFOUND && rc[1] == RN_ENOTFOUND)
+        return rn__errf(err, RN_ENOTFOUND, "%s: no checkpoint metadata", dir);
+    return rn__errf(err, RN_ECORRUPT, "%s: checkpoint metadata damaged: %s; %s", dir, why[0],
+                    why[1]);
+}
