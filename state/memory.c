@@ -126,13 +126,6 @@ alloc_size(const entry_t *e)
 }
 
 static inline uint64_t
-hash_head(const rn__skey_t *k)
-{
-    uint64_t seed = k->keyhash ^ rn__state_mix(((uint64_t)k->state << 1) | 1u);
-    return XXH3_64bits_withSeed(k->ns, k->nslen, seed);
-}
-
-static inline uint64_t
 hash_item(uint64_t head, const void *ukey, size_t uklen)
 {
     return XXH3_64bits_withSeed(ukey, uklen, head ^ 0x9e3779b97f4a7c15ULL);
@@ -141,7 +134,7 @@ hash_item(uint64_t head, const void *ukey, size_t uklen)
 static inline uint64_t
 hash_of(const rn__skey_t *k)
 {
-    uint64_t h = hash_head(k);
+    uint64_t h = rn__state_hash(k);
     return k->ukey != NULL ? hash_item(h, k->ukey, k->uklen) : h;
 }
 
@@ -426,7 +419,7 @@ mem_put(void *be, const rn__skey_t *k, const void *val, size_t len, rn_error_t *
     membe_t *m = be;
     if (len > UINT32_MAX / 2)
         return rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", len);
-    uint64_t hh = hash_head(k);
+    uint64_t hh = rn__state_hash(k);
     uint64_t h = k->ukey != NULL ? hash_item(hh, k->ukey, k->uklen) : hh;
     size_t i = find(m, k, h);
     entry_t *e = m->slots[i].e;
@@ -541,7 +534,7 @@ static rn_code_t
 mem_del(void *be, const rn__skey_t *k, rn_error_t *err)
 {
     membe_t *m = be;
-    uint64_t hh = hash_head(k);
+    uint64_t hh = rn__state_hash(k);
     if (k->kind == RN__SK_MAP && k->ukey == NULL) {
         map_clear(m, k, hh);
         return RN_OK;
@@ -652,7 +645,7 @@ static rn_code_t
 mem_map_each(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx, rn_error_t *err)
 {
     membe_t *m = be;
-    entry_t *head = m->slots[find(m, k, hash_head(k))].e;
+    entry_t *head = m->slots[find(m, k, rn__state_hash(k))].e;
     if (head == NULL)
         return RN_OK;
     mhead_t *mh = head_of(head);
@@ -686,7 +679,7 @@ static void
 mem_prefetch_key(void *be, const rn__skey_t *k)
 {
     const membe_t *m = be;
-    __builtin_prefetch(&m->slots[hash_head(k) & (m->cap - 1)]);
+    __builtin_prefetch(&m->slots[rn__state_hash(k) & (m->cap - 1)]);
 }
 
 static size_t

@@ -610,7 +610,7 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, size_t absent_vlen, rn_e
 rn_code_t
 rn__rc_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len, rn_error_t *err)
 {
-    size_t i = lookup(rdb, k, rn__rc_hash(k), 0, err);
+    size_t i = lookup(rdb, k, rn__state_hash(k), 0, err);
     if (i == SIZE_MAX)
         return err != NULL ? err->code : RN_EIO;
     rn__rcent_t *e = rdb->cache.slots[i].e;
@@ -646,7 +646,7 @@ rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len, rn_
 {
     if (len > UINT32_MAX / 2)
         return rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", len);
-    size_t i = lookup(rdb, k, rn__rc_hash(k), len, err);
+    size_t i = lookup(rdb, k, rn__state_hash(k), len, err);
     if (i == SIZE_MAX)
         return err != NULL ? err->code : RN_EIO;
     rn__rcent_t *e = make_present(rdb, i, len, err);
@@ -657,20 +657,26 @@ rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len, rn_
     return RN_OK;
 }
 
+/* A ref that found its value in the cache: the per-record path. */
+static inline void *
+ref_hit(rn__rcache_t *c, rn__rcent_t *e, bool *created)
+{
+    c->hits++;
+    e->flags |= F_DIRTY | F_REF;
+    *created = false;
+    return ent_val(e);
+}
+
 void *
 rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    uint64_t h = rn__rc_hash(k);
+    uint64_t h = rn__state_hash(k);
     /* The hit path first, inline: it is the per-record cost. */
     size_t i = find(c, k, h);
     rn__rcent_t *e = c->slots[i].e;
-    if (RN_LIKELY(e != NULL && !(e->flags & (F_ABSENT | F_PART)) && e->vlen == size)) {
-        c->hits++;
-        e->flags |= F_DIRTY | F_REF;
-        *created = false;
-        return ent_val(e);
-    }
+    if (RN_LIKELY(e != NULL && !(e->flags & (F_ABSENT | F_PART)) && e->vlen == size))
+        return ref_hit(c, e, created);
     if (size > UINT32_MAX / 2) {
         rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", size);
         return NULL;
@@ -694,15 +700,12 @@ void *
 rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    uint64_t h = rn__rc_hash(k);
+    uint64_t h = rn__state_hash(k);
     size_t i = find(c, k, h);
     rn__rcent_t *e = c->slots[i].e;
-    if (RN_LIKELY(e != NULL && !(e->flags & F_ABSENT) && e->vlen == size)) {
-        c->hits++;
-        e->flags |= F_DIRTY | F_REF;
-        *fresh = false;
-        return ent_val(e);
-    }
+    /* A partial entry takes folds as it is. */
+    if (RN_LIKELY(e != NULL && !(e->flags & F_ABSENT) && e->vlen == size))
+        return ref_hit(c, e, fresh);
     if (e != NULL)
         return rn__rc_ref(rdb, k, size, fresh, err); /* absent or of another size */
     if (size > UINT32_MAX / 2) {
@@ -735,7 +738,7 @@ void
 rn__rc_prefetch_key(rn__rdb_t *rdb, const rn__skey_t *k)
 {
     const rn__rcache_t *c = &rdb->cache;
-    __builtin_prefetch(&c->slots[rn__rc_hash(k) & (c->cap - 1)]);
+    __builtin_prefetch(&c->slots[rn__state_hash(k) & (c->cap - 1)]);
 }
 
 /* A key of a prefetch batch: its encoding, then where it came from. */
@@ -765,7 +768,7 @@ rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n)
         const rn__skey_t *k = &keys[i];
         if (k->kg > RN__RDB_KG_MAX || k->state > RN__RDB_STATE_MAX)
             continue;
-        uint64_t h = rn__rc_hash(k);
+        uint64_t h = rn__state_hash(k);
         /* Cached (partial ones too: their take reads and folds them), or
          * known absent: nothing to read. */
         if (c->slots[find(c, k, h)].e != NULL || !rn__rf_maybe(&c->filter, h))
@@ -880,7 +883,7 @@ rn_code_t
 rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    uint64_t h = rn__rc_hash(k);
+    uint64_t h = rn__state_hash(k);
     size_t i = find(c, k, h);
     if (c->slots[i].e == NULL) {
         size_t len;
@@ -907,7 +910,7 @@ rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t size, size_t 
             rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    uint64_t h = rn__rc_hash(k);
+    uint64_t h = rn__state_hash(k);
     size_t i = find(c, k, h);
     if (c->slots[i].e == NULL)
         return del_uncached(rdb, k, h, buf, size, len, err);

@@ -198,19 +198,28 @@ list_next(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t *next, rn_error_t *err)
     return RN_OK;
 }
 
+/* What reading or clearing a list needs: its next sequence number and
+ * its elements' prefix, encoded in rdb->kbuf with room for two sequence
+ * numbers after it. @returns RN_OK, RN_ENOTFOUND (no list) or an error. */
+static rn_code_t
+list_range(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t *next, size_t *plen, rn_error_t *err)
+{
+    rn_code_t rc = list_next(rdb, k, next, err);
+    if (rc != RN_OK)
+        return rc;
+    *plen = enc_prefix(rdb, k, 16, err);
+    return *plen > 0 ? RN_OK : RN_EINVAL;
+}
+
 rn_code_t
 rn__rdb_list_each(void *be, const rn__skey_t *k, rn_state_each_fn fn, void *ctx, rn_error_t *err)
 {
     rn__rdb_t *rdb = be;
     uint64_t next = 0, n;
-    rn_code_t rc = list_next(rdb, k, &next, err);
-    if (rc == RN_ENOTFOUND)
-        return RN_OK;
+    size_t plen = 0;
+    rn_code_t rc = list_range(rdb, k, &next, &plen, err);
     if (rc != RN_OK)
-        return rc;
-    size_t plen = enc_prefix(rdb, k, 16, err);
-    if (plen == 0)
-        return RN_EINVAL;
+        return rc == RN_ENOTFOUND ? RN_OK : rc;
     uint8_t *lo = rdb->kbuf;
     rn__rdb_be64(lo + plen, 0);
     uint8_t *hi = rn_malloc(plen + 8);
@@ -227,14 +236,10 @@ rn_code_t
 rn__rdb_list_clear(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *err)
 {
     uint64_t next = 0;
-    rn_code_t rc = list_next(rdb, k, &next, err);
-    if (rc == RN_ENOTFOUND)
-        return RN_OK;
+    size_t plen = 0;
+    rn_code_t rc = list_range(rdb, k, &next, &plen, err);
     if (rc != RN_OK)
-        return rc;
-    size_t plen = enc_prefix(rdb, k, 16, err);
-    if (plen == 0)
-        return RN_EINVAL;
+        return rc == RN_ENOTFOUND ? RN_OK : rc;
     uint8_t *kb = rdb->kbuf;
     if (next <= LIST_POINT_DELETES) {
         for (uint64_t i = 0; i < next; i++) {

@@ -127,7 +127,7 @@ count_key(void *ctx, const uint8_t *key, size_t len)
                      .nslen = (uint32_t)nslen,
                      .keyhash = XXH3_64bits(k, keylen),
                      .ns = key + p};
-    rn__rf_add(&s->f, rn__rc_hash(&sk));
+    rn__rf_add(&s->f, rn__state_hash(&sk));
     return true;
 }
 

@@ -298,16 +298,6 @@ bool rn__rdb_merge_fold(const rn__rdb_merge_t *m, uint32_t state, void *dst, con
 
 /* ---- the write-back cache (rocksdb_cache.c) ---- */
 
-/* The hash of (state id, key, ns) that the cache and the filter address
- * entries by. k->keyhash must be XXH3_64bits(key), as rn__key_hash()
- * makes it: the filter's rebuild computes it so from the database's keys. */
-static inline uint64_t
-rn__rc_hash(const rn__skey_t *k)
-{
-    uint64_t seed = k->keyhash ^ rn__state_mix(((uint64_t)k->state << 1) | 1u);
-    return XXH3_64bits_withSeed(k->ns, k->nslen, seed);
-}
-
 /*
  * Cached values and list heads, keyed by (state id, key, ns). The cache is
  * the truth for every key it holds; RocksDB is the truth for the others.

@@ -19,6 +19,8 @@
 
 #include "state/state.h"
 
+#include <xxhash.h>
+
 typedef enum rn__skind {
     RN__SK_VALUE = 0,
     RN__SK_LIST = 1,
@@ -304,6 +306,17 @@ rn__state_mix(uint64_t h)
     h *= 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 33;
     return h;
+}
+
+/* The hash of (state id, key, ns) that both backends' tables address a
+ * value or list head by (and RocksDB's filter of what it may hold).
+ * k->keyhash must be XXH3_64bits(key), as rn__key_hash() makes it: the
+ * filter's rebuild computes it so from the database's keys. */
+static inline uint64_t
+rn__state_hash(const rn__skey_t *k)
+{
+    uint64_t seed = k->keyhash ^ rn__state_mix(((uint64_t)k->state << 1) | 1u);
+    return XXH3_64bits_withSeed(k->ns, k->nslen, seed);
 }
 
 /* ---- the handle (state.c) and TTL (ttl.c) ---- */
