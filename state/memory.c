@@ -27,7 +27,9 @@
  *
  * @thread task.
  */
+#include "state/snapio.h"
 #include "state/state_int.h"
+#include "stream/key.h"
 
 /* Inlined: namespaces are a few bytes, where the call costs as much as the
  * hash. */
@@ -320,6 +322,11 @@ nomem(rn_error_t *err, size_t n)
 
 /* ---- backend functions ---- */
 
+static void mem_close(void *be);
+static rn_code_t mem_restore(membe_t *m, const char *dir, rn_error_t *err);
+static rn_code_t mem_put(void *be, const rn__skey_t *k, const void *val, size_t len,
+                         rn_error_t *err);
+
 static rn_code_t
 mem_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
 {
@@ -332,6 +339,13 @@ mem_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
     if (m->slots == NULL) {
         rn_free(m);
         return nomem(err, MIN_CAP * sizeof(slot_t));
+    }
+    if (opts->restore_dir != NULL) {
+        rn_code_t rc = mem_restore(m, opts->restore_dir, err);
+        if (rc != RN_OK) {
+            mem_close(m);
+            return rc;
+        }
     }
     *be = m;
     return RN_OK;
@@ -688,6 +702,142 @@ mem_table_bytes(void *be)
     return ((const membe_t *)be)->cap * sizeof(slot_t);
 }
 
+/* ---- snapshots (checkpoints) ----
+ *
+ * The file "mem" of a snapshot directory: "RNMS", version (u32), then per
+ * value, list or map item: kind (u8: 0 value, 1 list, 2 map item), state
+ * id, key group, key length (u32 each), namespace length (u8), user-key
+ * length, value length (u32 each), then key, namespace, user key and value
+ * bytes; a list's value is its packed elements as they are in memory. Then
+ * kind 0xff and the record count (u64). Written synchronously: the cost is
+ * a pass over the table (a copy-on-write snapshot would make it
+ * asynchronous, as Flink's heap backend does). */
+
+#define SNAP_MAGIC "RNMS"
+#define SNAP_VERSION 1u
+#define SNAP_END 0xffu
+
+static rn_code_t
+mem_snapshot(void *be, const char *dir, rn_error_t *err)
+{
+    membe_t *m = be;
+    char path[4096];
+    rn__snapio_t io;
+    snprintf(path, sizeof(path), "%s/mem", dir);
+    rn_code_t rc = rn__snapio_open(&io, path, true, err);
+    if (rc != RN_OK)
+        return rc;
+    rn__snapio_bytes(&io, SNAP_MAGIC, 4);
+    rn__snapio_u32(&io, SNAP_VERSION);
+    uint64_t n = 0;
+    for (size_t i = 0; i < m->cap && !io.failed; i++) {
+        entry_t *e = m->slots[i].e;
+        if (e == NULL || e->kind == E_MHEAD)
+            continue;
+        rn__snapio_u8(&io, e->kind == E_VALUE ? 0 : e->kind == E_LIST ? 1 : 2);
+        rn__snapio_u32(&io, e->state);
+        rn__snapio_u32(&io, e->kg);
+        rn__snapio_u32(&io, e->keylen);
+        rn__snapio_u8(&io, e->nslen);
+        rn__snapio_u32(&io, e->uklen);
+        rn__snapio_u32(&io, e->vlen);
+        rn__snapio_bytes(&io, e->data, (size_t)e->keylen + e->nslen + e->uklen);
+        rn__snapio_bytes(&io, vptr(e), e->vlen);
+        n++;
+    }
+    rn__snapio_u8(&io, SNAP_END);
+    rn__snapio_u64(&io, n);
+    return rn__snapio_close(&io, err);
+}
+
+/* Loads dir/mem into an empty table. */
+static rn_code_t
+mem_restore(membe_t *m, const char *dir, rn_error_t *err)
+{
+    char path[4096];
+    rn__snapio_t io;
+    snprintf(path, sizeof(path), "%s/mem", dir);
+    rn_code_t rc = rn__snapio_open(&io, path, false, err);
+    if (rc != RN_OK)
+        return rc;
+    char magic[4];
+    rn__snapio_get_bytes(&io, magic, 4);
+    uint32_t ver = rn__snapio_get_u32(&io);
+    if (!io.failed && (memcmp(magic, SNAP_MAGIC, 4) != 0 || ver != SNAP_VERSION))
+        rn__snapio_bad(&io, "not a memory state snapshot of version %u", SNAP_VERSION);
+    uint8_t *buf = NULL;
+    size_t bufcap = 0;
+    uint64_t n = 0;
+    while (!io.failed) {
+        uint8_t kind = rn__snapio_get_u8(&io);
+        if (kind == SNAP_END) {
+            if (rn__snapio_get_u64(&io) != n && !io.failed)
+                rn__snapio_bad(&io, "record count does not match");
+            else if (io.off != io.size)
+                rn__snapio_bad(&io, "bytes after the end");
+            break;
+        }
+        if (kind > 2) {
+            rn__snapio_bad(&io, "unknown record kind %u", kind);
+            break;
+        }
+        rn__skey_t k;
+        memset(&k, 0, sizeof(k));
+        k.state = rn__snapio_get_u32(&io);
+        k.kg = rn__snapio_get_u32(&io);
+        k.keylen = rn__snapio_get_len(&io, RN_KEY_MAX, "a key");
+        k.nslen = rn__snapio_get_u8(&io);
+        k.uklen = rn__snapio_get_len(&io, UINT32_MAX / 4, "a map key");
+        uint32_t vlen = rn__snapio_get_len(&io, UINT32_MAX / 4, "a value");
+        if (k.nslen > RN_STATE_NS_MAX)
+            rn__snapio_bad(&io, "a namespace of %u bytes", k.nslen);
+        if (io.failed)
+            break;
+        size_t need = (size_t)k.keylen + k.nslen + k.uklen + vlen;
+        if (need > io.size - io.off) {
+            rn__snapio_bad(&io, "a record longer than the rest of the file");
+            break;
+        }
+        if (need > bufcap) {
+            bufcap = need + 64;
+            rn_free(buf);
+            buf = rn_xmalloc(bufcap);
+        }
+        rn__snapio_get_bytes(&io, buf, need);
+        if (io.failed)
+            break;
+        k.kind = kind == 0 ? RN__SK_VALUE : kind == 1 ? RN__SK_LIST : RN__SK_MAP;
+        k.key = buf;
+        k.ns = buf + k.keylen;
+        k.ukey = kind == 2 ? buf + k.keylen + k.nslen : NULL;
+        if (kind != 2)
+            k.uklen = 0;
+        k.keyhash = XXH3_64bits(k.key, k.keylen);
+        const uint8_t *val = buf + k.keylen + k.nslen + (kind == 2 ? k.uklen : 0);
+        if (kind == 1) {
+            uint64_t h = hash_of(&k);
+            entry_t *e = entry_new(m, &k, E_LIST, vlen);
+            if (e == NULL) {
+                rc = nomem(err, vlen);
+                break;
+            }
+            if ((rc = insert(m, e, h, err)) != RN_OK) {
+                entry_discard(m, e);
+                break;
+            }
+            m->live++;
+            memcpy(vptr(e), val, vlen);
+            e->vlen = vlen;
+        } else if ((rc = mem_put(m, &k, val, vlen, err)) != RN_OK) {
+            break;
+        }
+        n++;
+    }
+    rn_free(buf);
+    rn_code_t crc = rn__snapio_close(&io, err);
+    return rc != RN_OK ? rc : crc;
+}
+
 const rn__state_backend_t rn__state_memory_backend = {
     .name = "memory",
     .open = mem_open,
@@ -703,4 +853,5 @@ const rn__state_backend_t rn__state_memory_backend = {
     .stats = mem_stats,
     .prefetch_key = mem_prefetch_key,
     .table_bytes = mem_table_bytes,
+    .snapshot = mem_snapshot,
 };

@@ -509,7 +509,15 @@ rdb_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
         return err != NULL ? err->code : RN_EIO;
     }
     rdb->remove_on_close = true;
-    rc = rdb_open_db(rdb, true, err);
+    if (opts->restore_dir != NULL) {
+        rc = rn__rdb_restore_files(rdb, opts->restore_dir, err);
+        /* The filter of what RocksDB may hold is rebuilt by ready(): its
+         * scan reads merged values, which needs the merging states. */
+        if (rc == RN_OK)
+            rc = rdb_open_db(rdb, false, err);
+    } else {
+        rc = rdb_open_db(rdb, true, err);
+    }
     if (rc != RN_OK) {
         rdb_free(rdb);
         return rc;
@@ -698,4 +706,6 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .timer_write = rn__rdb_timer_write,
     .timer_load = rn__rdb_timer_load,
     .timer_del = rn__rdb_timer_del,
+    .snapshot = rn__rdb_snapshot,
+    .ready = rn__rdb_ready,
 };

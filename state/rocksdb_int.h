@@ -466,6 +466,11 @@ rn_code_t rn__rdb_list_clear(rn__rdb_t *rdb, const rn__skey_t *k, rn_error_t *er
  * @returns RN_ECORRUPT when the format version differs. */
 rn_code_t rn__rdb_open_existing(const char *path, const rn_state_options_t *opts, void **be,
                                 rn_error_t *err);
+/* Checkpoints (rocksdb_snap.c): the backend's snapshot and ready hooks,
+ * and the copy of a snapshot's files into rdb->path before it opens. */
+rn_code_t rn__rdb_snapshot(void *be, const char *dir, rn_error_t *err);
+rn_code_t rn__rdb_ready(void *be, rn_error_t *err);
+rn_code_t rn__rdb_restore_files(rn__rdb_t *rdb, const char *restore_dir, rn_error_t *err);
 /* @returns the directory of an open backend (borrowed until close). */
 const char *rn__rdb_path(void *be);
 /* Fills the cache counters, for tests and the benchmark. */

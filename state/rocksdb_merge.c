@@ -71,7 +71,9 @@ fold(const rn__rdb_merge_t *m, const char *key, size_t klen, const char *base, s
      size_t *newlen)
 {
     const mstate_t *s = find_state(m, key, klen);
+    /* RocksDB's C wrapper copies newlen bytes before it looks at success. */
     *success = 0;
+    *newlen = 0;
     if (s == NULL || (base != NULL && blen != s->size))
         return NULL;
     for (int i = 0; i < nops; i++)

@@ -80,6 +80,10 @@ rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
     /* An empty current key, so that calls before the first set_key address
      * a well-defined key rather than garbage. */
     rn__state_set_key(st, "", 0, 0);
+    if (opts->restore_dir != NULL && rn__state_restore_handle(st, opts->restore_dir, err) != RN_OK) {
+        rn__state_destroy(st);
+        return NULL;
+    }
     return st;
 }
 
@@ -98,6 +102,7 @@ rn__state_destroy(rn_state_t *st)
     rn_free(st->pf_keys);
     rn__timers_fini(&st->timers[RN_TIME_EVENT]);
     rn__timers_fini(&st->timers[RN_TIME_PROCESSING]);
+    rn__state_restored_free(st);
     rn_free(st->key);
     rn_free(st->scratch);
     rn_free(st->owner);
@@ -569,8 +574,8 @@ spill_load_one(void *ctx, const rn__tref_t *t)
 
 /* Spills the latest times of domain when the timers of both domains pass
  * the budget together, down to 3/4 of it, so that rounds are rare. */
-static rn_code_t
-spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_error_t *err)
+rn_code_t
+rn__state_spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_error_t *err)
 {
     rn__timers_t *tm = timers_of(st, domain);
     uint64_t both = st->timers[0].bytes + st->timers[1].bytes;
@@ -607,7 +612,7 @@ rn__timer_register(rn_state_t *st, rn_time_domain_t domain, int64_t time, const 
     } else {
         rc = rn__timers_add(tm, &k, time, ns, nslen, err);
         if (rc == RN_OK)
-            rc = spill_maybe(st, domain, err);
+            rc = rn__state_spill_maybe(st, domain, err);
     }
     if (rc != RN_OK)
         rn__errctx(err, "%s", st->owner);

@@ -53,6 +53,9 @@ typedef struct rn_state_options {
     /* Processing time for state TTL; NULL: the wall clock. Also called from
      * RocksDB's compaction threads (rocksdb_ttl.c): must be thread-safe. */
     int64_t (*clock_ms)(void);
+    /* A snapshot directory (rn__state_snapshot) to restore from; NULL:
+     * start empty. Borrowed for the call. */
+    const char *restore_dir;
 } rn_state_options_t;
 
 /* @returns a backend for one operator instance (free with
@@ -213,5 +216,19 @@ typedef struct rn_state_stats {
     uint64_t bytes;   /* approximate memory held */
 } rn_state_stats_t;
 void rn__state_stats(rn_state_t *st, rn_state_stats_t *stats);
+
+/* ---- checkpoints (snapshot.c) ---- */
+
+/* The synchronous part of a checkpoint: writes into dir (created 0700;
+ * must not exist) what restores this state as it is now: the backend's
+ * files (a RocksDB checkpoint of hard links, or the memory table), the
+ * in-memory timers and the registry of states. A backend that cannot be
+ * snapshot gives RN_EINVAL. */
+rn_code_t rn__state_snapshot(rn_state_t *st, const char *dir, rn_error_t *err);
+/* After a restore (opts.restore_dir), once the operator registered its
+ * states: checks that every state of the snapshot was registered again
+ * under the same name and kind, and lets the backend compact again.
+ * Without a restore, does nothing. */
+rn_code_t rn__state_ready(rn_state_t *st, rn_error_t *err);
 
 #endif

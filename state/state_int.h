@@ -104,6 +104,16 @@ typedef struct rn__state_backend {
     /* With prefetch_key: the bytes of the table it prefetches into. */
     size_t (*table_bytes)(void *be);
 
+    /* Checkpoints, optional (NULL: the backend cannot be snapshot).
+     * snapshot writes into dir (exists, empty) what restores the backend
+     * as it is now: the synchronous part of a checkpoint, so it must not
+     * take longer than it has to. A backend opened with opts->restore_dir
+     * restores from such a directory; ready() is then called once the
+     * operator has registered its states (RocksDB compacts only after
+     * that: merging states must be known first). */
+    rn_code_t (*snapshot)(void *be, const char *dir, rn_error_t *err);
+    rn_code_t (*ready)(void *be, rn_error_t *err);
+
     /* The timer spill store (timers_spill in state.c), all optional: NULL
      * for a backend that keeps timers in memory only (memory.c). */
     /* Shares the backend's memory with the handle's in-memory timers:
@@ -283,6 +293,10 @@ int64_t rn__timers_next(rn__timers_t *tm);
  * namespace (borrowed until tm changes); state and kind left zero.
  * @returns how many. */
 size_t rn__timers_peek(rn__timers_t *tm, int64_t upto, size_t max, rn__skey_t *out);
+/* Calls fn with every live timer in memory, in no order. @returns RN_OK
+ * or fn's first failure. */
+rn_code_t rn__timers_each(rn__timers_t *tm, rn_code_t (*fn)(void *ctx, const rn__tref_t *t),
+                          void *ctx);
 /* @returns whether the timer (k, time, ns) is in memory. */
 bool rn__timers_has(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *ns,
                     size_t nslen);
@@ -371,10 +385,23 @@ struct rn_state {
     uint32_t pf_left;
     rn__skey_t *pf_keys;
 
+    /* A restored snapshot's registry (snapshot.c), checked against what
+     * the operator registers by rn__state_ready; NULL when none. */
+    struct rn__snapreg *restored;
+    bool restoring; /* restored, rn__state_ready not called yet */
+
     int64_t (*clock_ms)(void); /* processing time for TTL */
     uint8_t *scratch;          /* TTL: a value with its expiry, being written */
     size_t scratchcap;
 };
+
+/* Spills the latest timers of domain when memory holds more than the
+ * budget (state.c). */
+rn_code_t rn__state_spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_error_t *err);
+/* Loads the in-memory timers and the registry a snapshot saved
+ * (snapshot.c), after the backend restored. */
+rn_code_t rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err);
+void rn__state_restored_free(rn_state_t *st);
 
 /* State TTL (Flink's StateTtlConfig with NeverReturnExpired): a value,
  * list element or map entry of a state with a TTL is stored as its expiry

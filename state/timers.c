@@ -910,3 +910,23 @@ rn__timers_has(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *
     uint64_t h = thash(k, time, ns, nslen);
     return tm->tab[tab_find(tm, k, time, ns, nslen, h)].node != NULL;
 }
+
+rn_code_t
+rn__timers_each(rn__timers_t *tm, rn_code_t (*fn)(void *ctx, const rn__tref_t *t), void *ctx)
+{
+    /* Every bucket with live timers is in the heap (tbucket_t.live). */
+    for (uint32_t h = 0; h < tm->nheap; h++) {
+        const rn__tbucket_t *bk = &tm->bk[tm->bheap[h]];
+        for (uint32_t j = bk->next; j < bk->n; j++) {
+            const rn__tnode_t *nd = bk->slots[j].node;
+            if (nd->deleted)
+                continue;
+            rn__tref_t t = {nd->time, nd->kg, nd->keylen, nd->nslen, nd->data,
+                            nd->data + nd->keylen};
+            rn_code_t rc = fn(ctx, &t);
+            if (rc != RN_OK)
+                return rc;
+        }
+    }
+    return RN_OK;
+}

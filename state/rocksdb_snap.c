@@ -1,0 +1,107 @@
+/*
+ * state/rocksdb_snap.c: checkpoints of the RocksDB backend (see
+ * state/snapshot.c for the handle's part).
+ *
+ * Snapshot (synchronous, on the task thread): the write-back cache and the
+ * gathered timer writes go into RocksDB, then a RocksDB checkpoint into
+ * dir/db: the memtable is flushed and the SST files are hard-linked, so
+ * the cost is one flush, not the size of the state. Copying the files
+ * into the checkpoint store is the asynchronous part (checkpoint/).
+ *
+ * Restore: the files of a snapshot's db/ go into a new run directory (SST
+ * files hard-linked, since RocksDB never changes one; MANIFEST, CURRENT
+ * and OPTIONS copied, since RocksDB appends to its MANIFEST), the database
+ * is opened with automatic compaction off, and ready() turns it on once
+ * the operator registered its merging states: until then a compaction
+ * would meet merge operands of a state the merge operator does not know.
+ * ready() also rebuilds the filter of what RocksDB holds (its scan reads
+ * merged values).
+ *
+ * @thread task.
+ */
+#include "state/rocksdb_int.h"
+#include "stream/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+
+rn_code_t
+rn__rdb_snapshot(void *be, const char *dir, rn_error_t *err)
+{
+    rn__rdb_t *rdb = be;
+    rn_code_t rc;
+    if ((rc = rn__rdb_flush(rdb, err)) != RN_OK || (rc = rn__rdb_timer_sync(rdb, err)) != RN_OK)
+        return rc;
+    char *rerr = NULL;
+    rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(rdb->db, &rerr);
+    if (rerr == NULL) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/db", dir);
+        /* log_size_for_flush 0: always flush, since there is no WAL. */
+        rocksdb_checkpoint_create(cp, path, 0, &rerr);
+        rocksdb_checkpoint_object_destroy(cp);
+    }
+    if (rerr != NULL) {
+        rc = rn__errf(err, RN_EIO, "RocksDB checkpoint of %s: %s", rdb->path, rerr);
+        rocksdb_free(rerr);
+    }
+    return rc;
+}
+
+static bool
+is_sst(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcmp(name + n - 4, ".sst") == 0;
+}
+
+rn_code_t
+rn__rdb_restore_files(rn__rdb_t *rdb, const char *restore_dir, rn_error_t *err)
+{
+    char from[4096];
+    snprintf(from, sizeof(from), "%s/db", restore_dir);
+    DIR *d = opendir(from);
+    if (d == NULL)
+        return rn__errf(err, RN_EIO, "restore %s: open '%s': %s", rdb->owner, from,
+                        strerror(errno));
+    struct dirent *de;
+    rn_code_t rc = RN_OK;
+    int n = 0;
+    while (rc == RN_OK && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char src[4096 + 256], dst[4096 + 256];
+        snprintf(src, sizeof(src), "%s/%s", from, de->d_name);
+        snprintf(dst, sizeof(dst), "%s/%s", rdb->path, de->d_name);
+        rc = is_sst(de->d_name) ? rn__fs_link_or_copy(src, dst, err)
+                                : rn__fs_copy(src, dst, NULL, NULL, err);
+        n++;
+    }
+    closedir(d);
+    if (rc == RN_OK && n == 0)
+        rc = rn__errf(err, RN_ECORRUPT, "restore %s: '%s' is empty", rdb->owner, from);
+    /* Compaction waits for ready(). */
+    rocksdb_options_set_disable_auto_compactions(rdb->opts, 1);
+    return rc;
+}
+
+rn_code_t
+rn__rdb_ready(void *be, rn_error_t *err)
+{
+    rn__rdb_t *rdb = be;
+    /* The filter of what RocksDB may hold starts from the files. */
+    rn_code_t rc = rn__rf_rebuild(rdb, 0, err);
+    if (rc != RN_OK)
+        return rc;
+    const char *keys[1] = {"disable_auto_compactions"};
+    const char *vals[1] = {"false"};
+    char *rerr = NULL;
+    rocksdb_set_options(rdb->db, 1, keys, vals, &rerr);
+    if (rerr != NULL) {
+        /* Not fatal: the job runs, its files are not compacted. */
+        RN_LOG_WARN(rdb->owner, "cannot turn compaction back on after a restore: %s", rerr);
+        rocksdb_free(rerr);
+    }
+    return RN_OK;
+}

@@ -1,0 +1,252 @@
+/*
+ * state/snapshot.c: the synchronous part of a checkpoint for one state
+ * handle, and its restore (docs/checkpoints.md).
+ *
+ * A snapshot directory holds the backend's files (RocksDB: "db/", a
+ * RocksDB checkpoint of hard links; memory: "mem") and "handle": what the
+ * handle itself keeps in memory, that is the registry of states and the
+ * timers not spilled to the backend. Spilled timers are in the backend's
+ * files already.
+ *
+ * "handle": "RNSH", version (u32); the registry: count (u32), then per
+ * state kind (u8), merging (u8), TTL (u64 ms) and name (u32 length,
+ * bytes); per domain the earliest spilled time (u64) and the spilled
+ * count (u64); then per in-memory timer: domain (u8), time (u64), key
+ * group (u32), key length (u32), namespace length (u8), key, namespace;
+ * then 0xff and the timer count (u64). Every length is checked before use.
+ *
+ * @thread task.
+ */
+#include "state/snapio.h"
+#include "state/state_int.h"
+#include "stream/key.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define H_MAGIC "RNSH"
+#define H_VERSION 1u
+#define H_END 0xffu
+#define NAME_MAX_LEN 1024u
+#define STATES_MAX 0xfffeu
+
+typedef struct rn__snapreg {
+    uint32_t n;
+    struct {
+        uint8_t kind;
+        uint8_t merging;
+        int64_t ttl_ms;
+        char *name;
+    } *s;
+} snapreg_t;
+
+typedef struct tw_ctx {
+    rn__snapio_t *io;
+    uint8_t domain;
+    uint64_t n;
+} tw_ctx_t;
+
+static rn_code_t
+write_timer(void *ctx, const rn__tref_t *t)
+{
+    tw_ctx_t *c = ctx;
+    rn__snapio_u8(c->io, c->domain);
+    rn__snapio_u64(c->io, (uint64_t)t->time);
+    rn__snapio_u32(c->io, t->kg);
+    rn__snapio_u32(c->io, t->keylen);
+    rn__snapio_u8(c->io, (uint8_t)t->nslen);
+    rn__snapio_bytes(c->io, t->key, t->keylen);
+    rn__snapio_bytes(c->io, t->ns, t->nslen);
+    c->n++;
+    return c->io->failed ? RN_EIO : RN_OK;
+}
+
+rn_code_t
+rn__state_snapshot(rn_state_t *st, const char *dir, rn_error_t *err)
+{
+    if (st->ops->snapshot == NULL)
+        return rn__errf(err, RN_EINVAL, "%s: the %s state backend cannot be checkpointed",
+                        st->owner, st->ops->name);
+    if (mkdir(dir, 0700) != 0)
+        return rn__errf(err, RN_EIO, "%s: snapshot directory '%s': mkdir: %s", st->owner, dir,
+                        strerror(errno));
+    rn_code_t rc = st->ops->snapshot(st->be, dir, err);
+    if (rc != RN_OK)
+        return rn__errctx(err, "%s: snapshot", st->owner);
+
+    char path[4096];
+    rn__snapio_t io;
+    snprintf(path, sizeof(path), "%s/handle", dir);
+    if ((rc = rn__snapio_open(&io, path, true, err)) != RN_OK)
+        return rc;
+    rn__snapio_bytes(&io, H_MAGIC, 4);
+    rn__snapio_u32(&io, H_VERSION);
+    rn__snapio_u32(&io, st->nstates);
+    for (uint32_t i = 0; i < st->nstates; i++) {
+        const struct rn_vstate *h = st->states[i];
+        size_t len = strlen(h->name);
+        rn__snapio_u8(&io, (uint8_t)h->kind);
+        rn__snapio_u8(&io, h->merging);
+        rn__snapio_u64(&io, (uint64_t)h->ttl_ms);
+        rn__snapio_u32(&io, (uint32_t)len);
+        rn__snapio_bytes(&io, h->name, len);
+    }
+    for (int d = 0; d < 2; d++) {
+        rn__snapio_u64(&io, (uint64_t)st->spill_min[d]);
+        rn__snapio_u64(&io, st->spilled[d]);
+    }
+    tw_ctx_t c = {&io, 0, 0};
+    for (int d = 0; d < 2 && !io.failed; d++) {
+        c.domain = (uint8_t)d;
+        rn__timers_each(&st->timers[d], write_timer, &c);
+    }
+    rn__snapio_u8(&io, H_END);
+    rn__snapio_u64(&io, c.n);
+    return rn__snapio_close(&io, err);
+}
+
+static void
+snapreg_free(snapreg_t *r)
+{
+    if (r == NULL)
+        return;
+    for (uint32_t i = 0; i < r->n; i++)
+        rn_free(r->s[i].name);
+    rn_free(r->s);
+    rn_free(r);
+}
+
+static rn_code_t
+restore_timers(rn_state_t *st, rn__snapio_t *io, rn_error_t *err)
+{
+    uint8_t buf[RN_KEY_MAX + RN_STATE_NS_MAX];
+    uint64_t n = 0;
+    while (!io->failed) {
+        uint8_t d = rn__snapio_get_u8(io);
+        if (d == H_END) {
+            if (rn__snapio_get_u64(io) != n && !io->failed)
+                rn__snapio_bad(io, "timer count does not match");
+            else if (io->off != io->size)
+                rn__snapio_bad(io, "bytes after the end");
+            break;
+        }
+        if (d > 1) {
+            rn__snapio_bad(io, "timer of unknown domain %u", d);
+            break;
+        }
+        int64_t time = (int64_t)rn__snapio_get_u64(io);
+        uint32_t kg = rn__snapio_get_u32(io);
+        uint32_t keylen = rn__snapio_get_len(io, RN_KEY_MAX, "a timer's key");
+        uint8_t nslen = rn__snapio_get_u8(io);
+        if (nslen > RN_STATE_NS_MAX)
+            rn__snapio_bad(io, "a timer namespace of %u bytes", nslen);
+        rn__snapio_get_bytes(io, buf, (size_t)keylen + (io->failed ? 0 : nslen));
+        if (io->failed)
+            break;
+        if (time >= st->spill_min[d]) {
+            rn__snapio_bad(io, "an in-memory timer at or after the spilled ones");
+            break;
+        }
+        rn__tkey_t k = {buf, keylen, kg, XXH3_64bits(buf, keylen)};
+        rn_code_t rc = rn__timers_add(&st->timers[d], &k, time, buf + keylen, nslen, err);
+        if (rc != RN_OK)
+            return rc;
+        n++;
+    }
+    return RN_OK;
+}
+
+rn_code_t
+rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
+{
+    char path[4096];
+    rn__snapio_t io;
+    snprintf(path, sizeof(path), "%s/handle", dir);
+    rn_code_t rc = rn__snapio_open(&io, path, false, err);
+    if (rc != RN_OK)
+        return rc;
+    char magic[4];
+    rn__snapio_get_bytes(&io, magic, 4);
+    uint32_t ver = rn__snapio_get_u32(&io);
+    if (!io.failed && (memcmp(magic, H_MAGIC, 4) != 0 || ver != H_VERSION))
+        rn__snapio_bad(&io, "not a state snapshot of version %u", H_VERSION);
+    uint32_t ns = rn__snapio_get_u32(&io);
+    if (!io.failed && (ns > STATES_MAX || ns > io.size - io.off))
+        rn__snapio_bad(&io, "%u states", ns);
+    snapreg_t *reg = rn_xcalloc(1, sizeof(*reg));
+    reg->s = rn_xcalloc(ns ? ns : 1, sizeof(*reg->s));
+    for (uint32_t i = 0; i < ns && !io.failed; i++) {
+        reg->s[i].kind = rn__snapio_get_u8(&io);
+        reg->s[i].merging = rn__snapio_get_u8(&io);
+        reg->s[i].ttl_ms = (int64_t)rn__snapio_get_u64(&io);
+        if (reg->s[i].kind > RN__SK_MAP || reg->s[i].merging > 1)
+            rn__snapio_bad(&io, "state %u of unknown kind %u", i, reg->s[i].kind);
+        uint32_t len = rn__snapio_get_len(&io, NAME_MAX_LEN, "a state name");
+        if (io.failed)
+            break;
+        reg->s[i].name = rn_xmalloc(len + 1);
+        rn__snapio_get_bytes(&io, reg->s[i].name, len);
+        reg->s[i].name[len] = '\0';
+        reg->n = i + 1;
+    }
+    for (int d = 0; d < 2; d++) {
+        st->spill_min[d] = (int64_t)rn__snapio_get_u64(&io);
+        st->spilled[d] = rn__snapio_get_u64(&io);
+    }
+    if (rc == RN_OK)
+        rc = restore_timers(st, &io, err);
+    rn_code_t crc = rn__snapio_close(&io, rc == RN_OK ? err : NULL);
+    if (rc == RN_OK)
+        rc = crc;
+    for (int d = 0; d < 2 && rc == RN_OK; d++)
+        rc = rn__state_spill_maybe(st, (rn_time_domain_t)d, err);
+    if (rc != RN_OK) {
+        snapreg_free(reg);
+        return rn__errctx(err, "%s: restore", st->owner);
+    }
+    st->restored = reg;
+    st->restoring = true;
+    return RN_OK;
+}
+
+static const char *
+kind_name(uint32_t kind)
+{
+    return kind == RN__SK_VALUE ? "value" : kind == RN__SK_LIST ? "list" : "map";
+}
+
+rn_code_t
+rn__state_ready(rn_state_t *st, rn_error_t *err)
+{
+    if (!st->restoring)
+        return RN_OK;
+    snapreg_t *reg = st->restored;
+    for (uint32_t i = 0; i < reg->n; i++) {
+        if (i >= st->nstates)
+            return rn__errf(err, RN_EINVAL,
+                            "%s: the restored state has a state '%s' that the operator no "
+                            "longer registers",
+                            st->owner, reg->s[i].name);
+        const struct rn_vstate *h = st->states[i];
+        if (strcmp(h->name, reg->s[i].name) != 0 || h->kind != reg->s[i].kind ||
+            h->merging != (bool)reg->s[i].merging)
+            return rn__errf(err, RN_EINVAL,
+                            "%s: restored state %u is the %s%s state '%s', the operator "
+                            "registers the %s%s state '%s' in its place",
+                            st->owner, i, reg->s[i].merging ? "merging " : "",
+                            kind_name(reg->s[i].kind), reg->s[i].name,
+                            h->merging ? "merging " : "", kind_name(h->kind), h->name);
+    }
+    if (st->ops->ready != NULL && st->ops->ready(st->be, err) != RN_OK)
+        return rn__errctx(err, "%s: restore", st->owner);
+    st->restoring = false;
+    return RN_OK;
+}
+
+void
+rn__state_restored_free(rn_state_t *st)
+{
+    snapreg_free(st->restored);
+    st->restored = NULL;
+}
