@@ -216,6 +216,24 @@ dg_open(rn_op_t *op, rn_error_t *err)
     g->value = inst % 1000;
     g->value_step = par % 1000;
     g->rate = plan->rate / (double)par;
+    /* Restoring: continue at the id the checkpoint recorded (one of this
+     * instance's: inst + k * par). */
+    const json_t *snap = rn__op_restored(op);
+    if (snap != NULL) {
+        json_t *next = json_object_get(snap, "next");
+        json_int_t id = json_integer_value(next);
+        if (!json_is_integer(next) || id < inst || (id - inst) % par != 0) {
+            rn_free(g);
+            rn__op_set_data(op, NULL);
+            return rn__errf(err, RN_ECORRUPT,
+                            "the checkpoint's position of this generator is not one of its "
+                            "ids (instance %lld of %lld)",
+                            (long long)inst, (long long)par);
+        }
+        g->id = id;
+        g->key = id % plan->keys;
+        g->value = id % 1000;
+    }
     if (make_keys(g, plan->keys, err) != RN_OK) {
         /* close() is not called after a failed open(). */
         rn_free(g);
@@ -310,6 +328,15 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
     return rn__op_emit(op, 0, b, err);
 }
 
+/* The position: the next id to make. */
+static rn_code_t
+dg_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err)
+{
+    dg_t *g = rn__op_data(op);
+    *data = json_pack("{s:I}", "next", (json_int_t)g->id);
+    return *data != NULL ? RN_OK : rn__errf(err, RN_ENOMEM, "out of memory");
+}
+
 const rn_opclass_t rn__src_datagen = {
     .type = "datagen",
     .section = RN_SOURCE,
@@ -318,4 +345,5 @@ const rn_opclass_t rn__src_datagen = {
     .open = dg_open,
     .poll = dg_poll,
     .close = dg_close,
+    .snapshot = dg_snapshot,
 };

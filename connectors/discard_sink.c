@@ -53,6 +53,7 @@ discard_close(rn_op_t *op)
 }
 
 const rn_opclass_t rn__sink_discard = {
+    .rewindable = true,
     .type = "discard",
     .section = RN_SINK,
     .keys = keys,

@@ -16,14 +16,28 @@
  * record. A missing parent directory is an error at open, naming the path;
  * the sink does not create directories.
  *
+ * With checkpoints the sink is transactional (two-phase commit, as
+ * Flink's file sink): records go to a hidden pending file next to path;
+ * when a barrier reaches the sink it syncs that file and hands it to the
+ * checkpoint (pre-commit) with the length of path committed so far; when
+ * the checkpoint is complete it appends the file to path at that length
+ * and syncs (commit). Recovery from a checkpoint truncates path to the
+ * committed length the checkpoint recorded and appends the checkpoint's
+ * copy of the pending bytes: whatever was made visible after it is taken
+ * back (so recovery may go back past a damaged checkpoint), and after any
+ * number of crashes path equals one clean run's output. A checkpoint
+ * that was aborted leaves its pending file uncommitted: the next
+ * pre-commit hands over the concatenation of everything uncommitted.
  * `delivery` (exactly-once | at-least-once) is accepted for the job-file
- * contract; with publish-on-finish both are met for bounded jobs. A
- * checkpointed, transactional variant comes with checkpoints.
+ * contract; both get this behaviour.
  *
  * @thread plan: control; the instance: its task.
  */
 #include "connectors/connector_int.h"
 
+#include "stream/fs.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -43,10 +57,19 @@ typedef struct fsink_plan {
 
 typedef struct fsink {
     const fsink_plan_t *plan;
-    int fd; /* the temporary file, -1 when closed */
+    int fd; /* the temporary file (transactional: the pending file), -1 when closed */
     bool created;
     bool published;
     rn_text_out_t out;
+    /* Transactional (checkpoints). */
+    bool txn;
+    int tfd;            /* path, -1 when closed */
+    int64_t committed;  /* length of path once every commit so far is done */
+    char *live;         /* the pending file being written, owned */
+    uint64_t seq;       /* pending files made */
+    char *pre;          /* pre-committed, not yet committed: a file, owned, or NULL */
+    int64_t pre_id;     /* its checkpoint */
+    int64_t pre_len;
 } fsink_t;
 
 /* ---- plan ---------------------------------------------------------------- */
@@ -137,6 +160,7 @@ write_all(fsink_t *s, rn_error_t *err)
 }
 
 static void fsink_close(rn_op_t *op);
+static rn_code_t write_all(fsink_t *s, rn_error_t *err);
 
 static rn_code_t
 open_temp(rn_op_t *op, rn_error_t *err)
@@ -163,9 +187,289 @@ open_temp(rn_op_t *op, rn_error_t *err)
     return rn__text_out_init(&s->out, &plan->text, err);
 }
 
+/* ---- transactional (checkpoints) ------------------------------------------ */
+
+static char *
+pending_name(const fsink_plan_t *plan, uint64_t seq)
+{
+    const char *slash = strrchr(plan->path, '/');
+    const char *base = slash != NULL ? slash + 1 : plan->path;
+    size_t size = strlen(plan->dir) + strlen(base) + 64;
+    char *p = rn_xmalloc(size);
+    snprintf(p, size, "%s/.%s.pending-%ld-%llu", plan->dir, base, (long)getpid(),
+             (unsigned long long)seq);
+    return p;
+}
+
+/* Removes the pending files earlier runs left (they are in the
+ * checkpoints, or were never committed). */
+static void
+remove_stale_pending(const fsink_plan_t *plan)
+{
+    const char *slash = strrchr(plan->path, '/');
+    const char *base = slash != NULL ? slash + 1 : plan->path;
+    char prefix[1024];
+    snprintf(prefix, sizeof(prefix), ".%s.pending-", base);
+    DIR *d = opendir(plan->dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        char f[4096 + 256];
+        snprintf(f, sizeof(f), "%s/%s", plan->dir, de->d_name);
+        unlink(f);
+    }
+    closedir(d);
+}
+
+static rn_code_t
+open_live(fsink_t *s, rn_error_t *err)
+{
+    rn_free(s->live);
+    s->live = pending_name(s->plan, s->seq++);
+    s->fd = open(s->live, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (s->fd < 0)
+        return rn__errf(err, RN_EIO, "cannot write '%s': cannot create '%s': %s", s->plan->path,
+                        s->live, strerror(errno));
+    return RN_OK;
+}
+
+/* Copies len bytes of file src to path at offset off (pwrite: doing it
+ * again writes the same bytes). */
+static rn_code_t
+copy_at(fsink_t *s, const char *src, int64_t off, int64_t len, rn_error_t *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return rn__errf(err, RN_EIO, "cannot commit to '%s': open '%s': %s", s->plan->path, src,
+                        strerror(errno));
+    char *buf = rn_xmalloc(1 << 20);
+    rn_code_t rc = RN_OK;
+    int64_t done = 0;
+    while (done < len) {
+        size_t want = (size_t)(len - done < (1 << 20) ? len - done : (1 << 20));
+        ssize_t r = pread(in, buf, want, done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = rn__errf(err, RN_EIO, "cannot commit to '%s': '%s' is shorter than %lld bytes",
+                          s->plan->path, src, (long long)len);
+            break;
+        }
+        for (ssize_t w = 0; w < r;) {
+            ssize_t n = pwrite(s->tfd, buf + w, (size_t)(r - w), off + done + w);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                rc = rn__errf(err, RN_EIO, "cannot write '%s': %s", s->plan->path,
+                              strerror(errno));
+                break;
+            }
+            w += n;
+        }
+        if (rc != RN_OK)
+            break;
+        done += r;
+    }
+    rn_free(buf);
+    close(in);
+    if (rc == RN_OK && fsync(s->tfd) != 0)
+        rc = rn__errf(err, RN_EIO, "cannot sync '%s': %s", s->plan->path, strerror(errno));
+    return rc;
+}
+
+/* Writes out the buffer and syncs the live pending file. @returns its
+ * length. */
+static rn_code_t
+seal_live(fsink_t *s, int64_t *len, rn_error_t *err)
+{
+    rn_code_t rc = write_all(s, err);
+    if (rc != RN_OK)
+        return rc;
+    off_t end = lseek(s->fd, 0, SEEK_END);
+    if (end < 0 || fsync(s->fd) != 0)
+        return rn__errf(err, RN_EIO, "cannot sync '%s': %s", s->live, strerror(errno));
+    close(s->fd);
+    s->fd = -1;
+    *len = (int64_t)end;
+    return RN_OK;
+}
+
+/* Appends file src (len bytes) to the pre-committed file. */
+static rn_code_t
+append_file(const char *dst, const char *src, int64_t len, rn_error_t *err)
+{
+    int out = open(dst, O_WRONLY | O_APPEND | O_CLOEXEC);
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    rn_code_t rc = RN_OK;
+    if (out < 0 || in < 0) {
+        rc = rn__errf(err, RN_EIO, "open '%s': %s", out < 0 ? dst : src, strerror(errno));
+    } else {
+        char *buf = rn_xmalloc(1 << 20);
+        for (int64_t done = 0; done < len && rc == RN_OK;) {
+            ssize_t r = read(in, buf, 1 << 20);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0 || write(out, buf, (size_t)r) != r)
+                rc = rn__errf(err, RN_EIO, "append '%s' to '%s' failed", src, dst);
+            done += r;
+        }
+        rn_free(buf);
+        if (rc == RN_OK && fsync(out) != 0)
+            rc = rn__errf(err, RN_EIO, "sync '%s': %s", dst, strerror(errno));
+    }
+    if (out >= 0)
+        close(out);
+    if (in >= 0)
+        close(in);
+    return rc;
+}
+
+static rn_code_t
+txn_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err)
+{
+    fsink_t *s = rn__op_data(op);
+    if (s == NULL || !s->txn)
+        return RN_OK;
+    if (id == 0 || s->fd < 0) {
+        /* Finished: everything is committed. */
+        *data = json_pack("{s:I, s:I}", "committed", (json_int_t)s->committed, "len", 0);
+        return RN_OK;
+    }
+    int64_t len;
+    rn_code_t rc = seal_live(s, &len, err);
+    if (rc != RN_OK)
+        return rc;
+    if (s->pre != NULL) {
+        /* An aborted checkpoint's pending bytes: this one takes them over. */
+        if ((rc = append_file(s->pre, s->live, len, err)) != RN_OK)
+            return rc;
+        unlink(s->live);
+        s->pre_len += len;
+    } else {
+        s->pre = s->live;
+        s->live = NULL;
+        s->pre_len = len;
+    }
+    s->pre_id = id;
+    *data = json_pack("{s:I, s:I}", "committed", (json_int_t)s->committed, "len",
+                      (json_int_t)s->pre_len);
+    *file = rn_xstrdup(s->pre);
+    return open_live(s, err);
+}
+
+static rn_code_t
+txn_commit_pre(fsink_t *s, rn_error_t *err)
+{
+    if (s->pre == NULL)
+        return RN_OK;
+    rn_code_t rc = copy_at(s, s->pre, s->committed, s->pre_len, err);
+    if (rc != RN_OK)
+        return rc;
+    s->committed += s->pre_len;
+    unlink(s->pre);
+    rn_free(s->pre);
+    s->pre = NULL;
+    s->pre_len = 0;
+    return RN_OK;
+}
+
+static rn_code_t
+txn_complete(rn_op_t *op, int64_t id, rn_error_t *err)
+{
+    fsink_t *s = rn__op_data(op);
+    if (s == NULL || !s->txn || s->pre == NULL || s->pre_id > id)
+        return RN_OK;
+    return txn_commit_pre(s, err);
+}
+
+/* Opens path for commits: as the checkpoint left it, or empty. */
+static rn_code_t
+txn_open(rn_op_t *op, fsink_t *s, rn_error_t *err)
+{
+    const fsink_plan_t *plan = s->plan;
+    const json_t *snap = rn__op_restored(op);
+    remove_stale_pending(plan);
+    s->txn = true;
+    s->tfd = open(plan->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (s->tfd < 0)
+        return rn__errf(err, RN_EIO, "cannot write '%s': %s", plan->path, strerror(errno));
+    int64_t committed = 0, len = 0;
+    if (snap != NULL) {
+        json_t *c = json_object_get(snap, "committed"), *l = json_object_get(snap, "len");
+        committed = json_integer_value(c);
+        len = json_integer_value(l);
+        if (!json_is_integer(c) || !json_is_integer(l) || committed < 0 || len < 0 ||
+            (len > 0 && rn__op_restored_file(op) == NULL))
+            return rn__errf(err, RN_ECORRUPT, "'%s': the checkpoint's part of this sink is "
+                                              "not one this build wrote", plan->path);
+        struct stat sb;
+        if (fstat(s->tfd, &sb) != 0 || sb.st_size < committed)
+            return rn__errf(err, RN_EIO,
+                            "'%s' has %lld bytes, fewer than the %lld the checkpoint committed: "
+                            "it was changed outside runnel; restore it or remove the "
+                            "checkpoints to start over",
+                            plan->path, (long long)sb.st_size, (long long)committed);
+    }
+    /* Whatever was made visible after the checkpoint is taken back. */
+    if (ftruncate(s->tfd, committed) != 0)
+        return rn__errf(err, RN_EIO, "cannot truncate '%s': %s", plan->path, strerror(errno));
+    s->committed = committed;
+    rn_code_t rc;
+    if (len > 0 && (rc = copy_at(s, rn__op_restored_file(op), committed, len, err)) != RN_OK)
+        return rc;
+    s->committed += len;
+    if (fsync(s->tfd) != 0)
+        return rn__errf(err, RN_EIO, "cannot sync '%s': %s", plan->path, strerror(errno));
+    if ((rc = rn__text_out_init(&s->out, &plan->text, err)) != RN_OK)
+        return rc;
+    /* The CSV header is in what was committed already. */
+    if (s->committed > 0)
+        s->out.buf.len = 0;
+    return open_live(s, err);
+}
+
+static rn_code_t
+txn_finish(rn_op_t *op, fsink_t *s, rn_error_t *err)
+{
+    int64_t len;
+    rn_code_t rc = seal_live(s, &len, err);
+    if (rc == RN_OK)
+        rc = txn_commit_pre(s, err);
+    if (rc == RN_OK)
+        rc = copy_at(s, s->live, s->committed, len, err);
+    if (rc != RN_OK)
+        return rc;
+    s->committed += len;
+    unlink(s->live);
+    s->published = true;
+    RN_LOG_DEBUG(rn__op_name(op), "committed %llu records to %s",
+                 (unsigned long long)s->out.records, s->plan->path);
+    return RN_OK;
+}
+
 static rn_code_t
 fsink_open(rn_op_t *op, rn_error_t *err)
 {
+    if (rn__op_checkpointing(op)) {
+        const fsink_plan_t *plan = rn__op_plan(op);
+        fsink_t *s = rn_xcalloc(1, sizeof(*s));
+        struct stat sb;
+        s->plan = plan;
+        s->fd = s->tfd = -1;
+        rn__op_set_data(op, s);
+        rn_code_t rc;
+        if (stat(plan->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            rc = rn__errf(err, RN_EIO, "cannot write '%s': directory '%s' does not exist",
+                          plan->path, plan->dir);
+        else
+            rc = txn_open(op, s, err);
+        if (rc != RN_OK)
+            fsink_close(op);
+        return rc;
+    }
     rn_code_t rc = open_temp(op, err);
     /* close() is not called after a failed open(): clean up here. */
     if (rc != RN_OK)
@@ -209,6 +513,8 @@ fsink_finish(rn_op_t *op, rn_error_t *err)
     const fsink_plan_t *plan = s->plan;
     rn_code_t rc;
 
+    if (s->txn)
+        return txn_finish(op, s, err);
     if ((rc = write_all(s, err)) != RN_OK)
         return rc;
     if (fsync(s->fd) != 0)
@@ -234,9 +540,22 @@ fsink_close(rn_op_t *op)
         return;
     if (s->fd >= 0)
         close(s->fd);
-    /* Not finished: the job failed or was cancelled; leave no partial file. */
-    if (s->created && !s->published)
+    if (s->txn) {
+        /* What is not committed is in a checkpoint, or will be produced
+         * again from one: path keeps what is committed. */
+        if (s->tfd >= 0)
+            close(s->tfd);
+        if (s->live != NULL)
+            unlink(s->live);
+        if (s->pre != NULL)
+            unlink(s->pre);
+        rn_free(s->live);
+        rn_free(s->pre);
+    } else if (s->created && !s->published) {
+        /* Not finished: the job failed or was cancelled; leave no partial
+         * file. */
         unlink(s->plan->tmp);
+    }
     rn__text_out_fini(&s->out);
     rn_free(s);
     rn__op_set_data(op, NULL);
@@ -251,4 +570,7 @@ const rn_opclass_t rn__sink_file = {
     .process = fsink_process,
     .finish = fsink_finish,
     .close = fsink_close,
+    .snapshot = txn_snapshot,
+    .complete = txn_complete,
+    .rewindable = true,
 };

@@ -284,6 +284,19 @@ make_run_dir(const char *base, const char *owner, rn_error_t *err)
     return NULL;
 }
 
+void
+rn__state_base_dir(const rn_state_options_t *opts, char *out, size_t size)
+{
+    if (opts->dir != NULL && opts->dir[0] != '\0') {
+        snprintf(out, size, "%s", opts->dir);
+    } else {
+        /* Per user, so that users of one machine do not share a directory. */
+        const char *tmp = getenv("TMPDIR");
+        snprintf(out, size, "%s/runnel-%ld/state", tmp != NULL && tmp[0] ? tmp : "/tmp",
+                 (long)getuid());
+    }
+}
+
 /* ---- open and close ---- */
 
 static void
@@ -486,14 +499,7 @@ static rn_code_t
 rdb_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
 {
     char base[4096];
-    if (opts->dir != NULL && opts->dir[0] != '\0') {
-        snprintf(base, sizeof(base), "%s", opts->dir);
-    } else {
-        /* Per user, so that users of one machine do not share a directory. */
-        const char *tmp = getenv("TMPDIR");
-        snprintf(base, sizeof(base), "%s/runnel-%ld/state", tmp != NULL && tmp[0] ? tmp : "/tmp",
-                 (long)getuid());
-    }
+    rn__state_base_dir(opts, base, sizeof(base));
     rn_code_t rc = mkdir_p(base, err);
     if (rc != RN_OK)
         return rc;

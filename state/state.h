@@ -219,6 +219,10 @@ void rn__state_stats(rn_state_t *st, rn_state_stats_t *stats);
 
 /* ---- checkpoints (snapshot.c) ---- */
 
+/* The directory under which backends make their run directories (state.dir,
+ * or a per-user one under $TMPDIR): out holds size bytes. */
+void rn__state_base_dir(const rn_state_options_t *opts, char *out, size_t size);
+
 /* The synchronous part of a checkpoint: writes into dir (created 0700;
  * must not exist) what restores this state as it is now: the backend's
  * files (a RocksDB checkpoint of hard links, or the memory table), the

@@ -33,6 +33,8 @@
 #include "stream/row.h"
 #include "state/state.h"
 
+#include <jansson.h>
+
 typedef struct rn_plan_ctx rn_plan_ctx_t;
 typedef struct rn_op rn_op_t;
 
@@ -69,6 +71,23 @@ typedef struct rn_opclass {
     /* Always called once open() succeeded, also after a failure: a sink
      * that did not finish removes what it wrote. */
     void (*close)(rn_op_t *op);
+
+    /* Checkpoints (docs/checkpoints.md), all optional. snapshot: the
+     * instance's own part of checkpoint id, taken when the barrier reaches
+     * it (a source: before it sends the barrier; id 0: the instance has
+     * finished, for the checkpoints taken after that): *data a JSON object
+     * (owned by the caller; NULL: nothing), *file a path (rn_malloc'd) of a
+     * file the checkpoint must hold, which the instance keeps until
+     * complete() of id or later. Restoring, open() finds the part again
+     * with rn__op_restored(). */
+    rn_code_t (*snapshot)(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err);
+    /* Checkpoint id is durable: make visible what it covers (sinks). Ids
+     * only grow; an id may be skipped (aborted ones are never told). */
+    rn_code_t (*complete)(rn_op_t *op, int64_t id, rn_error_t *err);
+    /* Sinks: what the sink made visible after a checkpoint can be taken
+     * back on recovery (the file sink truncates), so recovery may go back
+     * past a damaged checkpoint. */
+    bool rewindable;
 } rn_opclass_t;
 
 /* ---- registry ---- */
@@ -141,6 +160,14 @@ bool rn__op_row_key_hash(rn_op_t *op, int input, const rn_value_t *row, uint64_t
 int64_t rn__op_watermark(const rn_op_t *op);
 /* Processing time, epoch ms. */
 int64_t rn__op_now(const rn_op_t *op);
+
+/* Restoring from a checkpoint: this instance's part (its JSON data and
+ * the path of its file, both valid during open()), or NULL when the job
+ * starts without one or the instance had no part. */
+const json_t *rn__op_restored(const rn_op_t *op);
+const char *rn__op_restored_file(const rn_op_t *op);
+/* Whether the job takes checkpoints (sinks commit on complete()). */
+bool rn__op_checkpointing(const rn_op_t *op);
 
 /* @returns an empty batch for port's schema (owned by the caller until
  * emitted or freed). */

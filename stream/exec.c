@@ -47,6 +47,9 @@ const rn_schema_t *rn__op_schema(const rn_op_t *op, int port) { return op->node-
 rn_state_t *rn__op_state(const rn_op_t *op) { return op->st; }
 int64_t rn__op_watermark(const rn_op_t *op) { return op->wm; }
 int64_t rn__op_now(const rn_op_t *op) { return rn__now_ms(); }
+const json_t *rn__op_restored(const rn_op_t *op) { return op->restored ? op->restored->data : NULL; }
+const char *rn__op_restored_file(const rn_op_t *op) { return op->restored ? op->restored->file : NULL; }
+bool rn__op_checkpointing(const rn_op_t *op) { return op->job->ckpt_conf.interval_ms > 0; }
 
 const rn_keyspec_t *
 rn__op_keyspec(const rn_op_t *op, int input)
@@ -224,6 +227,18 @@ xw_broadcast(rn_xwriter_t *xw, uint8_t kind, int64_t wm)
     xw_flush(xw);
     for (int t = 0; t < xw->ntargets; t++)
         xw_send(xw, t, kind, NULL, wm);
+}
+
+void
+rn__task_broadcast(rn_task_t *task, uint8_t kind, int64_t value)
+{
+    for (int i = 0; i < task->nops; i++) {
+        rn_op_t *op = task->ops[i];
+        for (int p = 0; p < op->node->nports; p++)
+            for (int d = 0; d < op->outs[p].ndests; d++)
+                if (op->outs[p].dests[d].xw != NULL)
+                    xw_broadcast(op->outs[p].dests[d].xw, kind, value);
+    }
 }
 
 static rn_code_t
@@ -453,9 +468,14 @@ static rn_code_t
 source_step(rn_task_t *task, int64_t now, bool *progress, rn_error_t *err)
 {
     rn_op_t *op = task->head;
-    bool done = false;
-    rn_code_t rc = op->node->cls->poll(op, &done, err);
+    bool done = op->restored_finished;
+    rn_code_t rc = RN_EAGAIN;
 
+    /* Stopped by a final checkpoint: nothing more, not even the end. */
+    if (!rn__barrier_source(task))
+        return RN_OK;
+    if (!done)
+        rc = op->node->cls->poll(op, &done, err);
     if (rc == RN_OK)
         *progress = true;
     else if (rc != RN_EAGAIN)
@@ -482,8 +502,8 @@ source_step(rn_task_t *task, int64_t now, bool *progress, rn_error_t *err)
     return RN_OK;
 }
 
-static rn_code_t
-handle_msg(rn_task_t *task, const rn_msg_t *m, rn_error_t *err)
+rn_code_t
+rn__task_handle_msg(rn_task_t *task, const rn_msg_t *m, rn_error_t *err)
 {
     rn_op_t *op = task->head;
     rn_wmmin_t *wmm = &task->wmmin;
@@ -503,15 +523,19 @@ handle_msg(rn_task_t *task, const rn_msg_t *m, rn_error_t *err)
         if (rn__wmmin_all_idle(wmm))
             return op_idle(op, err);
         return RN_OK;
-    case RN_MSG_END:
-        if (rn__wmmin_end(wmm, m->chan)) {
-            rn_code_t rc = op_advance(op, wmm->current, err);
-            if (rc != RN_OK)
-                return rc;
-        }
+    case RN_MSG_END: {
+        rn_code_t rc;
+        if (rn__wmmin_end(wmm, m->chan) && (rc = op_advance(op, wmm->current, err)) != RN_OK)
+            return rc;
+        /* A barrier may have waited only for this channel. */
+        if ((rc = rn__barrier_chan_ended(task, err)) != RN_OK)
+            return rc;
         if (rn__wmmin_all_ended(wmm))
             return op_end(op, err);
         return RN_OK;
+    }
+    case RN_MSG_BARRIER:
+        return RN_OK; /* rn__barrier_dispatch's */
     }
     return RN_OK;
 }
@@ -529,12 +553,13 @@ processing_timers(rn_task_t *task, int64_t now, rn_error_t *err)
     return RN_OK;
 }
 
-static void
-task_mark_done(rn_task_t *task)
+void
+rn__task_mark_done(rn_task_t *task)
 {
     rn_job_t *job = task->job;
-    task->done = true;
+    rn__barrier_final_parts(task);
     pthread_mutex_lock(&job->lock);
+    task->done = true;
     job->ntasks_done++;
     pthread_mutex_unlock(&job->lock);
 }
@@ -552,17 +577,24 @@ rn__task_step(rn_task_t *task, int64_t now)
             return progress;
     }
     if (task->head->finished) {
-        task_mark_done(task);
+        rn__task_mark_done(task);
+        return true;
+    }
+    if (rn__barrier_notify(task)) {
+        rn__task_mark_done(task);
         return true;
     }
     if (task->queue == NULL) {
         rc = source_step(task, now, &progress, &err);
     } else {
         rn_msg_t msgs[4];
-        size_t n = rn__queue_pop(task->queue, msgs, 4);
+        /* What an alignment held back comes before anything newer. */
+        size_t n = rn__barrier_replay(task, msgs, 4);
+        if (n == 0)
+            n = rn__queue_pop(task->queue, msgs, 4);
         for (size_t i = 0; i < n; i++) {
             if (rc == RN_OK)
-                rc = handle_msg(task, &msgs[i], &err);
+                rc = rn__barrier_dispatch(task, &msgs[i], &err);
             else if (msgs[i].kind == RN_MSG_DATA)
                 pool_put(task, msgs[i].u.batch);
         }
@@ -603,11 +635,21 @@ op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t
     op->job = job;
     op->wm = RN_TS_MIN;
     op->outs = rn_xcalloc((size_t)(node->nports ? node->nports : 1), sizeof(rn_outport_t));
+    if (job->restore != NULL)
+        op->restored = rn__restore_part(job->restore, node->name, instance);
+    if (op->restored != NULL) {
+        /* The watermark it had: what was late then stays late (Flink
+         * starts again from no watermark and lets such records in). */
+        op->wm = op->restored->wm;
+        op->restored_finished = op->restored->finished && node->section == RN_SOURCE;
+    }
     if (node->keyed) {
         char owner[300];
         rn_state_options_t so = job->state_opts;
         snprintf(owner, sizeof(owner), "%s#%d", node->name, instance);
         so.owner = owner;
+        if (op->restored != NULL && !op->restored->finished)
+            so.restore_dir = op->restored->state;
         op->st = rn__state_new(&so, err);
         if (op->st == NULL) {
             rn_free(op->outs);
@@ -615,8 +657,11 @@ op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t
             return NULL;
         }
     }
-    if (node->section == RN_SOURCE)
+    if (node->section == RN_SOURCE) {
         rn__wmgen_init(&op->wmgen, node->max_ooo_ms, node->idle_ms, rn__now_ms());
+        if (op->restored != NULL)
+            op->wmgen.emitted = op->wm;
+    }
     task->ops = rn_xrealloc(task->ops, (size_t)(task->nops + 1) * sizeof(rn_op_t *));
     task->ops[task->nops++] = op;
     return op;
@@ -780,6 +825,7 @@ rn__exec_destroy(rn_job_t *job)
                 rn__batch_destroy(it->msg.u.batch);
         }
         rn_free(task->outbox);
+        rn__barrier_task_fini(task);
         for (int i = 0; i < task->npools; i++) {
             rn_batch_t *b, *next;
             for (b = task->pools[i].free; b; b = next) {

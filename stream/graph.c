@@ -324,12 +324,36 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
     job->state_backend = rn_xstrdup(backends[backend]);
     job->state_opts.backend = job->state_backend;
     if (ck != NULL) {
+        static const char *const modes[] = {"exactly-once", "at-least-once", NULL};
+        const char *cdir = NULL;
+        int mode = 0;
+        int64_t retain = 3, timeout = 0;
         if ((rc = rn__conf_check_keys(ck, ckpt_keys, "checkpoints", err)) != RN_OK ||
-            (rc = rn__conf_duration_ms(ck, "interval", 0, &interval, err)) != RN_OK)
+            (rc = rn__conf_duration_ms(ck, "interval", 0, &interval, err)) != RN_OK ||
+            (rc = rn__conf_str(ck, "dir", NULL, &cdir, err)) != RN_OK ||
+            (rc = rn__conf_enum(ck, "mode", modes, 0, &mode, err)) != RN_OK ||
+            (rc = rn__conf_int(ck, "retain", 3, &retain, err)) != RN_OK ||
+            (rc = rn__conf_duration_ms(ck, "timeout", 10 * 60 * 1000, &timeout, err)) != RN_OK)
             return rc;
-        if (interval > 0)
-            RN_LOG_WARN(job->name, "checkpoints are not implemented yet: the job runs "
-                                   "without them (a restart starts from the beginning)");
+        if (interval < 0)
+            return rn__conf_err(err, RN_EINVAL, rn_conf_get(ck, "interval"),
+                                "checkpoints.interval must not be negative");
+        if (retain < 1 || retain > 1000)
+            return rn__conf_err(err, RN_EINVAL, rn_conf_get(ck, "retain"),
+                                "checkpoints.retain must be between 1 and 1000, not %lld",
+                                (long long)retain);
+        if (timeout <= 0)
+            return rn__conf_err(err, RN_EINVAL, rn_conf_get(ck, "timeout"),
+                                "checkpoints.timeout must be positive");
+        if (interval > 0 && (cdir == NULL || cdir[0] == '\0'))
+            return rn__conf_err(err, RN_EINVAL, ck,
+                                "checkpoints need a dir, such as dir: ./run/%s/checkpoints",
+                                job->name);
+        job->ckpt_conf.interval_ms = interval;
+        job->ckpt_conf.dir = cdir != NULL ? rn_xstrdup(cdir) : NULL;
+        job->ckpt_conf.exactly_once = mode == 0;
+        job->ckpt_conf.retain = (int)retain;
+        job->ckpt_conf.timeout_ms = timeout;
     }
     if (rest != NULL) {
         if ((rc = rn__conf_check_keys(rest, rest_keys, "rest", err)) != RN_OK)

@@ -10,6 +10,56 @@
  */
 #include "stream/job_int.h"
 
+/* Checks that the checkpoint being restored fits the job: the same
+ * parallelism per component (a savepoint changes it), and no state of a
+ * component the job no longer has. */
+static rn_code_t
+check_restore(rn_job_t *job, rn_error_t *err)
+{
+    rn_restore_t *r = job->restore;
+    for (int i = 0; i < job->nnodes; i++) {
+        rn_node_t *node = &job->nodes[i];
+        int p = rn__restore_parallelism(r, node->name);
+        if (p != 0 && p != node->parallelism)
+            return rn__errf(err, RN_EINVAL,
+                            "checkpoint %lld (%s) ran '%s' with parallelism %d, the job now "
+                            "has %d: a checkpoint resumes only the same parallelism",
+                            (long long)r->id, r->path, node->name, p, node->parallelism);
+    }
+    for (int k = 0; k < r->nparts; k++) {
+        bool found = false;
+        for (int i = 0; i < job->nnodes && !found; i++)
+            found = strcmp(job->nodes[i].name, r->parts[k].node) == 0;
+        if (!found && r->parts[k].state != NULL)
+            return rn__errf(err, RN_EINVAL,
+                            "checkpoint %lld (%s) has state of component '%s', which the job "
+                            "no longer has",
+                            (long long)r->id, r->path, r->parts[k].node);
+    }
+    return RN_OK;
+}
+
+/* Finds the checkpoint to resume from (checkpoint/recover.c). */
+static rn_code_t
+recover(rn_job_t *job, rn_error_t *err)
+{
+    if (job->ckpt_conf.interval_ms <= 0)
+        return RN_OK;
+    bool rewind = true;
+    for (int i = 0; i < job->nnodes; i++)
+        if (job->nodes[i].section == RN_SINK && !job->nodes[i].cls->rewindable)
+            rewind = false;
+    rn_code_t rc = rn__ckpt_recover(&job->ckpt_conf, job->name, rewind, &job->restore,
+                                    &job->ckpt_next_id, err);
+    if (rc == RN_OK && job->restore != NULL) {
+        rc = check_restore(job, err);
+        if (rc == RN_OK)
+            RN_LOG_INFO(job->name, "resuming from checkpoint %lld (%s)",
+                        (long long)job->restore->id, job->restore->path);
+    }
+    return rc;
+}
+
 rn_job_t *
 rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
 {
@@ -33,8 +83,18 @@ rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
     pthread_mutex_init(&job->lock, NULL);
     atomic_init(&job->cancel, 0);
     atomic_init(&job->running, 0);
+    atomic_init(&job->ckpt_trigger, 0);
+    atomic_init(&job->ckpt_complete, 0);
+    atomic_init(&job->ckpt_final, 0);
+    atomic_init(&job->stop_requested, 0);
     job->nworkers = opts ? opts->workers : 0;
-    if ((rc = rn__job_plan(job, err)) != RN_OK || (rc = rn__exec_build(job, err)) != RN_OK) {
+    if ((rc = rn__job_plan(job, err)) != RN_OK || (rc = recover(job, err)) != RN_OK ||
+        (rc = rn__exec_build(job, err)) != RN_OK) {
+        rn_job_destroy(job);
+        return NULL;
+    }
+    if (job->ckpt_conf.interval_ms > 0 &&
+        (job->ckpt = rn__ckpt_new(job, &job->ckpt_conf, job->ckpt_next_id, err)) == NULL) {
         rn_job_destroy(job);
         return NULL;
     }
@@ -77,11 +137,30 @@ rn_job_run(rn_job_t *job, rn_error_t *err)
             op->opened = true;
         }
     }
+    /* Restored state: every state registered again (in open), so the
+     * registry can be checked and compaction can start. */
+    for (int t = 0; t < job->ntasks && rc == RN_OK; t++) {
+        rn_task_t *task = job->tasks[t];
+        for (int i = 0; i < task->nops && rc == RN_OK; i++)
+            if (task->ops[i]->st != NULL)
+                rc = rn__state_ready(task->ops[i]->st, err);
+    }
+    if (job->restore != NULL) {
+        job->restored_from = job->restore->id;
+        for (int t = 0; t < job->ntasks; t++)
+            for (int i = 0; i < job->tasks[t]->nops; i++)
+                job->tasks[t]->ops[i]->restored = NULL;
+        rn__restore_free(job->restore);
+        job->restore = NULL;
+    }
+    if (rc == RN_OK && job->ckpt != NULL)
+        rc = rn__ckpt_start(job->ckpt, err);
     if (rc == RN_OK) {
         atomic_store(&job->running, 1);
         rc = rn__workers_run(job, err);
         atomic_store(&job->running, 0);
     }
+    rn__ckpt_stop(job->ckpt);
     close_all(job);
     return rc;
 }
@@ -90,6 +169,15 @@ void
 rn_job_cancel(rn_job_t *job)
 {
     atomic_store(&job->cancel, 1);
+}
+
+void
+rn_job_stop(rn_job_t *job)
+{
+    if (job->ckpt == NULL)
+        atomic_store(&job->cancel, 1);
+    else
+        atomic_store(&job->stop_requested, 1);
 }
 
 void
@@ -115,6 +203,15 @@ rn_job_stats(const rn_job_t *job, rn_job_stats_t *stats)
     if (!any_sink)
         stats->watermark = RN_TS_MIN;
     stats->running = atomic_load(&job->running) != 0;
+    if (job->ckpt != NULL) {
+        rn_ckpt_stats_t cs;
+        rn__ckpt_stats(job->ckpt, &cs);
+        stats->checkpoints_completed = cs.completed;
+        stats->checkpoints_failed = cs.failed;
+        stats->last_checkpoint = cs.last_id;
+    }
+    stats->restored_from = job->restored_from;
+    stats->stopped_at = job->stopped_at;
 }
 
 void
@@ -122,7 +219,10 @@ rn_job_destroy(rn_job_t *job)
 {
     if (job == NULL)
         return;
+    rn__ckpt_destroy(job->ckpt);
     rn__exec_destroy(job);
+    rn__restore_free(job->restore);
+    rn_free(job->ckpt_conf.dir);
     for (int i = 0; i < job->nnodes; i++) {
         rn_node_t *node = &job->nodes[i];
         if (node->plan_free)

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "checkpoint/ckpt.h"
 #include "stream/component.h"
 #include "windows/watermark.h"
 
@@ -92,7 +93,14 @@ struct rn_plan_ctx {
 };
 
 /* A message between tasks. */
-typedef enum { RN_MSG_DATA, RN_MSG_WATERMARK, RN_MSG_IDLE, RN_MSG_END } rn_msg_kind_t;
+/* RN_MSG_BARRIER carries a checkpoint id in u.wm (barrier.c). */
+typedef enum {
+    RN_MSG_DATA,
+    RN_MSG_WATERMARK,
+    RN_MSG_IDLE,
+    RN_MSG_END,
+    RN_MSG_BARRIER
+} rn_msg_kind_t;
 
 typedef struct rn_msg {
     uint8_t kind;
@@ -131,6 +139,10 @@ struct rn_op {
     bool finished;
     rn_wmgen_t wmgen; /* sources */
     uint64_t records_in;
+    /* Restoring: this instance's part of the checkpoint (borrowed from
+     * job->restore until the job runs), or NULL. */
+    const rn_ckpt_part_t *restored;
+    bool restored_finished; /* a source that had ended: ends at once */
     uint8_t keybuf[RN_KEY_MAX];
 };
 
@@ -162,6 +174,19 @@ struct rn_task {
         int count;
     } pools[8];
     int npools;
+    /* Checkpoints (barrier.c). */
+    int64_t ckpt_injected; /* sources: the last barrier sent */
+    int64_t ckpt_aligning; /* the barrier being aligned, 0: none */
+    uint32_t nbarriers;    /* channels that delivered it */
+    bool *blocked;         /* per channel: delivered it, held back (exactly-once) */
+    rn_msg_t *stash;       /* messages of blocked channels, in arrival order */
+    size_t stash_len, stash_cap;
+    rn_msg_t *replay;      /* messages released by the last alignment */
+    size_t replay_len, replay_pos;
+    int64_t ckpt_notified; /* the last completed checkpoint its ops were told */
+    bool stopped;          /* sources: a final checkpoint stopped it */
+    rn_ckpt_part_t *final_parts; /* set when done (under job->lock) */
+    int nfinal;
     _Atomic uint64_t records_in;  /* sources: records emitted */
     _Atomic uint64_t records_out; /* sinks: records accepted */
     _Atomic int64_t sink_wm;
@@ -188,6 +213,19 @@ struct rn_job {
     _Atomic int running;
     rn_error_t error; /* first fatal error; guarded by lock */
     bool failed;
+
+    /* Checkpoints: the coordinator (NULL: none), what tasks act on, and
+     * what was restored. */
+    rn_ckpt_conf_t ckpt_conf;
+    rn_ckpt_t *ckpt;
+    _Atomic int64_t ckpt_trigger;  /* the newest checkpoint sources must take */
+    _Atomic int64_t ckpt_complete; /* the newest completed checkpoint */
+    _Atomic int64_t ckpt_final;    /* a checkpoint after which the job stops, 0: none */
+    rn_restore_t *restore;
+    int64_t ckpt_next_id;
+    _Atomic int stop_requested; /* rn_job_stop: a final checkpoint, then stop */
+    int64_t restored_from;
+    int64_t stopped_at; /* the final checkpoint the job stopped at, 0: none */
 };
 
 /* graph.c */
@@ -199,6 +237,39 @@ void rn__exec_destroy(rn_job_t *job);
 /* Runs one step of task; @returns true when it made progress. */
 bool rn__task_step(rn_task_t *task, int64_t now_ms);
 void rn__job_fail(rn_job_t *job, const rn_error_t *err);
+
+/* exec.c, for barrier.c: sends a control message on every exchange of the
+ * task's operators (after their buffered rows). */
+void rn__task_broadcast(rn_task_t *task, uint8_t kind, int64_t value);
+rn_code_t rn__task_handle_msg(rn_task_t *task, const rn_msg_t *m, rn_error_t *err);
+void rn__task_mark_done(rn_task_t *task);
+
+/* barrier.c: checkpoints in the runtime. */
+/* Sources: injects the triggered barrier; @returns false when the source
+ * must not poll (stopped by a final checkpoint). */
+bool rn__barrier_source(rn_task_t *task);
+/* A message taken from the queue or the replay, in order: barriers align,
+ * messages of blocked channels are held back, others are handled. */
+rn_code_t rn__barrier_dispatch(rn_task_t *task, const rn_msg_t *m, rn_error_t *err);
+/* A channel ended: alignment may be complete now. */
+rn_code_t rn__barrier_chan_ended(rn_task_t *task, rn_error_t *err);
+/* Up to max messages released by an alignment, in order. */
+size_t rn__barrier_replay(rn_task_t *task, rn_msg_t *out, size_t max);
+/* Tells the task's operators about completed checkpoints; @returns true
+ * when the task stops here (final checkpoint). */
+bool rn__barrier_notify(rn_task_t *task);
+/* What a finished task contributes to later checkpoints (task thread,
+ * when it becomes done). */
+void rn__barrier_final_parts(rn_task_t *task);
+/* For the coordinator: copies of a done task's parts (under job->lock).
+ * @returns false when the task is not done. */
+bool rn__job_done_parts(rn_job_t *job, int task, rn_ckpt_part_t **parts, int *nparts);
+void rn__barrier_task_fini(rn_task_t *task);
+/* For the coordinator (any thread). */
+void rn__job_trigger(rn_job_t *job, int64_t id, bool final);
+void rn__job_complete(rn_job_t *job, int64_t id);
+int rn__job_ntasks(const rn_job_t *job);
+void rn__job_wake(rn_job_t *job);
 
 /* worker.c: the queue and the pool. */
 rn_queue_t *rn__queue_new(size_t cap);

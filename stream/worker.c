@@ -214,6 +214,8 @@ rn__workers_run(rn_job_t *job, rn_error_t *err)
     }
     for (int i = 0; i < started; i++)
         pthread_join(job->workers[i].thread, NULL);
+    /* Before the workers go: the coordinator wakes them. */
+    rn__ckpt_stop(job->ckpt);
     for (int i = 0; i < nw; i++) {
         pthread_mutex_destroy(&job->workers[i].lock);
         pthread_cond_destroy(&job->workers[i].cond);
@@ -229,4 +231,11 @@ rn__workers_run(rn_job_t *job, rn_error_t *err)
     if (atomic_load(&job->cancel))
         return rn__errf(err, RN_ECANCELED, "job '%s' was stopped", job->name);
     return RN_OK;
+}
+
+void
+rn__job_wake(rn_job_t *job)
+{
+    if (job->workers != NULL)
+        wake_all(job);
 }

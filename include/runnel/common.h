@@ -19,7 +19,7 @@
 
 /* Bumped whenever a public struct or vtable changes layout. Plugins record
  * the value they were built with; the loader refuses any other. */
-#define RN_ABI_VERSION 1
+#define RN_ABI_VERSION 2
 
 #define RN_VERSION_STRING "0.1.0"
 

@@ -62,18 +62,34 @@ RN_API rn_job_t *rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_erro
 RN_API void rn_job_describe(const rn_job_t *job, void *out /* FILE * */);
 
 /* Runs the job on its worker threads and blocks until it ends: all sources
- * bounded and drained (RN_OK), cancelled (RN_ECANCELED) or failed (the first
- * error of any task). @thread the caller's; one call per job. */
+ * bounded and drained (RN_OK), stopped with a final checkpoint
+ * (rn_job_stop, RN_OK: stats.stopped_at says which), cancelled
+ * (RN_ECANCELED) or failed (the first error of any task). A job with
+ * checkpoints resumes from the newest completed one in checkpoints.dir
+ * (found by rn_job_new: stats.restored_from). @thread the caller's; one
+ * call per job. */
 RN_API rn_code_t rn_job_run(rn_job_t *job, rn_error_t *err);
 
 /* Asks a running job to stop. @thread any; async-signal-safe. */
 RN_API void rn_job_cancel(rn_job_t *job);
+
+/* Asks a running job to stop cleanly: sources stop, a final checkpoint is
+ * taken and committed, and rn_job_run returns RN_OK, so that the next run
+ * continues exactly there. A job without checkpoints is cancelled.
+ * @thread any; async-signal-safe. */
+RN_API void rn_job_stop(rn_job_t *job);
 
 typedef struct rn_job_stats {
     uint64_t records_in;  /* records produced by sources */
     uint64_t records_out; /* records accepted by sinks */
     int64_t watermark;    /* lowest watermark reaching a sink; INT64_MIN before any */
     bool running;
+    /* Checkpoints (0 when the job takes none). */
+    int64_t checkpoints_completed; /* by this run */
+    int64_t checkpoints_failed;    /* aborted: timeout, a snapshot that failed */
+    int64_t last_checkpoint;       /* id of the newest completed, 0: none */
+    int64_t restored_from;         /* the checkpoint this run resumed from, 0: none */
+    int64_t stopped_at;            /* the final checkpoint of rn_job_stop, 0: none */
 } rn_job_stats_t;
 
 /* Reads the job's counters. @thread any. */

@@ -1,0 +1,617 @@
+/*
+ * checkpoint/coord.c: the checkpoint coordinator (docs/checkpoints.md).
+ *
+ * One thread per job runs a libuv loop: a tick timer (every 10 ms) that
+ * triggers checkpoints every `interval`, aborts one past `timeout` and
+ * acknowledges for tasks that have finished; an async handle that tasks
+ * wake when they hand in their parts (rn__ckpt_ack). One checkpoint at a
+ * time, as Flink's default.
+ *
+ * The asynchronous part runs here, while the tasks go on: each part's
+ * staged files are hashed (XXH3-128); SST files go to shared/<hash>.sst
+ * (stored once, whatever checkpoint or restart made them: incremental),
+ * the others into the checkpoint's directory. When every task has
+ * acknowledged, the metadata is written (meta.c: both copies, checksums,
+ * fsync, atomic renames), the directory renamed from chk-N.inprogress to
+ * chk-N and the root synced: the commit point. Only then are the tasks
+ * told (rn__job_complete) and old checkpoints retired.
+ *
+ * @thread the coordinator's own, except the functions ckpt.h marks.
+ */
+#include "checkpoint/ckpt.h"
+#include "checkpoint/crash.h"
+#include "checkpoint/meta.h"
+#include "stream/fs.h"
+#include "stream/job_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define TICK_MS 10
+
+typedef struct ack {
+    int64_t id;
+    int task; /* -1: a decline */
+    rn_ckpt_part_t *parts;
+    int n;
+    rn_error_t why;
+} ack_t;
+
+typedef struct pending {
+    int64_t id;
+    int64_t start_ms;
+    bool final;
+    int nacked;
+    bool *acked; /* per task */
+    json_t *parts;  /* materialized parts */
+    json_t *shared; /* shared/ paths it refers to (kept by retention) */
+    uint64_t added, size;
+    char dir[4096]; /* chk-N.inprogress */
+} pending_t;
+
+struct rn_ckpt {
+    rn_job_t *job;
+    rn_ckpt_conf_t conf;
+    char staging[4096]; /* <state base>/.ckpt-<pid> */
+    pthread_t thread;
+    bool started;
+    uv_loop_t loop;
+    uv_timer_t tick;
+    uv_async_t wake;
+
+    pthread_mutex_t lock; /* guards the fields below up to the thread's own */
+    ack_t *inbox;
+    size_t ninbox, capinbox;
+    bool stop_req;  /* a final checkpoint is wanted */
+    bool quit;      /* the thread must end */
+    rn_ckpt_stats_t stats;
+
+    int64_t next_id;
+    int64_t last_ms; /* when the last checkpoint was triggered */
+    pending_t *cur;
+    bool final_done;
+};
+
+static void
+pending_free(pending_t *p)
+{
+    if (p == NULL)
+        return;
+    rn_free(p->acked);
+    json_decref(p->parts);
+    json_decref(p->shared);
+    rn_free(p);
+}
+
+static void
+ack_free(ack_t *a)
+{
+    for (int i = 0; i < a->n; i++) {
+        if (a->parts[i].state != NULL)
+            rn__fs_rm_tree(a->parts[i].state);
+        rn__ckpt_part_fini(&a->parts[i]);
+    }
+    rn_free(a->parts);
+}
+
+/* ---- the asynchronous part: files into the store ---- */
+
+/* Stores file src under rel (relative to the root; SST files under their
+ * content hash in shared/ instead) and appends its entry to files. */
+static rn_code_t
+store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const char *as,
+           json_t *files, rn_error_t *err)
+{
+    XXH128_hash_t h;
+    uint64_t size;
+    rn_code_t rc = rn__fs_hash_file(src, &h, &size, err);
+    if (rc != RN_OK)
+        return rc;
+    char hex[33], path[1200], full[4096 + 1200];
+    rn__fs_hash_hex(h, hex);
+    size_t n = strlen(src);
+    bool sst = n > 4 && strcmp(src + n - 4, ".sst") == 0;
+    if (sst) {
+        snprintf(path, sizeof(path), "shared/%s.sst", hex);
+        snprintf(full, sizeof(full), "%s/%s", c->conf.dir, path);
+        struct stat sb;
+        if (stat(full, &sb) != 0 || (uint64_t)sb.st_size != size) {
+            char tmp[4096 + 1300];
+            snprintf(tmp, sizeof(tmp), "%s/shared/.%s.tmp-%ld", c->conf.dir, hex, (long)getpid());
+            unlink(tmp);
+            if ((rc = rn__fs_link_or_copy(src, tmp, err)) != RN_OK)
+                return rc;
+            if (rename(tmp, full) != 0)
+                return rn__errf(err, RN_EIO, "rename '%s': %s", full, strerror(errno));
+            p->added += size;
+        }
+        json_array_append_new(p->shared, json_string(path));
+    } else {
+        char chk[64];
+        rn__ckpt_name(p->id, chk, sizeof(chk));
+        snprintf(path, sizeof(path), "%s/%s", chk, rel);
+        snprintf(full, sizeof(full), "%s/%s", p->dir, rel);
+        char *slash = strrchr(full, '/');
+        *slash = '\0';
+        if ((rc = rn__fs_mkdir_p(full, err)) != RN_OK)
+            return rc;
+        *slash = '/';
+        if ((rc = rn__fs_link_or_copy(src, full, err)) != RN_OK)
+            return rc;
+        p->added += size;
+    }
+    p->size += size;
+    json_t *f = json_pack("{s:s, s:I, s:s}", "path", path, "size", (json_int_t)size, "xxh3", hex);
+    if (as != NULL)
+        json_object_set_new(f, "as", json_string(as));
+    json_array_append_new(files, f);
+    return RN_OK;
+}
+
+/* Stores every file under dir (one level of subdirectories: db/). */
+static rn_code_t
+store_tree(rn_ckpt_t *c, pending_t *p, const char *dir, const char *owner, const char *sub,
+           json_t *files, rn_error_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s%s%s", dir, sub[0] ? "/" : "", sub);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return rn__errf(err, RN_EIO, "staged snapshot '%s': %s", path, strerror(errno));
+    struct dirent *de;
+    rn_code_t rc = RN_OK;
+    while (rc == RN_OK && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char src[4096 + 256], as[600], rel[1100];
+        snprintf(src, sizeof(src), "%s/%s", path, de->d_name);
+        snprintf(as, sizeof(as), "%s%s%s", sub, sub[0] ? "/" : "", de->d_name);
+        struct stat sb;
+        if (lstat(src, &sb) != 0) {
+            rc = rn__errf(err, RN_EIO, "stat '%s': %s", src, strerror(errno));
+        } else if (S_ISDIR(sb.st_mode)) {
+            if (sub[0] != '\0')
+                rc = rn__errf(err, RN_EIO, "unexpected directory '%s'", src);
+            else
+                rc = store_tree(c, p, dir, owner, de->d_name, files, err);
+        } else {
+            snprintf(rel, sizeof(rel), "%s/%s", owner, as);
+            rc = store_file(c, p, src, rel, as, files, err);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static rn_code_t
+store_part(rn_ckpt_t *c, pending_t *p, const rn_ckpt_part_t *part, rn_error_t *err)
+{
+    char owner[600];
+    snprintf(owner, sizeof(owner), "%s#%d", part->node, part->instance);
+    json_t *j = json_pack("{s:s, s:i, s:b, s:I}", "node", part->node, "instance",
+                          part->instance, "finished", part->finished, "wm", (json_int_t)part->wm);
+    json_object_set(j, "data", part->data != NULL ? part->data : json_null());
+    rn_code_t rc = RN_OK;
+    if (part->file != NULL) {
+        json_t *one = json_array();
+        char rel[800];
+        snprintf(rel, sizeof(rel), "%s/file", owner);
+        rc = store_file(c, p, part->file, rel, NULL, one, err);
+        if (rc == RN_OK)
+            json_object_set(j, "file", json_array_get(one, 0));
+        json_decref(one);
+    }
+    if (rc == RN_OK && part->state != NULL) {
+        json_t *files = json_array();
+        rc = store_tree(c, p, part->state, owner, "", files, err);
+        json_object_set_new(j, "state", files);
+    }
+    if (rc == RN_OK)
+        json_array_append(p->parts, j);
+    json_decref(j);
+    return rc;
+}
+
+/* ---- triggering, aborting, committing ---- */
+
+static void
+abort_cur(rn_ckpt_t *c, const char *why)
+{
+    pending_t *p = c->cur;
+    if (p == NULL)
+        return;
+    RN_LOG_WARN(c->job->name, "checkpoint %lld aborted: %s", (long long)p->id, why);
+    rn__fs_rm_tree(p->dir);
+    pthread_mutex_lock(&c->lock);
+    c->stats.failed++;
+    pthread_mutex_unlock(&c->lock);
+    pending_free(p);
+    c->cur = NULL;
+}
+
+static void
+trigger(rn_ckpt_t *c, bool final)
+{
+    pending_t *p = rn_xcalloc(1, sizeof(*p));
+    rn_error_t err = RN_ERROR_INIT;
+    p->id = c->next_id++;
+    p->start_ms = rn__now_ms();
+    p->final = final;
+    p->acked = rn_xcalloc((size_t)rn__job_ntasks(c->job), sizeof(bool));
+    p->parts = json_array();
+    p->shared = json_array();
+    char name[64];
+    rn__ckpt_name(p->id, name, sizeof(name));
+    snprintf(p->dir, sizeof(p->dir), "%s/%s.inprogress", c->conf.dir, name);
+    rn__fs_rm_tree(p->dir);
+    if (mkdir(p->dir, 0700) != 0) {
+        rn__errf(&err, RN_EIO, "mkdir '%s': %s", p->dir, strerror(errno));
+        RN_LOG_WARN(c->job->name, "checkpoint %lld not taken: %s", (long long)p->id, err.msg);
+        pending_free(p);
+        return;
+    }
+    c->cur = p;
+    c->last_ms = p->start_ms;
+    RN_LOG_INFO(c->job->name, "checkpoint %lld triggered%s", (long long)p->id,
+                final ? " (final)" : "");
+    rn__job_trigger(c->job, p->id, final);
+}
+
+static rn_code_t
+sync_tree(const char *dir, rn_error_t *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return rn__errf(err, RN_EIO, "open '%s': %s", dir, strerror(errno));
+    struct dirent *de;
+    rn_code_t rc = RN_OK;
+    while (rc == RN_OK && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char sub[4096 + 256];
+        snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+        struct stat sb;
+        if (lstat(sub, &sb) == 0 && S_ISDIR(sb.st_mode))
+            rc = sync_tree(sub, err);
+    }
+    closedir(d);
+    return rc == RN_OK ? rn__fs_fsync_dir(dir, err) : rc;
+}
+
+static rn_code_t
+commit(rn_ckpt_t *c, rn_error_t *err)
+{
+    pending_t *p = c->cur;
+    rn_job_t *job = c->job;
+    rn_code_t rc;
+    char shared[4096 + 16];
+    snprintf(shared, sizeof(shared), "%s/shared", c->conf.dir);
+    if ((rc = rn__fs_fsync_dir(shared, err)) != RN_OK || (rc = sync_tree(p->dir, err)) != RN_OK)
+        return rc;
+    rn__crash_point("ckpt.after_files");
+    json_t *par = json_object();
+    for (int i = 0; i < job->nnodes; i++)
+        json_object_set_new(par, job->nodes[i].name, json_integer(job->nodes[i].parallelism));
+    json_t *meta = json_pack("{s:i, s:s, s:I, s:I, s:s, s:i, s:o, s:O, s:I, s:I}", "format",
+                             RN_CKPT_FORMAT, "job", job->name, "id", (json_int_t)p->id,
+                             "time_ms", (json_int_t)rn__now_ms(), "mode",
+                             c->conf.exactly_once ? "exactly-once" : "at-least-once",
+                             "max_parallelism", job->max_parallelism, "parallelism", par,
+                             "parts", p->parts, "size", (json_int_t)p->size, "added",
+                             (json_int_t)p->added);
+    char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(meta);
+    if (text == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory for the metadata");
+    rc = rn__ckpt_meta_write(p->dir, text, strlen(text), err);
+    free(text);
+    if (rc != RN_OK)
+        return rc;
+    char name[64], final[4096 + 64];
+    rn__ckpt_name(p->id, name, sizeof(name));
+    snprintf(final, sizeof(final), "%s/%s", c->conf.dir, name);
+    if (rename(p->dir, final) != 0)
+        return rn__errf(err, RN_EIO, "rename '%s': %s", p->dir, strerror(errno));
+    if ((rc = rn__fs_fsync_dir(c->conf.dir, err)) != RN_OK)
+        return rc;
+    rn__crash_point("ckpt.after_commit");
+    int64_t dur = rn__now_ms() - p->start_ms;
+    RN_LOG_INFO(job->name, "checkpoint %lld complete: %llu bytes (%llu new) in %lld ms",
+                (long long)p->id, (unsigned long long)p->size, (unsigned long long)p->added,
+                (long long)dur);
+    pthread_mutex_lock(&c->lock);
+    c->stats.completed++;
+    c->stats.last_id = p->id;
+    c->stats.last_duration_ms = dur;
+    c->stats.last_bytes = p->added;
+    c->stats.last_size = p->size;
+    pthread_mutex_unlock(&c->lock);
+    if (p->final)
+        c->final_done = true;
+    rn__job_complete(job, p->id);
+    pending_free(p);
+    c->cur = NULL;
+    rn_error_t e = RN_ERROR_INIT;
+    if (rn__ckpt_retain(c->conf.dir, c->conf.retain, NULL, &e) != RN_OK)
+        RN_LOG_WARN(job->name, "retention: %s", e.msg);
+    return RN_OK;
+}
+
+static void
+take_ack(rn_ckpt_t *c, ack_t *a)
+{
+    pending_t *p = c->cur;
+    rn_error_t err = RN_ERROR_INIT;
+    if (p == NULL || a->id != p->id) {
+        ack_free(a); /* an aborted checkpoint's */
+        return;
+    }
+    if (a->task < 0) {
+        abort_cur(c, a->why.msg);
+        ack_free(a);
+        return;
+    }
+    if (p->acked[a->task]) {
+        ack_free(a);
+        return;
+    }
+    rn_code_t rc = RN_OK;
+    for (int i = 0; i < a->n && rc == RN_OK; i++)
+        rc = store_part(c, p, &a->parts[i], &err);
+    ack_free(a);
+    if (rc != RN_OK) {
+        abort_cur(c, err.msg);
+        return;
+    }
+    p->acked[a->task] = true;
+    p->nacked++;
+}
+
+/* Acknowledges for tasks that finished before they saw the barrier. */
+static void
+ack_done_tasks(rn_ckpt_t *c)
+{
+    pending_t *p = c->cur;
+    int nt = rn__job_ntasks(c->job);
+    for (int t = 0; p != NULL && t < nt; t++) {
+        if (p->acked[t])
+            continue;
+        rn_ckpt_part_t *parts;
+        int n;
+        if (rn__job_done_parts(c->job, t, &parts, &n)) {
+            ack_t a = {p->id, t, parts, n, RN_ERROR_INIT};
+            take_ack(c, &a);
+            p = c->cur;
+        }
+    }
+}
+
+static void
+drain(rn_ckpt_t *c)
+{
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        if (c->ninbox == 0) {
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        ack_t a = c->inbox[0];
+        memmove(c->inbox, c->inbox + 1, (c->ninbox - 1) * sizeof(ack_t));
+        c->ninbox--;
+        pthread_mutex_unlock(&c->lock);
+        take_ack(c, &a);
+    }
+    pending_t *p = c->cur;
+    if (p != NULL && p->nacked == rn__job_ntasks(c->job)) {
+        rn_error_t err = RN_ERROR_INIT;
+        if (commit(c, &err) != RN_OK)
+            abort_cur(c, err.msg);
+    }
+}
+
+static void
+on_wake(uv_async_t *h)
+{
+    rn_ckpt_t *c = h->data;
+    pthread_mutex_lock(&c->lock);
+    bool quit = c->quit;
+    pthread_mutex_unlock(&c->lock);
+    if (quit) {
+        uv_stop(&c->loop);
+        return;
+    }
+    drain(c);
+}
+
+static void
+on_tick(uv_timer_t *h)
+{
+    rn_ckpt_t *c = h->data;
+    int64_t now = rn__now_ms();
+    ack_done_tasks(c);
+    drain(c);
+    if (c->cur != NULL && now - c->cur->start_ms > c->conf.timeout_ms) {
+        char why[120];
+        snprintf(why, sizeof(why), "not complete within the timeout of %lld ms",
+                 (long long)c->conf.timeout_ms);
+        abort_cur(c, why);
+    }
+    pthread_mutex_lock(&c->lock);
+    bool stop = c->stop_req || atomic_load(&c->job->stop_requested);
+    pthread_mutex_unlock(&c->lock);
+    if (c->cur == NULL && !c->final_done &&
+        (stop || now - c->last_ms >= c->conf.interval_ms))
+        trigger(c, stop);
+}
+
+static void *
+coord_main(void *arg)
+{
+    rn_ckpt_t *c = arg;
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* Removes the staging directories of dead processes under base. */
+static void
+remove_stale_staging(const char *base)
+{
+    DIR *d = opendir(base);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        long pid;
+        if (sscanf(de->d_name, ".ckpt-%ld", &pid) != 1 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char path[4096 + 256];
+        snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
+        rn__fs_rm_tree(path);
+    }
+    closedir(d);
+}
+
+rn_ckpt_t *
+rn__ckpt_new(rn_job_t *job, const rn_ckpt_conf_t *conf, int64_t first_id, rn_error_t *err)
+{
+    rn_ckpt_t *c = rn_xcalloc(1, sizeof(*c));
+    c->job = job;
+    c->conf = *conf;
+    c->conf.dir = rn_xstrdup(conf->dir);
+    c->next_id = first_id > 0 ? first_id : 1;
+    c->last_ms = rn__now_ms();
+    pthread_mutex_init(&c->lock, NULL);
+    char base[4096], shared[4096 + 16];
+    rn__state_base_dir(&job->state_opts, base, sizeof(base));
+    snprintf(shared, sizeof(shared), "%s/shared", c->conf.dir);
+    rn_code_t rc;
+    if ((rc = rn__fs_mkdir_p(c->conf.dir, err)) != RN_OK ||
+        (rc = rn__fs_check_private(c->conf.dir, "checkpoint directory", err)) != RN_OK ||
+        (rc = rn__fs_mkdir_p(shared, err)) != RN_OK || (rc = rn__fs_mkdir_p(base, err)) != RN_OK) {
+        rn__ckpt_destroy(c);
+        return NULL;
+    }
+    remove_stale_staging(base);
+    snprintf(c->staging, sizeof(c->staging), "%s/.ckpt-%ld", base, (long)getpid());
+    rn__fs_rm_tree(c->staging);
+    if ((rc = rn__fs_mkdir_p(c->staging, err)) != RN_OK) {
+        rn__ckpt_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+rn_code_t
+rn__ckpt_start(rn_ckpt_t *c, rn_error_t *err)
+{
+    if (uv_loop_init(&c->loop) != 0)
+        return rn__errf(err, RN_EIO, "checkpoint coordinator: cannot make its event loop");
+    uv_timer_init(&c->loop, &c->tick);
+    c->tick.data = c;
+    uv_async_init(&c->loop, &c->wake, on_wake);
+    c->wake.data = c;
+    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+    if (pthread_create(&c->thread, NULL, coord_main, c) != 0) {
+        uv_close((uv_handle_t *)&c->tick, NULL);
+        uv_close((uv_handle_t *)&c->wake, NULL);
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&c->loop);
+        return rn__errf(err, RN_EIO, "checkpoint coordinator: cannot start its thread: %s",
+                        strerror(errno));
+    }
+    pthread_setname_np(c->thread, "rn-checkpoint");
+    c->started = true;
+    return RN_OK;
+}
+
+void
+rn__ckpt_stop(rn_ckpt_t *c)
+{
+    if (c == NULL || !c->started)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->quit = true;
+    pthread_mutex_unlock(&c->lock);
+    uv_async_send(&c->wake);
+    pthread_join(c->thread, NULL);
+    c->started = false;
+    abort_cur(c, "the job ended");
+    uv_close((uv_handle_t *)&c->tick, NULL);
+    uv_close((uv_handle_t *)&c->wake, NULL);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+}
+
+void
+rn__ckpt_destroy(rn_ckpt_t *c)
+{
+    if (c == NULL)
+        return;
+    rn__ckpt_stop(c);
+    for (size_t i = 0; i < c->ninbox; i++)
+        ack_free(&c->inbox[i]);
+    rn_free(c->inbox);
+    if (c->staging[0] != '\0')
+        rn__fs_rm_tree(c->staging);
+    pthread_mutex_destroy(&c->lock);
+    rn_free(c->conf.dir);
+    rn_free(c);
+}
+
+static void
+post(rn_ckpt_t *c, const ack_t *a)
+{
+    pthread_mutex_lock(&c->lock);
+    if (c->ninbox == c->capinbox) {
+        c->capinbox = c->capinbox ? c->capinbox * 2 : 16;
+        c->inbox = rn_xrealloc(c->inbox, c->capinbox * sizeof(*c->inbox));
+    }
+    c->inbox[c->ninbox++] = *a;
+    bool started = c->started;
+    pthread_mutex_unlock(&c->lock);
+    if (started)
+        uv_async_send(&c->wake);
+}
+
+void
+rn__ckpt_ack(rn_ckpt_t *c, int64_t id, int task, rn_ckpt_part_t *parts, int nparts)
+{
+    ack_t a = {id, task, parts, nparts, RN_ERROR_INIT};
+    post(c, &a);
+}
+
+void
+rn__ckpt_decline(rn_ckpt_t *c, int64_t id, const rn_error_t *why)
+{
+    ack_t a = {id, -1, NULL, 0, *why};
+    post(c, &a);
+}
+
+void
+rn__ckpt_request_stop(rn_ckpt_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->stop_req = true;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void
+rn__ckpt_staging(const rn_ckpt_t *c, int64_t id, const char *owner, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%lld-%s", c->staging, (long long)id, owner);
+}
+
+void
+rn__ckpt_stats(rn_ckpt_t *c, rn_ckpt_stats_t *st)
+{
+    pthread_mutex_lock(&c->lock);
+    *st = c->stats;
+    pthread_mutex_unlock(&c->lock);
+}
