@@ -27,12 +27,19 @@
 #include "cli/progress.h"
 
 static rn_job_t *volatile running_job;
+static volatile sig_atomic_t signals_seen;
 
+/* The first SIGINT or SIGTERM stops the job cleanly (a final checkpoint
+ * when it takes checkpoints); a second one cancels it at once. */
 static void
 on_signal(int sig)
 {
     (void)sig;
-    if (running_job != NULL)
+    if (running_job == NULL)
+        return;
+    if (signals_seen++ == 0)
+        rn_job_stop(running_job);
+    else
         rn_job_cancel(running_job);
 }
 
@@ -173,6 +180,10 @@ cmd_run(const args_t *a)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     running_job = job;
+    rn_job_stats_t st0;
+    rn_job_stats(job, &st0);
+    if (st0.restored_from > 0)
+        fprintf(stderr, "runnel: resuming from checkpoint %lld\n", (long long)st0.restored_from);
     rn_progress_t *p = a->quiet ? NULL : rn_progress_start(job);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rn_code_t rc = rn_job_run(job, &err);
@@ -183,7 +194,13 @@ cmd_run(const args_t *a)
     rn_job_stats_t st;
     rn_job_stats(job, &st);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    if (rc == RN_OK) {
+    if (rc == RN_OK && st.stopped_at > 0) {
+        fprintf(stderr,
+                "runnel: job stopped at checkpoint %lld (%llu records in, %llu out); "
+                "runnel run continues from it\n",
+                (long long)st.stopped_at, (unsigned long long)st.records_in,
+                (unsigned long long)st.records_out);
+    } else if (rc == RN_OK) {
         if (!a->quiet)
             fprintf(stderr,
                     "runnel: job finished: %llu records in, %llu out, %.2f s, "
@@ -192,7 +209,7 @@ cmd_run(const args_t *a)
                     peak_rss_mb());
     } else if (rc == RN_ECANCELED) {
         fprintf(stderr, "runnel: job stopped before its end (%llu records in, %llu out); "
-                        "output files were not committed\n",
+                        "output not committed by a checkpoint was not written\n",
                 (unsigned long long)st.records_in, (unsigned long long)st.records_out);
     } else {
         fprintf(stderr, "runnel: job failed: %s\n", err.msg);

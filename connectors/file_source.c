@@ -344,6 +344,61 @@ fsrc_free(fsrc_t *st)
     rn_free(st);
 }
 
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* The position between two records: the index of the file being read
+ * (or of the next one), its name (checked on restore: the files must be
+ * the same), the byte offset and line number in it. */
+static rn_code_t
+fsrc_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err)
+{
+    fsrc_t *st = rn__op_data(op);
+    if (st == NULL)
+        return RN_OK;
+    if (st->f == NULL) {
+        *data = json_pack("{s:I}", "next", (json_int_t)st->next);
+    } else {
+        off_t off = ftello(st->f);
+        if (off < 0)
+            return rn__errf(err, RN_EIO, "%s: position: %s", st->name, strerror(errno));
+        *data = json_pack("{s:I, s:s, s:I, s:I}", "next", (json_int_t)(st->next - 1), "file",
+                          st->name, "offset", (json_int_t)off, "line", (json_int_t)st->lineno);
+    }
+    return *data != NULL ? RN_OK : rn__errf(err, RN_ENOMEM, "out of memory");
+}
+
+static rn_code_t
+restore_position(fsrc_t *st, const json_t *pos, rn_error_t *err)
+{
+    json_t *jn = json_object_get(pos, "next");
+    const char *name = json_string_value(json_object_get(pos, "file"));
+    json_int_t next = json_integer_value(jn);
+    if (!json_is_integer(jn) || next < 0 || (size_t)next > st->nfiles)
+        return rn__errf(err, RN_ECORRUPT, "the checkpoint's position is not one of this source");
+    st->next = (size_t)next;
+    if (name == NULL)
+        return RN_OK; /* between files */
+    if ((size_t)next >= st->nfiles || strcmp(st->files[next], name) != 0)
+        return rn__errf(err, RN_EINVAL,
+                        "the checkpoint was reading '%s', which is no longer file %lld of "
+                        "this source's files: the input changed",
+                        name, (long long)next);
+    rn_code_t rc = open_next(st, err);
+    if (rc != RN_OK)
+        return rc == RN_ENOTFOUND ? RN_OK : rc;
+    json_int_t off = json_integer_value(json_object_get(pos, "offset"));
+    struct stat sb;
+    if (off < 0 || fstat(fileno(st->f), &sb) != 0 || off > sb.st_size)
+        return rn__errf(err, RN_EINVAL,
+                        "'%s' is shorter than the position the checkpoint recorded (%lld): the "
+                        "input changed",
+                        name, (long long)off);
+    if (fseeko(st->f, (off_t)off, SEEK_SET) != 0)
+        return rn__errf(err, RN_EIO, "%s: seek: %s", name, strerror(errno));
+    st->lineno = json_integer_value(json_object_get(pos, "line"));
+    return RN_OK;
+}
+
 static rn_code_t
 open_instance(rn_op_t *op, rn_error_t *err)
 {
@@ -362,6 +417,8 @@ open_instance(rn_op_t *op, rn_error_t *err)
     if ((rc = list_files(st, plan->path, rn__op_instance(op), rn__op_parallelism(op), err)) !=
         RN_OK)
         return rc;
+    if (rn__op_restored(op) != NULL)
+        return restore_position(st, rn__op_restored(op), err);
     /* Open the first file now, so that a missing file or a CSV header
      * without a schema field fails the job before any record flows. */
     rc = open_next(st, err);
@@ -496,4 +553,5 @@ const rn_opclass_t rn__src_file = {
     .open = fsrc_open,
     .poll = fsrc_poll,
     .close = fsrc_close,
+    .snapshot = fsrc_snapshot,
 };

@@ -207,15 +207,25 @@ rn__barrier_chan_ended(rn_task_t *task, rn_error_t *err)
     return maybe_aligned(task, err);
 }
 
-size_t
-rn__barrier_replay(rn_task_t *task, rn_msg_t *out, size_t max)
+bool
+rn__barrier_next(rn_task_t *task, rn_msg_t *m)
 {
-    size_t n = 0;
-    while (n < max && task->replay_pos < task->replay_len)
-        out[n++] = task->replay[task->replay_pos++];
-    if (task->replay_pos == task->replay_len)
-        task->replay_pos = task->replay_len = 0;
-    return n;
+    /* Replayed messages are older than anything still in inbuf or the
+     * queue (release() puts them there only from the stash). */
+    if (task->replay_pos < task->replay_len) {
+        *m = task->replay[task->replay_pos++];
+        if (task->replay_pos == task->replay_len)
+            task->replay_pos = task->replay_len = 0;
+        return true;
+    }
+    if (task->inbuf_pos == task->inbuf_len) {
+        task->inbuf_pos = 0;
+        task->inbuf_len = rn__queue_pop(task->queue, task->inbuf, 4);
+        if (task->inbuf_len == 0)
+            return false;
+    }
+    *m = task->inbuf[task->inbuf_pos++];
+    return true;
 }
 
 bool
@@ -296,6 +306,9 @@ rn__barrier_task_fini(rn_task_t *task)
     for (size_t i = task->replay_pos; i < task->replay_len; i++)
         if (task->replay[i].kind == RN_MSG_DATA)
             rn__batch_destroy(task->replay[i].u.batch);
+    for (size_t i = task->inbuf_pos; i < task->inbuf_len; i++)
+        if (task->inbuf[i].kind == RN_MSG_DATA)
+            rn__batch_destroy(task->inbuf[i].u.batch);
     rn_free(task->stash);
     rn_free(task->replay);
     rn_free(task->blocked);

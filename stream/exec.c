@@ -587,18 +587,13 @@ rn__task_step(rn_task_t *task, int64_t now)
     if (task->queue == NULL) {
         rc = source_step(task, now, &progress, &err);
     } else {
-        rn_msg_t msgs[4];
-        /* What an alignment held back comes before anything newer. */
-        size_t n = rn__barrier_replay(task, msgs, 4);
-        if (n == 0)
-            n = rn__queue_pop(task->queue, msgs, 4);
-        for (size_t i = 0; i < n; i++) {
-            if (rc == RN_OK)
-                rc = rn__barrier_dispatch(task, &msgs[i], &err);
-            else if (msgs[i].kind == RN_MSG_DATA)
-                pool_put(task, msgs[i].u.batch);
+        /* One message at a time: an alignment that ends releases what it
+         * held back, which comes before anything not yet handled. */
+        rn_msg_t m;
+        for (int i = 0; i < 4 && rc == RN_OK && rn__barrier_next(task, &m); i++) {
+            rc = rn__barrier_dispatch(task, &m, &err);
+            progress = true;
         }
-        progress = progress || n > 0;
     }
     if (rc == RN_OK)
         rc = processing_timers(task, now, &err);

@@ -210,7 +210,7 @@ rn_job_stats(const rn_job_t *job, rn_job_stats_t *stats)
         stats->checkpoints_failed = cs.failed;
         stats->last_checkpoint = cs.last_id;
     }
-    stats->restored_from = job->restored_from;
+    stats->restored_from = job->restore != NULL ? job->restore->id : job->restored_from;
     stats->stopped_at = job->stopped_at;
 }
 

@@ -183,6 +183,8 @@ struct rn_task {
     size_t stash_len, stash_cap;
     rn_msg_t *replay;      /* messages released by the last alignment */
     size_t replay_len, replay_pos;
+    rn_msg_t inbuf[4];     /* popped from the queue, not yet handled */
+    size_t inbuf_len, inbuf_pos;
     int64_t ckpt_notified; /* the last completed checkpoint its ops were told */
     bool stopped;          /* sources: a final checkpoint stopped it */
     rn_ckpt_part_t *final_parts; /* set when done (under job->lock) */
@@ -253,8 +255,9 @@ bool rn__barrier_source(rn_task_t *task);
 rn_code_t rn__barrier_dispatch(rn_task_t *task, const rn_msg_t *m, rn_error_t *err);
 /* A channel ended: alignment may be complete now. */
 rn_code_t rn__barrier_chan_ended(rn_task_t *task, rn_error_t *err);
-/* Up to max messages released by an alignment, in order. */
-size_t rn__barrier_replay(rn_task_t *task, rn_msg_t *out, size_t max);
+/* The next input message: what the last alignment released first, then
+ * the queue. @returns false when there is none now. */
+bool rn__barrier_next(rn_task_t *task, rn_msg_t *m);
 /* Tells the task's operators about completed checkpoints; @returns true
  * when the task stops here (final checkpoint). */
 bool rn__barrier_notify(rn_task_t *task);
