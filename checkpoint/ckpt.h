@@ -35,6 +35,7 @@ typedef struct rn_ckpt_conf {
     bool exactly_once;   /* mode: exactly-once aligns barriers */
     int retain;          /* completed checkpoints kept, >= 1 */
     int64_t timeout_ms;
+    bool full;           /* incremental: false: every file copied each time */
 } rn_ckpt_conf_t;
 
 /* One operator instance's part of a checkpoint. */
@@ -60,8 +61,10 @@ rn_code_t rn__ckpt_start(rn_ckpt_t *c, rn_error_t *err);
 /* Stops the thread; a checkpoint in progress is aborted. */
 void rn__ckpt_stop(rn_ckpt_t *c);
 void rn__ckpt_destroy(rn_ckpt_t *c);
-/* A task's parts of checkpoint id (consumed: parts and the array). */
-void rn__ckpt_ack(rn_ckpt_t *c, int64_t id, int task, rn_ckpt_part_t *parts, int nparts);
+/* A task's parts of checkpoint id (consumed: parts and the array), and
+ * how long it held records back for it (alignment and synchronous part). */
+void rn__ckpt_ack(rn_ckpt_t *c, int64_t id, int task, rn_ckpt_part_t *parts, int nparts,
+                  int64_t pause_us);
 /* A task cannot take checkpoint id (its snapshot failed): the
  * checkpoint is aborted and counted, the job goes on. */
 void rn__ckpt_decline(rn_ckpt_t *c, int64_t id, const rn_error_t *why);
@@ -78,6 +81,10 @@ typedef struct rn_ckpt_stats {
     int64_t last_duration_ms;
     uint64_t last_bytes;    /* bytes the last one added to the store */
     uint64_t last_size;     /* bytes the last one refers to */
+    /* Pauses of record processing for checkpoints (per task: alignment
+     * and synchronous part), over the last 4096. */
+    int64_t pause_p50_us, pause_p99_us, pause_max_us;
+    int64_t npauses;
 } rn_ckpt_stats_t;
 void rn__ckpt_stats(rn_ckpt_t *c, rn_ckpt_stats_t *st);
 

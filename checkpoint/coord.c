@@ -40,7 +40,10 @@ typedef struct ack {
     rn_ckpt_part_t *parts;
     int n;
     rn_error_t why;
+    int64_t pause_us; /* -1: none measured */
 } ack_t;
+
+#define PAUSES 4096
 
 typedef struct pending {
     int64_t id;
@@ -70,6 +73,8 @@ struct rn_ckpt {
     bool stop_req;  /* a final checkpoint is wanted */
     bool quit;      /* the thread must end */
     rn_ckpt_stats_t stats;
+    int64_t pauses[PAUSES]; /* ring of the last pauses, µs */
+    int64_t npauses;
 
     int64_t next_id;
     int64_t last_ms; /* when the last checkpoint was triggered */
@@ -115,7 +120,8 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
     char hex[33], path[1200], full[4096 + 1200];
     rn__fs_hash_hex(h, hex);
     size_t n = strlen(src);
-    bool sst = n > 4 && strcmp(src + n - 4, ".sst") == 0;
+    /* Not incremental: every file copied into the checkpoint, each time. */
+    bool sst = !c->conf.full && n > 4 && strcmp(src + n - 4, ".sst") == 0;
     if (sst) {
         snprintf(path, sizeof(path), "shared/%s.sst", hex);
         snprintf(full, sizeof(full), "%s/%s", c->conf.dir, path);
@@ -141,10 +147,16 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
         if ((rc = rn__fs_mkdir_p(full, err)) != RN_OK)
             return rc;
         *slash = '/';
-        if ((rc = rn__fs_link_or_copy(src, full, err)) != RN_OK)
+        /* A full checkpoint owns its copies (a hard link would share
+         * RocksDB's file, which is what incremental does). */
+        rc = c->conf.full ? rn__fs_copy(src, full, NULL, NULL, err)
+                          : rn__fs_link_or_copy(src, full, err);
+        if (rc != RN_OK)
             return rc;
         p->added += size;
     }
+    /* Checkpoint files are the job's: 0600, also RocksDB's hard links. */
+    chmod(full, 0600);
     p->size += size;
     json_t *f = json_pack("{s:s, s:I, s:s}", "path", path, "size", (json_int_t)size, "xxh3", hex);
     if (as != NULL)
@@ -384,11 +396,26 @@ ack_done_tasks(rn_ckpt_t *c)
         rn_ckpt_part_t *parts;
         int n;
         if (rn__job_done_parts(c->job, t, &parts, &n)) {
-            ack_t a = {p->id, t, parts, n, RN_ERROR_INIT};
+            ack_t a = {p->id, t, parts, n, RN_ERROR_INIT, -1};
             take_ack(c, &a);
             p = c->cur;
         }
     }
+}
+
+static bool
+timed_out(const rn_ckpt_t *c)
+{
+    return c->cur != NULL && rn__now_ms() - c->cur->start_ms > c->conf.timeout_ms;
+}
+
+static void
+abort_timeout(rn_ckpt_t *c)
+{
+    char why[120];
+    snprintf(why, sizeof(why), "not complete within the timeout of %lld ms",
+             (long long)c->conf.timeout_ms);
+    abort_cur(c, why);
 }
 
 static void
@@ -409,7 +436,9 @@ drain(rn_ckpt_t *c)
     pending_t *p = c->cur;
     if (p != NULL && p->nacked == rn__job_ntasks(c->job)) {
         rn_error_t err = RN_ERROR_INIT;
-        if (commit(c, &err) != RN_OK)
+        if (timed_out(c))
+            abort_timeout(c);
+        else if (commit(c, &err) != RN_OK)
             abort_cur(c, err.msg);
     }
 }
@@ -435,12 +464,8 @@ on_tick(uv_timer_t *h)
     int64_t now = rn__now_ms();
     ack_done_tasks(c);
     drain(c);
-    if (c->cur != NULL && now - c->cur->start_ms > c->conf.timeout_ms) {
-        char why[120];
-        snprintf(why, sizeof(why), "not complete within the timeout of %lld ms",
-                 (long long)c->conf.timeout_ms);
-        abort_cur(c, why);
-    }
+    if (timed_out(c))
+        abort_timeout(c);
     pthread_mutex_lock(&c->lock);
     bool stop = c->stop_req || atomic_load(&c->job->stop_requested);
     pthread_mutex_unlock(&c->lock);
@@ -527,21 +552,26 @@ rn__ckpt_start(rn_ckpt_t *c, rn_error_t *err)
                         strerror(errno));
     }
     pthread_setname_np(c->thread, "rn-checkpoint");
+    pthread_mutex_lock(&c->lock);
     c->started = true;
+    pthread_mutex_unlock(&c->lock);
     return RN_OK;
 }
 
 void
 rn__ckpt_stop(rn_ckpt_t *c)
 {
-    if (c == NULL || !c->started)
+    if (c == NULL)
         return;
     pthread_mutex_lock(&c->lock);
+    bool started = c->started;
     c->quit = true;
+    c->started = false;
     pthread_mutex_unlock(&c->lock);
+    if (!started)
+        return;
     uv_async_send(&c->wake);
     pthread_join(c->thread, NULL);
-    c->started = false;
     abort_cur(c, "the job ended");
     uv_close((uv_handle_t *)&c->tick, NULL);
     uv_close((uv_handle_t *)&c->wake, NULL);
@@ -581,16 +611,20 @@ post(rn_ckpt_t *c, const ack_t *a)
 }
 
 void
-rn__ckpt_ack(rn_ckpt_t *c, int64_t id, int task, rn_ckpt_part_t *parts, int nparts)
+rn__ckpt_ack(rn_ckpt_t *c, int64_t id, int task, rn_ckpt_part_t *parts, int nparts,
+             int64_t pause_us)
 {
-    ack_t a = {id, task, parts, nparts, RN_ERROR_INIT};
+    ack_t a = {id, task, parts, nparts, RN_ERROR_INIT, pause_us};
+    pthread_mutex_lock(&c->lock);
+    c->pauses[c->npauses++ % PAUSES] = pause_us;
+    pthread_mutex_unlock(&c->lock);
     post(c, &a);
 }
 
 void
 rn__ckpt_decline(rn_ckpt_t *c, int64_t id, const rn_error_t *why)
 {
-    ack_t a = {id, -1, NULL, 0, *why};
+    ack_t a = {id, -1, NULL, 0, *why, -1};
     post(c, &a);
 }
 
@@ -608,10 +642,28 @@ rn__ckpt_staging(const rn_ckpt_t *c, int64_t id, const char *owner, char *out, s
     snprintf(out, size, "%s/%lld-%s", c->staging, (long long)id, owner);
 }
 
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 void
 rn__ckpt_stats(rn_ckpt_t *c, rn_ckpt_stats_t *st)
 {
+    int64_t *p = rn_xmalloc(PAUSES * sizeof(*p));
     pthread_mutex_lock(&c->lock);
     *st = c->stats;
+    size_t n = (size_t)(c->npauses < PAUSES ? c->npauses : PAUSES);
+    memcpy(p, c->pauses, n * sizeof(*p));
+    st->npauses = c->npauses;
     pthread_mutex_unlock(&c->lock);
+    if (n > 0) {
+        qsort(p, n, sizeof(*p), cmp_i64);
+        st->pause_p50_us = p[(n - 1) / 2];
+        st->pause_p99_us = p[(n - 1) * 99 / 100];
+        st->pause_max_us = p[n - 1];
+    }
+    rn_free(p);
 }

@@ -214,6 +214,14 @@ cmd_run(const args_t *a)
     } else {
         fprintf(stderr, "runnel: job failed: %s\n", err.msg);
     }
+    if (!a->quiet && (st.checkpoints_completed > 0 || st.checkpoints_failed > 0))
+        fprintf(stderr,
+                "runnel: checkpoints: %lld completed, %lld failed; pauses p50 %.1f ms, "
+                "p99 %.1f ms, max %.1f ms\n",
+                (long long)st.checkpoints_completed, (long long)st.checkpoints_failed,
+                (double)st.checkpoint_pause_p50_us / 1000.0,
+                (double)st.checkpoint_pause_p99_us / 1000.0,
+                (double)st.checkpoint_pause_max_us / 1000.0);
     rn_job_destroy(job);
     return rc == RN_OK ? 0 : 2;
 }

@@ -32,10 +32,10 @@
  * @thread task (RocksDB's own background threads aside).
  */
 #include "state/rocksdb_int.h"
+#include "stream/fs.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -160,42 +160,6 @@ rn__rdb_write_batch(rn__rdb_t *rdb, rocksdb_writebatch_t *wb, rn_error_t *err)
 
 /* ---- directories ---- */
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int
-rm_tree(const char *path)
-{
-    return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static rn_code_t
-mkdir_p(const char *dir, rn_error_t *err)
-{
-    char buf[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof(buf))
-        return rn__errf(err, RN_EINVAL, "state directory '%s': bad length", dir);
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return rn__errf(err, RN_EIO, "state directory '%s': mkdir: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return rn__errf(err, RN_EIO, "state directory '%s': mkdir: %s", buf, strerror(errno));
-    return RN_OK;
-}
-
 /* The owner as a file name: [A-Za-z0-9._#] kept, anything else '_'. */
 static void
 owner_file_name(const char *owner, char *out, size_t size)
@@ -250,7 +214,7 @@ remove_stale(const char *base, const char *owner, const char *ctx)
             continue;
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
-        if (rm_tree(path) == 0)
+        if (rn__fs_rm_tree(path) == 0)
             RN_LOG_INFO(ctx, "removed state directory %s left by dead process %ld", path, pid);
         else
             RN_LOG_WARN(ctx, "cannot remove stale state directory %s: %s", path,
@@ -340,7 +304,7 @@ rdb_free(rn__rdb_t *rdb)
         rocksdb_cache_destroy(rdb->bcache);
     if (rdb->env != NULL)
         rocksdb_env_destroy(rdb->env);
-    if (rdb->remove_on_close && rdb->path != NULL && rm_tree(rdb->path) != 0)
+    if (rdb->remove_on_close && rdb->path != NULL && rn__fs_rm_tree(rdb->path) != 0)
         RN_LOG_WARN(rdb->owner, "cannot remove state directory %s: %s", rdb->path,
                     strerror(errno));
     rocksdb_free(rdb->lastval);
@@ -500,7 +464,9 @@ rdb_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
 {
     char base[4096];
     rn__state_base_dir(opts, base, sizeof(base));
-    rn_code_t rc = mkdir_p(base, err);
+    rn_code_t rc = rn__fs_mkdir_p(base, err);
+    if (rc == RN_OK)
+        rc = rn__fs_check_private(base, "state directory", err);
     if (rc != RN_OK)
         return rc;
     char owner[256];

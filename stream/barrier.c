@@ -83,9 +83,10 @@ snapshot_ops(rn_task_t *task, int64_t id, rn_ckpt_part_t *parts, rn_error_t *err
     return RN_OK;
 }
 
-/* Snapshots the task for checkpoint id and acknowledges it. */
+/* Snapshots the task for checkpoint id and acknowledges it; start_ns:
+ * when it began to hold records back for it. */
 static void
-task_snapshot(rn_task_t *task, int64_t id)
+task_snapshot(rn_task_t *task, int64_t id, int64_t start_ns)
 {
     rn_error_t err = RN_ERROR_INIT;
     rn_ckpt_part_t *parts = rn_xcalloc((size_t)task->nops, sizeof(*parts));
@@ -95,7 +96,8 @@ task_snapshot(rn_task_t *task, int64_t id)
         parts_free(parts, task->nops);
         return;
     }
-    rn__ckpt_ack(task->job->ckpt, id, task->id, parts, task->nops);
+    rn__ckpt_ack(task->job->ckpt, id, task->id, parts, task->nops,
+                 (rn__mono_ns() - start_ns) / 1000);
 }
 
 bool
@@ -107,7 +109,7 @@ rn__barrier_source(rn_task_t *task)
     int64_t id = atomic_load_explicit(&job->ckpt_trigger, memory_order_acquire);
     if (id > task->ckpt_injected && !task->stopped) {
         task->ckpt_injected = id;
-        task_snapshot(task, id);
+        task_snapshot(task, id, rn__mono_ns());
         rn__task_broadcast(task, RN_MSG_BARRIER, id);
         if (id == atomic_load(&job->ckpt_final))
             task->stopped = true;
@@ -168,7 +170,7 @@ maybe_aligned(rn_task_t *task, rn_error_t *err)
     /* The previous checkpoint's completion may not have been seen yet: a
      * sink commits it first, so that it pre-commits only what is new. */
     (void)rn__barrier_notify(task);
-    task_snapshot(task, id);
+    task_snapshot(task, id, task->align_start_ns);
     rn__task_broadcast(task, RN_MSG_BARRIER, id);
     release(task);
     return RN_OK;
@@ -191,6 +193,7 @@ rn__barrier_dispatch(rn_task_t *task, const rn_msg_t *m, rn_error_t *err)
             release(task);
         task->ckpt_aligning = id;
         task->nbarriers = 0;
+        task->align_start_ns = rn__mono_ns();
     }
     task->nbarriers++;
     if (task->job->ckpt_conf.exactly_once) {

@@ -300,8 +300,8 @@ static rn_code_t
 plan_state_settings(rn_job_t *job, rn_error_t *err)
 {
     static const char *const state_keys[] = {"backend", "dir", "memory", NULL};
-    static const char *const ckpt_keys[] = {"interval", "dir",     "mode",
-                                            "retain",   "timeout", NULL};
+    static const char *const ckpt_keys[] = {"interval", "dir",     "mode",       "retain",
+                                            "timeout",  "incremental", NULL};
     static const char *const rest_keys[] = {"listen", NULL};
     static const char *const backends[] = {"memory", "rocksdb", NULL};
     const rn_conf_t *st = rn_conf_get(job->root, "state");
@@ -328,12 +328,14 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
         const char *cdir = NULL;
         int mode = 0;
         int64_t retain = 3, timeout = 0;
+        bool incremental = true;
         if ((rc = rn__conf_check_keys(ck, ckpt_keys, "checkpoints", err)) != RN_OK ||
             (rc = rn__conf_duration_ms(ck, "interval", 0, &interval, err)) != RN_OK ||
             (rc = rn__conf_str(ck, "dir", NULL, &cdir, err)) != RN_OK ||
             (rc = rn__conf_enum(ck, "mode", modes, 0, &mode, err)) != RN_OK ||
             (rc = rn__conf_int(ck, "retain", 3, &retain, err)) != RN_OK ||
-            (rc = rn__conf_duration_ms(ck, "timeout", 10 * 60 * 1000, &timeout, err)) != RN_OK)
+            (rc = rn__conf_duration_ms(ck, "timeout", 10 * 60 * 1000, &timeout, err)) != RN_OK ||
+            (rc = rn__conf_bool(ck, "incremental", true, &incremental, err)) != RN_OK)
             return rc;
         if (interval < 0)
             return rn__conf_err(err, RN_EINVAL, rn_conf_get(ck, "interval"),
@@ -354,6 +356,7 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
         job->ckpt_conf.exactly_once = mode == 0;
         job->ckpt_conf.retain = (int)retain;
         job->ckpt_conf.timeout_ms = timeout;
+        job->ckpt_conf.full = !incremental;
     }
     if (rest != NULL) {
         if ((rc = rn__conf_check_keys(rest, rest_keys, "rest", err)) != RN_OK)

@@ -153,8 +153,6 @@ rn_job_run(rn_job_t *job, rn_error_t *err)
         rn__restore_free(job->restore);
         job->restore = NULL;
     }
-    if (rc == RN_OK && job->ckpt != NULL)
-        rc = rn__ckpt_start(job->ckpt, err);
     if (rc == RN_OK) {
         atomic_store(&job->running, 1);
         rc = rn__workers_run(job, err);
@@ -209,6 +207,9 @@ rn_job_stats(const rn_job_t *job, rn_job_stats_t *stats)
         stats->checkpoints_completed = cs.completed;
         stats->checkpoints_failed = cs.failed;
         stats->last_checkpoint = cs.last_id;
+        stats->checkpoint_pause_p50_us = cs.pause_p50_us;
+        stats->checkpoint_pause_p99_us = cs.pause_p99_us;
+        stats->checkpoint_pause_max_us = cs.pause_max_us;
     }
     stats->restored_from = job->restore != NULL ? job->restore->id : job->restored_from;
     stats->stopped_at = job->stopped_at;

@@ -178,6 +178,7 @@ struct rn_task {
     int64_t ckpt_injected; /* sources: the last barrier sent */
     int64_t ckpt_aligning; /* the barrier being aligned, 0: none */
     uint32_t nbarriers;    /* channels that delivered it */
+    int64_t align_start_ns; /* when its first barrier came */
     bool *blocked;         /* per channel: delivered it, held back (exactly-once) */
     rn_msg_t *stash;       /* messages of blocked channels, in arrival order */
     size_t stash_len, stash_cap;

@@ -212,6 +212,10 @@ rn__workers_run(rn_job_t *job, rn_error_t *err)
         pthread_setname_np(job->workers[i].thread, name);
         started++;
     }
+    /* The coordinator wakes workers: it starts once they exist. */
+    rn_error_t cerr = RN_ERROR_INIT;
+    if (started == nw && job->ckpt != NULL && rn__ckpt_start(job->ckpt, &cerr) != RN_OK)
+        rn__job_fail(job, &cerr);
     for (int i = 0; i < started; i++)
         pthread_join(job->workers[i].thread, NULL);
     /* Before the workers go: the coordinator wakes them. */

@@ -90,6 +90,11 @@ typedef struct rn_job_stats {
     int64_t last_checkpoint;       /* id of the newest completed, 0: none */
     int64_t restored_from;         /* the checkpoint this run resumed from, 0: none */
     int64_t stopped_at;            /* the final checkpoint of rn_job_stop, 0: none */
+    /* How long tasks held records back for checkpoints (alignment and the
+     * synchronous part), over the last 4096 task snapshots, µs. */
+    int64_t checkpoint_pause_p50_us;
+    int64_t checkpoint_pause_p99_us;
+    int64_t checkpoint_pause_max_us;
 } rn_job_stats_t;
 
 /* Reads the job's counters. @thread any. */
