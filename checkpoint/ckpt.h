@@ -32,6 +32,7 @@ typedef struct rn_ckpt rn_ckpt_t;
 typedef struct rn_ckpt_conf {
     int64_t interval_ms; /* 0: no checkpoints */
     char *dir;           /* owned */
+    char *savepoints;    /* owned: root of savepoints (default <dir>/savepoints) */
     bool exactly_once;   /* mode: exactly-once aligns barriers */
     int retain;          /* completed checkpoints kept, >= 1 */
     int64_t timeout_ms;
@@ -47,6 +48,7 @@ typedef struct rn_ckpt_part {
     json_t *data;   /* owned (a reference): the operator's own, or NULL */
     char *file;     /* owned path: a file to keep in the checkpoint, or NULL */
     char *state;    /* owned path: staging directory of its keyed state, or NULL */
+    uint32_t kg_first, kg_last; /* keyed: its key groups; kg_last < kg_first: none */
 } rn_ckpt_part_t;
 
 void rn__ckpt_part_fini(rn_ckpt_part_t *p);
@@ -68,6 +70,14 @@ void rn__ckpt_ack(rn_ckpt_t *c, int64_t id, int task, rn_ckpt_part_t *parts, int
 /* A task cannot take checkpoint id (its snapshot failed): the
  * checkpoint is aborted and counted, the job goes on. */
 void rn__ckpt_decline(rn_ckpt_t *c, int64_t id, const rn_error_t *why);
+/* Called on the coordinator's thread when a savepoint is taken (path
+ * set, err NULL) or failed (path NULL). */
+typedef void (*rn_ckpt_done_fn)(void *ctx, const char *path, const rn_error_t *err);
+/* Takes a savepoint into dir (which must not exist; its parent must), as
+ * the next checkpoint; stop: the job stops after it. One at a time.
+ * @thread any. */
+rn_code_t rn__ckpt_savepoint(rn_ckpt_t *c, const char *dir, bool stop, rn_ckpt_done_fn done,
+                             void *ctx, rn_error_t *err);
 /* Takes a final checkpoint, after which the job stops (SIGTERM). */
 void rn__ckpt_request_stop(rn_ckpt_t *c);
 /* Where tasks stage snapshots of checkpoint id (a directory on the state
@@ -99,6 +109,8 @@ typedef struct rn_restore {
     int nparts;
     rn_ckpt_part_t *parts; /* state: the ready snapshot directory */
     json_t *meta;        /* the metadata, owned */
+    bool savepoint;      /* from a savepoint: parallelism may differ */
+    int max_parallelism; /* key groups of the snapshot */
 } rn_restore_t;
 
 /* Finds the newest completed checkpoint in conf->dir whose metadata and
@@ -109,6 +121,10 @@ typedef struct rn_restore {
  * rn__restore_free), or an error. *next_id: the id to take next. */
 rn_code_t rn__ckpt_recover(const rn_ckpt_conf_t *conf, const char *job_name, bool rewind,
                            rn_restore_t **out, int64_t *next_id, rn_error_t *err);
+/* Verifies the savepoint in dir and readies it (staging under
+ * staging_base). */
+rn_code_t rn__savepoint_recover(const char *dir, const char *staging_base, rn_restore_t **out,
+                                rn_error_t *err);
 /* The part of (node, instance), or NULL. */
 const rn_ckpt_part_t *rn__restore_part(const rn_restore_t *r, const char *node, int instance);
 /* @returns the parallelism the checkpoint had for node, 0 when absent. */
@@ -130,6 +146,9 @@ rn_code_t rn__ckpt_list(const char *dir, int64_t **ids, size_t *n, int64_t *max_
 /* Reads and parses a checkpoint's metadata (either copy), checking its
  * format. @returns the JSON (owned) or NULL with err. */
 json_t *rn__ckpt_read_meta(const char *root, int64_t id, rn_error_t *err);
+/* A savepoint's metadata, from its directory. NULL with err when it is
+ * not a savepoint (RN_ENOTFOUND: no metadata) or damaged. */
+json_t *rn__savepoint_read_meta(const char *dir, rn_error_t *err);
 /* Checks every file the metadata names (size and XXH3-128). */
 rn_code_t rn__ckpt_verify(const char *root, const json_t *meta, rn_error_t *err);
 /* Keeps the newest retain checkpoints and the shared files they (and

@@ -54,8 +54,19 @@ typedef struct pending {
     json_t *parts;  /* materialized parts */
     json_t *shared; /* shared/ paths it refers to (kept by retention) */
     uint64_t added, size;
-    char dir[4096]; /* chk-N.inprogress */
+    char dir[4096];    /* where files go: chk-N.inprogress, or the savepoint's .inprogress */
+    char target[4096]; /* the name dir gets at the commit */
+    char prefix[64];   /* of paths in the metadata: "chk-N/", "" for a savepoint */
+    bool savepoint;    /* self-contained: every file copied in, paths relative to it */
 } pending_t;
+
+/* A savepoint asked for (REST): taken as the next checkpoint. */
+typedef struct sp_req {
+    char dir[4096];
+    bool stop;
+    rn_ckpt_done_fn done;
+    void *ctx;
+} sp_req_t;
 
 struct rn_ckpt {
     rn_job_t *job;
@@ -71,6 +82,7 @@ struct rn_ckpt {
     ack_t *inbox;
     size_t ninbox, capinbox;
     bool stop_req;  /* a final checkpoint is wanted */
+    sp_req_t *sp;   /* a savepoint is wanted, or being taken (owned) */
     bool quit;      /* the thread must end */
     rn_ckpt_stats_t stats;
     int64_t pauses[PAUSES]; /* ring of the last pauses, µs */
@@ -120,8 +132,8 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
     char hex[33], path[1200], full[4096 + 1200];
     rn__fs_hash_hex(h, hex);
     size_t n = strlen(src);
-    /* Not incremental: every file copied into the checkpoint, each time. */
-    bool sst = !c->conf.full && n > 4 && strcmp(src + n - 4, ".sst") == 0;
+    /* Not incremental, or a savepoint: every file copied in, each time. */
+    bool sst = !c->conf.full && !p->savepoint && n > 4 && strcmp(src + n - 4, ".sst") == 0;
     if (sst) {
         snprintf(path, sizeof(path), "shared/%s.sst", hex);
         snprintf(full, sizeof(full), "%s/%s", c->conf.dir, path);
@@ -138,9 +150,7 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
         }
         json_array_append_new(p->shared, json_string(path));
     } else {
-        char chk[64];
-        rn__ckpt_name(p->id, chk, sizeof(chk));
-        snprintf(path, sizeof(path), "%s/%s", chk, rel);
+        snprintf(path, sizeof(path), "%s%s", p->prefix, rel);
         snprintf(full, sizeof(full), "%s/%s", p->dir, rel);
         char *slash = strrchr(full, '/');
         *slash = '\0';
@@ -149,8 +159,8 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
         *slash = '/';
         /* A full checkpoint owns its copies (a hard link would share
          * RocksDB's file, which is what incremental does). */
-        rc = c->conf.full ? rn__fs_copy(src, full, NULL, NULL, err)
-                          : rn__fs_link_or_copy(src, full, err);
+        rc = c->conf.full || p->savepoint ? rn__fs_copy(src, full, NULL, NULL, err)
+                                          : rn__fs_link_or_copy(src, full, err);
         if (rc != RN_OK)
             return rc;
         p->added += size;
@@ -208,6 +218,10 @@ store_part(rn_ckpt_t *c, pending_t *p, const rn_ckpt_part_t *part, rn_error_t *e
     json_t *j = json_pack("{s:s, s:i, s:b, s:I}", "node", part->node, "instance",
                           part->instance, "finished", part->finished, "wm", (json_int_t)part->wm);
     json_object_set(j, "data", part->data != NULL ? part->data : json_null());
+    if (part->kg_last >= part->kg_first)
+        json_object_set_new(j, "key_groups",
+                            json_pack("[I, I]", (json_int_t)part->kg_first,
+                                      (json_int_t)part->kg_last));
     rn_code_t rc = RN_OK;
     if (part->file != NULL) {
         json_t *one = json_array();
@@ -237,17 +251,28 @@ abort_cur(rn_ckpt_t *c, const char *why)
     pending_t *p = c->cur;
     if (p == NULL)
         return;
-    RN_LOG_WARN(c->job->name, "checkpoint %lld aborted: %s", (long long)p->id, why);
+    RN_LOG_WARN(c->job->name, "%s %lld aborted: %s", p->savepoint ? "savepoint" : "checkpoint",
+                (long long)p->id, why);
     rn__fs_rm_tree(p->dir);
     pthread_mutex_lock(&c->lock);
     c->stats.failed++;
+    sp_req_t *sp = p->savepoint ? c->sp : NULL;
+    if (sp != NULL)
+        c->sp = NULL;
     pthread_mutex_unlock(&c->lock);
+    if (sp != NULL) {
+        rn_error_t e = RN_ERROR_INIT;
+        rn__errf(&e, RN_EIO, "savepoint aborted: %s", why);
+        sp->done(sp->ctx, NULL, &e);
+        rn_free(sp);
+    }
     pending_free(p);
     c->cur = NULL;
 }
 
+/* sp: a savepoint's request (taken over), or NULL. */
 static void
-trigger(rn_ckpt_t *c, bool final)
+trigger(rn_ckpt_t *c, bool final, sp_req_t *sp)
 {
     pending_t *p = rn_xcalloc(1, sizeof(*p));
     rn_error_t err = RN_ERROR_INIT;
@@ -259,12 +284,28 @@ trigger(rn_ckpt_t *c, bool final)
     p->shared = json_array();
     char name[64];
     rn__ckpt_name(p->id, name, sizeof(name));
-    snprintf(p->dir, sizeof(p->dir), "%s/%s.inprogress", c->conf.dir, name);
+    if (sp != NULL) {
+        p->savepoint = true;
+        snprintf(p->target, sizeof(p->target), "%s", sp->dir);
+        snprintf(p->dir, sizeof(p->dir), "%s.inprogress", sp->dir);
+    } else {
+        snprintf(p->target, sizeof(p->target), "%s/%s", c->conf.dir, name);
+        snprintf(p->dir, sizeof(p->dir), "%s/%s.inprogress", c->conf.dir, name);
+        snprintf(p->prefix, sizeof(p->prefix), "%s/", name);
+    }
     rn__fs_rm_tree(p->dir);
     if (mkdir(p->dir, 0700) != 0) {
         rn__errf(&err, RN_EIO, "mkdir '%s': %s", p->dir, strerror(errno));
-        RN_LOG_WARN(c->job->name, "checkpoint %lld not taken: %s", (long long)p->id, err.msg);
+        RN_LOG_WARN(c->job->name, "%s %lld not taken: %s", sp ? "savepoint" : "checkpoint",
+                    (long long)p->id, err.msg);
         pending_free(p);
+        if (sp != NULL) {
+            pthread_mutex_lock(&c->lock);
+            c->sp = NULL;
+            pthread_mutex_unlock(&c->lock);
+            sp->done(sp->ctx, NULL, &err);
+            rn_free(sp);
+        }
         return;
     }
     c->cur = p;
@@ -303,7 +344,8 @@ commit(rn_ckpt_t *c, rn_error_t *err)
     rn_code_t rc;
     char shared[4096 + 16];
     snprintf(shared, sizeof(shared), "%s/shared", c->conf.dir);
-    if ((rc = rn__fs_fsync_dir(shared, err)) != RN_OK || (rc = sync_tree(p->dir, err)) != RN_OK)
+    if ((!p->savepoint && (rc = rn__fs_fsync_dir(shared, err)) != RN_OK) ||
+        (rc = sync_tree(p->dir, err)) != RN_OK)
         return rc;
     rn__crash_point("ckpt.after_files");
     json_t *par = json_object();
@@ -316,6 +358,8 @@ commit(rn_ckpt_t *c, rn_error_t *err)
                              "max_parallelism", job->max_parallelism, "parallelism", par,
                              "parts", p->parts, "size", (json_int_t)p->size, "added",
                              (json_int_t)p->added);
+    if (p->savepoint)
+        json_object_set_new(meta, "kind", json_string("savepoint"));
     char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(meta);
     if (text == NULL)
@@ -324,28 +368,42 @@ commit(rn_ckpt_t *c, rn_error_t *err)
     free(text);
     if (rc != RN_OK)
         return rc;
-    char name[64], final[4096 + 64];
-    rn__ckpt_name(p->id, name, sizeof(name));
-    snprintf(final, sizeof(final), "%s/%s", c->conf.dir, name);
-    if (rename(p->dir, final) != 0)
+    if (p->savepoint)
+        rn__crash_point("ckpt.savepoint_mid");
+    if (rename(p->dir, p->target) != 0)
         return rn__errf(err, RN_EIO, "rename '%s': %s", p->dir, strerror(errno));
-    if ((rc = rn__fs_fsync_dir(c->conf.dir, err)) != RN_OK)
+    char parent[4096];
+    snprintf(parent, sizeof(parent), "%s", p->target);
+    char *slash = strrchr(parent, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    if ((rc = rn__fs_fsync_dir(slash != NULL ? parent : ".", err)) != RN_OK)
         return rc;
-    rn__crash_point("ckpt.after_commit");
+    if (!p->savepoint)
+        rn__crash_point("ckpt.after_commit");
     int64_t dur = rn__now_ms() - p->start_ms;
-    RN_LOG_INFO(job->name, "checkpoint %lld complete: %llu bytes (%llu new) in %lld ms",
-                (long long)p->id, (unsigned long long)p->size, (unsigned long long)p->added,
-                (long long)dur);
+    RN_LOG_INFO(job->name, "%s %lld complete: %llu bytes (%llu new) in %lld ms",
+                p->savepoint ? "savepoint" : "checkpoint", (long long)p->id,
+                (unsigned long long)p->size, (unsigned long long)p->added, (long long)dur);
     pthread_mutex_lock(&c->lock);
     c->stats.completed++;
     c->stats.last_id = p->id;
     c->stats.last_duration_ms = dur;
     c->stats.last_bytes = p->added;
     c->stats.last_size = p->size;
+    sp_req_t *sp = p->savepoint ? c->sp : NULL;
+    if (sp != NULL)
+        c->sp = NULL;
     pthread_mutex_unlock(&c->lock);
     if (p->final)
         c->final_done = true;
+    /* A savepoint is not a checkpoint to resume from: sinks commit on it
+     * all the same (it covers their output), and recovery never sees it. */
     rn__job_complete(job, p->id);
+    if (sp != NULL) {
+        sp->done(sp->ctx, p->target, NULL);
+        rn_free(sp);
+    }
     pending_free(p);
     c->cur = NULL;
     rn_error_t e = RN_ERROR_INIT;
@@ -468,10 +526,13 @@ on_tick(uv_timer_t *h)
         abort_timeout(c);
     pthread_mutex_lock(&c->lock);
     bool stop = c->stop_req || atomic_load(&c->job->stop_requested);
+    sp_req_t *sp = c->cur == NULL && !c->final_done ? c->sp : NULL;
     pthread_mutex_unlock(&c->lock);
-    if (c->cur == NULL && !c->final_done &&
-        (stop || now - c->last_ms >= c->conf.interval_ms))
-        trigger(c, stop);
+    if (sp != NULL)
+        trigger(c, sp->stop, sp);
+    else if (c->cur == NULL && !c->final_done &&
+             (stop || now - c->last_ms >= c->conf.interval_ms))
+        trigger(c, stop, NULL);
 }
 
 static void *
@@ -573,6 +634,13 @@ rn__ckpt_stop(rn_ckpt_t *c)
     uv_async_send(&c->wake);
     pthread_join(c->thread, NULL);
     abort_cur(c, "the job ended");
+    if (c->sp != NULL) {
+        rn_error_t e = RN_ERROR_INIT;
+        rn__errf(&e, RN_ECANCELED, "the job ended before the savepoint was taken");
+        c->sp->done(c->sp->ctx, NULL, &e);
+        rn_free(c->sp);
+        c->sp = NULL;
+    }
     uv_close((uv_handle_t *)&c->tick, NULL);
     uv_close((uv_handle_t *)&c->wake, NULL);
     uv_run(&c->loop, UV_RUN_DEFAULT);
@@ -626,6 +694,26 @@ rn__ckpt_decline(rn_ckpt_t *c, int64_t id, const rn_error_t *why)
 {
     ack_t a = {id, -1, NULL, 0, *why, -1};
     post(c, &a);
+}
+
+rn_code_t
+rn__ckpt_savepoint(rn_ckpt_t *c, const char *dir, bool stop, rn_ckpt_done_fn done, void *ctx,
+                   rn_error_t *err)
+{
+    pthread_mutex_lock(&c->lock);
+    bool busy = c->sp != NULL || !c->started;
+    if (!busy) {
+        c->sp = rn_xcalloc(1, sizeof(*c->sp));
+        snprintf(c->sp->dir, sizeof(c->sp->dir), "%s", dir);
+        c->sp->stop = stop;
+        c->sp->done = done;
+        c->sp->ctx = ctx;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (busy)
+        return rn__errf(err, RN_EAGAIN, "a savepoint is being taken already, or the job is "
+                                        "not running");
+    return RN_OK;
 }
 
 void

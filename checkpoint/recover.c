@@ -26,6 +26,27 @@
 #include <string.h>
 #include <unistd.h>
 
+static rn_code_t ready(const char *root, const char *path, const char *base, int64_t id,
+                       json_t *meta, rn_restore_t **out, rn_error_t *err);
+
+rn_code_t
+rn__savepoint_recover(const char *dir, const char *staging_base, rn_restore_t **out,
+                      rn_error_t *err)
+{
+    json_t *meta = rn__savepoint_read_meta(dir, err);
+    if (meta == NULL)
+        return rn__errctx(err, "savepoint %s", dir);
+    if (rn__ckpt_verify(dir, meta, err) != RN_OK) {
+        json_decref(meta);
+        return rn__errctx(err, "savepoint %s is damaged", dir);
+    }
+    rn_code_t rc = ready(dir, dir, staging_base, json_integer_value(json_object_get(meta, "id")),
+                         meta, out, err);
+    if (rc == RN_OK)
+        (*out)->savepoint = true;
+    return rc;
+}
+
 void
 rn__restore_free(rn_restore_t *r)
 {
@@ -116,20 +137,21 @@ ready_state(const char *root, const char *staging, const char *owner, const json
     return rc;
 }
 
+/* root: what the metadata's paths are relative to; path: the checkpoint's
+ * or savepoint's directory; staging under base. */
 static rn_code_t
-ready(const rn_ckpt_conf_t *conf, int64_t id, json_t *meta, rn_restore_t **out,
-      rn_error_t *err)
+ready(const char *root, const char *path, const char *base, int64_t id, json_t *meta,
+      rn_restore_t **out, rn_error_t *err)
 {
     rn_restore_t *r = rn_xcalloc(1, sizeof(*r));
-    char name[64], path[4096 + 64], staging[4096 + 64];
-    rn__ckpt_name(id, name, sizeof(name));
-    snprintf(path, sizeof(path), "%s/%s", conf->dir, name);
-    snprintf(staging, sizeof(staging), "%s/.restore-%ld", conf->dir, (long)getpid());
+    char staging[4096 + 64];
+    snprintf(staging, sizeof(staging), "%s/.restore-%ld", base, (long)getpid());
     rn__fs_rm_tree(staging);
     r->id = id;
     r->path = rn_xstrdup(path);
     r->staging = rn_xstrdup(staging);
     r->meta = meta;
+    r->max_parallelism = (int)json_integer_value(json_object_get(meta, "max_parallelism"));
     json_t *parts = json_object_get(meta, "parts");
     r->parts = rn_xcalloc(json_array_size(parts) + 1, sizeof(*r->parts));
     size_t i;
@@ -149,13 +171,26 @@ ready(const rn_ckpt_conf_t *conf, int64_t id, json_t *meta, rn_restore_t **out,
         p->instance = (int)json_integer_value(inst);
         p->finished = json_is_true(json_object_get(pj, "finished"));
         p->wm = json_integer_value(json_object_get(pj, "wm"));
+        json_t *kg = json_object_get(pj, "key_groups");
+        p->kg_first = 1; /* none */
+        if (json_is_array(kg) && json_array_size(kg) == 2) {
+            json_int_t f = json_integer_value(json_array_get(kg, 0));
+            json_int_t l = json_integer_value(json_array_get(kg, 1));
+            if (f < 0 || l < f || l > 32767) {
+                rc = rn__errf(err, RN_ECORRUPT, "%s: part '%s' has key groups %lld..%lld", path,
+                              node, (long long)f, (long long)l);
+                break;
+            }
+            p->kg_first = (uint32_t)f;
+            p->kg_last = (uint32_t)l;
+        }
         json_t *data = json_object_get(pj, "data");
         if (json_is_object(data))
             p->data = json_incref(data);
         json_t *file = json_object_get(pj, "file");
         if (json_is_object(file)) {
             char fp[4096 + 1100];
-            snprintf(fp, sizeof(fp), "%s/%s", conf->dir,
+            snprintf(fp, sizeof(fp), "%s/%s", root,
                      json_string_value(json_object_get(file, "path")));
             p->file = rn_xstrdup(fp);
         }
@@ -163,7 +198,7 @@ ready(const rn_ckpt_conf_t *conf, int64_t id, json_t *meta, rn_restore_t **out,
         if (json_is_array(state)) {
             char owner[600];
             snprintf(owner, sizeof(owner), "%s#%d", p->node, p->instance);
-            if ((rc = ready_state(conf->dir, staging, owner, state, &p->state, err)) != RN_OK)
+            if ((rc = ready_state(root, staging, owner, state, &p->state, err)) != RN_OK)
                 break;
         }
     }
@@ -231,7 +266,10 @@ rn__ckpt_recover(const rn_ckpt_conf_t *conf, const char *job_name, bool rewind,
                         "checkpoint %lld was damaged (%s); resuming from checkpoint %lld, "
                         "output after it is taken back",
                         (long long)damaged_id, damaged, (long long)ids[i]);
-        rc = ready(conf, ids[i], meta, out, err);
+        char name[64], path[4096 + 64];
+        rn__ckpt_name(ids[i], name, sizeof(name));
+        snprintf(path, sizeof(path), "%s/%s", conf->dir, name);
+        rc = ready(conf->dir, path, conf->dir, ids[i], meta, out, err);
         rn_free(ids);
         return rc;
     }

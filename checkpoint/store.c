@@ -90,12 +90,10 @@ rn__ckpt_list(const char *dir, int64_t **ids, size_t *n, int64_t *max_seen, rn_e
     return RN_OK;
 }
 
-json_t *
-rn__ckpt_read_meta(const char *root, int64_t id, rn_error_t *err)
+/* Reads and parses dir's metadata; want_id -1: any id (a savepoint). */
+static json_t *
+read_meta_dir(const char *dir, const char *name, int64_t want_id, rn_error_t *err)
 {
-    char name[64], dir[4096];
-    rn__ckpt_name(id, name, sizeof(name));
-    snprintf(dir, sizeof(dir), "%s/%s", root, name);
     void *data = NULL;
     size_t len = 0;
     int copy = 0;
@@ -121,11 +119,34 @@ rn__ckpt_read_meta(const char *root, int64_t id, rn_error_t *err)
     }
     json_int_t fmt = json_integer_value(json_object_get(meta, "format"));
     json_int_t mid = json_integer_value(json_object_get(meta, "id"));
-    if (fmt != RN_CKPT_FORMAT || mid != id || !json_is_array(json_object_get(meta, "parts"))) {
-        rn__errf(err, fmt != RN_CKPT_FORMAT ? RN_ECORRUPT : RN_ECORRUPT,
+    if (fmt != RN_CKPT_FORMAT || (want_id >= 0 && mid != want_id) ||
+        !json_is_array(json_object_get(meta, "parts"))) {
+        rn__errf(err, RN_ECORRUPT,
                  "%s/%s: format %lld, id %lld (this build reads format %d, expected id %lld)",
                  dir, RN_CKPT_META, (long long)fmt, (long long)mid, RN_CKPT_FORMAT,
-                 (long long)id);
+                 (long long)want_id);
+        json_decref(meta);
+        return NULL;
+    }
+    return meta;
+}
+
+json_t *
+rn__ckpt_read_meta(const char *root, int64_t id, rn_error_t *err)
+{
+    char name[64], dir[4096];
+    rn__ckpt_name(id, name, sizeof(name));
+    snprintf(dir, sizeof(dir), "%s/%s", root, name);
+    return read_meta_dir(dir, name, id, err);
+}
+
+json_t *
+rn__savepoint_read_meta(const char *dir, rn_error_t *err)
+{
+    rn_error_t e = RN_ERROR_INIT;
+    json_t *meta = read_meta_dir(dir, dir, -1, err != NULL ? err : &e);
+    if (meta != NULL && !json_is_string(json_object_get(meta, "kind"))) {
+        rn__errf(err, RN_EINVAL, "%s is a checkpoint, not a savepoint", dir);
         json_decref(meta);
         return NULL;
     }

@@ -2,7 +2,11 @@
  * cli/main.c: the `runnel` command.
  *
  *   runnel run JOB.yaml [--set key.path=value]... [--workers N] [--quiet]
+ *              [--from-savepoint DIR [--allow-non-restored-state]]
  *   runnel validate JOB.yaml [--set key.path=value]...
+ *   runnel savepoint ADDR [DIR]
+ *   runnel stop ADDR [--savepoint DIR]
+ *   runnel checkpoints DIR [--verify]
  *   runnel version
  *
  * Exit status: 0 done, 1 bad job file or arguments, 2 the job failed (or
@@ -24,6 +28,7 @@
 
 #include <runnel/runnel.h>
 
+#include "cli/commands.h"
 #include "cli/progress.h"
 
 static rn_job_t *volatile running_job;
@@ -47,11 +52,22 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: runnel run JOB.yaml [--set key.path=value]... [--workers N] [--quiet]\n"
+               "                  [--from-savepoint DIR [--allow-non-restored-state]]\n"
                "       runnel validate JOB.yaml [--set key.path=value]...\n"
+               "       runnel savepoint ADDR [DIR]\n"
+               "       runnel stop ADDR [--savepoint DIR]\n"
+               "       runnel checkpoints DIR [--verify]\n"
                "       runnel version\n"
                "\n"
-               "  run       runs the job until its sources end (or SIGINT/SIGTERM)\n"
-               "  validate  checks the job file and prints the planned graph\n"
+               "  run          runs the job until its sources end; SIGINT/SIGTERM stop it\n"
+               "               with a final checkpoint (a second one at once); resumes from\n"
+               "               the newest checkpoint in checkpoints.dir, or --from-savepoint\n"
+               "  validate     checks the job file and prints the planned graph\n"
+               "  savepoint    takes a savepoint of the running job whose rest.listen is ADDR\n"
+               "               (into DIR, or under checkpoints.savepoints); prints its path\n"
+               "  stop         stops that job: with a savepoint into DIR (path printed), or\n"
+               "               with a final checkpoint\n"
+               "  checkpoints  lists checkpoints and savepoints in DIR (--verify: every file)\n"
                "  --set     overrides one value of the job file, e.g. --set parallelism=4\n"
                "  --workers worker threads (default: one per CPU)\n"
                "  --quiet   no progress line\n");
@@ -64,6 +80,11 @@ typedef struct args {
     int nsets;
     int workers;
     int quiet;
+    const char *from_savepoint;
+    const char *savepoint; /* stop --savepoint DIR */
+    const char *arg2;      /* a second positional argument */
+    bool allow_non_restored;
+    bool verify;
 } args_t;
 
 static int
@@ -90,6 +111,14 @@ parse_args(int argc, char **argv, args_t *a)
                 return 1;
             }
             a->workers = (int)w;
+        } else if (strcmp(s, "--from-savepoint") == 0 && i + 1 < argc) {
+            a->from_savepoint = argv[++i];
+        } else if (strcmp(s, "--savepoint") == 0 && i + 1 < argc) {
+            a->savepoint = argv[++i];
+        } else if (strcmp(s, "--allow-non-restored-state") == 0) {
+            a->allow_non_restored = true;
+        } else if (strcmp(s, "--verify") == 0) {
+            a->verify = true;
         } else if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
             a->quiet = 1;
         } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -100,6 +129,8 @@ parse_args(int argc, char **argv, args_t *a)
             return 1;
         } else if (a->job == NULL) {
             a->job = s;
+        } else if (a->arg2 == NULL && strcmp(a->cmd, "savepoint") == 0) {
+            a->arg2 = s;
         } else {
             fprintf(stderr, "runnel: unexpected argument '%s'\n", s);
             return 1;
@@ -147,6 +178,8 @@ load_job(const args_t *a)
         return NULL;
     }
     opts.workers = a->workers;
+    opts.from_savepoint = a->from_savepoint;
+    opts.allow_non_restored_state = a->allow_non_restored;
     rn_job_t *job = rn_job_new(g, &opts, &err);
     if (job == NULL)
         fprintf(stderr, "runnel: %s\n", err.msg);
@@ -183,7 +216,9 @@ cmd_run(const args_t *a)
     rn_job_stats_t st0;
     rn_job_stats(job, &st0);
     if (st0.restored_from > 0)
-        fprintf(stderr, "runnel: resuming from checkpoint %lld\n", (long long)st0.restored_from);
+        fprintf(stderr, "runnel: resuming from %s %lld\n",
+                a->from_savepoint != NULL ? "savepoint" : "checkpoint",
+                (long long)st0.restored_from);
     rn_progress_t *p = a->quiet ? NULL : rn_progress_start(job);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rn_code_t rc = rn_job_run(job, &err);
@@ -252,6 +287,24 @@ main(int argc, char **argv)
         rc = cmd_run(&a);
     else if (strcmp(a.cmd, "validate") == 0)
         rc = cmd_validate(&a);
+    else if (strcmp(a.cmd, "savepoint") == 0 || strcmp(a.cmd, "stop") == 0) {
+        if (a.job == NULL) {
+            fprintf(stderr, "runnel: %s needs the job's REST address (rest.listen), such as "
+                            "127.0.0.1:8081\n",
+                    a.cmd);
+            rc = 1;
+        } else {
+            bool stop = strcmp(a.cmd, "stop") == 0;
+            rc = rn_cmd_savepoint(a.job, stop ? a.savepoint : a.arg2, stop);
+        }
+    } else if (strcmp(a.cmd, "checkpoints") == 0) {
+        if (a.job == NULL) {
+            fprintf(stderr, "runnel: checkpoints needs a directory (runnel checkpoints DIR)\n");
+            rc = 1;
+        } else {
+            rc = rn_cmd_checkpoints(a.job, a.verify);
+        }
+    }
     else if (strcmp(a.cmd, "version") == 0 || strcmp(a.cmd, "--version") == 0) {
         printf("runnel %s (ABI %d)\n", RN_VERSION_STRING, RN_ABI_VERSION);
         rc = 0;
@@ -260,7 +313,10 @@ main(int argc, char **argv)
         usage(stdout);
         rc = 0;
     } else {
-        fprintf(stderr, "runnel: unknown command '%s' (run, validate, version)\n", a.cmd);
+        fprintf(stderr,
+                "runnel: unknown command '%s' (run, validate, savepoint, stop, checkpoints, "
+                "version)\n",
+                a.cmd);
         rc = 1;
     }
     free(a.sets);

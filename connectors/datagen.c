@@ -53,6 +53,12 @@ typedef struct dg {
     int64_t key_step;     /* step % keys */
     int64_t value;        /* id % 1000 */
     int64_t value_step;   /* step % 1000 */
+    /* Restored from a savepoint of another parallelism: ids below
+     * skip_until were made by the old instances when id < old_next[id %
+     * old_par]; those are skipped. */
+    int64_t skip_until;
+    int64_t *old_next;
+    int64_t old_par;
     /* Rate limiting. */
     double rate; /* this instance's events per second; 0: no limit */
     int64_t t0;  /* monotonic ns of the first poll, 0 before it */
@@ -198,6 +204,55 @@ make_keys(dg_t *g, int64_t nkeys, rn_error_t *err)
     return RN_OK;
 }
 
+/* Another parallelism than the savepoint's: this instance makes its ids
+ * (inst + k * par) from the least old position on, skipping those the
+ * old instances made. */
+static rn_code_t
+rescale(dg_t *g, const json_t *all, int64_t inst, int64_t par, rn_error_t *err)
+{
+    size_t n = json_array_size(all);
+    if (n == 0 || n > (1u << 20))
+        return rn__errf(err, RN_ECORRUPT, "the savepoint has no generator positions");
+    g->old_par = (int64_t)n;
+    g->old_next = rn_xcalloc(n, sizeof(int64_t));
+    bool *seen = rn_xcalloc(n, sizeof(bool));
+    int64_t lo = INT64_MAX, hi = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(all, i, e)
+    {
+        json_int_t j = json_integer_value(json_object_get(e, "instance"));
+        json_t *next = json_object_get(json_object_get(e, "data"), "next");
+        json_int_t v = json_integer_value(next);
+        if (j < 0 || (size_t)j >= n || seen[j] || !json_is_integer(next) || v < j ||
+            (v - j) % (json_int_t)n != 0) {
+            rn_free(seen);
+            return rn__errf(err, RN_ECORRUPT, "the savepoint's generator positions are not "
+                                              "those of %zu instances", n);
+        }
+        seen[j] = true;
+        g->old_next[j] = v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    rn_free(seen);
+    /* Ids below lo were all made; from hi on, none. */
+    int64_t id = lo - ((lo % par) - inst + par) % par;
+    if (id < lo)
+        id += par;
+    g->id = id;
+    g->key = id % g->plan->keys;
+    g->value = id % 1000;
+    g->skip_until = hi;
+    return RN_OK;
+}
+
+static bool
+made_before(const dg_t *g, int64_t id)
+{
+    return id < g->skip_until && id < g->old_next[id % g->old_par];
+}
+
 static rn_code_t
 dg_open(rn_op_t *op, rn_error_t *err)
 {
@@ -219,6 +274,11 @@ dg_open(rn_op_t *op, rn_error_t *err)
     /* Restoring: continue at the id the checkpoint recorded (one of this
      * instance's: inst + k * par). */
     const json_t *snap = rn__op_restored(op);
+    if (rn__op_restored_all(op) != NULL && rescale(g, rn__op_restored_all(op), inst, par, err) != RN_OK) {
+        rn_free(g);
+        rn__op_set_data(op, NULL);
+        return err != NULL ? err->code : RN_EINVAL;
+    }
     if (snap != NULL) {
         json_t *next = json_object_get(snap, "next");
         json_int_t id = json_integer_value(next);
@@ -250,6 +310,7 @@ dg_close(rn_op_t *op)
     if (g == NULL)
         return;
     rn_free(g->keycells);
+    rn_free(g->old_next);
     rn_free(g);
     rn__op_set_data(op, NULL);
 }
@@ -273,6 +334,12 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
     const dg_plan_t *plan = g->plan;
     int64_t n, left;
 
+    /* Past ids the old instances of a savepoint made. */
+    while (g->id < g->skip_until && made_before(g, g->id)) {
+        g->id += g->step;
+        g->key = g->id % plan->keys;
+        g->value = g->id % 1000;
+    }
     if (g->id >= plan->events) {
         *done = true;
         return RN_OK;
@@ -288,6 +355,10 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
     rn_batch_t *b = rn__op_batch(op, 0);
     n = n < left ? n : left;
     n = n < (int64_t)(b->cap - b->n) ? n : (int64_t)(b->cap - b->n);
+    /* Near the savepoint's positions, one row at a time: the old instances
+     * made some of these ids (the skip above runs before each). */
+    if (g->id < g->skip_until)
+        n = 1;
 
     /* The hot loop: local copies so that the compiler keeps them in
      * registers rather than reloading through g. */

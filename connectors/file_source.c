@@ -417,6 +417,11 @@ open_instance(rn_op_t *op, rn_error_t *err)
     if ((rc = list_files(st, plan->path, rn__op_instance(op), rn__op_parallelism(op), err)) !=
         RN_OK)
         return rc;
+    if (rn__op_restored_all(op) != NULL)
+        return rn__errf(err, RN_EINVAL,
+                        "a file source cannot change its parallelism when resuming from a "
+                        "savepoint: give '%s' its old parallelism (parallelism: N under it)",
+                        rn__op_name(op));
     if (rn__op_restored(op) != NULL)
         return restore_position(st, rn__op_restored(op), err);
     /* Open the first file now, so that a missing file or a CSV header

@@ -2,7 +2,8 @@
 # Installs the Debian packages runnel builds and tests with, when missing.
 # Sourced by setup.sh and test.sh.
 RN_PACKAGES="build-essential cmake ninja-build pkg-config libyaml-dev libjansson-dev
-  libxxhash-dev libcsv-dev check librdkafka-dev librocksdb-dev libuv1-dev libzstd-dev"
+  libxxhash-dev libcsv-dev check librdkafka-dev librocksdb-dev libuv1-dev libzstd-dev
+  libhttp-parser-dev"
 
 rn_install_deps() {
   local missing=()

@@ -323,7 +323,8 @@ nomem(rn_error_t *err, size_t n)
 /* ---- backend functions ---- */
 
 static void mem_close(void *be);
-static rn_code_t mem_restore(membe_t *m, const char *dir, rn_error_t *err);
+static rn_code_t mem_restore(membe_t *m, const char *dir, uint32_t lo, uint32_t hi,
+                             rn_error_t *err);
 static rn_code_t mem_put(void *be, const rn__skey_t *k, const void *val, size_t len,
                          rn_error_t *err);
 
@@ -341,7 +342,7 @@ mem_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
         return nomem(err, MIN_CAP * sizeof(slot_t));
     }
     if (opts->restore_dir != NULL) {
-        rn_code_t rc = mem_restore(m, opts->restore_dir, err);
+        rn_code_t rc = mem_restore(m, opts->restore_dir, 0, UINT32_MAX, err);
         if (rc != RN_OK) {
             mem_close(m);
             return rc;
@@ -750,9 +751,9 @@ mem_snapshot(void *be, const char *dir, rn_error_t *err)
     return rn__snapio_close(&io, err);
 }
 
-/* Loads dir/mem into an empty table. */
+/* Loads the entries of key groups [lo, hi] of dir/mem. */
 static rn_code_t
-mem_restore(membe_t *m, const char *dir, rn_error_t *err)
+mem_restore(membe_t *m, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err)
 {
     char path[4096];
     rn__snapio_t io;
@@ -814,6 +815,9 @@ mem_restore(membe_t *m, const char *dir, rn_error_t *err)
             k.uklen = 0;
         k.keyhash = XXH3_64bits(k.key, k.keylen);
         const uint8_t *val = buf + k.keylen + k.nslen + (kind == 2 ? k.uklen : 0);
+        n++;
+        if (k.kg < lo || k.kg > hi)
+            continue;
         if (kind == 1) {
             uint64_t h = hash_of(&k);
             entry_t *e = entry_new(m, &k, E_LIST, vlen);
@@ -831,11 +835,16 @@ mem_restore(membe_t *m, const char *dir, rn_error_t *err)
         } else if ((rc = mem_put(m, &k, val, vlen, err)) != RN_OK) {
             break;
         }
-        n++;
     }
     rn_free(buf);
     rn_code_t crc = rn__snapio_close(&io, err);
     return rc != RN_OK ? rc : crc;
+}
+
+static rn_code_t
+mem_import(void *be, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err)
+{
+    return mem_restore(be, dir, lo, hi, err);
 }
 
 const rn__state_backend_t rn__state_memory_backend = {
@@ -854,4 +863,5 @@ const rn__state_backend_t rn__state_memory_backend = {
     .prefetch_key = mem_prefetch_key,
     .table_bytes = mem_table_bytes,
     .snapshot = mem_snapshot,
+    .import = mem_import,
 };

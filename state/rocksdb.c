@@ -679,5 +679,6 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .timer_load = rn__rdb_timer_load,
     .timer_del = rn__rdb_timer_del,
     .snapshot = rn__rdb_snapshot,
+    .import = rn__rdb_import,
     .ready = rn__rdb_ready,
 };

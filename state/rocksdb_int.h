@@ -287,6 +287,9 @@ typedef struct rn__rdb_merge rn__rdb_merge_t;
  * opens); the options own it and free it with themselves. Aborts when out
  * of memory (a small fixed size). @thread task. */
 rn__rdb_merge_t *rn__rdb_merge_new(rocksdb_options_t *opts);
+/* The same operator, table m shared (not owned): for reading another
+ * database whose values fold as this one's (rescaling imports). */
+void rn__rdb_merge_share(rocksdb_options_t *opts, rn__rdb_merge_t *m);
 /* The backend's merge_state hook (state_int.h). @thread task. */
 rn_code_t rn__rdb_merge_state(void *be, uint32_t state, const rn_state_merge_t *m,
                               rn_error_t *err);
@@ -471,6 +474,7 @@ rn_code_t rn__rdb_open_existing(const char *path, const rn_state_options_t *opts
 rn_code_t rn__rdb_snapshot(void *be, const char *dir, rn_error_t *err);
 rn_code_t rn__rdb_ready(void *be, rn_error_t *err);
 rn_code_t rn__rdb_restore_files(rn__rdb_t *rdb, const char *restore_dir, rn_error_t *err);
+rn_code_t rn__rdb_import(void *be, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err);
 /* @returns the directory of an open backend (borrowed until close). */
 const char *rn__rdb_path(void *be);
 /* Fills the cache counters, for tests and the benchmark. */

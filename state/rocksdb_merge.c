@@ -157,6 +157,20 @@ rn__rdb_merge_new(rocksdb_options_t *opts)
     return m;
 }
 
+static void
+merge_keep(void *arg)
+{
+    (void)arg; /* the table belongs to the database it was made for */
+}
+
+void
+rn__rdb_merge_share(rocksdb_options_t *opts, rn__rdb_merge_t *m)
+{
+    rocksdb_mergeoperator_t *op = rocksdb_mergeoperator_create(
+        m, merge_keep, full_merge, partial_merge, merge_free, merge_name);
+    rocksdb_options_set_merge_operator(opts, op);
+}
+
 rn_code_t
 rn__rdb_merge_state(void *be, uint32_t state, const rn_state_merge_t *sm, rn_error_t *err)
 {

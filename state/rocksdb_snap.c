@@ -105,3 +105,64 @@ rn__rdb_ready(void *be, rn_error_t *err)
     }
     return RN_OK;
 }
+
+/* The key group of a raw key: state keys start with it (2 bytes), timers
+ * carry it after tag, domain and time (4 bytes); -1: neither (the format
+ * marker). */
+static int64_t
+raw_kg(const char *k, size_t len)
+{
+    const uint8_t *u = (const uint8_t *)k;
+    if (len >= 2 && u[0] < 0x80)
+        return (int64_t)u[0] << 8 | u[1];
+    if (len >= RN__RDB_TIMER_HEAD && u[0] == RN__RDB_TIMER_TAG)
+        return (int64_t)u[10] << 24 | (int64_t)u[11] << 16 | (int64_t)u[12] << 8 | u[13];
+    return -1;
+}
+
+rn_code_t
+rn__rdb_import(void *be, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err)
+{
+    rn__rdb_t *rdb = be;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/db", dir);
+    rocksdb_options_t *o = rocksdb_options_create();
+    /* Merged values are read through the states this operator registered. */
+    rn__rdb_merge_share(o, rdb->merge);
+    rocksdb_options_set_info_log_level(o, 4 /* HEADER: no LOG lines */);
+    char *rerr = NULL;
+    rocksdb_t *src = rocksdb_open_for_read_only(o, path, 0, &rerr);
+    rn_code_t rc = RN_OK;
+    if (rerr != NULL) {
+        rc = rn__errf(err, RN_EIO, "rescaling %s: open %s: %s", rdb->owner, path, rerr);
+        rocksdb_free(rerr);
+        rocksdb_options_destroy(o);
+        return rc;
+    }
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator(src, ro);
+    uint64_t n = 0;
+    for (rocksdb_iter_seek_to_first(it); rc == RN_OK && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        int64_t kg = raw_kg(k, klen);
+        if (kg < (int64_t)lo || kg > (int64_t)hi)
+            continue;
+        const char *v = rocksdb_iter_value(it, &vlen);
+        rocksdb_writebatch_put(rdb->wb, k, klen, v, vlen);
+        if (++n % 4096 == 0)
+            rc = rn__rdb_write(rdb, err);
+    }
+    rocksdb_iter_get_error(it, &rerr);
+    if (rc == RN_OK && rerr != NULL)
+        rc = rn__errf(err, RN_EIO, "rescaling %s: read %s: %s", rdb->owner, path, rerr);
+    rocksdb_free(rerr);
+    if (rc == RN_OK)
+        rc = rn__rdb_write(rdb, err);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_close(src);
+    rocksdb_options_destroy(o);
+    return rc;
+}

@@ -117,8 +117,14 @@ snapreg_free(snapreg_t *r)
     rn_free(r);
 }
 
+/* Reads the timers of a handle file. mode RESTORE: into memory as they
+ * were (each must be before the spilled ones); IMPORT: those of key
+ * groups [lo, hi], registered as new ones (memory or store by time). */
+enum { RESTORE, IMPORT };
+
 static rn_code_t
-restore_timers(rn_state_t *st, rn__snapio_t *io, rn_error_t *err)
+read_timers(rn_state_t *st, rn__snapio_t *io, int mode, uint32_t lo, uint32_t hi,
+            rn_error_t *err)
 {
     uint8_t buf[RN_KEY_MAX + RN_STATE_NS_MAX];
     uint64_t n = 0;
@@ -144,21 +150,32 @@ restore_timers(rn_state_t *st, rn__snapio_t *io, rn_error_t *err)
         rn__snapio_get_bytes(io, buf, (size_t)keylen + (io->failed ? 0 : nslen));
         if (io->failed)
             break;
-        if (time >= st->spill_min[d]) {
-            rn__snapio_bad(io, "an in-memory timer at or after the spilled ones");
-            break;
+        n++;
+        rn_code_t rc;
+        if (mode == IMPORT) {
+            if (kg < lo || kg > hi)
+                continue;
+            rn__state_set_key(st, buf, keylen, kg);
+            rc = rn__timer_register(st, (rn_time_domain_t)d, time, buf + keylen, nslen, err);
+        } else {
+            if (time >= st->spill_min[d]) {
+                rn__snapio_bad(io, "an in-memory timer at or after the spilled ones");
+                break;
+            }
+            rn__tkey_t k = {buf, keylen, kg, XXH3_64bits(buf, keylen)};
+            rc = rn__timers_add(&st->timers[d], &k, time, buf + keylen, nslen, err);
         }
-        rn__tkey_t k = {buf, keylen, kg, XXH3_64bits(buf, keylen)};
-        rn_code_t rc = rn__timers_add(&st->timers[d], &k, time, buf + keylen, nslen, err);
         if (rc != RN_OK)
             return rc;
-        n++;
     }
     return RN_OK;
 }
 
-rn_code_t
-rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
+/* Reads dir's handle file: its registry (*reg), spilled-timer bounds and,
+ * unless mode is -1, its timers. */
+static rn_code_t
+read_handle(rn_state_t *st, const char *dir, int mode, uint32_t lo, uint32_t hi, snapreg_t **out,
+            int64_t spill_min[2], uint64_t spilled[2], rn_error_t *err)
 {
     char path[4096];
     rn__snapio_t io;
@@ -191,14 +208,33 @@ rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
         reg->n = i + 1;
     }
     for (int d = 0; d < 2; d++) {
-        st->spill_min[d] = (int64_t)rn__snapio_get_u64(&io);
-        st->spilled[d] = rn__snapio_get_u64(&io);
+        spill_min[d] = (int64_t)rn__snapio_get_u64(&io);
+        spilled[d] = rn__snapio_get_u64(&io);
     }
-    if (rc == RN_OK)
-        rc = restore_timers(st, &io, err);
+    if (mode == RESTORE)
+        for (int d = 0; d < 2; d++) {
+            st->spill_min[d] = spill_min[d];
+            st->spilled[d] = spilled[d];
+        }
+    if (mode >= 0 && !io.failed)
+        rc = read_timers(st, &io, mode, lo, hi, err);
     rn_code_t crc = rn__snapio_close(&io, rc == RN_OK ? err : NULL);
     if (rc == RN_OK)
         rc = crc;
+    if (rc != RN_OK || out == NULL)
+        snapreg_free(reg);
+    else
+        *out = reg;
+    return rc;
+}
+
+rn_code_t
+rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
+{
+    int64_t smin[2];
+    uint64_t sp[2];
+    snapreg_t *reg = NULL;
+    rn_code_t rc = read_handle(st, dir, RESTORE, 0, 0, &reg, smin, sp, err);
     for (int d = 0; d < 2 && rc == RN_OK; d++)
         rc = rn__state_spill_maybe(st, (rn_time_domain_t)d, err);
     if (rc != RN_OK) {
@@ -208,6 +244,59 @@ rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
     st->restored = reg;
     st->restoring = true;
     return RN_OK;
+}
+
+rn_code_t
+rn__state_import_prepare(rn_state_t *st, const rn_state_options_t *opts, rn_error_t *err)
+{
+    st->imports = rn_xcalloc((size_t)opts->nimport + 1, sizeof(char *));
+    for (int i = 0; i < opts->nimport; i++)
+        st->imports[i] = rn_xstrdup(opts->import_dirs[i]);
+    st->nimport = opts->nimport;
+    st->kg_lo = opts->kg_first;
+    st->kg_hi = opts->kg_last;
+    st->restoring = true;
+    if (opts->nimport == 0)
+        return RN_OK;
+    /* The registry to check against: every old instance had the same. */
+    int64_t smin[2];
+    uint64_t sp[2];
+    rn_code_t rc = read_handle(st, opts->import_dirs[0], -1, 0, 0, &st->restored, smin, sp, err);
+    return rc != RN_OK ? rn__errctx(err, "%s: restore", st->owner) : RN_OK;
+}
+
+/* Rescaling: the entries and timers of [kg_lo, kg_hi] of each old
+ * instance, after the operator registered its states. */
+static rn_code_t
+import_all(rn_state_t *st, rn_error_t *err)
+{
+    if (st->ops->import == NULL)
+        return rn__errf(err, RN_EINVAL, "the %s backend cannot rescale", st->ops->name);
+    rn_code_t rc = RN_OK;
+    int64_t smin[2] = {INT64_MAX, INT64_MAX};
+    /* Stored timers arrive with the backend's import: the earliest
+     * stored time is the least over the old instances, and timers from
+     * memory at or after it go to the store (rn__timer_register). */
+    for (int i = 0; i < st->nimport && rc == RN_OK; i++) {
+        int64_t m[2];
+        uint64_t sp[2];
+        rc = read_handle(st, st->imports[i], -1, 0, 0, NULL, m, sp, err);
+        for (int d = 0; d < 2 && rc == RN_OK; d++) {
+            if (m[d] < smin[d])
+                smin[d] = m[d];
+            st->spilled[d] += sp[d];
+        }
+        if (rc == RN_OK)
+            rc = st->ops->import(st->be, st->imports[i], st->kg_lo, st->kg_hi, err);
+    }
+    for (int d = 0; d < 2; d++)
+        st->spill_min[d] = smin[d];
+    for (int i = 0; i < st->nimport && rc == RN_OK; i++) {
+        int64_t m[2];
+        uint64_t sp[2];
+        rc = read_handle(st, st->imports[i], IMPORT, st->kg_lo, st->kg_hi, NULL, m, sp, err);
+    }
+    return rc;
 }
 
 static const char *
@@ -222,7 +311,7 @@ rn__state_ready(rn_state_t *st, rn_error_t *err)
     if (!st->restoring)
         return RN_OK;
     snapreg_t *reg = st->restored;
-    for (uint32_t i = 0; i < reg->n; i++) {
+    for (uint32_t i = 0; reg != NULL && i < reg->n; i++) {
         if (i >= st->nstates)
             return rn__errf(err, RN_EINVAL,
                             "%s: the restored state has a state '%s' that the operator no "
@@ -238,6 +327,8 @@ rn__state_ready(rn_state_t *st, rn_error_t *err)
                             kind_name(reg->s[i].kind), reg->s[i].name,
                             h->merging ? "merging " : "", kind_name(h->kind), h->name);
     }
+    if (st->imports != NULL && import_all(st, err) != RN_OK)
+        return rn__errctx(err, "%s: rescaling", st->owner);
     if (st->ops->ready != NULL && st->ops->ready(st->be, err) != RN_OK)
         return rn__errctx(err, "%s: restore", st->owner);
     st->restoring = false;
@@ -249,4 +340,9 @@ rn__state_restored_free(rn_state_t *st)
 {
     snapreg_free(st->restored);
     st->restored = NULL;
+    for (int i = 0; i < st->nimport; i++)
+        rn_free(st->imports[i]);
+    rn_free(st->imports);
+    st->imports = NULL;
+    st->nimport = 0;
 }

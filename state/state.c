@@ -84,6 +84,11 @@ rn__state_new(const rn_state_options_t *opts, rn_error_t *err)
         rn__state_destroy(st);
         return NULL;
     }
+    if (opts->import_dirs != NULL && opts->restore_dir == NULL &&
+        rn__state_import_prepare(st, opts, err) != RN_OK) {
+        rn__state_destroy(st);
+        return NULL;
+    }
     return st;
 }
 

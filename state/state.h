@@ -56,6 +56,13 @@ typedef struct rn_state_options {
     /* A snapshot directory (rn__state_snapshot) to restore from; NULL:
      * start empty. Borrowed for the call. */
     const char *restore_dir;
+    /* Rescaling from a savepoint: snapshot directories of old instances
+     * whose entries and timers of key groups [kg_first, kg_last] this
+     * state takes, imported by rn__state_ready (once the operator has
+     * registered its states). Borrowed for the call. */
+    const char *const *import_dirs;
+    int nimport;
+    uint32_t kg_first, kg_last;
 } rn_state_options_t;
 
 /* @returns a backend for one operator instance (free with

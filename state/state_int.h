@@ -112,6 +112,9 @@ typedef struct rn__state_backend {
      * operator has registered its states (RocksDB compacts only after
      * that: merging states must be known first). */
     rn_code_t (*snapshot)(void *be, const char *dir, rn_error_t *err);
+    /* Rescaling, optional: adds the entries (and stored timers) of key
+     * groups [lo, hi] of the snapshot in dir to this backend. */
+    rn_code_t (*import)(void *be, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err);
     rn_code_t (*ready)(void *be, rn_error_t *err);
 
     /* The timer spill store (timers_spill in state.c), all optional: NULL
@@ -389,6 +392,9 @@ struct rn_state {
      * the operator registers by rn__state_ready; NULL when none. */
     struct rn__snapreg *restored;
     bool restoring; /* restored, rn__state_ready not called yet */
+    char **imports; /* rescaling: old instances' snapshot directories, owned */
+    int nimport;
+    uint32_t kg_lo, kg_hi;
 
     int64_t (*clock_ms)(void); /* processing time for TTL */
     uint8_t *scratch;          /* TTL: a value with its expiry, being written */
@@ -402,6 +408,9 @@ rn_code_t rn__state_spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_erro
  * (snapshot.c), after the backend restored. */
 rn_code_t rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err);
 void rn__state_restored_free(rn_state_t *st);
+/* Rescaling (opts->import_dirs): remembers what to import at ready. */
+rn_code_t rn__state_import_prepare(rn_state_t *st, const rn_state_options_t *opts,
+                                   rn_error_t *err);
 
 /* State TTL (Flink's StateTtlConfig with NeverReturnExpired): a value,
  * list element or map entry of a state with a TTL is stored as its expiry

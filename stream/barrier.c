@@ -67,6 +67,10 @@ snapshot_ops(rn_task_t *task, int64_t id, rn_ckpt_part_t *parts, rn_error_t *err
         p->instance = op->instance;
         p->finished = op->finished || op->restored_finished || id == 0;
         p->wm = op->wm;
+        p->kg_first = 1; /* none */
+        if (op->node->keyed)
+            rn__key_group_range((uint32_t)op->instance, (uint32_t)job->max_parallelism,
+                                (uint32_t)op->node->parallelism, &p->kg_first, &p->kg_last);
         if (op->node->cls->snapshot != NULL &&
             (rc = op->node->cls->snapshot(op, id, &p->data, &p->file, err)) != RN_OK)
             return rn__errctx(err, "'%s' (instance %d): snapshot", op->node->name, op->instance);
@@ -291,6 +295,8 @@ rn__job_done_parts(rn_job_t *job, int t, rn_ckpt_part_t **out, int *n)
             p[i].instance = f->instance;
             p[i].finished = true;
             p[i].wm = f->wm;
+            p[i].kg_first = f->kg_first;
+            p[i].kg_last = f->kg_last;
             p[i].data = f->data != NULL ? json_deep_copy(f->data) : NULL;
         }
         *out = p;

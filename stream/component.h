@@ -166,6 +166,11 @@ int64_t rn__op_now(const rn_op_t *op);
  * starts without one or the instance had no part. */
 const json_t *rn__op_restored(const rn_op_t *op);
 const char *rn__op_restored_file(const rn_op_t *op);
+/* Restoring a savepoint taken with another parallelism of this
+ * component: a JSON array with every old instance's {"instance": i,
+ * "data": its object or null}, valid during open(); NULL otherwise. A component that cannot
+ * redistribute its data refuses it in open(). */
+const json_t *rn__op_restored_all(const rn_op_t *op);
 /* Whether the job takes checkpoints (sinks commit on complete()). */
 bool rn__op_checkpointing(const rn_op_t *op);
 

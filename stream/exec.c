@@ -49,6 +49,7 @@ int64_t rn__op_watermark(const rn_op_t *op) { return op->wm; }
 int64_t rn__op_now(const rn_op_t *op) { return rn__now_ms(); }
 const json_t *rn__op_restored(const rn_op_t *op) { return op->restored ? op->restored->data : NULL; }
 const char *rn__op_restored_file(const rn_op_t *op) { return op->restored ? op->restored->file : NULL; }
+const json_t *rn__op_restored_all(const rn_op_t *op) { return op->restored_all; }
 bool rn__op_checkpointing(const rn_op_t *op) { return op->job->ckpt_conf.interval_ms > 0; }
 
 const rn_keyspec_t *
@@ -620,6 +621,50 @@ tasks_of_node(rn_job_t *job, const rn_node_t *node)
     return NULL;
 }
 
+/* Restoring a savepoint taken with another parallelism of node: a keyed
+ * instance imports the key groups it now owns from the snapshots of the
+ * old instances that had them (their staged directories into imports);
+ * another takes the parts of all old instances (rn__op_restored_all). */
+static rn_code_t
+rescale(rn_job_t *job, rn_node_t *node, int instance, rn_op_t *op, const char **imports,
+        int *nimports, uint32_t *first, uint32_t *last, rn_error_t *err)
+{
+    rn_restore_t *r = job->restore;
+    int64_t wm = RN_TS_MAX;
+    bool all_finished = true;
+    op->restored_all = json_array();
+    if (node->keyed)
+        rn__key_group_range((uint32_t)instance, (uint32_t)job->max_parallelism,
+                            (uint32_t)node->parallelism, first, last);
+    for (int k = 0; k < r->nparts; k++) {
+        const rn_ckpt_part_t *p = &r->parts[k];
+        if (strcmp(p->node, node->name) != 0)
+            continue;
+        if (!node->keyed || (p->kg_first <= *last && p->kg_last >= *first)) {
+            if (p->wm < wm)
+                wm = p->wm;
+            all_finished = all_finished && p->finished;
+        }
+        if (!node->keyed) {
+            json_array_append_new(op->restored_all,
+                                  json_pack("{s:i, s:O}", "instance", p->instance, "data",
+                                            p->data != NULL ? p->data : json_null()));
+            continue;
+        }
+        if (p->kg_first > *last || p->kg_last < *first || p->state == NULL || p->finished)
+            continue;
+        if (*nimports == 64)
+            return rn__errf(err, RN_EINVAL, "'%s': more than 64 old instances to rescale from",
+                            node->name);
+        imports[(*nimports)++] = p->state;
+    }
+    op->wm = wm == RN_TS_MAX ? RN_TS_MIN : wm;
+    op->restored_finished = all_finished && node->section == RN_SOURCE;
+    RN_LOG_INFO(node->name, "instance %d takes %d old instances' state (key groups %u-%u)",
+                instance, *nimports, *first, *last);
+    return RN_OK;
+}
+
 static rn_op_t *
 op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t *err)
 {
@@ -630,8 +675,20 @@ op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t
     op->job = job;
     op->wm = RN_TS_MIN;
     op->outs = rn_xcalloc((size_t)(node->nports ? node->nports : 1), sizeof(rn_outport_t));
-    if (job->restore != NULL)
-        op->restored = rn__restore_part(job->restore, node->name, instance);
+    const char *imports[64];
+    int nimports = 0;
+    uint32_t kg_first = 0, kg_last = 0;
+    if (job->restore != NULL) {
+        int oldp = rn__restore_parallelism(job->restore, node->name);
+        if (oldp == 0 || oldp == node->parallelism) {
+            op->restored = rn__restore_part(job->restore, node->name, instance);
+        } else if (rescale(job, node, instance, op, imports, &nimports, &kg_first, &kg_last,
+                           err) != RN_OK) {
+            rn_free(op->outs);
+            rn_free(op);
+            return NULL;
+        }
+    }
     if (op->restored != NULL) {
         /* The watermark it had: what was late then stays late (Flink
          * starts again from no watermark and lets such records in). */
@@ -645,6 +702,10 @@ op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t
         so.owner = owner;
         if (op->restored != NULL && !op->restored->finished)
             so.restore_dir = op->restored->state;
+        so.import_dirs = imports;
+        so.nimport = nimports;
+        so.kg_first = kg_first;
+        so.kg_last = kg_last;
         op->st = rn__state_new(&so, err);
         if (op->st == NULL) {
             rn_free(op->outs);
@@ -654,7 +715,7 @@ op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t
     }
     if (node->section == RN_SOURCE) {
         rn__wmgen_init(&op->wmgen, node->max_ooo_ms, node->idle_ms, rn__now_ms());
-        if (op->restored != NULL)
+        if (op->restored != NULL || op->restored_all != NULL)
             op->wmgen.emitted = op->wm;
     }
     task->ops = rn_xrealloc(task->ops, (size_t)(task->nops + 1) * sizeof(rn_op_t *));
@@ -812,6 +873,7 @@ rn__exec_destroy(rn_job_t *job)
             }
             rn_free(op->outs);
             rn__state_destroy(op->st);
+            json_decref(op->restored_all);
             rn_free(op);
         }
         for (size_t i = 0; i < task->outbox_len; i++) {

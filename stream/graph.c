@@ -300,8 +300,8 @@ static rn_code_t
 plan_state_settings(rn_job_t *job, rn_error_t *err)
 {
     static const char *const state_keys[] = {"backend", "dir", "memory", NULL};
-    static const char *const ckpt_keys[] = {"interval", "dir",     "mode",       "retain",
-                                            "timeout",  "incremental", NULL};
+    static const char *const ckpt_keys[] = {"interval", "dir",         "mode",       "retain",
+                                            "timeout",  "incremental", "savepoints", NULL};
     static const char *const rest_keys[] = {"listen", NULL};
     static const char *const backends[] = {"memory", "rocksdb", NULL};
     const rn_conf_t *st = rn_conf_get(job->root, "state");
@@ -325,7 +325,7 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
     job->state_opts.backend = job->state_backend;
     if (ck != NULL) {
         static const char *const modes[] = {"exactly-once", "at-least-once", NULL};
-        const char *cdir = NULL;
+        const char *cdir = NULL, *spdir = NULL;
         int mode = 0;
         int64_t retain = 3, timeout = 0;
         bool incremental = true;
@@ -335,7 +335,8 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
             (rc = rn__conf_enum(ck, "mode", modes, 0, &mode, err)) != RN_OK ||
             (rc = rn__conf_int(ck, "retain", 3, &retain, err)) != RN_OK ||
             (rc = rn__conf_duration_ms(ck, "timeout", 10 * 60 * 1000, &timeout, err)) != RN_OK ||
-            (rc = rn__conf_bool(ck, "incremental", true, &incremental, err)) != RN_OK)
+            (rc = rn__conf_bool(ck, "incremental", true, &incremental, err)) != RN_OK ||
+            (rc = rn__conf_str(ck, "savepoints", NULL, &spdir, err)) != RN_OK)
             return rc;
         if (interval < 0)
             return rn__conf_err(err, RN_EINVAL, rn_conf_get(ck, "interval"),
@@ -353,16 +354,30 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
                                 job->name);
         job->ckpt_conf.interval_ms = interval;
         job->ckpt_conf.dir = cdir != NULL ? rn_xstrdup(cdir) : NULL;
+        if (spdir != NULL && spdir[0] != '\0') {
+            job->ckpt_conf.savepoints = rn_xstrdup(spdir);
+        } else if (cdir != NULL) {
+            size_t n = strlen(cdir) + 16;
+            job->ckpt_conf.savepoints = rn_xmalloc(n);
+            snprintf(job->ckpt_conf.savepoints, n, "%s/savepoints", cdir);
+        }
         job->ckpt_conf.exactly_once = mode == 0;
         job->ckpt_conf.retain = (int)retain;
         job->ckpt_conf.timeout_ms = timeout;
         job->ckpt_conf.full = !incremental;
     }
     if (rest != NULL) {
-        if ((rc = rn__conf_check_keys(rest, rest_keys, "rest", err)) != RN_OK)
+        const char *listen = NULL;
+        if ((rc = rn__conf_check_keys(rest, rest_keys, "rest", err)) != RN_OK ||
+            (rc = rn__conf_str(rest, "listen", "127.0.0.1:8081", &listen, err)) != RN_OK)
             return rc;
-        RN_LOG_WARN(job->name, "the REST endpoint is not implemented yet: rest.listen is "
-                               "ignored");
+        job->rest_listen = rn_xstrdup(listen);
+        if (strncmp(listen, "127.", 4) != 0 && strncmp(listen, "[::1]", 5) != 0 &&
+            strncmp(listen, "::1", 3) != 0)
+            RN_LOG_WARN(job->name,
+                        "rest.listen %s is not a loopback address: anyone who reaches it can "
+                        "stop the job and write savepoints under its directories",
+                        listen);
     }
     return RN_OK;
 }

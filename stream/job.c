@@ -17,24 +17,32 @@ static rn_code_t
 check_restore(rn_job_t *job, rn_error_t *err)
 {
     rn_restore_t *r = job->restore;
+    const char *what = r->savepoint ? "savepoint" : "checkpoint";
     for (int i = 0; i < job->nnodes; i++) {
         rn_node_t *node = &job->nodes[i];
         int p = rn__restore_parallelism(r, node->name);
-        if (p != 0 && p != node->parallelism)
+        if (p != 0 && p != node->parallelism && !r->savepoint)
             return rn__errf(err, RN_EINVAL,
                             "checkpoint %lld (%s) ran '%s' with parallelism %d, the job now "
-                            "has %d: a checkpoint resumes only the same parallelism",
+                            "has %d: a checkpoint resumes only the same parallelism; take a "
+                            "savepoint (runnel stop ADDR --savepoint DIR) to change it",
                             (long long)r->id, r->path, node->name, p, node->parallelism);
+        if (p != 0 && r->max_parallelism != job->max_parallelism)
+            return rn__errf(err, RN_EINVAL,
+                            "%s %s was taken with max_parallelism %d, the job has %d: key "
+                            "groups cannot be split again",
+                            what, r->path, r->max_parallelism, job->max_parallelism);
     }
     for (int k = 0; k < r->nparts; k++) {
         bool found = false;
         for (int i = 0; i < job->nnodes && !found; i++)
             found = strcmp(job->nodes[i].name, r->parts[k].node) == 0;
-        if (!found && r->parts[k].state != NULL)
+        if (!found && r->parts[k].state != NULL && !job->allow_non_restored)
             return rn__errf(err, RN_EINVAL,
-                            "checkpoint %lld (%s) has state of component '%s', which the job "
-                            "no longer has",
-                            (long long)r->id, r->path, r->parts[k].node);
+                            "%s %s has state of component '%s', which the job no longer has: "
+                            "rename the component back, or run with "
+                            "--allow-non-restored-state to drop that state",
+                            what, r->path, r->parts[k].node);
     }
     return RN_OK;
 }
@@ -43,18 +51,32 @@ check_restore(rn_job_t *job, rn_error_t *err)
 static rn_code_t
 recover(rn_job_t *job, rn_error_t *err)
 {
-    if (job->ckpt_conf.interval_ms <= 0)
+    if (job->ckpt_conf.interval_ms <= 0) {
+        if (job->from_savepoint != NULL)
+            return rn__errf(err, RN_EINVAL,
+                            "--from-savepoint needs checkpoints in the job file "
+                            "(checkpoints: {interval: 10s, dir: ...})");
         return RN_OK;
+    }
     bool rewind = true;
     for (int i = 0; i < job->nnodes; i++)
         if (job->nodes[i].section == RN_SINK && !job->nodes[i].cls->rewindable)
             rewind = false;
-    rn_code_t rc = rn__ckpt_recover(&job->ckpt_conf, job->name, rewind, &job->restore,
+    rn_restore_t *cr = NULL;
+    rn_code_t rc = rn__ckpt_recover(&job->ckpt_conf, job->name, rewind, &cr,
                                     &job->ckpt_next_id, err);
+    if (rc == RN_OK && job->from_savepoint != NULL) {
+        /* An explicit savepoint wins over the newest checkpoint. */
+        rn__restore_free(cr);
+        cr = NULL;
+        rc = rn__savepoint_recover(job->from_savepoint, job->ckpt_conf.dir, &cr, err);
+    }
+    job->restore = cr;
     if (rc == RN_OK && job->restore != NULL) {
         rc = check_restore(job, err);
         if (rc == RN_OK)
-            RN_LOG_INFO(job->name, "resuming from checkpoint %lld (%s)",
+            RN_LOG_INFO(job->name, "resuming from %s %lld (%s)",
+                        job->restore->savepoint ? "savepoint" : "checkpoint",
                         (long long)job->restore->id, job->restore->path);
     }
     return rc;
@@ -88,6 +110,9 @@ rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
     atomic_init(&job->ckpt_final, 0);
     atomic_init(&job->stop_requested, 0);
     job->nworkers = opts ? opts->workers : 0;
+    if (opts != NULL && opts->from_savepoint != NULL)
+        job->from_savepoint = rn_xstrdup(opts->from_savepoint);
+    job->allow_non_restored = opts != NULL && opts->allow_non_restored_state;
     if ((rc = rn__job_plan(job, err)) != RN_OK || (rc = recover(job, err)) != RN_OK ||
         (rc = rn__exec_build(job, err)) != RN_OK) {
         rn_job_destroy(job);
@@ -148,17 +173,27 @@ rn_job_run(rn_job_t *job, rn_error_t *err)
     if (job->restore != NULL) {
         job->restored_from = job->restore->id;
         for (int t = 0; t < job->ntasks; t++)
-            for (int i = 0; i < job->tasks[t]->nops; i++)
-                job->tasks[t]->ops[i]->restored = NULL;
+            for (int i = 0; i < job->tasks[t]->nops; i++) {
+                rn_op_t *op = job->tasks[t]->ops[i];
+                op->restored = NULL;
+                json_decref(op->restored_all);
+                op->restored_all = NULL;
+            }
         rn__restore_free(job->restore);
         job->restore = NULL;
     }
+    if (rc == RN_OK && job->rest_listen != NULL &&
+        (job->rest = rn__rest_start(job, job->rest_listen, err)) == NULL)
+        rc = err != NULL ? err->code : RN_EIO;
     if (rc == RN_OK) {
         atomic_store(&job->running, 1);
         rc = rn__workers_run(job, err);
         atomic_store(&job->running, 0);
     }
+    /* The coordinator first: it answers savepoints through the endpoint. */
     rn__ckpt_stop(job->ckpt);
+    rn__rest_stop(job->rest);
+    job->rest = NULL;
     close_all(job);
     return rc;
 }
@@ -224,6 +259,9 @@ rn_job_destroy(rn_job_t *job)
     rn__exec_destroy(job);
     rn__restore_free(job->restore);
     rn_free(job->ckpt_conf.dir);
+    rn_free(job->from_savepoint);
+    rn_free(job->rest_listen);
+    rn_free(job->ckpt_conf.savepoints);
     for (int i = 0; i < job->nnodes; i++) {
         rn_node_t *node = &job->nodes[i];
         if (node->plan_free)

@@ -143,6 +143,7 @@ struct rn_op {
      * job->restore until the job runs), or NULL. */
     const rn_ckpt_part_t *restored;
     bool restored_finished; /* a source that had ended: ends at once */
+    json_t *restored_all;   /* rescaled: the data of every old instance (owned) */
     uint8_t keybuf[RN_KEY_MAX];
 };
 
@@ -225,6 +226,10 @@ struct rn_job {
     _Atomic int64_t ckpt_complete; /* the newest completed checkpoint */
     _Atomic int64_t ckpt_final;    /* a checkpoint after which the job stops, 0: none */
     rn_restore_t *restore;
+    char *from_savepoint; /* owned, or NULL */
+    char *rest_listen;    /* rest.listen, owned, or NULL */
+    struct rest *rest;    /* the REST endpoint while the job runs (rest.c) */
+    bool allow_non_restored;
     int64_t ckpt_next_id;
     _Atomic int stop_requested; /* rn_job_stop: a final checkpoint, then stop */
     int64_t restored_from;
@@ -274,6 +279,10 @@ void rn__job_trigger(rn_job_t *job, int64_t id, bool final);
 void rn__job_complete(rn_job_t *job, int64_t id);
 int rn__job_ntasks(const rn_job_t *job);
 void rn__job_wake(rn_job_t *job);
+
+/* rest.c: the REST endpoint. */
+struct rest *rn__rest_start(rn_job_t *job, const char *listen, rn_error_t *err);
+void rn__rest_stop(struct rest *r);
 
 /* worker.c: the queue and the pool. */
 rn_queue_t *rn__queue_new(size_t cap);

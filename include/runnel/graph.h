@@ -47,9 +47,15 @@ RN_API void rn_graph_destroy(rn_graph_t *g);
 typedef struct rn_job_options {
     int abi;      /* RN_ABI_VERSION */
     int workers;  /* worker threads; 0: one per online CPU */
+    /* Resume from this savepoint (a directory; borrowed for rn_job_new)
+     * rather than from the newest checkpoint; parallelism may differ. */
+    const char *from_savepoint;
+    /* Drop the savepoint's state of components the job no longer has
+     * (refused otherwise). */
+    bool allow_non_restored_state;
 } rn_job_options_t;
 
-#define RN_JOB_OPTIONS_INIT {RN_ABI_VERSION, 0}
+#define RN_JOB_OPTIONS_INIT {RN_ABI_VERSION, 0, NULL, false}
 
 /* Checks and plans the graph.
  * @param g consumed on success and failure alike.
