@@ -91,6 +91,9 @@ typedef struct rn_ckpt_stats {
     int64_t last_duration_ms;
     uint64_t last_bytes;    /* bytes the last one added to the store */
     uint64_t last_size;     /* bytes the last one refers to */
+    uint64_t total_added;   /* bytes all completed ones added to the store */
+    uint64_t total_size;    /* bytes they referred to, summed */
+    int64_t total_duration_ms;
     /* Pauses of record processing for checkpoints (per task: alignment
      * and synchronous part), over the last 4096. */
     int64_t pause_p50_us, pause_p99_us, pause_max_us;

@@ -161,6 +161,9 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
          * RocksDB's file, which is what incremental does). */
         rc = c->conf.full || p->savepoint ? rn__fs_copy(src, full, NULL, NULL, err)
                                           : rn__fs_link_or_copy(src, full, err);
+        /* Snapshot files are written unsynced by the task: synced here. */
+        if (rc == RN_OK)
+            rc = rn__fs_fsync_file(full, err);
         if (rc != RN_OK)
             return rc;
         p->added += size;
@@ -391,6 +394,9 @@ commit(rn_ckpt_t *c, rn_error_t *err)
     c->stats.last_duration_ms = dur;
     c->stats.last_bytes = p->added;
     c->stats.last_size = p->size;
+    c->stats.total_added += p->added;
+    c->stats.total_size += p->size;
+    c->stats.total_duration_ms += dur;
     sp_req_t *sp = p->savepoint ? c->sp : NULL;
     if (sp != NULL)
         c->sp = NULL;

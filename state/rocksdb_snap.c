@@ -31,8 +31,15 @@ rn__rdb_snapshot(void *be, const char *dir, rn_error_t *err)
 {
     rn__rdb_t *rdb = be;
     rn_code_t rc;
-    if ((rc = rn__rdb_flush(rdb, err)) != RN_OK || (rc = rn__rdb_timer_sync(rdb, err)) != RN_OK)
+    int64_t t0 = rn__mono_ns();
+    if ((rc = rn__rdb_flush(rdb, err)) != RN_OK)
         return rc;
+    int64_t t1 = rn__mono_ns();
+    if ((rc = rn__rdb_timer_sync(rdb, err)) != RN_OK)
+        return rc;
+    int64_t t2 = rn__mono_ns();
+    if (getenv("RN_SNAP_DEBUG"))
+        fprintf(stderr, "snap: flush %.1f ms, timers %.1f ms\n", (t1 - t0) / 1e6, (t2 - t1) / 1e6);
     char *rerr = NULL;
     rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(rdb->db, &rerr);
     if (rerr == NULL) {
@@ -41,6 +48,8 @@ rn__rdb_snapshot(void *be, const char *dir, rn_error_t *err)
         /* log_size_for_flush 0: always flush, since there is no WAL. */
         rocksdb_checkpoint_create(cp, path, 0, &rerr);
         rocksdb_checkpoint_object_destroy(cp);
+        if (getenv("RN_SNAP_DEBUG"))
+            fprintf(stderr, "snap: checkpoint %.1f ms\n", (rn__mono_ns() - t2) / 1e6);
     }
     if (rerr != NULL) {
         rc = rn__errf(err, RN_EIO, "RocksDB checkpoint of %s: %s", rdb->path, rerr);

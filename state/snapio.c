@@ -52,7 +52,10 @@ rn__snapio_close(rn__snapio_t *io, rn_error_t *err)
     if (io->f == NULL)
         return RN_OK;
     bool writer = io->writer;
-    if (writer && !io->failed && (fflush(io->f) != 0 || fsync(fileno(io->f)) != 0))
+    /* Not synced here: a snapshot is written in the synchronous part of a
+     * checkpoint, and the checkpoint store syncs each file it keeps
+     * (checkpoint/coord.c), off the task's thread. */
+    if (writer && !io->failed && fflush(io->f) != 0)
         fail_io(io, "write");
     if (fclose(io->f) != 0 && writer)
         fail_io(io, "close");

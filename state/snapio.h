@@ -5,7 +5,9 @@
  * a bound and against what is left of the file before anything is
  * allocated (a snapshot copied in from elsewhere is untrusted input).
  *
- * A writer is synced (fflush + fsync) when closed; a reader remembers the
+ * A writer is flushed when closed, not synced (whoever keeps the file
+ * syncs it: the checkpoint store does, off the task's thread); a reader
+ * remembers the
  * first problem and names the file and offset in it.
  *
  * @thread task.

@@ -268,3 +268,19 @@ rn__fs_check_private(const char *dir, const char *what, rn_error_t *err)
                         (unsigned)sb.st_uid);
     return RN_OK;
 }
+
+rn_code_t
+rn__fs_fsync_file(const char *path, rn_error_t *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_err(err, "open", path);
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        errno = e;
+        return sys_err(err, "fsync", path);
+    }
+    return RN_OK;
+}

@@ -28,6 +28,8 @@ rn_code_t rn__fs_copy(const char *src, const char *dst, XXH128_hash_t *hash, uin
 /* Hard-links src as dst, or copies it when the file systems differ or do
  * not link. */
 rn_code_t rn__fs_link_or_copy(const char *src, const char *dst, rn_error_t *err);
+/* fsync of a file's data. */
+rn_code_t rn__fs_fsync_file(const char *path, rn_error_t *err);
 /* fsync of a directory, so that names made in it survive a crash (a file
  * system that cannot sync directories, EINVAL, is taken as done). */
 rn_code_t rn__fs_fsync_dir(const char *dir, rn_error_t *err);

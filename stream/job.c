@@ -245,6 +245,9 @@ rn_job_stats(const rn_job_t *job, rn_job_stats_t *stats)
         stats->checkpoint_pause_p50_us = cs.pause_p50_us;
         stats->checkpoint_pause_p99_us = cs.pause_p99_us;
         stats->checkpoint_pause_max_us = cs.pause_max_us;
+        stats->checkpoint_bytes_added = cs.total_added;
+        stats->checkpoint_bytes_referred = cs.total_size;
+        stats->checkpoint_duration_ms = cs.total_duration_ms;
     }
     stats->restored_from = job->restore != NULL ? job->restore->id : job->restored_from;
     stats->stopped_at = job->stopped_at;

@@ -101,6 +101,12 @@ typedef struct rn_job_stats {
     int64_t checkpoint_pause_p50_us;
     int64_t checkpoint_pause_p99_us;
     int64_t checkpoint_pause_max_us;
+    /* Over the checkpoints this run completed: bytes they added to the
+     * store (incremental: new files only), bytes they referred to, and
+     * their durations from trigger to commit, summed. */
+    uint64_t checkpoint_bytes_added;
+    uint64_t checkpoint_bytes_referred;
+    int64_t checkpoint_duration_ms;
 } rn_job_stats_t;
 
 /* Reads the job's counters. @thread any. */
