@@ -21,6 +21,7 @@
 #ifndef RN_CHECKPOINT_CKPT_H
 #define RN_CHECKPOINT_CKPT_H
 
+#include "state/state.h"
 #include "stream/core.h"
 
 #include <jansson.h>
@@ -49,6 +50,9 @@ typedef struct rn_ckpt_part {
     char *file;     /* owned path: a file to keep in the checkpoint, or NULL */
     char *state;    /* owned path: staging directory of its keyed state, or NULL */
     uint32_t kg_first, kg_last; /* keyed: its key groups; kg_last < kg_first: none */
+    /* The state snapshot's asynchronous rest: run by the coordinator before
+     * it stores the files (keep), or by rn__ckpt_part_fini (discarded). */
+    rn_state_finish_t fin;
 } rn_ckpt_part_t;
 
 void rn__ckpt_part_fini(rn_ckpt_part_t *p);

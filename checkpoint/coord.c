@@ -437,8 +437,15 @@ take_ack(rn_ckpt_t *c, ack_t *a)
         return;
     }
     rn_code_t rc = RN_OK;
-    for (int i = 0; i < a->n && rc == RN_OK; i++)
-        rc = store_part(c, p, &a->parts[i], &err);
+    for (int i = 0; i < a->n && rc == RN_OK; i++) {
+        rn_ckpt_part_t *part = &a->parts[i];
+        if (part->fin.fn != NULL) {
+            rc = part->fin.fn(part->fin.ctx, true, &err);
+            part->fin.fn = NULL;
+        }
+        if (rc == RN_OK)
+            rc = store_part(c, p, part, &err);
+    }
     ack_free(a);
     if (rc != RN_OK) {
         abort_cur(c, err.msg);

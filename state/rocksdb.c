@@ -74,6 +74,7 @@ rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t 
             rn_error_t *err)
 {
     char *rerr = NULL;
+    rn__rdb_fence(rdb);
     *val = rocksdb_get(rdb->db, rdb->ropts, (const char *)key, klen, len, &rerr);
     if (rerr != NULL)
         return rdb_err(err, rerr, "get", rdb->path);
@@ -84,6 +85,7 @@ rn_code_t
 rn__rdb_multi_get(rn__rdb_t *rdb, size_t n, const char *const *keys, const size_t *lens,
                   rocksdb_pinnableslice_t **vals, char **errs, rn_error_t *err)
 {
+    rn__rdb_fence(rdb);
     rocksdb_batched_multi_get_cf(rdb->db, rdb->ropts, rdb->cf, n, keys, lens, vals, errs, true);
     rn_code_t rc = RN_OK;
     for (size_t i = 0; i < n; i++) {
@@ -121,6 +123,7 @@ rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
     /* A one-off pass (the filter's rebuild, or timers read once and
      * deleted): keep it out of the block cache. */
     rocksdb_readoptions_set_fill_cache(ro, 0);
+    rn__rdb_fence(rdb);
     rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
     if (from != NULL)
         rocksdb_iter_seek(it, (const char *)from, fromlen);
@@ -151,6 +154,7 @@ rn_code_t
 rn__rdb_write_batch(rn__rdb_t *rdb, rocksdb_writebatch_t *wb, rn_error_t *err)
 {
     char *rerr = NULL;
+    rn__rdb_fence(rdb);
     rocksdb_write(rdb->db, rdb->wopts, wb, &rerr);
     rocksdb_writebatch_clear(wb);
     if (rerr != NULL)
@@ -268,6 +272,10 @@ rdb_free(rn__rdb_t *rdb)
 {
     if (rdb == NULL)
         return;
+    /* A snapshot's finish runs on the coordinator, which ends first. */
+    rn__rdb_fence(rdb);
+    pthread_mutex_destroy(&rdb->fence_lock);
+    pthread_cond_destroy(&rdb->fence_cond);
     if (rdb->db != NULL) {
         RN_LOG_DEBUG(rdb->owner,
                      "state cache: %llu hits, %llu misses (%llu answered by the filter), "
@@ -324,6 +332,9 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
         return NULL;
     }
     rdb->owner = rn_xstrdup(opts->owner != NULL ? opts->owner : "state");
+    pthread_mutex_init(&rdb->fence_lock, NULL);
+    pthread_cond_init(&rdb->fence_cond, NULL);
+    atomic_init(&rdb->fence_busy, false);
     long long mem = opts->memory_bytes > 0 ? opts->memory_bytes : DEFAULT_MEMORY;
     long long part = mem / 4 > MIN_PART ? mem / 4 : MIN_PART;
     /* The write-back cache and the in-memory timers share 9/16 of the
@@ -548,6 +559,7 @@ rn__rdb_range_each(rn__rdb_t *rdb, const uint8_t *lo, size_t lolen, const uint8_
     memcpy(bounds + lolen, hi, hilen);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)bounds + lolen, hilen);
+    rn__rdb_fence(rdb);
     rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
     rn_code_t rc = RN_OK;
     *n = 0;

@@ -437,6 +437,76 @@ evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
     return rc;
 }
 
+/* After the dirty entries' writes are handed over (written, or frozen
+ * to be written before anything else reaches RocksDB): what flush leaves. */
+static void
+mark_written(rn__rcent_t *e)
+{
+    if (e->flags & F_PART) {
+        /* RocksDB has (or will have first) the delta: the entry restarts
+         * from the identity. */
+        memset(ent_val(e), 0, e->vlen);
+        e->flags &= (uint8_t)~F_DIRTY;
+        return;
+    }
+    /* A written delete leaves a clean known-absent entry. */
+    e->flags &= (uint8_t) ~(F_DIRTY | F_INDB);
+    if (!(e->flags & F_ABSENT))
+        e->flags |= F_INDB;
+}
+
+rn_code_t
+rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
+    size_t n = 0, bytes = 0;
+    for (size_t i = 0; i < c->cap; i++) {
+        rn__rcent_t *e = c->slots[i].e;
+        if (e != NULL && (e->flags & F_DIRTY)) {
+            n++;
+            bytes += 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen;
+        }
+    }
+    memset(fz, 0, sizeof(*fz));
+    if (n == 0)
+        return RN_OK;
+    fz->buf = rn_malloc(bytes);
+    fz->off = rn_malloc(n * sizeof(*fz->off));
+    if (fz->buf == NULL || fz->off == NULL) {
+        rn_free(fz->buf);
+        rn_free(fz->off);
+        fz->buf = NULL;
+        fz->off = NULL;
+        return rn__errf(err, RN_ENOMEM, "out of memory freezing %zu cached values", n);
+    }
+    filter_room(rdb, n);
+    for (size_t i = 0; i < c->cap; i++) {
+        rn__rcent_t *e = c->slots[i].e;
+        if (e == NULL || !(e->flags & F_DIRTY))
+            continue;
+        uint8_t *p = fz->buf + fz->len;
+        uint8_t op = (e->flags & F_ABSENT) ? RN__FZ_DEL : (e->flags & F_PART) ? RN__FZ_MERGE
+                                                                           : RN__FZ_PUT;
+        uint32_t klen = (uint32_t)rn__rdb_prefix(p + 9, e->kg, e->state, e->data, e->keylen,
+                                                 e->data + e->keylen, e->nslen);
+        uint32_t vlen = op == RN__FZ_DEL ? 0 : e->vlen;
+        p[0] = op;
+        memcpy(p + 1, &klen, 4);
+        memcpy(p + 5, &vlen, 4);
+        if (vlen > 0)
+            memcpy(p + 9 + klen, ent_val(e), vlen);
+        fz->off[fz->n++] = fz->len;
+        fz->len += 9 + klen + vlen;
+        if (op == RN__FZ_DEL)
+            rn__rf_remove(&c->filter, c->slots[i].hash);
+        else if (!(e->flags & (F_INDB | F_ABSENT)))
+            rn__rf_add(&c->filter, c->slots[i].hash);
+        mark_written(e);
+    }
+    c->written += fz->n;
+    return RN_OK;
+}
+
 rn_code_t
 rn__rdb_flush(void *be, rn_error_t *err)
 {
@@ -459,22 +529,9 @@ rn__rdb_flush(void *be, rn_error_t *err)
         }
     }
     rn_code_t rc = write_sorted(rdb, ents, n, err);
-    if (rc == RN_OK) {
-        for (size_t i = 0; i < n; i++) {
-            rn__rcent_t *e = ents[i].e;
-            if (e->flags & F_PART) {
-                /* RocksDB has the delta now: the entry restarts from the
-                 * identity. */
-                memset(ent_val(e), 0, e->vlen);
-                e->flags &= (uint8_t)~F_DIRTY;
-                continue;
-            }
-            /* A written delete leaves a clean known-absent entry. */
-            e->flags &= (uint8_t) ~(F_DIRTY | F_INDB);
-            if (!(e->flags & F_ABSENT))
-                e->flags |= F_INDB;
-        }
-    }
+    if (rc == RN_OK)
+        for (size_t i = 0; i < n; i++)
+            mark_written(ents[i].e);
     rn_free(ents);
     return rc;
 }

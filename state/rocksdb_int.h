@@ -24,7 +24,9 @@
 
 #include "state/state_int.h"
 
+#include <pthread.h>
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <xxhash.h>
 
 extern const rn__state_backend_t rn__state_rocksdb_backend;
@@ -342,6 +344,17 @@ typedef struct rn__rcache {
     uint64_t skipped; /* misses the filter answered without a RocksDB read */
 } rn__rcache_t;
 
+/* The dirty entries as a checkpoint takes them (rocksdb_snap.c): records
+ * op (1) | key length (4) | value length (4) | RocksDB key | value, in
+ * cache order; off[i] is where record i starts. */
+enum { RN__FZ_PUT = 1, RN__FZ_MERGE = 2, RN__FZ_DEL = 3 };
+typedef struct rn__rdb_frozen {
+    uint8_t *buf;
+    size_t len;
+    size_t *off;
+    size_t n;
+} rn__rdb_frozen_t;
+
 typedef struct rn__rdb rn__rdb_t;
 
 /* The database of one operator instance. */
@@ -379,6 +392,13 @@ struct rn__rdb {
     uint64_t tlimit; /* bytes of in-memory timers per domain (rocksdb_timers.c) */
     rn__rdb_ttl_t *ttl; /* the compaction filter (rocksdb_ttl.c), owned */
     rn__rdb_merge_t *merge; /* the merge operator (rocksdb_merge.c), owned by opts */
+    /* A checkpoint's asynchronous part (rocksdb_snap.c): frozen writes
+     * not yet in RocksDB, and the checkpoint not yet made. */
+    _Atomic bool fence_busy;
+    pthread_mutex_t fence_lock;
+    pthread_cond_t fence_cond;
+    rn__rdb_frozen_t fz;
+    char *fz_dir; /* where the RocksDB checkpoint goes, owned */
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
@@ -415,6 +435,21 @@ rn_code_t rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t siz
  * key, and keeps the entries as clean copies. For checkpoints: after it,
  * the database alone holds all state. */
 rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
+
+/* Copies every dirty entry into fz (rn_malloc'd buffers) and leaves the
+ * cache as rn__rdb_flush would, without writing to RocksDB: the caller
+ * writes fz before anything else reaches RocksDB (the fence,
+ * rocksdb_snap.c). */
+rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err);
+/* Waits until a checkpoint's frozen writes are in RocksDB: every access
+ * to the database from the task goes through it. */
+void rn__rdb_fence_wait(rn__rdb_t *rdb);
+static inline void
+rn__rdb_fence(rn__rdb_t *rdb)
+{
+    if (RN_UNLIKELY(atomic_load_explicit(&rdb->fence_busy, memory_order_acquire)))
+        rn__rdb_fence_wait(rdb);
+}
 
 /* ---- RocksDB access (rocksdb.c, the one file that sees its errors) ---- */
 
@@ -471,7 +506,7 @@ rn_code_t rn__rdb_open_existing(const char *path, const rn_state_options_t *opts
                                 rn_error_t *err);
 /* Checkpoints (rocksdb_snap.c): the backend's snapshot and ready hooks,
  * and the copy of a snapshot's files into rdb->path before it opens. */
-rn_code_t rn__rdb_snapshot(void *be, const char *dir, rn_error_t *err);
+rn_code_t rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *err);
 rn_code_t rn__rdb_ready(void *be, rn_error_t *err);
 rn_code_t rn__rdb_restore_files(rn__rdb_t *rdb, const char *restore_dir, rn_error_t *err);
 rn_code_t rn__rdb_import(void *be, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err);

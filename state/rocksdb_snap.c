@@ -2,11 +2,16 @@
  * state/rocksdb_snap.c: checkpoints of the RocksDB backend (see
  * state/snapshot.c for the handle's part).
  *
- * Snapshot (synchronous, on the task thread): the write-back cache and the
- * gathered timer writes go into RocksDB, then a RocksDB checkpoint into
- * dir/db: the memtable is flushed and the SST files are hard-linked, so
- * the cost is one flush, not the size of the state. Copying the files
- * into the checkpoint store is the asynchronous part (checkpoint/).
+ * Snapshot: synchronously, on the task thread, the gathered timer writes
+ * go into RocksDB and the write-back cache's dirty values are copied out
+ * (frozen) and marked written; asynchronously (finish(), on the
+ * checkpoint coordinator's thread) the frozen values are written and a
+ * RocksDB checkpoint made in dir/db: the memtable is flushed and the SST
+ * files hard-linked. Until finish() is done, every access of the task to
+ * RocksDB waits at the fence (rn__rdb_fence): a read must see the frozen
+ * values, and no write may come before them or into the checkpoint. A
+ * job whose state the cache holds does not wait at all. Copying the files
+ * into the checkpoint store follows, also asynchronously (checkpoint/).
  *
  * Restore: the files of a snapshot's db/ go into a new run directory (SST
  * files hard-linked, since RocksDB never changes one; MANIFEST, CURRENT
@@ -26,36 +31,125 @@
 #include <errno.h>
 #include <string.h>
 
+typedef struct fzkey {
+    rn__rdb_kref_t k; /* first: rn__rdb_cmp_key sorts by it */
+    const uint8_t *rec;
+} fzkey_t;
+
+/* Writes the frozen values in key order with a batch of its own (the
+ * task may be filling rdb->wb meanwhile). */
+static rn_code_t
+write_frozen(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
+{
+    if (fz->n == 0)
+        return RN_OK;
+    fzkey_t *w = rn_malloc(fz->n * sizeof(*w));
+    if (w == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory writing %zu frozen values", fz->n);
+    for (size_t i = 0; i < fz->n; i++) {
+        const uint8_t *p = fz->buf + fz->off[i];
+        uint32_t klen;
+        memcpy(&klen, p + 1, 4);
+        w[i].k.key = p + 9;
+        w[i].k.len = klen;
+        w[i].rec = p;
+    }
+    qsort(w, fz->n, sizeof(*w), rn__rdb_cmp_key);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (size_t i = 0; i < fz->n; i++) {
+        const uint8_t *p = w[i].rec;
+        uint32_t vlen;
+        memcpy(&vlen, p + 5, 4);
+        const char *k = (const char *)w[i].k.key, *v = k + w[i].k.len;
+        if (p[0] == RN__FZ_DEL)
+            rocksdb_writebatch_delete(wb, k, w[i].k.len);
+        else if (p[0] == RN__FZ_MERGE)
+            rocksdb_writebatch_merge(wb, k, w[i].k.len, v, vlen);
+        else
+            rocksdb_writebatch_put(wb, k, w[i].k.len, v, vlen);
+    }
+    rn_free(w);
+    char *rerr = NULL;
+    rocksdb_write(rdb->db, rdb->wopts, wb, &rerr);
+    rocksdb_writebatch_destroy(wb);
+    if (rerr != NULL) {
+        rn_code_t rc = rn__errf(err, RN_EIO, "%s: write: %s", rdb->path, rerr);
+        rocksdb_free(rerr);
+        return rc;
+    }
+    return RN_OK;
+}
+
+/* The asynchronous part: the frozen values into RocksDB, then (keep) the
+ * RocksDB checkpoint; the fence opens. Nothing else writes meanwhile:
+ * the task's accesses wait at the fence. */
+static rn_code_t
+finish(void *ctx, bool keep, rn_error_t *err)
+{
+    rn__rdb_t *rdb = ctx;
+    int64_t t0 = rn__mono_ns();
+    rn_code_t rc = write_frozen(rdb, &rdb->fz, err);
+    int64_t t1 = rn__mono_ns();
+    if (rc == RN_OK && keep) {
+        char *rerr = NULL;
+        rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(rdb->db, &rerr);
+        if (rerr == NULL) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/db", rdb->fz_dir);
+            /* log_size_for_flush 0: always flush, since there is no WAL. */
+            rocksdb_checkpoint_create(cp, path, 0, &rerr);
+            rocksdb_checkpoint_object_destroy(cp);
+        }
+        if (rerr != NULL) {
+            rc = rn__errf(err, RN_EIO, "RocksDB checkpoint of %s: %s", rdb->path, rerr);
+            rocksdb_free(rerr);
+        }
+    }
+    if (getenv("RN_SNAP_DEBUG"))
+        fprintf(stderr, "snap async: %zu frozen written %.1f ms, checkpoint %.1f ms\n", rdb->fz.n,
+                (t1 - t0) / 1e6, (rn__mono_ns() - t1) / 1e6);
+    if (rc != RN_OK && !keep)
+        RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
+    rn_free(rdb->fz.buf);
+    rn_free(rdb->fz.off);
+    memset(&rdb->fz, 0, sizeof(rdb->fz));
+    rn_free(rdb->fz_dir);
+    rdb->fz_dir = NULL;
+    pthread_mutex_lock(&rdb->fence_lock);
+    atomic_store_explicit(&rdb->fence_busy, false, memory_order_release);
+    pthread_cond_broadcast(&rdb->fence_cond);
+    pthread_mutex_unlock(&rdb->fence_lock);
+    return rc;
+}
+
+void
+rn__rdb_fence_wait(rn__rdb_t *rdb)
+{
+    pthread_mutex_lock(&rdb->fence_lock);
+    while (atomic_load_explicit(&rdb->fence_busy, memory_order_acquire))
+        pthread_cond_wait(&rdb->fence_cond, &rdb->fence_lock);
+    pthread_mutex_unlock(&rdb->fence_lock);
+}
+
+/* Synchronous: the gathered timer writes go in (small), the write-back
+ * cache's dirty values are copied out (a pass over the cache, no RocksDB
+ * write), and the rest is left to finish(): the values are written there
+ * and the checkpoint made, off the task's thread. */
 rn_code_t
-rn__rdb_snapshot(void *be, const char *dir, rn_error_t *err)
+rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *err)
 {
     rn__rdb_t *rdb = be;
     rn_code_t rc;
-    int64_t t0 = rn__mono_ns();
-    if ((rc = rn__rdb_flush(rdb, err)) != RN_OK)
-        return rc;
-    int64_t t1 = rn__mono_ns();
+    rn__rdb_fence(rdb); /* the previous checkpoint's part is done */
     if ((rc = rn__rdb_timer_sync(rdb, err)) != RN_OK)
         return rc;
-    int64_t t2 = rn__mono_ns();
-    if (getenv("RN_SNAP_DEBUG"))
-        fprintf(stderr, "snap: flush %.1f ms, timers %.1f ms\n", (t1 - t0) / 1e6, (t2 - t1) / 1e6);
-    char *rerr = NULL;
-    rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(rdb->db, &rerr);
-    if (rerr == NULL) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/db", dir);
-        /* log_size_for_flush 0: always flush, since there is no WAL. */
-        rocksdb_checkpoint_create(cp, path, 0, &rerr);
-        rocksdb_checkpoint_object_destroy(cp);
-        if (getenv("RN_SNAP_DEBUG"))
-            fprintf(stderr, "snap: checkpoint %.1f ms\n", (rn__mono_ns() - t2) / 1e6);
-    }
-    if (rerr != NULL) {
-        rc = rn__errf(err, RN_EIO, "RocksDB checkpoint of %s: %s", rdb->path, rerr);
-        rocksdb_free(rerr);
-    }
-    return rc;
+    if ((rc = rn__rdb_freeze(rdb, &rdb->fz, err)) != RN_OK)
+        return rc;
+    rdb->fz_dir = rn_xstrdup(dir);
+    atomic_store_explicit(&rdb->fence_busy, true, memory_order_release);
+    fin->fn = finish;
+    fin->ctx = rdb;
+    return RN_OK;
 }
 
 static bool

@@ -63,8 +63,11 @@ write_timer(void *ctx, const rn__tref_t *t)
 }
 
 rn_code_t
-rn__state_snapshot(rn_state_t *st, const char *dir, rn_error_t *err)
+rn__state_snapshot(rn_state_t *st, const char *dir, rn_state_finish_t *fin, rn_error_t *err)
 {
+    rn_state_finish_t local = {NULL, NULL};
+    rn_state_finish_t *f = fin != NULL ? fin : &local;
+    f->fn = NULL;
     if (st->ops->snapshot == NULL)
         return rn__errf(err, RN_EINVAL, "%s: the %s state backend cannot be checkpointed",
                         st->owner, st->ops->name);
@@ -72,7 +75,7 @@ rn__state_snapshot(rn_state_t *st, const char *dir, rn_error_t *err)
         return rn__errf(err, RN_EIO, "%s: snapshot directory '%s': mkdir: %s", st->owner, dir,
                         strerror(errno));
     int64_t t0 = rn__mono_ns();
-    rn_code_t rc = st->ops->snapshot(st->be, dir, err);
+    rn_code_t rc = st->ops->snapshot(st->be, dir, f, err);
     if (rc != RN_OK)
         return rn__errctx(err, "%s: snapshot", st->owner);
     int64_t t1 = rn__mono_ns();
@@ -80,8 +83,12 @@ rn__state_snapshot(rn_state_t *st, const char *dir, rn_error_t *err)
     char path[4096];
     rn__snapio_t io;
     snprintf(path, sizeof(path), "%s/handle", dir);
-    if ((rc = rn__snapio_open(&io, path, true, err)) != RN_OK)
+    if ((rc = rn__snapio_open(&io, path, true, err)) != RN_OK) {
+        if (f->fn != NULL)
+            f->fn(f->ctx, false, NULL);
+        f->fn = NULL;
         return rc;
+    }
     rn__snapio_bytes(&io, H_MAGIC, 4);
     rn__snapio_u32(&io, H_VERSION);
     rn__snapio_u32(&io, st->nstates);
@@ -109,6 +116,17 @@ rn__state_snapshot(rn_state_t *st, const char *dir, rn_error_t *err)
     if (getenv("RN_SNAP_DEBUG"))
         fprintf(stderr, "snap: backend %.1f ms, handle %.1f ms (%llu timers)\n", (t1 - t0) / 1e6,
                 (rn__mono_ns() - t1) / 1e6, (unsigned long long)c.n);
+    /* Finished here when the caller does not take it over; also after a
+     * failure, so that the frozen values reach RocksDB. */
+    if (f == &local && local.fn != NULL) {
+        rn_error_t e2 = RN_ERROR_INIT;
+        rn_code_t frc = local.fn(local.ctx, rc == RN_OK, rc == RN_OK ? err : &e2);
+        if (rc == RN_OK)
+            rc = frc;
+    } else if (rc != RN_OK && f->fn != NULL) {
+        f->fn(f->ctx, false, NULL);
+        f->fn = NULL;
+    }
     return rc;
 }
 

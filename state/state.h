@@ -230,12 +230,24 @@ void rn__state_stats(rn_state_t *st, rn_state_stats_t *stats);
  * or a per-user one under $TMPDIR): out holds size bytes. */
 void rn__state_base_dir(const rn_state_options_t *opts, char *out, size_t size);
 
+/* What a snapshot leaves to be done off the task's thread: fn(ctx, keep)
+ * finishes it (RocksDB: writes the values frozen at the snapshot, then,
+ * with keep, makes the RocksDB checkpoint in the snapshot directory).
+ * Called exactly once, from any thread; until then the state's accesses
+ * to its files wait. fn NULL: nothing to finish. */
+typedef struct rn_state_finish {
+    rn_code_t (*fn)(void *ctx, bool keep, rn_error_t *err);
+    void *ctx;
+} rn_state_finish_t;
+
 /* The synchronous part of a checkpoint: writes into dir (created 0700;
  * must not exist) what restores this state as it is now: the backend's
  * files (a RocksDB checkpoint of hard links, or the memory table), the
  * in-memory timers and the registry of states. A backend that cannot be
- * snapshot gives RN_EINVAL. */
-rn_code_t rn__state_snapshot(rn_state_t *st, const char *dir, rn_error_t *err);
+ * snapshot gives RN_EINVAL. fin NULL: finished before returning; else
+ * *fin is what the caller must run (see rn_state_finish_t). */
+rn_code_t rn__state_snapshot(rn_state_t *st, const char *dir, rn_state_finish_t *fin,
+                             rn_error_t *err);
 /* After a restore (opts.restore_dir), once the operator registered its
  * states: checks that every state of the snapshot was registered again
  * under the same name and kind, and lets the backend compact again.

@@ -111,7 +111,7 @@ typedef struct rn__state_backend {
      * restores from such a directory; ready() is then called once the
      * operator has registered its states (RocksDB compacts only after
      * that: merging states must be known first). */
-    rn_code_t (*snapshot)(void *be, const char *dir, rn_error_t *err);
+    rn_code_t (*snapshot)(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *err);
     /* Rescaling, optional: adds the entries (and stored timers) of key
      * groups [lo, hi] of the snapshot in dir to this backend. */
     rn_code_t (*import)(void *be, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err);

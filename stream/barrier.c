@@ -37,6 +37,10 @@
 void
 rn__ckpt_part_fini(rn_ckpt_part_t *p)
 {
+    /* Never finished (the checkpoint was aborted): the frozen values must
+     * still reach the state's files. */
+    if (p->fin.fn != NULL)
+        p->fin.fn(p->fin.ctx, false, NULL);
     rn_free(p->node);
     if (p->data != NULL)
         json_decref(p->data);
@@ -78,7 +82,7 @@ snapshot_ops(rn_task_t *task, int64_t id, rn_ckpt_part_t *parts, rn_error_t *err
             char owner[300], dir[4096];
             snprintf(owner, sizeof(owner), "%s#%d", op->node->name, op->instance);
             rn__ckpt_staging(job->ckpt, id, owner, dir, sizeof(dir));
-            if ((rc = rn__state_snapshot(op->st, dir, err)) != RN_OK)
+            if ((rc = rn__state_snapshot(op->st, dir, &p->fin, err)) != RN_OK)
                 return rc;
             p->state = rn_xstrdup(dir);
         }

@@ -169,7 +169,7 @@ START_TEST(test_snapshot_restore)
     register_all(st, &h);
     for (int r = 0; r < 3; r++)
         write_round(st, &h, r);
-    ck_assert_rn_ok(rn__state_snapshot(st, snap, &err), &err);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap, NULL, &err), &err);
     /* What comes after the snapshot must not be in it (hard links of
      * files RocksDB goes on changing would show it). */
     write_round(st, &h, 3);
@@ -207,7 +207,7 @@ START_TEST(test_snapshot_mismatch)
     handles_t h;
     register_all(st, &h);
     write_round(st, &h, 0);
-    ck_assert_rn_ok(rn__state_snapshot(st, snap, &err), &err);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap, NULL, &err), &err);
     rn__state_destroy(st);
 
     /* Registered under other names: refused, naming both. */
