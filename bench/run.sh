@@ -51,3 +51,26 @@ row "window, 1M keys, tumbling 1 s, 1 event per key per window (every event open
 runs=1
 median window_events_per_sec_per_core "$b/bench_window" 20000000 1000000 1us rocksdb 64MB 10s
 echo "| window, 1M keys, tumbling 10 s, 10 events per key per window, state 4x the bound | | $(mev "$med") (state.memory 64MB) | $(result state_disk_peak_mb) MB | $(result peak_rss_mb) MB | \`$b/bench_window 20000000 1000000 1us rocksdb 64MB 10s\` |"
+
+# Checkpoints (issue 4): the same job with a checkpoint every second and
+# without, in one run; pauses of record processing for checkpoints
+# (alignment and synchronous part) with about 1 GB of state; incremental
+# against full checkpoints.
+echo
+echo "| checkpoint benchmark | no checkpoints | checkpoint every 1 s | pause p50 / p99 / max | per checkpoint: added, referred, duration | command |"
+echo "| --- | --- | --- | --- | --- | --- |"
+ckrow() { # TITLE EVENTS KEYS INTERVAL MEMORY SIZE
+  local title=$1; shift
+  local none ck
+  none=$("$b/bench_checkpoint" "$@" 0 | grep "^RESULT events_per_sec=" | cut -d= -f2)
+  last=$("$b/bench_checkpoint" "$@" 1s)
+  ck=$(result events_per_sec)
+  echo "| $title | $(mev "$none") | $(mev "$ck") ($(awk -v a="$ck" -v b="$none" 'BEGIN { printf "%.0f%%", 100 * a / b }')) | $(result pause_p50_ms) / $(result pause_p99_ms) / $(result pause_max_ms) ms | $(result added_mb) MB, $(result referred_mb) MB, $(result duration_ms) ms | \`$b/bench_checkpoint $* 1s\` |"
+}
+ckrow "window, 1k keys, tumbling 1 s, RocksDB 256MB" 100000000 1000 1us 256MB 1s
+ckrow "window, 1M keys, tumbling 10 s, 10 events per key per window, RocksDB 256MB" 20000000 1000000 1us 256MB 10s
+last=$("$b/bench_checkpoint" 20000000 1000000 1us 256MB 10s 1s full)
+echo "| the same, full checkpoints (incremental: false) | | $(mev "$(result events_per_sec)") | $(result pause_p50_ms) / $(result pause_p99_ms) / $(result pause_max_ms) ms | $(result added_mb) MB, $(result referred_mb) MB, $(result duration_ms) ms | \`$b/bench_checkpoint 20000000 1000000 1us 256MB 10s 1s full\` |"
+# Larger state: 4M keys whose windows (1 h) never fire in the run.
+last=$("$b/bench_checkpoint" 8000000 4000000 1us 512MB 1h 1s)
+echo "| 4M keys, 1 h windows (state on disk $(result state_disk_peak_mb) MB at the end) | | $(mev "$(result events_per_sec)") | $(result pause_p50_ms) / $(result pause_p99_ms) / $(result pause_max_ms) ms | $(result added_mb) MB, $(result referred_mb) MB, $(result duration_ms) ms | \`$b/bench_checkpoint 8000000 4000000 1us 512MB 1h 1s\` |"
