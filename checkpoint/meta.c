@@ -10,6 +10,7 @@
  * loses or breaks the trailer; a flipped byte breaks the hash.
  */
 #include "checkpoint/meta.h"
+#include "stream/fs.h"
 
 #include "checkpoint/crash.h"
 
@@ -43,43 +44,21 @@ sys_err(rn_error_t *err, const char *call, const char *path)
     return rn__errf(err, RN_EIO, "checkpoint metadata: %s %s: %s", call, path, strerror(errno));
 }
 
-static rn_code_t
-write_all(int fd, const void *p, size_t n, const char *path, rn_error_t *err)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return sys_err(err, "write", path);
-        c += w;
-        n -= (size_t)w;
-    }
-    return RN_OK;
-}
-
 /* One copy: name.tmp written and fsynced, then renamed to name. */
 static rn_code_t
 write_copy(const char *dir, const char *name, const void *data, size_t len, rn_error_t *err)
 {
-    char tmp[4096], path[4096], tr[TRAILER_LEN + 1];
+    char tmp[4096], path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
         (size_t)snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= sizeof(tmp))
         return rn__errf(err, RN_EINVAL, "checkpoint metadata: path too long: %s", dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return sys_err(err, "open", tmp);
-    trailer(data, len, tr);
-    rn_code_t rc = write_all(fd, data, len, tmp, err);
-    if (rc == RN_OK)
-        rc = write_all(fd, tr, TRAILER_LEN, tmp, err);
-    if (rc == RN_OK && fsync(fd) != 0)
-        rc = sys_err(err, "fsync", tmp);
-    if (close(fd) != 0 && rc == RN_OK)
-        rc = sys_err(err, "close", tmp);
+    char *buf = rn_xmalloc(len + TRAILER_LEN + 1);
+    memcpy(buf, data, len);
+    trailer(data, len, buf + len);
+    rn_code_t rc = rn__fs_write_file(tmp, buf, len + TRAILER_LEN, err);
+    rn_free(buf);
     if (rc != RN_OK)
-        return rc;
+        return rn__errctx(err, "checkpoint metadata");
     rn__crash_point("ckpt.meta_before_rename");
     if (rename(tmp, path) != 0)
         return sys_err(err, "rename", tmp);
@@ -96,12 +75,7 @@ rn__ckpt_meta_write(const char *dir, const void *data, size_t len, rn_error_t *e
     if (rc != RN_OK)
         return rc;
     rn__crash_point("ckpt.meta_before_dir_fsync");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return sys_err(err, "open", dir);
-    rc = fsync(fd) != 0 ? sys_err(err, "fsync", dir) : RN_OK;
-    close(fd);
-    return rc;
+    return rn__fs_fsync_dir(dir, err);
 }
 
 /* Reads and checks one copy. @returns RN_OK with *data, RN_ENOTFOUND,

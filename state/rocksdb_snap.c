@@ -105,9 +105,9 @@ finish(void *ctx, bool keep, rn_error_t *err)
             rocksdb_free(rerr);
         }
     }
-    if (getenv("RN_SNAP_DEBUG"))
-        fprintf(stderr, "snap async: %zu frozen written %.1f ms, checkpoint %.1f ms\n", rdb->fz.n,
-                (t1 - t0) / 1e6, (rn__mono_ns() - t1) / 1e6);
+    RN_LOG_DEBUG(rdb->owner, "checkpoint: %zu frozen values written in %.1f ms, RocksDB "
+                             "checkpoint in %.1f ms",
+                 rdb->fz.n, (double)(t1 - t0) / 1e6, (double)(rn__mono_ns() - t1) / 1e6);
     if (rc != RN_OK && !keep)
         RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
     rn_free(rdb->fz.buf);

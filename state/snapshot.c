@@ -113,9 +113,9 @@ rn__state_snapshot(rn_state_t *st, const char *dir, rn_state_finish_t *fin, rn_e
     rn__snapio_u8(&io, H_END);
     rn__snapio_u64(&io, c.n);
     rc = rn__snapio_close(&io, err);
-    if (getenv("RN_SNAP_DEBUG"))
-        fprintf(stderr, "snap: backend %.1f ms, handle %.1f ms (%llu timers)\n", (t1 - t0) / 1e6,
-                (rn__mono_ns() - t1) / 1e6, (unsigned long long)c.n);
+    RN_LOG_DEBUG(st->owner, "snapshot: backend %.1f ms, handle %.1f ms (%llu timers)",
+                 (double)(t1 - t0) / 1e6, (double)(rn__mono_ns() - t1) / 1e6,
+                 (unsigned long long)c.n);
     /* Finished here when the caller does not take it over; also after a
      * failure, so that the frozen values reach RocksDB. */
     if (f == &local && local.fn != NULL) {

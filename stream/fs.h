@@ -22,7 +22,7 @@ rn_code_t rn__fs_mkdir_p(const char *dir, rn_error_t *err);
  * @returns 0 or -1 with errno set. */
 int rn__fs_rm_tree(const char *path);
 /* Copies src to dst (created 0600, must not exist), fsyncs dst; also hashes
- * what it copied when hash is not NULL. */
+ * what it copied when hash is not NULL. dst NULL: only reads (and hashes). */
 rn_code_t rn__fs_copy(const char *src, const char *dst, XXH128_hash_t *hash, uint64_t *size,
                       rn_error_t *err);
 /* Hard-links src as dst, or copies it when the file systems differ or do
