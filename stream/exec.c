@@ -621,50 +621,6 @@ tasks_of_node(rn_job_t *job, const rn_node_t *node)
     return NULL;
 }
 
-/* Restoring a savepoint taken with another parallelism of node: a keyed
- * instance imports the key groups it now owns from the snapshots of the
- * old instances that had them (their staged directories into imports);
- * another takes the parts of all old instances (rn__op_restored_all). */
-static rn_code_t
-rescale(rn_job_t *job, rn_node_t *node, int instance, rn_op_t *op, const char **imports,
-        int *nimports, uint32_t *first, uint32_t *last, rn_error_t *err)
-{
-    rn_restore_t *r = job->restore;
-    int64_t wm = RN_TS_MAX;
-    bool all_finished = true;
-    op->restored_all = json_array();
-    if (node->keyed)
-        rn__key_group_range((uint32_t)instance, (uint32_t)job->max_parallelism,
-                            (uint32_t)node->parallelism, first, last);
-    for (int k = 0; k < r->nparts; k++) {
-        const rn_ckpt_part_t *p = &r->parts[k];
-        if (strcmp(p->node, node->name) != 0)
-            continue;
-        if (!node->keyed || (p->kg_first <= *last && p->kg_last >= *first)) {
-            if (p->wm < wm)
-                wm = p->wm;
-            all_finished = all_finished && p->finished;
-        }
-        if (!node->keyed) {
-            json_array_append_new(op->restored_all,
-                                  json_pack("{s:i, s:O}", "instance", p->instance, "data",
-                                            p->data != NULL ? p->data : json_null()));
-            continue;
-        }
-        if (p->kg_first > *last || p->kg_last < *first || p->state == NULL || p->finished)
-            continue;
-        if (*nimports == 64)
-            return rn__errf(err, RN_EINVAL, "'%s': more than 64 old instances to rescale from",
-                            node->name);
-        imports[(*nimports)++] = p->state;
-    }
-    op->wm = wm == RN_TS_MAX ? RN_TS_MIN : wm;
-    op->restored_finished = all_finished && node->section == RN_SOURCE;
-    RN_LOG_INFO(node->name, "instance %d takes %d old instances' state (key groups %u-%u)",
-                instance, *nimports, *first, *last);
-    return RN_OK;
-}
-
 static rn_op_t *
 op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t *err)
 {
@@ -675,39 +631,21 @@ op_new(rn_job_t *job, rn_node_t *node, int instance, rn_task_t *task, rn_error_t
     op->job = job;
     op->wm = RN_TS_MIN;
     op->outs = rn_xcalloc((size_t)(node->nports ? node->nports : 1), sizeof(rn_outport_t));
-    const char *imports[64];
-    int nimports = 0;
-    uint32_t kg_first = 0, kg_last = 0;
-    if (job->restore != NULL) {
-        int oldp = rn__restore_parallelism(job->restore, node->name);
-        if (oldp == 0 || oldp == node->parallelism) {
-            op->restored = rn__restore_part(job->restore, node->name, instance);
-        } else if (rescale(job, node, instance, op, imports, &nimports, &kg_first, &kg_last,
-                           err) != RN_OK) {
-            rn_free(op->outs);
-            rn_free(op);
-            return NULL;
-        }
-    }
-    if (op->restored != NULL) {
-        /* The watermark it had: what was late then stays late (Flink
-         * starts again from no watermark and lets such records in). */
-        op->wm = op->restored->wm;
-        op->restored_finished = op->restored->finished && node->section == RN_SOURCE;
+    rn_state_options_t so = job->state_opts;
+    const char *imports[RN_RESTORE_IMPORTS_MAX];
+    if (job->restore != NULL && rn__op_restore_setup(job, op, &so, imports, err) != RN_OK) {
+        json_decref(op->restored_all);
+        rn_free(op->outs);
+        rn_free(op);
+        return NULL;
     }
     if (node->keyed) {
         char owner[300];
-        rn_state_options_t so = job->state_opts;
         snprintf(owner, sizeof(owner), "%s#%d", node->name, instance);
         so.owner = owner;
-        if (op->restored != NULL && !op->restored->finished)
-            so.restore_dir = op->restored->state;
-        so.import_dirs = imports;
-        so.nimport = nimports;
-        so.kg_first = kg_first;
-        so.kg_last = kg_last;
         op->st = rn__state_new(&so, err);
         if (op->st == NULL) {
+            json_decref(op->restored_all);
             rn_free(op->outs);
             rn_free(op);
             return NULL;

@@ -252,6 +252,15 @@ void rn__task_broadcast(rn_task_t *task, uint8_t kind, int64_t value);
 rn_code_t rn__task_handle_msg(rn_task_t *task, const rn_msg_t *m, rn_error_t *err);
 void rn__task_mark_done(rn_task_t *task);
 
+/* restore.c: what an operator instance takes from a checkpoint or
+ * savepoint being restored (job->restore): op->restored (same
+ * parallelism) or op->restored_all and key-group imports (rescaling), its
+ * watermark, and so's restore fields (imports: caller's array of
+ * RN_RESTORE_IMPORTS_MAX, borrowed by so until the state is made). */
+#define RN_RESTORE_IMPORTS_MAX 64
+rn_code_t rn__op_restore_setup(rn_job_t *job, rn_op_t *op, rn_state_options_t *so,
+                               const char **imports, rn_error_t *err);
+
 /* barrier.c: checkpoints in the runtime. */
 /* Sources: injects the triggered barrier; @returns false when the source
  * must not poll (stopped by a final checkpoint). */
