@@ -455,35 +455,45 @@ mark_written(rn__rcent_t *e)
         e->flags |= F_INDB;
 }
 
+/* Room for one more record of need bytes in fz. Aborts when out of
+ * memory: entries already marked written are only in fz, there is no way
+ * back (as for the other allocations that must not fail, rn_xrealloc). */
+static void
+fz_room(rn__rdb_frozen_t *fz, size_t *cap, size_t *offcap, size_t need)
+{
+    if (fz->len + need > *cap) {
+        size_t ncap = *cap ? *cap * 2 : (1u << 20);
+        while (ncap < fz->len + need)
+            ncap *= 2;
+        fz->buf = rn_xrealloc(fz->buf, ncap);
+        *cap = ncap;
+    }
+    if (fz->n == *offcap) {
+        *offcap = *offcap ? *offcap * 2 : 4096;
+        fz->off = rn_xrealloc(fz->off, *offcap * sizeof(*fz->off));
+    }
+}
+
 rn_code_t
 rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    size_t n = 0, bytes = 0;
-    for (size_t i = 0; i < c->cap; i++) {
-        rn__rcent_t *e = c->slots[i].e;
-        if (e != NULL && (e->flags & F_DIRTY)) {
-            n++;
-            bytes += 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen;
-        }
-    }
+    size_t cap = 0, offcap = 0, nh = 0, caph = 0, nnew = 0;
+    struct {
+        uint64_t hash;
+        bool add;
+    } *hs = NULL;
     memset(fz, 0, sizeof(*fz));
-    if (n == 0)
-        return RN_OK;
-    fz->buf = rn_malloc(bytes);
-    fz->off = rn_malloc(n * sizeof(*fz->off));
-    if (fz->buf == NULL || fz->off == NULL) {
-        rn_free(fz->buf);
-        rn_free(fz->off);
-        fz->buf = NULL;
-        fz->off = NULL;
-        return rn__errf(err, RN_ENOMEM, "out of memory freezing %zu cached values", n);
-    }
-    filter_room(rdb, n);
+    /* One pass over the table: each entry is a cache miss, so the entry
+     * some slots ahead is fetched while this one is copied (a checkpoint's
+     * synchronous part is mostly this loop). */
     for (size_t i = 0; i < c->cap; i++) {
+        if (i + 16 < c->cap && c->slots[i + 16].e != NULL)
+            __builtin_prefetch(c->slots[i + 16].e);
         rn__rcent_t *e = c->slots[i].e;
         if (e == NULL || !(e->flags & F_DIRTY))
             continue;
+        fz_room(fz, &cap, &offcap, 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen);
         uint8_t *p = fz->buf + fz->len;
         uint8_t op = (e->flags & F_ABSENT) ? RN__FZ_DEL : (e->flags & F_PART) ? RN__FZ_MERGE
                                                                            : RN__FZ_PUT;
@@ -497,12 +507,27 @@ rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
             memcpy(p + 9 + klen, ent_val(e), vlen);
         fz->off[fz->n++] = fz->len;
         fz->len += 9 + klen + vlen;
-        if (op == RN__FZ_DEL)
-            rn__rf_remove(&c->filter, c->slots[i].hash);
-        else if (!(e->flags & (F_INDB | F_ABSENT)))
-            rn__rf_add(&c->filter, c->slots[i].hash);
+        /* The filter's changes wait for the end of the pass: making room
+         * may rebuild it from RocksDB, which does not have these yet. */
+        if (op == RN__FZ_DEL || !(e->flags & (F_INDB | F_ABSENT))) {
+            if (nh == caph) {
+                caph = caph ? caph * 2 : 4096;
+                hs = rn_xrealloc(hs, caph * sizeof(*hs));
+            }
+            hs[nh].hash = c->slots[i].hash;
+            hs[nh++].add = op != RN__FZ_DEL;
+            nnew += op != RN__FZ_DEL;
+        }
         mark_written(e);
     }
+    filter_room(rdb, nnew);
+    for (size_t i = 0; i < nh; i++)
+        if (hs[i].add)
+            rn__rf_add(&c->filter, hs[i].hash);
+    for (size_t i = 0; i < nh; i++)
+        if (!hs[i].add)
+            rn__rf_remove(&c->filter, hs[i].hash);
+    rn_free(hs);
     c->written += fz->n;
     return RN_OK;
 }

@@ -436,7 +436,8 @@ rn_code_t rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t siz
  * the database alone holds all state. */
 rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
 
-/* Copies every dirty entry into fz (rn_malloc'd buffers) and leaves the
+/* Copies every dirty entry into fz (rn_malloc'd buffers; aborts when out
+ * of memory) and leaves the
  * cache as rn__rdb_flush would, without writing to RocksDB: the caller
  * writes fz before anything else reaches RocksDB (the fence,
  * rocksdb_snap.c). */
