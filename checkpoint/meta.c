@@ -30,11 +30,8 @@
 static void
 trailer(const void *data, size_t len, char out[TRAILER_LEN + 1])
 {
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
     memcpy(out, TRAILER_HEAD, TRAILER_HEAD_LEN);
-    for (int i = 0; i < 16; i++)
-        snprintf(out + TRAILER_HEAD_LEN + 2 * i, 3, "%02x", c.digest[i]);
+    rn__fs_hash_hex(XXH3_128bits(data, len), out + TRAILER_HEAD_LEN);
     out[TRAILER_LEN - 1] = '\n';
 }
 
@@ -87,42 +84,28 @@ read_copy(const char *dir, const char *name, size_t max, void **data, size_t *le
     char path[4096];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
         return rn__errf(err, RN_EINVAL, "checkpoint metadata: path too long: %s", dir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
+    void *data0 = NULL;
+    size_t size = 0;
+    rn_error_t e = RN_ERROR_INIT;
+    rn_code_t rc = rn__fs_read_file(path, max + TRAILER_LEN, &data0, &size, &e);
+    if (rc == RN_ENOTFOUND) {
         snprintf(why, whysize, "%s is missing", name);
         return RN_ENOTFOUND;
     }
-    if (fd < 0)
-        return sys_err(err, "open", path);
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        close(fd);
-        return sys_err(err, "stat", path);
-    }
-    if (sb.st_size < (off_t)TRAILER_LEN || (uint64_t)sb.st_size - TRAILER_LEN > max) {
-        close(fd);
-        snprintf(why, whysize, "%s has %lld bytes (a trailer of %zu and at most %zu of data)",
-                 name, (long long)sb.st_size, (size_t)TRAILER_LEN, max);
+    if (rc == RN_ECORRUPT) {
+        snprintf(why, whysize, "%s has more than %zu bytes of data", name, max);
         return RN_ECORRUPT;
     }
-    size_t size = (size_t)sb.st_size, got = 0;
-    char *buf = rn_malloc(size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return rn__errf(err, RN_ENOMEM, "checkpoint metadata: out of memory for %s", path);
+    if (rc != RN_OK) {
+        if (err != NULL)
+            *err = e;
+        return rc;
     }
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    if (got != size) {
+    char *buf = data0;
+    if (size < TRAILER_LEN) {
         rn_free(buf);
-        snprintf(why, whysize, "%s: read %zu of %zu bytes", name, got, size);
+        snprintf(why, whysize, "%s has %zu bytes (a trailer of %zu and at most %zu of data)", name,
+                 size, (size_t)TRAILER_LEN, max);
         return RN_ECORRUPT;
     }
     char tr[TRAILER_LEN + 1];

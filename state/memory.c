@@ -726,11 +726,9 @@ mem_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *err)
     char path[4096];
     rn__snapio_t io;
     snprintf(path, sizeof(path), "%s/mem", dir);
-    rn_code_t rc = rn__snapio_open(&io, path, true, err);
+    rn_code_t rc = rn__snapio_open(&io, path, true, SNAP_MAGIC, SNAP_VERSION, NULL, err);
     if (rc != RN_OK)
         return rc;
-    rn__snapio_bytes(&io, SNAP_MAGIC, 4);
-    rn__snapio_u32(&io, SNAP_VERSION);
     uint64_t n = 0;
     for (size_t i = 0; i < m->cap && !io.failed; i++) {
         entry_t *e = m->slots[i].e;
@@ -759,14 +757,10 @@ mem_restore(membe_t *m, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *e
     char path[4096];
     rn__snapio_t io;
     snprintf(path, sizeof(path), "%s/mem", dir);
-    rn_code_t rc = rn__snapio_open(&io, path, false, err);
+    rn_code_t rc = rn__snapio_open(&io, path, false, SNAP_MAGIC, SNAP_VERSION,
+                                   "a memory state snapshot", err);
     if (rc != RN_OK)
         return rc;
-    char magic[4];
-    rn__snapio_get_bytes(&io, magic, 4);
-    uint32_t ver = rn__snapio_get_u32(&io);
-    if (!io.failed && (memcmp(magic, SNAP_MAGIC, 4) != 0 || ver != SNAP_VERSION))
-        rn__snapio_bad(&io, "not a memory state snapshot of version %u", SNAP_VERSION);
     uint8_t *buf = NULL;
     size_t bufcap = 0;
     uint64_t n = 0;

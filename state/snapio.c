@@ -11,7 +11,8 @@
 #include <unistd.h>
 
 rn_code_t
-rn__snapio_open(rn__snapio_t *io, const char *path, bool write, rn_error_t *err)
+rn__snapio_open(rn__snapio_t *io, const char *path, bool write, const char *magic,
+                uint32_t version, const char *what, rn_error_t *err)
 {
     memset(io, 0, sizeof(*io));
     io->path = path;
@@ -34,6 +35,16 @@ rn__snapio_open(rn__snapio_t *io, const char *path, bool write, rn_error_t *err)
         return rn__errf(err, RN_ENOMEM, "'%s': out of memory", path);
     }
     setvbuf(io->f, NULL, _IOFBF, 1 << 16);
+    if (write) {
+        rn__snapio_bytes(io, magic, 4);
+        rn__snapio_u32(io, version);
+        return RN_OK;
+    }
+    char got[4];
+    rn__snapio_get_bytes(io, got, 4);
+    uint32_t ver = rn__snapio_get_u32(io);
+    if (!io->failed && (memcmp(got, magic, 4) != 0 || ver != version))
+        rn__snapio_bad(io, "not %s of version %u", what, version);
     return RN_OK;
 }
 

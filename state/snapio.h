@@ -29,8 +29,12 @@ typedef struct rn__snapio {
     rn_error_t err;   /* the first failure */
 } rn__snapio_t;
 
-/* @returns RN_OK, RN_ENOTFOUND (reader, no file) or RN_EIO. */
-rn_code_t rn__snapio_open(rn__snapio_t *io, const char *path, bool write, rn_error_t *err);
+/* Every file starts with magic (4 bytes) and version (u32): a writer
+ * writes them, a reader checks them (a mismatch marks it failed, naming
+ * what: "a memory state snapshot").
+ * @returns RN_OK, RN_ENOTFOUND (reader, no file) or RN_EIO. */
+rn_code_t rn__snapio_open(rn__snapio_t *io, const char *path, bool write, const char *magic,
+                          uint32_t version, const char *what, rn_error_t *err);
 /* Writer: flushes and fsyncs. @returns the first failure of the file. */
 rn_code_t rn__snapio_close(rn__snapio_t *io, rn_error_t *err);
 

@@ -83,14 +83,12 @@ rn__state_snapshot(rn_state_t *st, const char *dir, rn_state_finish_t *fin, rn_e
     char path[4096];
     rn__snapio_t io;
     snprintf(path, sizeof(path), "%s/handle", dir);
-    if ((rc = rn__snapio_open(&io, path, true, err)) != RN_OK) {
+    if ((rc = rn__snapio_open(&io, path, true, H_MAGIC, H_VERSION, NULL, err)) != RN_OK) {
         if (f->fn != NULL)
             f->fn(f->ctx, false, NULL);
         f->fn = NULL;
         return rc;
     }
-    rn__snapio_bytes(&io, H_MAGIC, 4);
-    rn__snapio_u32(&io, H_VERSION);
     rn__snapio_u32(&io, st->nstates);
     for (uint32_t i = 0; i < st->nstates; i++) {
         const struct rn_vstate *h = st->states[i];
@@ -204,14 +202,9 @@ read_handle(rn_state_t *st, const char *dir, int mode, uint32_t lo, uint32_t hi,
     char path[4096];
     rn__snapio_t io;
     snprintf(path, sizeof(path), "%s/handle", dir);
-    rn_code_t rc = rn__snapio_open(&io, path, false, err);
+    rn_code_t rc = rn__snapio_open(&io, path, false, H_MAGIC, H_VERSION, "a state snapshot", err);
     if (rc != RN_OK)
         return rc;
-    char magic[4];
-    rn__snapio_get_bytes(&io, magic, 4);
-    uint32_t ver = rn__snapio_get_u32(&io);
-    if (!io.failed && (memcmp(magic, H_MAGIC, 4) != 0 || ver != H_VERSION))
-        rn__snapio_bad(&io, "not a state snapshot of version %u", H_VERSION);
     uint32_t ns = rn__snapio_get_u32(&io);
     if (!io.failed && (ns > STATES_MAX || ns > io.size - io.off))
         rn__snapio_bad(&io, "%u states", ns);
