@@ -279,12 +279,14 @@ rdb_free(rn__rdb_t *rdb)
     if (rdb->db != NULL) {
         RN_LOG_DEBUG(rdb->owner,
                      "state cache: %llu hits, %llu misses (%llu answered by the filter), "
-                     "%llu evicted, %llu written; filter rebuilt %llu times",
+                     "%llu evicted, %llu written; filter rebuilt %llu times; waited for "
+                     "checkpoints %llu times, %.1f ms",
                      (unsigned long long)rdb->cache.hits, (unsigned long long)rdb->cache.misses,
                      (unsigned long long)rdb->cache.skipped,
                      (unsigned long long)rdb->cache.evicted,
                      (unsigned long long)rdb->cache.written,
-                     (unsigned long long)rdb->cache.filter.grown);
+                     (unsigned long long)rdb->cache.filter.grown,
+                     (unsigned long long)rdb->fence_waits, (double)rdb->fence_wait_ns / 1e6);
         /* Background compactions of a database that is going away are
          * wasted work: stop them rather than wait. */
         rocksdb_cancel_all_background_work(rdb->db, 1);
@@ -335,6 +337,7 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     pthread_mutex_init(&rdb->fence_lock, NULL);
     pthread_cond_init(&rdb->fence_cond, NULL);
     atomic_init(&rdb->fence_busy, false);
+    rdb->ingest_min = opts->ingest_min_bytes > 0 ? opts->ingest_min_bytes : RN__RDB_INGEST_MIN;
     long long mem = opts->memory_bytes > 0 ? opts->memory_bytes : DEFAULT_MEMORY;
     long long part = mem / 4 > MIN_PART ? mem / 4 : MIN_PART;
     /* The write-back cache and the in-memory timers share 9/16 of the

@@ -66,6 +66,11 @@ _Static_assert(RN__RDB_FORMAT_VERSION == 3u, "update docs/state.md with the form
  * from 0xfe | domain | its first time. The order within one time (key
  * length before key bytes) is not pop order: whole times are loaded and
  * sorted in memory (timers.c). */
+/* Frozen values of a checkpoint from this many bytes on are written as an
+ * SST file and ingested (rocksdb_snap.c): below it a write batch costs
+ * little and adds no file of its own to the checkpoint. */
+#define RN__RDB_INGEST_MIN (4u << 20)
+
 #define RN__RDB_TIMER_TAG 0xfeu
 /* kg takes 4 bytes here: the timer API takes any uint32_t key group. */
 #define RN__RDB_TIMER_HEAD (1 + 1 + 8 + 4)
@@ -397,7 +402,9 @@ struct rn__rdb {
     _Atomic bool fence_busy;
     pthread_mutex_t fence_lock;
     pthread_cond_t fence_cond;
+    uint64_t fence_waits, fence_wait_ns; /* the task's waits there (debug log) */
     rn__rdb_frozen_t fz;
+    uint64_t ingest_min; /* rn_state_options_t.ingest_min_bytes */
     char *fz_dir; /* where the RocksDB checkpoint goes, owned */
 };
 

@@ -5,7 +5,8 @@
  * Snapshot: synchronously, on the task thread, the gathered timer writes
  * go into RocksDB and the write-back cache's dirty values are copied out
  * (frozen) and marked written; asynchronously (finish(), on the
- * checkpoint coordinator's thread) the frozen values are written and a
+ * checkpoint coordinator's thread) the frozen values are written (many
+ * as an SST file that is ingested, a few through the memtable) and a
  * RocksDB checkpoint made in dir/db: the memtable is flushed and the SST
  * files hard-linked. Until finish() is done, every access of the task to
  * RocksDB waits at the fence (rn__rdb_fence): a read must see the frozen
@@ -30,50 +31,144 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
+/* A frozen value to sort: the key's first 16 bytes inline, big-endian
+ * and zero-padded, so that most comparisons never touch the frozen
+ * buffer (a cache miss each: sorting a million keys through pointers
+ * took most of a second). */
 typedef struct fzkey {
-    rn__rdb_kref_t k; /* first: rn__rdb_cmp_key sorts by it */
-    const uint8_t *rec;
+    uint64_t p0, p1;
+    const uint8_t *key; /* in its record (rn__rdb_frozen_t), 9 bytes on */
+    uint64_t klen;      /* 32 bytes in all: glibc's qsort sorts larger
+                         * elements through pointers */
 } fzkey_t;
 
-/* Writes the frozen values in key order with a batch of its own (the
- * task may be filling rdb->wb meanwhile). */
+static uint64_t
+be_pad(const uint8_t *p, size_t len)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | (i < len ? p[i] : 0);
+    return v;
+}
+
+/* RocksDB's bytewise order. Equal prefixes decide nothing when a key is
+ * shorter than 16 bytes (padding), so ties compare the whole keys. */
+static int
+cmp_fzkey(const void *a, const void *b)
+{
+    const fzkey_t *x = a, *y = b;
+    if (x->p0 != y->p0)
+        return x->p0 < y->p0 ? -1 : 1;
+    if (x->p1 != y->p1)
+        return x->p1 < y->p1 ? -1 : 1;
+    rn__rdb_kref_t kx = {x->key, x->klen}, ky = {y->key, y->klen};
+    return rn__rdb_cmp_key(&kx, &ky);
+}
+
+/* The frozen values sorted by key (rn_malloc'd; NULL when out of memory). */
+static fzkey_t *
+sort_frozen(const rn__rdb_frozen_t *fz)
+{
+    fzkey_t *w = rn_malloc(fz->n * sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    for (size_t i = 0; i < fz->n; i++) {
+        const uint8_t *p = fz->buf + fz->off[i];
+        uint32_t klen;
+        memcpy(&klen, p + 1, 4);
+        w[i].key = p + 9;
+        w[i].klen = klen;
+        w[i].p0 = be_pad(p + 9, klen);
+        w[i].p1 = klen > 8 ? be_pad(p + 17, klen - 8) : 0;
+    }
+    qsort(w, fz->n, sizeof(*w), cmp_fzkey);
+    return w;
+}
+
+/* A few: through a write batch of its own (the task may be filling
+ * rdb->wb meanwhile) into the memtable, flushed by the checkpoint. */
+static void
+batch_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
+{
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = w[i].key - 9;
+        uint32_t vlen;
+        memcpy(&vlen, p + 5, 4);
+        const char *k = (const char *)w[i].key, *v = k + w[i].klen;
+        if (p[0] == RN__FZ_DEL)
+            rocksdb_writebatch_delete(wb, k, w[i].klen);
+        else if (p[0] == RN__FZ_MERGE)
+            rocksdb_writebatch_merge(wb, k, w[i].klen, v, vlen);
+        else
+            rocksdb_writebatch_put(wb, k, w[i].klen, v, vlen);
+    }
+    rocksdb_write(rdb->db, rdb->wopts, wb, rerr);
+    rocksdb_writebatch_destroy(wb);
+}
+
+/* Many: an SST file of their own, ingested. No memtable insert and no
+ * flush of them: several times cheaper for the hundreds of thousands of
+ * values a checkpoint of fast-changing state freezes. The file takes a
+ * sequence number above everything in the database, as a write would:
+ * nothing else writes meanwhile (the fence). */
+static void
+ingest_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
+{
+    char path[4096 + 64];
+    snprintf(path, sizeof(path), "%s/frozen.sst", rdb->path);
+    unlink(path); /* a failed ingest's */
+    rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
+    rocksdb_sstfilewriter_t *sw = rocksdb_sstfilewriter_create(eo, rdb->opts);
+    rocksdb_sstfilewriter_open(sw, path, rerr);
+    for (size_t i = 0; *rerr == NULL && i < n; i++) {
+        const uint8_t *p = w[i].key - 9;
+        uint32_t vlen;
+        memcpy(&vlen, p + 5, 4);
+        const char *k = (const char *)w[i].key, *v = k + w[i].klen;
+        if (p[0] == RN__FZ_DEL)
+            rocksdb_sstfilewriter_delete(sw, k, w[i].klen, rerr);
+        else if (p[0] == RN__FZ_MERGE)
+            rocksdb_sstfilewriter_merge(sw, k, w[i].klen, v, vlen, rerr);
+        else
+            rocksdb_sstfilewriter_put(sw, k, w[i].klen, v, vlen, rerr);
+    }
+    if (*rerr == NULL)
+        rocksdb_sstfilewriter_finish(sw, rerr);
+    rocksdb_sstfilewriter_destroy(sw);
+    rocksdb_envoptions_destroy(eo);
+    if (*rerr == NULL) {
+        /* Moved (hard-linked, the original removed), not copied. */
+        rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+        rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+        const char *files[1] = {path};
+        rocksdb_ingest_external_file_cf(rdb->db, rdb->cf, files, 1, io, rerr);
+        rocksdb_ingestexternalfileoptions_destroy(io);
+    }
+    if (*rerr != NULL)
+        unlink(path);
+}
+
+/* Writes the frozen values in key order: sorted, the memtable inserts
+ * next to the previous key and the SST writer takes them. */
 static rn_code_t
 write_frozen(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
 {
     if (fz->n == 0)
         return RN_OK;
-    fzkey_t *w = rn_malloc(fz->n * sizeof(*w));
+    fzkey_t *w = sort_frozen(fz);
     if (w == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory writing %zu frozen values", fz->n);
-    for (size_t i = 0; i < fz->n; i++) {
-        const uint8_t *p = fz->buf + fz->off[i];
-        uint32_t klen;
-        memcpy(&klen, p + 1, 4);
-        w[i].k.key = p + 9;
-        w[i].k.len = klen;
-        w[i].rec = p;
-    }
-    qsort(w, fz->n, sizeof(*w), rn__rdb_cmp_key);
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    for (size_t i = 0; i < fz->n; i++) {
-        const uint8_t *p = w[i].rec;
-        uint32_t vlen;
-        memcpy(&vlen, p + 5, 4);
-        const char *k = (const char *)w[i].k.key, *v = k + w[i].k.len;
-        if (p[0] == RN__FZ_DEL)
-            rocksdb_writebatch_delete(wb, k, w[i].k.len);
-        else if (p[0] == RN__FZ_MERGE)
-            rocksdb_writebatch_merge(wb, k, w[i].k.len, v, vlen);
-        else
-            rocksdb_writebatch_put(wb, k, w[i].k.len, v, vlen);
-    }
-    rn_free(w);
     char *rerr = NULL;
-    rocksdb_write(rdb->db, rdb->wopts, wb, &rerr);
-    rocksdb_writebatch_destroy(wb);
+    if (fz->len >= rdb->ingest_min)
+        ingest_frozen(rdb, w, fz->n, &rerr);
+    else
+        batch_frozen(rdb, w, fz->n, &rerr);
+    rn_free(w);
     if (rerr != NULL) {
-        rn_code_t rc = rn__errf(err, RN_EIO, "%s: write: %s", rdb->path, rerr);
+        rn_code_t rc = rn__errf(err, RN_EIO, "%s: frozen values: %s", rdb->path, rerr);
         rocksdb_free(rerr);
         return rc;
     }
@@ -125,10 +220,13 @@ finish(void *ctx, bool keep, rn_error_t *err)
 void
 rn__rdb_fence_wait(rn__rdb_t *rdb)
 {
+    int64_t t0 = rn__mono_ns();
     pthread_mutex_lock(&rdb->fence_lock);
     while (atomic_load_explicit(&rdb->fence_busy, memory_order_acquire))
         pthread_cond_wait(&rdb->fence_cond, &rdb->fence_lock);
     pthread_mutex_unlock(&rdb->fence_lock);
+    rdb->fence_waits++;
+    rdb->fence_wait_ns += (uint64_t)(rn__mono_ns() - t0);
 }
 
 /* Synchronous: the gathered timer writes go in (small), the write-back

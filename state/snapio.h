@@ -38,6 +38,21 @@ rn_code_t rn__snapio_open(rn__snapio_t *io, const char *path, bool write, const 
 /* Writer: flushes and fsyncs. @returns the first failure of the file. */
 rn_code_t rn__snapio_close(rn__snapio_t *io, rn_error_t *err);
 
+/* The encodings of rn__snapio_u32 and _u64, for records built in a
+ * buffer and written with one rn__snapio_bytes. */
+static inline void
+rn__snapio_le32(uint8_t *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void
+rn__snapio_le64(uint8_t *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
 void rn__snapio_u8(rn__snapio_t *io, uint8_t v);
 void rn__snapio_u32(rn__snapio_t *io, uint32_t v);
 void rn__snapio_u64(rn__snapio_t *io, uint64_t v);

@@ -63,6 +63,11 @@ typedef struct rn_state_options {
     const char *const *import_dirs;
     int nimport;
     uint32_t kg_first, kg_last;
+    /* RocksDB: a checkpoint's frozen values of at least this many bytes go
+     * in as an SST file of their own (ingested), smaller ones through the
+     * memtable; 0: the default (RN__RDB_INGEST_MIN). Tests set 1 to take
+     * the ingest path with little state. */
+    uint64_t ingest_min_bytes;
 } rn_state_options_t;
 
 /* @returns a backend for one operator instance (free with

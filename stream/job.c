@@ -92,6 +92,14 @@ rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
         rn__errf(err, RN_EINVAL, "no graph");
         return NULL;
     }
+    /* RUNNEL_LOG=debug|info|warn|error: how much goes to stderr. */
+    const char *lv = getenv("RUNNEL_LOG");
+    if (lv != NULL) {
+        static const char *const names[] = {"error", "warn", "info", "debug"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(lv, names[i]) == 0)
+                rn__log_level = i;
+    }
     if (opts != NULL && opts->abi != RN_ABI_VERSION) {
         rn__errf(err, RN_EABI, "rn_job_options built for ABI %d, this librunnel has ABI %d",
                  opts->abi, RN_ABI_VERSION);

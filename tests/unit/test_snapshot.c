@@ -44,17 +44,24 @@ register_all(rn_state_t *st, handles_t *h)
 }
 
 static rn_state_t *
-open_state(int b, int64_t memory, const char *restore)
+open_state_ingest(int b, int64_t memory, const char *restore, uint64_t ingest_min)
 {
     rn_error_t err = RN_ERROR_INIT;
     char dir[256];
     const char *tmp = getenv("RN_TEST_TMP");
     snprintf(dir, sizeof(dir), "%s/snap-state-%d", tmp ? tmp : "/tmp", (int)getpid());
     rn_state_options_t opts = {.backend = backends[b], .dir = dir, .memory_bytes = memory,
-                               .owner = "snap#0", .restore_dir = restore};
+                               .owner = "snap#0", .restore_dir = restore,
+                               .ingest_min_bytes = ingest_min};
     rn_state_t *st = rn__state_new(&opts, &err);
     ck_assert_msg(st != NULL, "%s", err.msg);
     return st;
+}
+
+static rn_state_t *
+open_state(int b, int64_t memory, const char *restore)
+{
+    return open_state_ingest(b, memory, restore, 0);
 }
 
 static void
@@ -193,6 +200,69 @@ START_TEST(test_snapshot_restore)
 }
 END_TEST
 
+/* Two snapshots of one state, the second after overwrites, deletes and
+ * merges of values the first one wrote to RocksDB: the later value must
+ * win, a delete must hide the older value, a merge must add to it. _i:
+ * backend, then RocksDB's frozen values through the memtable (default
+ * threshold) or ingested as a file (threshold 1 byte). */
+START_TEST(test_snapshot_twice)
+{
+    int b = _i == 0 ? 0 : 1;
+    uint64_t ingest_min = _i == 2 ? 1 : 0;
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[2][256], cmd[600];
+    const char *tmp = getenv("RN_TEST_TMP");
+    for (int i = 0; i < 2; i++) {
+        snprintf(snap[i], sizeof(snap[i]), "%s/snap2-%d-%d-%d", tmp ? tmp : "/tmp", _i, i,
+                 (int)getpid());
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    rn_state_t *st = open_state_ingest(b, 0, NULL, ingest_min);
+    handles_t h;
+    register_all(st, &h);
+    for (int r = 0; r < 2; r++)
+        write_round(st, &h, r);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[0], NULL, &err), &err);
+    write_round(st, &h, 2);
+    for (int k = 0; k < NKEYS; k += 5) {
+        set_key(st, k);
+        ck_assert_rn_ok(rn__vstate_clear(h.v, "", 0, &err), &err);
+    }
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[1], NULL, &err), &err);
+    write_round(st, &h, 3);
+    rn__state_destroy(st);
+
+    rn_state_t *rs = open_state(b, 0, snap[1]);
+    handles_t rh;
+    register_all(rs, &rh);
+    ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+    for (int k = 0; k < NKEYS; k++) {
+        set_key(rs, k);
+        const void *val;
+        size_t len;
+        rn_code_t rc = rn__vstate_get(rh.v, "", 0, &val, &len, &err);
+        if (k % 5 == 0) {
+            ck_assert_int_eq(rc, RN_ENOTFOUND);
+        } else {
+            ck_assert_rn_ok(rc, &err);
+            int64_t v;
+            memcpy(&v, val, 8);
+            ck_assert_int_eq(v, (int64_t)k * 1000 + 2);
+        }
+        ck_assert_rn_ok(rn__vstate_get(rh.sum, "w", 1, &val, &len, &err), &err);
+        int64_t sum;
+        memcpy(&sum, val, 8);
+        ck_assert_int_eq(sum, 3 * (int64_t)k + 0 + 1 + 2);
+    }
+    rn__state_destroy(rs);
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
 START_TEST(test_snapshot_mismatch)
 {
     int b = _i;
@@ -240,6 +310,7 @@ snapshot_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_snapshot_restore, 0, 4);
     tcase_add_loop_test(tc, test_snapshot_mismatch, 0, 2);
+    tcase_add_loop_test(tc, test_snapshot_twice, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }
