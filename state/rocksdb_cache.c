@@ -59,6 +59,16 @@ struct rn__rcent {
 
 _Static_assert(sizeof(rn__rcent_t) == 16, "cache entry header keeps values 8-aligned");
 
+/* Remembers that the entry of hash h is about to become dirty (called
+ * before F_DIRTY is set, while it still says whether it was). */
+static void dirty_push(rn__rcache_t *c, uint64_t h);
+static inline void
+note_dirty(rn__rcache_t *c, const rn__rcent_t *e, uint64_t h)
+{
+    if (!(e->flags & F_DIRTY) && !c->dirty_all)
+        dirty_push(c, h);
+}
+
 #define MIN_CAP 64
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
 
@@ -137,7 +147,34 @@ rn__rc_fini(rn__rcache_t *c)
     rn__rf_fini(&c->filter);
     rn_free(c->slots);
     rn_free(c->victims);
+    rn_free(c->dirty);
     memset(c, 0, sizeof(*c));
+}
+
+static void
+dirty_push(rn__rcache_t *c, uint64_t h)
+{
+    if (c->ndirty == c->capdirty) {
+        size_t ncap = c->capdirty ? c->capdirty * 2 : 4096;
+        uint64_t *nd = ncap <= c->cap / 2 ? rn_realloc(c->dirty, ncap * sizeof(*nd)) : NULL;
+        if (nd == NULL) {
+            /* Past half the slots (or out of memory): a walk of the table
+             * costs no more than the list would. */
+            c->dirty_all = true;
+            return;
+        }
+        c->dirty = nd;
+        c->capdirty = ncap;
+    }
+    c->dirty[c->ndirty++] = h;
+}
+
+/* After a walk of the whole table, every entry clean: the list restarts. */
+static void
+dirty_reset(rn__rcache_t *c)
+{
+    c->ndirty = 0;
+    c->dirty_all = false;
 }
 
 /* @returns the slot of k, or the empty slot where it would go. */
@@ -474,60 +511,96 @@ fz_room(rn__rdb_frozen_t *fz, size_t *cap, size_t *offcap, size_t need)
     }
 }
 
+/* What a freeze gathers: the frozen records (fz) and the filter changes
+ * left for the end of the pass. */
+typedef struct freezer {
+    rn__rdb_frozen_t *fz;
+    size_t cap, offcap, nh, caph, nnew;
+    struct {
+        uint64_t hash;
+        bool add;
+    } *hs;
+} freezer_t;
+
+/* Copies dirty entry e (hash h) into the freeze and marks it written. */
+static void
+freeze_one(freezer_t *f, rn__rcent_t *e, uint64_t h)
+{
+    rn__rdb_frozen_t *fz = f->fz;
+    fz_room(fz, &f->cap, &f->offcap, 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen);
+    uint8_t *p = fz->buf + fz->len;
+    uint8_t op = (e->flags & F_ABSENT) ? RN__FZ_DEL : (e->flags & F_PART) ? RN__FZ_MERGE
+                                                                       : RN__FZ_PUT;
+    uint32_t klen = (uint32_t)rn__rdb_prefix(p + 9, e->kg, e->state, e->data, e->keylen,
+                                             e->data + e->keylen, e->nslen);
+    uint32_t vlen = op == RN__FZ_DEL ? 0 : e->vlen;
+    p[0] = op;
+    memcpy(p + 1, &klen, 4);
+    memcpy(p + 5, &vlen, 4);
+    if (vlen > 0)
+        memcpy(p + 9 + klen, ent_val(e), vlen);
+    fz->off[fz->n++] = fz->len;
+    fz->len += 9 + klen + vlen;
+    /* The filter's changes wait for the end of the pass: making room
+     * may rebuild it from RocksDB, which does not have these yet. */
+    if (op == RN__FZ_DEL || !(e->flags & (F_INDB | F_ABSENT))) {
+        if (f->nh == f->caph) {
+            f->caph = f->caph ? f->caph * 2 : 4096;
+            f->hs = rn_xrealloc(f->hs, f->caph * sizeof(*f->hs));
+        }
+        f->hs[f->nh].hash = h;
+        f->hs[f->nh++].add = op != RN__FZ_DEL;
+        f->nnew += op != RN__FZ_DEL;
+    }
+    mark_written(e);
+}
+
 rn_code_t
 rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    size_t cap = 0, offcap = 0, nh = 0, caph = 0, nnew = 0;
-    struct {
-        uint64_t hash;
-        bool add;
-    } *hs = NULL;
+    freezer_t f = {.fz = fz};
     memset(fz, 0, sizeof(*fz));
-    /* One pass over the table: each entry is a cache miss, so the entry
-     * some slots ahead is fetched while this one is copied (a checkpoint's
-     * synchronous part is mostly this loop). */
-    for (size_t i = 0; i < c->cap; i++) {
-        if (i + 16 < c->cap && c->slots[i + 16].e != NULL)
-            __builtin_prefetch(c->slots[i + 16].e);
-        rn__rcent_t *e = c->slots[i].e;
-        if (e == NULL || !(e->flags & F_DIRTY))
-            continue;
-        fz_room(fz, &cap, &offcap, 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen);
-        uint8_t *p = fz->buf + fz->len;
-        uint8_t op = (e->flags & F_ABSENT) ? RN__FZ_DEL : (e->flags & F_PART) ? RN__FZ_MERGE
-                                                                           : RN__FZ_PUT;
-        uint32_t klen = (uint32_t)rn__rdb_prefix(p + 9, e->kg, e->state, e->data, e->keylen,
-                                                 e->data + e->keylen, e->nslen);
-        uint32_t vlen = op == RN__FZ_DEL ? 0 : e->vlen;
-        p[0] = op;
-        memcpy(p + 1, &klen, 4);
-        memcpy(p + 5, &vlen, 4);
-        if (vlen > 0)
-            memcpy(p + 9 + klen, ent_val(e), vlen);
-        fz->off[fz->n++] = fz->len;
-        fz->len += 9 + klen + vlen;
-        /* The filter's changes wait for the end of the pass: making room
-         * may rebuild it from RocksDB, which does not have these yet. */
-        if (op == RN__FZ_DEL || !(e->flags & (F_INDB | F_ABSENT))) {
-            if (nh == caph) {
-                caph = caph ? caph * 2 : 4096;
-                hs = rn_xrealloc(hs, caph * sizeof(*hs));
+    size_t mask = c->cap - 1;
+    if (!c->dirty_all) {
+        /* The entries that became dirty, found by hash: each is a cache
+         * miss or two (its slot, the entry), so the ones some places
+         * ahead are fetched while this one is copied. */
+        for (size_t j = 0; j < c->ndirty; j++) {
+            if (j + 16 < c->ndirty)
+                __builtin_prefetch(&c->slots[c->dirty[j + 16] & mask]);
+            if (j + 8 < c->ndirty) {
+                rn__rcent_t *pe = c->slots[c->dirty[j + 8] & mask].e;
+                if (pe != NULL)
+                    __builtin_prefetch(pe);
             }
-            hs[nh].hash = c->slots[i].hash;
-            hs[nh++].add = op != RN__FZ_DEL;
-            nnew += op != RN__FZ_DEL;
+            uint64_t h = c->dirty[j];
+            for (size_t i = h & mask; c->slots[i].e != NULL; i = (i + 1) & mask) {
+                rn__rcent_t *e = c->slots[i].e;
+                if (c->slots[i].hash == h && (e->flags & F_DIRTY))
+                    freeze_one(&f, e, h);
+            }
         }
-        mark_written(e);
+    } else {
+        /* One pass over the table: each entry is a cache miss, so the
+         * entry some slots ahead is fetched while this one is copied. */
+        for (size_t i = 0; i < c->cap; i++) {
+            if (i + 16 < c->cap && c->slots[i + 16].e != NULL)
+                __builtin_prefetch(c->slots[i + 16].e);
+            rn__rcent_t *e = c->slots[i].e;
+            if (e != NULL && (e->flags & F_DIRTY))
+                freeze_one(&f, e, c->slots[i].hash);
+        }
     }
-    filter_room(rdb, nnew);
-    for (size_t i = 0; i < nh; i++)
-        if (hs[i].add)
-            rn__rf_add(&c->filter, hs[i].hash);
-    for (size_t i = 0; i < nh; i++)
-        if (!hs[i].add)
-            rn__rf_remove(&c->filter, hs[i].hash);
-    rn_free(hs);
+    dirty_reset(c);
+    filter_room(rdb, f.nnew);
+    for (size_t i = 0; i < f.nh; i++)
+        if (f.hs[i].add)
+            rn__rf_add(&c->filter, f.hs[i].hash);
+    for (size_t i = 0; i < f.nh; i++)
+        if (!f.hs[i].add)
+            rn__rf_remove(&c->filter, f.hs[i].hash);
+    rn_free(f.hs);
     c->written += fz->n;
     return RN_OK;
 }
@@ -541,8 +614,10 @@ rn__rdb_flush(void *be, rn_error_t *err)
     for (size_t i = 0; i < c->cap; i++)
         if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY))
             n++;
-    if (n == 0)
+    if (n == 0) {
+        dirty_reset(c);
         return RN_OK;
+    }
     rn__rcvic_t *ents = rn_malloc(n * sizeof(*ents));
     if (ents == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory flushing %zu cached values", n);
@@ -554,9 +629,11 @@ rn__rdb_flush(void *be, rn_error_t *err)
         }
     }
     rn_code_t rc = write_sorted(rdb, ents, n, err);
-    if (rc == RN_OK)
+    if (rc == RN_OK) {
         for (size_t i = 0; i < n; i++)
             mark_written(ents[i].e);
+        dirty_reset(c);
+    }
     rn_free(ents);
     return rc;
 }
@@ -612,6 +689,9 @@ insert(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, const void *val, size_t 
     }
     if (val != NULL && vlen > 0)
         memcpy(ent_val(e), val, vlen);
+    e->flags = 0;
+    if (flags & F_DIRTY)
+        note_dirty(c, e, h);
     e->flags = flags;
     return place(c, e, h);
 }
@@ -634,6 +714,7 @@ resolve(rn__rdb_t *rdb, size_t i, rn_error_t *err)
     rn_code_t rc = read_db(rdb, &k, rdb->cache.slots[i].hash, &val, &vlen, &klen, err);
     if (rc == RN_ENOTFOUND) {
         /* The delta is all there is: a new value. */
+        note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
         e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY);
         rdb->live++;
         return RN_OK;
@@ -649,6 +730,7 @@ resolve(rn__rdb_t *rdb, size_t i, rn_error_t *err)
     }
     memcpy(ent_val(e), val, vlen);
     rocksdb_free(val);
+    note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
     e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY | F_INDB);
     return RN_OK;
 }
@@ -719,6 +801,7 @@ make_present(rn__rdb_t *rdb, size_t i, size_t size, rn_error_t *err)
     }
     if (e->flags & F_ABSENT)
         rdb->live++;
+    note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
     e->flags = (uint8_t)((e->flags & ~F_ABSENT) | F_DIRTY | F_REF);
     return e;
 }
@@ -741,9 +824,10 @@ rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len, rn_
 
 /* A ref that found its value in the cache: the per-record path. */
 static inline void *
-ref_hit(rn__rcache_t *c, rn__rcent_t *e, bool *created)
+ref_hit(rn__rcache_t *c, rn__rcent_t *e, uint64_t h, bool *created)
 {
     c->hits++;
+    note_dirty(c, e, h);
     e->flags |= F_DIRTY | F_REF;
     *created = false;
     return ent_val(e);
@@ -758,7 +842,7 @@ rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_e
     size_t i = find(c, k, h);
     rn__rcent_t *e = c->slots[i].e;
     if (RN_LIKELY(e != NULL && !(e->flags & (F_ABSENT | F_PART)) && e->vlen == size))
-        return ref_hit(c, e, created);
+        return ref_hit(c, e, h, created);
     if (size > UINT32_MAX / 2) {
         rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", size);
         return NULL;
@@ -787,7 +871,7 @@ rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, r
     rn__rcent_t *e = c->slots[i].e;
     /* A partial entry takes folds as it is. */
     if (RN_LIKELY(e != NULL && !(e->flags & F_ABSENT) && e->vlen == size))
-        return ref_hit(c, e, fresh);
+        return ref_hit(c, e, h, fresh);
     if (e != NULL)
         return rn__rc_ref(rdb, k, size, fresh, err); /* absent or of another size */
     if (size > UINT32_MAX / 2) {
@@ -922,6 +1006,7 @@ del_at(rn__rdb_t *rdb, size_t i)
     rn__rcent_t *ne = ent_resize(c, i, 0);
     if (ne != NULL)
         e = ne;
+    note_dirty(c, e, c->slots[i].hash);
     e->flags = F_ABSENT | F_DIRTY | F_INDB | F_REF;
 }
 

@@ -341,6 +341,14 @@ typedef struct rn__rcache {
     rn__rcvic_t *victims;
     size_t nvictims;
     size_t capvictims;
+    /* Hashes of entries that became dirty since the last freeze or flush,
+     * so that a checkpoint's freeze visits those alone rather than every
+     * entry (most of a large cache is clean between checkpoints). Stale
+     * and repeated hashes are harmless; past cap / 2 of them the list
+     * stops (dirty_all) and the next freeze walks the whole table. */
+    uint64_t *dirty;
+    size_t ndirty, capdirty;
+    bool dirty_all;
     /* Counters, for stats and the benchmark. */
     uint64_t hits;
     uint64_t misses;

@@ -239,10 +239,14 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     rn__rdb_t *rdb = be;
     rn_code_t rc;
     rn__rdb_fence(rdb); /* the previous checkpoint's part is done */
+    int64_t t0 = rn__mono_ns();
     if ((rc = rn__rdb_timer_sync(rdb, err)) != RN_OK)
         return rc;
+    int64_t t1 = rn__mono_ns();
     if ((rc = rn__rdb_freeze(rdb, &rdb->fz, err)) != RN_OK)
         return rc;
+    RN_LOG_DEBUG(rdb->owner, "snapshot: timer writes %.1f ms, %zu values frozen in %.1f ms",
+                 (double)(t1 - t0) / 1e6, rdb->fz.n, (double)(rn__mono_ns() - t1) / 1e6);
     rdb->fz_dir = rn_xstrdup(dir);
     atomic_store_explicit(&rdb->fence_busy, true, memory_order_release);
     fin->fn = finish;
