@@ -82,10 +82,23 @@ rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t 
 }
 
 rn_code_t
+rn__rdb_get_cached(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen, char **val,
+                   size_t *len, rn_error_t *err)
+{
+    char *rerr = NULL;
+    rn__rdb_fence_key(rdb, h);
+    *val = rocksdb_get(rdb->db, rdb->ropts, (const char *)key, klen, len, &rerr);
+    if (rerr != NULL)
+        return rdb_err(err, rerr, "get", rdb->path);
+    return *val != NULL ? RN_OK : RN_ENOTFOUND;
+}
+
+rn_code_t
 rn__rdb_multi_get(rn__rdb_t *rdb, size_t n, const char *const *keys, const size_t *lens,
                   rocksdb_pinnableslice_t **vals, char **errs, rn_error_t *err)
 {
-    rn__rdb_fence(rdb);
+    /* No fence: the caller asks for keys not among the frozen ones
+     * (rn__rc_prefetch). */
     rocksdb_batched_multi_get_cf(rdb->db, rdb->ropts, rdb->cf, n, keys, lens, vals, errs, true);
     rn_code_t rc = RN_OK;
     for (size_t i = 0; i < n; i++) {
@@ -123,7 +136,10 @@ rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
     /* A one-off pass (the filter's rebuild, or timers read once and
      * deleted): keep it out of the block cache. */
     rocksdb_readoptions_set_fill_cache(ro, 0);
-    rn__rdb_fence(rdb);
+    /* Timers (from a timer key on) are never frozen: timer_sync writes
+     * them before the freeze. Anything else may meet frozen keys. */
+    if (from == NULL || fromlen == 0 || from[0] < RN__RDB_TIMER_TAG)
+        rn__rdb_fence(rdb);
     rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
     if (from != NULL)
         rocksdb_iter_seek(it, (const char *)from, fromlen);
@@ -274,6 +290,7 @@ rdb_free(rn__rdb_t *rdb)
         return;
     /* A snapshot's finish runs on the coordinator, which ends first. */
     rn__rdb_fence(rdb);
+    rn__rdb_frozen_free(&rdb->fz);
     pthread_mutex_destroy(&rdb->fence_lock);
     pthread_cond_destroy(&rdb->fence_cond);
     if (rdb->db != NULL) {

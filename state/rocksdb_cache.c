@@ -432,6 +432,11 @@ evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
     if (target < others + c->limit / 4)
         target = others + c->limit / 4;
     c->nvictims = 0;
+    /* While a checkpoint's part runs, dirty entries stay (their write
+     * would wait at the fence): after the freeze most entries are clean.
+     * Past two turns of the clock without enough of them, wait after all. */
+    bool clean_only = rn__rdb_fence_busy(rdb);
+    size_t passed = 0;
     while (total(c) > target && c->count > 0) {
         if (c->hand >= c->cap)
             c->hand = 0;
@@ -442,6 +447,14 @@ evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
         }
         if (s->e->flags & F_REF) {
             s->e->flags &= (uint8_t)~F_REF;
+            c->hand++;
+            continue;
+        }
+        if (clean_only && (s->e->flags & F_DIRTY)) {
+            if (++passed > 2 * c->count) {
+                rn__rdb_fence(rdb);
+                clean_only = false;
+            }
             c->hand++;
             continue;
         }
@@ -508,6 +521,7 @@ fz_room(rn__rdb_frozen_t *fz, size_t *cap, size_t *offcap, size_t need)
     if (fz->n == *offcap) {
         *offcap = *offcap ? *offcap * 2 : 4096;
         fz->off = rn_xrealloc(fz->off, *offcap * sizeof(*fz->off));
+        fz->hash = rn_xrealloc(fz->hash, *offcap * sizeof(*fz->hash));
     }
 }
 
@@ -539,6 +553,7 @@ freeze_one(freezer_t *f, rn__rcent_t *e, uint64_t h)
     memcpy(p + 5, &vlen, 4);
     if (vlen > 0)
         memcpy(p + 9 + klen, ent_val(e), vlen);
+    fz->hash[fz->n] = h;
     fz->off[fz->n++] = fz->len;
     fz->len += 9 + klen + vlen;
     /* The filter's changes wait for the end of the pass: making room
@@ -666,7 +681,7 @@ read_db(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, char **val, size_t *vle
 #endif
         return RN_ENOTFOUND;
     }
-    return rn__rdb_get(rdb, kb, klen, val, vlen, err);
+    return rn__rdb_get_cached(rdb, h, kb, klen, val, vlen, err);
 }
 
 /* Puts a new entry for k (hash h, not cached) with flags and vlen bytes
@@ -938,6 +953,10 @@ rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n)
         /* Cached (partial ones too: their take reads and folds them), or
          * known absent: nothing to read. */
         if (c->slots[find(c, k, h)].e != NULL || !rn__rf_maybe(&c->filter, h))
+            continue;
+        /* A frozen key waits for the checkpoint's writes: left to its
+         * read, so that the others need not wait (rn__rdb_multi_get). */
+        if (rn__rdb_fence_busy(rdb) && rn__rdb_frozen_has(rdb, h))
             continue;
         w[m].k.key = buf + off;
         w[m].k.len = rn__rdb_prefix(buf + off, k->kg, k->state, k->key, k->keylen, k->ns,

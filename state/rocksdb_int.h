@@ -365,7 +365,14 @@ typedef struct rn__rdb_frozen {
     uint8_t *buf;
     size_t len;
     size_t *off;
+    uint64_t *hash; /* hash[i]: record i's cache hash (rn__state_hash) */
     size_t n;
+    /* The hashes as a set (open addressing, 0 for empty, mask + 1 slots),
+     * built by the task the first time it needs RocksDB while the
+     * checkpoint's part runs: a read of a key not in it need not wait. */
+    uint64_t *set;
+    size_t mask;
+    bool has_zero; /* a record's hash is 0 */
 } rn__rdb_frozen_t;
 
 typedef struct rn__rdb rn__rdb_t;
@@ -458,7 +465,7 @@ rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
  * rocksdb_snap.c). */
 rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err);
 /* Waits until a checkpoint's frozen writes are in RocksDB: every access
- * to the database from the task goes through it. */
+ * to the database from the task goes through it (or rn__rdb_fence_key). */
 void rn__rdb_fence_wait(rn__rdb_t *rdb);
 static inline void
 rn__rdb_fence(rn__rdb_t *rdb)
@@ -466,6 +473,24 @@ rn__rdb_fence(rn__rdb_t *rdb)
     if (RN_UNLIKELY(atomic_load_explicit(&rdb->fence_busy, memory_order_acquire)))
         rn__rdb_fence_wait(rdb);
 }
+/* @returns whether the checkpoint's part is still running (no wait). */
+static inline bool
+rn__rdb_fence_busy(rn__rdb_t *rdb)
+{
+    return atomic_load_explicit(&rdb->fence_busy, memory_order_acquire);
+}
+/* For a read of one cache key (hash h): waits only when the key is among
+ * the frozen ones. Reading any other key meanwhile is safe: RocksDB's
+ * value for it is the one the frozen writes leave. */
+bool rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h);
+static inline void
+rn__rdb_fence_key(rn__rdb_t *rdb, uint64_t h)
+{
+    if (RN_UNLIKELY(rn__rdb_fence_busy(rdb)) && rn__rdb_frozen_has(rdb, h))
+        rn__rdb_fence_wait(rdb);
+}
+/* Frees what the last checkpoint froze (the task, once the fence is open). */
+void rn__rdb_frozen_free(rn__rdb_frozen_t *fz);
 
 /* ---- RocksDB access (rocksdb.c, the one file that sees its errors) ---- */
 
@@ -473,11 +498,15 @@ rn__rdb_fence(rn__rdb_t *rdb)
  * RocksDB: free with rocksdb_free()) and *len, RN_ENOTFOUND, or RN_EIO. */
 rn_code_t rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
                       rn_error_t *err);
+/* rn__rdb_get of a cache key of hash h (rn__rdb_fence_key). */
+rn_code_t rn__rdb_get_cached(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen,
+                             char **val, size_t *len, rn_error_t *err);
 /* Batched MultiGet of n encoded keys sorted in RocksDB's order: vals[i]
  * is the value (destroy with rocksdb_pinnableslice_destroy) or NULL when
  * absent. errs is caller scratch of n pointers. @returns RN_OK, or RN_EIO
  * with the first key's error, when any key failed: then every vals[i] is
- * NULL (absence unknown). */
+ * NULL (absence unknown). Does not wait at the fence: none of the keys
+ * may be frozen (rn__rdb_frozen_has). */
 rn_code_t rn__rdb_multi_get(rn__rdb_t *rdb, size_t n, const char *const *keys,
                             const size_t *lens, rocksdb_pinnableslice_t **vals, char **errs,
                             rn_error_t *err);

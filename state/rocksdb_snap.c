@@ -8,10 +8,13 @@
  * checkpoint coordinator's thread) the frozen values are written (many
  * as an SST file that is ingested, a few through the memtable) and a
  * RocksDB checkpoint made in dir/db: the memtable is flushed and the SST
- * files hard-linked. Until finish() is done, every access of the task to
- * RocksDB waits at the fence (rn__rdb_fence): a read must see the frozen
- * values, and no write may come before them or into the checkpoint. A
- * job whose state the cache holds does not wait at all. Copying the files
+ * files hard-linked. Until finish() is done, the task's writes to
+ * RocksDB wait at the fence (rn__rdb_fence): none may come before the
+ * frozen values or into the checkpoint; so does a read of a frozen key
+ * (it must see the frozen value) and a scan (it may meet them), but a
+ * point read of any other key goes on (rn__rdb_fence_key), and eviction
+ * takes clean entries only meanwhile (rocksdb_cache.c). A job whose state
+ * the cache holds does not wait at all. Copying the files
  * into the checkpoint store follows, also asynchronously (checkpoint/).
  *
  * Restore: the files of a snapshot's db/ go into a new run directory (SST
@@ -205,9 +208,8 @@ finish(void *ctx, bool keep, rn_error_t *err)
                  rdb->fz.n, (double)(t1 - t0) / 1e6, (double)(rn__mono_ns() - t1) / 1e6);
     if (rc != RN_OK && !keep)
         RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
-    rn_free(rdb->fz.buf);
-    rn_free(rdb->fz.off);
-    memset(&rdb->fz, 0, sizeof(rdb->fz));
+    /* fz stays: the task may be reading its hashes (rn__rdb_frozen_has);
+     * it frees them at its next snapshot or on close. */
     rn_free(rdb->fz_dir);
     rdb->fz_dir = NULL;
     pthread_mutex_lock(&rdb->fence_lock);
@@ -215,6 +217,50 @@ finish(void *ctx, bool keep, rn_error_t *err)
     pthread_cond_broadcast(&rdb->fence_cond);
     pthread_mutex_unlock(&rdb->fence_lock);
     return rc;
+}
+
+void
+rn__rdb_frozen_free(rn__rdb_frozen_t *fz)
+{
+    rn_free(fz->buf);
+    rn_free(fz->off);
+    rn_free(fz->hash);
+    rn_free(fz->set);
+    memset(fz, 0, sizeof(*fz));
+}
+
+bool
+rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
+{
+    rn__rdb_frozen_t *fz = &rdb->fz;
+    if (fz->n == 0)
+        return false;
+    if (fz->set == NULL) {
+        size_t cap = 16;
+        while (cap < 2 * fz->n)
+            cap *= 2;
+        fz->set = rn_calloc(cap, sizeof(*fz->set));
+        if (fz->set == NULL)
+            return true; /* no set: wait, as for every key */
+        fz->mask = cap - 1;
+        for (size_t i = 0; i < fz->n; i++) {
+            uint64_t x = fz->hash[i];
+            if (x == 0) {
+                fz->has_zero = true;
+                continue;
+            }
+            size_t j = x & fz->mask;
+            while (fz->set[j] != 0 && fz->set[j] != x)
+                j = (j + 1) & fz->mask;
+            fz->set[j] = x;
+        }
+    }
+    if (h == 0)
+        return fz->has_zero;
+    for (size_t j = h & fz->mask; fz->set[j] != 0; j = (j + 1) & fz->mask)
+        if (fz->set[j] == h)
+            return true;
+    return false;
 }
 
 void
@@ -239,6 +285,7 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     rn__rdb_t *rdb = be;
     rn_code_t rc;
     rn__rdb_fence(rdb); /* the previous checkpoint's part is done */
+    rn__rdb_frozen_free(&rdb->fz);
     int64_t t0 = rn__mono_ns();
     if ((rc = rn__rdb_timer_sync(rdb, err)) != RN_OK)
         return rc;

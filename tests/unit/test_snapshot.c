@@ -6,8 +6,11 @@
 #include "rn_check.h"
 #include "state/state.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const backends[] = {"memory", "rocksdb"};
@@ -275,6 +278,105 @@ START_TEST(test_snapshot_twice)
 }
 END_TEST
 
+/* A checkpoint's asynchronous part run late, on another thread. */
+typedef struct late_fin {
+    rn_state_finish_t fin;
+    atomic_bool done;
+    rn_code_t rc;
+} late_fin_t;
+
+static void *
+late_fin_main(void *arg)
+{
+    late_fin_t *lf = arg;
+    struct timespec ts = {1, 500000000};
+    nanosleep(&ts, NULL);
+    rn_error_t err = RN_ERROR_INIT;
+    lf->rc = lf->fin.fn(lf->fin.ctx, true, &err);
+    atomic_store(&lf->done, true);
+    return NULL;
+}
+
+/* RocksDB: while a checkpoint's asynchronous part has not run, reads of
+ * keys it did not freeze go on (they would wait for it otherwise: the
+ * part runs 1.5 s late here), and the snapshot holds the frozen values. */
+START_TEST(test_snapshot_reads_during_finish)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[2][256], cmd[600];
+    const char *tmp = getenv("RN_TEST_TMP");
+    for (int i = 0; i < 2; i++) {
+        snprintf(snap[i], sizeof(snap[i]), "%s/snapr-%d-%d", tmp ? tmp : "/tmp", i,
+                 (int)getpid());
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    /* A small cache: most of keys [0, NKEYS) leave it before they are read. */
+    rn_state_t *st = open_state(1, 256 << 10, NULL);
+    handles_t h;
+    register_all(st, &h);
+    for (int k = 0; k < 2 * NKEYS; k++) {
+        set_key(st, k);
+        int64_t v = k < NKEYS ? (int64_t)k : -1;
+        ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
+    }
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[0], NULL, &err), &err);
+    for (int k = NKEYS; k < 2 * NKEYS; k++) {
+        set_key(st, k);
+        int64_t v = (int64_t)k;
+        ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
+    }
+    late_fin_t lf = {.rc = RN_OK};
+    atomic_init(&lf.done, false);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[1], &lf.fin, &err), &err);
+    ck_assert_ptr_nonnull(lf.fin.fn);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, late_fin_main, &lf), 0);
+    for (int k = 0; k < NKEYS; k++) {
+        set_key(st, k);
+        const void *val;
+        size_t len;
+        ck_assert_rn_ok(rn__vstate_get(h.v, "", 0, &val, &len, &err), &err);
+        int64_t v;
+        memcpy(&v, val, 8);
+        ck_assert_int_eq(v, k);
+    }
+    ck_assert_msg(!atomic_load(&lf.done), "reads of keys not frozen waited for the checkpoint");
+    /* A frozen key's read waits, and sees the frozen value. */
+    for (int k = 2 * NKEYS - 1; k >= NKEYS; k--) {
+        set_key(st, k);
+        const void *val;
+        size_t len;
+        ck_assert_rn_ok(rn__vstate_get(h.v, "", 0, &val, &len, &err), &err);
+        int64_t v;
+        memcpy(&v, val, 8);
+        ck_assert_int_eq(v, k);
+    }
+    pthread_join(th, NULL);
+    ck_assert_int_eq(lf.rc, RN_OK);
+    rn__state_destroy(st);
+
+    rn_state_t *rs = open_state(1, 0, snap[1]);
+    handles_t rh;
+    register_all(rs, &rh);
+    ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+    for (int k = 0; k < 2 * NKEYS; k++) {
+        set_key(rs, k);
+        const void *val;
+        size_t len;
+        ck_assert_rn_ok(rn__vstate_get(rh.v, "", 0, &val, &len, &err), &err);
+        int64_t v;
+        memcpy(&v, val, 8);
+        ck_assert_int_eq(v, k);
+    }
+    rn__state_destroy(rs);
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
 START_TEST(test_snapshot_mismatch)
 {
     int b = _i;
@@ -323,6 +425,7 @@ snapshot_suite(void)
     tcase_add_loop_test(tc, test_snapshot_restore, 0, 4);
     tcase_add_loop_test(tc, test_snapshot_mismatch, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_twice, 0, 3);
+    tcase_add_test(tc, test_snapshot_reads_during_finish);
     suite_add_tcase(s, tc);
     return s;
 }
