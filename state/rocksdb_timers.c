@@ -160,7 +160,10 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
                 rdb->tres[domain] = NULL;
             }
         }
-        if (rdb->ntoff >= TBUF_MAX) {
+        /* While a checkpoint's part runs, the write would wait at the
+         * fence: the batch grows up to 16 times as long meanwhile. */
+        if (rdb->ntoff >= TBUF_MAX &&
+            (rdb->ntoff >= 16 * TBUF_MAX || !rn__rdb_fence_busy(rdb))) {
             rn_code_t rc = tbuf_flush(rdb, err);
             if (rc != RN_OK)
                 return rc;
