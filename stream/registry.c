@@ -7,6 +7,7 @@
 
 extern const rn_opclass_t rn__src_datagen;
 extern const rn_opclass_t rn__src_file;
+extern const rn_opclass_t rn__src_kafka;
 extern const rn_opclass_t rn__op_filter;
 extern const rn_opclass_t rn__op_map;
 extern const rn_opclass_t rn__op_window_aggregate;
@@ -15,7 +16,7 @@ extern const rn_opclass_t rn__sink_stdout;
 extern const rn_opclass_t rn__sink_discard;
 
 static const rn_opclass_t *const classes[] = {
-    &rn__src_datagen, &rn__src_file,     &rn__op_filter,      &rn__op_map,
+    &rn__src_datagen, &rn__src_file, &rn__src_kafka,     &rn__op_filter,      &rn__op_map,
     &rn__op_window_aggregate, &rn__sink_file, &rn__sink_stdout, &rn__sink_discard,
 };
 

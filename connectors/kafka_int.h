@@ -1,0 +1,36 @@
+/*
+ * connectors/kafka_int.h: what the Kafka connectors share (kafka_conf.c):
+ * the job file's `properties` and a librdkafka configuration made of them.
+ * Private to connectors/.
+ */
+#ifndef RN_CONNECTORS_KAFKA_INT_H
+#define RN_CONNECTORS_KAFKA_INT_H
+
+#include "connectors/connector_int.h"
+
+#include <librdkafka/rdkafka.h>
+
+/* `properties`, with ${NAME} replaced from the environment. */
+typedef struct rn_kafka_props {
+    char **names;  /* owned */
+    char **values; /* owned */
+    size_t n;
+} rn_kafka_props_t;
+
+/* Reads conf's `properties` (absent: none) into props; refuses the ones
+ * that run commands or load code, and unset variables. what names the
+ * component in messages. On failure props holds nothing to free. */
+rn_code_t rn__kafka_props_read(const rn_conf_t *conf, const char *what, rn_kafka_props_t *props,
+                               rn_error_t *err);
+void rn__kafka_props_fini(rn_kafka_props_t *props);
+
+/* A librdkafka configuration with bootstrap.servers and props set.
+ * @returns it (owned by the caller until rd_kafka_new takes it), or NULL
+ * with err set (librdkafka's message for a bad property). */
+rd_kafka_conf_t *rn__kafka_conf_new(const char *brokers, const rn_kafka_props_t *props,
+                                    const char *what, rn_error_t *err);
+/* Sets one property. @returns RN_OK or RN_EINVAL with librdkafka's reason. */
+rn_code_t rn__kafka_set(rd_kafka_conf_t *c, const char *name, const char *value, const char *what,
+                        rn_error_t *err);
+
+#endif

@@ -1,0 +1,597 @@
+/*
+ * connectors/kafka_source.c: the "kafka" source: records of a topic, JSON
+ * or CSV, into rows of a declared schema.
+ *
+ * Design: partitions are assigned, not subscribed: partition p goes to
+ * instance p % parallelism, so that who reads what is decided by the job,
+ * not by a group rebalance, and a checkpoint's offsets mean the same after
+ * a restart. Offsets live in checkpoints: each instance's position is the
+ * next offset of each of its partitions; on restore (also with another
+ * parallelism: the positions of every old instance are merged by
+ * partition) reading resumes there, and `start` (earliest | latest) only
+ * says where a partition without a position begins. When a checkpoint is
+ * complete its offsets are committed to the consumer group (`group`,
+ * default "runnel.<source>"), for monitoring tools; they are never read
+ * back. `bounded: latest` reads up to the end offsets the partitions had
+ * when the instance opened and then ends (a backfill, or a test).
+ *
+ * A record that does not decode follows on_error as in the file source
+ * (the side output "errors": error, raw, location); its location is
+ * "TOPIC/PARTITION@OFFSET".
+ *
+ * Not yet (issue 5): per-partition watermarks (the instance's watermark
+ * follows its records, whatever their partition), partitions added while
+ * running, the record's key, headers and timestamp as fields, raw format,
+ * `brokers: embedded`, dead letters to a topic.
+ *
+ * @thread plan: control; an instance: its task.
+ */
+#include "connectors/decode.h"
+#include "connectors/kafka_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+enum { ON_FAIL, ON_SKIP, ON_DEAD_LETTER };
+enum { START_EARLIEST, START_LATEST };
+
+static const char *const on_error_names[] = {"fail", "skip", "dead-letter", NULL};
+static const char *const start_names[] = {"earliest", "latest", NULL};
+static const char *const bounded_names[] = {"latest", NULL};
+static const char *const keys[] = {"brokers", "topic",    "group",      "start",   "format",
+                                   "schema",  "on_error", "properties", "bounded", NULL};
+
+/* How long open() waits for the topic's metadata and end offsets. */
+#define META_TIMEOUT_MS 30000
+
+typedef struct ksrc_plan {
+    char *brokers, *topic, *group; /* owned */
+    rn_kafka_props_t props;
+    rn_format_t format;
+    int start;
+    bool bounded;
+    int on_error;
+    int et_field;    /* event-time field of the main output, or -1 */
+    int errors_port; /* side output "errors", or -1 */
+} ksrc_plan_t;
+
+typedef struct kpart {
+    int32_t id;
+    int64_t next; /* offset of the next record to emit; < 0: from `start` */
+    int64_t end;  /* bounded: the end offset at open */
+} kpart_t;
+
+typedef struct ksrc {
+    const ksrc_plan_t *plan;
+    const rn_schema_t *schema; /* main output; borrowed from the plan */
+    char what[200];
+    rd_kafka_t *rk;
+    kpart_t *parts; /* this instance's partitions, by id */
+    size_t nparts;
+    int64_t *snap_next; /* the positions of checkpoint snap_id, for the group commit */
+    int64_t snap_id;
+    rn_csv_dec_t *csv;
+    uint64_t skipped;
+    char first_skip[RN_ERROR_MSG_MAX];
+    char errbuf[RN_ERROR_MSG_MAX];
+} ksrc_t;
+
+/* ---- plan ---------------------------------------------------------------- */
+
+static void
+ksrc_plan_free(void *p)
+{
+    ksrc_plan_t *plan = p;
+    if (plan == NULL)
+        return;
+    rn_free(plan->brokers);
+    rn_free(plan->topic);
+    rn_free(plan->group);
+    rn__kafka_props_fini(&plan->props);
+    rn_free(plan);
+}
+
+static rn_schema_t *
+errors_schema(void)
+{
+    rn_schema_t *s = rn__schema_new();
+    rn__schema_add(s, "error", RN_TYPE_STRING, NULL);
+    rn__schema_add(s, "raw", RN_TYPE_STRING, NULL);
+    rn__schema_add(s, "location", RN_TYPE_STRING, NULL);
+    return s;
+}
+
+static rn_code_t
+ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
+{
+    const rn_conf_t *conf = rn__pc_conf(pc);
+    const char *brokers = NULL, *topic = NULL, *group = NULL;
+    int format, on_error, start, bounded = -1;
+    char what[160];
+    rn_code_t rc;
+
+    rn__conn_what(pc, "kafka source", what, sizeof(what));
+    if (rn__conf_require(conf, "brokers", what, err) == NULL ||
+        rn__conf_require(conf, "topic", what, err) == NULL)
+        return err ? err->code : RN_EINVAL;
+    if ((rc = rn__conf_str(conf, "brokers", NULL, &brokers, err)) != RN_OK ||
+        (rc = rn__conf_str(conf, "topic", NULL, &topic, err)) != RN_OK ||
+        (rc = rn__conf_str(conf, "group", NULL, &group, err)) != RN_OK ||
+        (rc = rn__conf_enum(conf, "format", rn__format_names, RN_FORMAT_JSON, &format, err)) !=
+            RN_OK ||
+        (rc = rn__conf_enum(conf, "on_error", on_error_names, ON_FAIL, &on_error, err)) !=
+            RN_OK ||
+        (rc = rn__conf_enum(conf, "start", start_names, START_EARLIEST, &start, err)) != RN_OK ||
+        (rc = rn__conf_enum(conf, "bounded", bounded_names, -1, &bounded, err)) != RN_OK)
+        return rc;
+    if (brokers == NULL || *brokers == '\0')
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
+                            "%s: brokers is empty; give host:port[,host:port...]", what);
+    if (strcmp(brokers, "embedded") == 0)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
+                            "%s: brokers: embedded is not built yet; give host:port", what);
+    if (topic == NULL || *topic == '\0')
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "topic"), "%s: topic is empty",
+                            what);
+    ksrc_plan_t *plan = rn_xcalloc(1, sizeof(*plan));
+    if ((rc = rn__kafka_props_read(conf, what, &plan->props, err)) != RN_OK) {
+        rn_free(plan);
+        return rc;
+    }
+    rn_schema_t *schema = rn__conn_schema(conf, what, err);
+    if (schema == NULL) {
+        ksrc_plan_free(plan);
+        return err ? err->code : RN_EINVAL;
+    }
+    if ((rc = rn__pc_add_output(pc, NULL, schema, err)) != RN_OK) {
+        ksrc_plan_free(plan);
+        return rc;
+    }
+    plan->brokers = rn_xstrdup(brokers);
+    plan->topic = rn_xstrdup(topic);
+    if (group != NULL) {
+        plan->group = rn_xstrdup(group);
+    } else {
+        size_t n = strlen(rn__pc_name(pc)) + 16;
+        plan->group = rn_xmalloc(n);
+        snprintf(plan->group, n, "runnel.%s", rn__pc_name(pc));
+    }
+    plan->format = (rn_format_t)format;
+    plan->on_error = on_error;
+    plan->start = start;
+    plan->bounded = bounded >= 0;
+    plan->errors_port = -1;
+    rn__pc_set_plan(pc, plan, ksrc_plan_free);
+    if (on_error == ON_DEAD_LETTER) {
+        if ((rc = rn__pc_add_output(pc, "errors", errors_schema(), err)) != RN_OK)
+            return rc;
+        plan->errors_port = rn__pc_port(pc, "errors");
+    }
+    int et = rn__pc_event_time_field(pc);
+    const char *etname = rn_conf_scalar(rn_conf_get(conf, "event_time"));
+    if (et < 0 && etname != NULL)
+        et = rn__schema_find(schema, etname);
+    plan->et_field = et;
+    rn__pc_set_bounded(pc, plan->bounded);
+    return RN_OK;
+}
+
+/* ---- run time -------------------------------------------------------------- */
+
+static void
+ksrc_free(ksrc_t *st)
+{
+    if (st == NULL)
+        return;
+    if (st->rk != NULL) {
+        rd_kafka_consumer_close(st->rk);
+        rd_kafka_destroy(st->rk);
+    }
+    rn_free(st->parts);
+    rn_free(st->snap_next);
+    rn__csv_dec_destroy(st->csv);
+    rn_free(st);
+}
+
+static kpart_t *
+find_part(ksrc_t *st, int32_t id)
+{
+    for (size_t i = 0; i < st->nparts; i++)
+        if (st->parts[i].id == id)
+            return &st->parts[i];
+    return NULL;
+}
+
+/* The restored positions: this instance's own, or on a change of
+ * parallelism every old instance's, merged by partition. */
+static rn_code_t
+restore_positions(rn_op_t *op, ksrc_t *st, rn_error_t *err)
+{
+    const json_t *all = rn__op_restored_all(op);
+    const json_t *own = rn__op_restored(op);
+    json_t *list = json_array();
+    if (all != NULL) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(all, i, v) json_array_append(list, json_object_get(v, "data"));
+    } else if (own != NULL) {
+        json_array_append(list, (json_t *)own);
+    }
+    size_t i;
+    json_t *data;
+    rn_code_t rc = RN_OK;
+    json_array_foreach(list, i, data)
+    {
+        if (json_is_null(data))
+            continue;
+        const char *topic = json_string_value(json_object_get(data, "topic"));
+        json_t *offs = json_object_get(data, "offsets");
+        if (topic == NULL || !json_is_object(offs)) {
+            rc = rn__errf(err, RN_ECORRUPT, "%s: the checkpoint's position is not one of a "
+                                            "kafka source", st->what);
+            break;
+        }
+        if (strcmp(topic, st->plan->topic) != 0) {
+            rc = rn__errf(err, RN_EINVAL,
+                          "%s: the checkpoint read topic '%s', this job reads '%s': start "
+                          "without it, or give the source another name",
+                          st->what, topic, st->plan->topic);
+            break;
+        }
+        const char *k;
+        json_t *off;
+        json_object_foreach(offs, k, off)
+        {
+            char *end;
+            long p = strtol(k, &end, 10);
+            if (*end != '\0' || p < 0 || p > INT32_MAX || !json_is_integer(off) ||
+                json_integer_value(off) < 0) {
+                rc = rn__errf(err, RN_ECORRUPT, "%s: a bad offset in the checkpoint ('%s')",
+                              st->what, k);
+                break;
+            }
+            kpart_t *kp = find_part(st, (int32_t)p);
+            if (kp != NULL)
+                kp->next = json_integer_value(off);
+        }
+        if (rc != RN_OK)
+            break;
+    }
+    json_decref(list);
+    return rc;
+}
+
+/* This instance's partitions: p % parallelism == instance. */
+static rn_code_t
+list_partitions(ksrc_t *st, int instance, int parallelism, rn_error_t *err)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(st->rk, st->plan->topic, NULL);
+    if (rkt == NULL)
+        return rn__errf(err, RN_EINVAL, "%s: topic '%s': %s", st->what, st->plan->topic,
+                        rd_kafka_err2str(rd_kafka_last_error()));
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(st->rk, 0, rkt, &md, META_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return rn__errf(err, RN_EIO, "%s: no metadata for topic '%s' from %s: %s", st->what,
+                        st->plan->topic, st->plan->brokers, rd_kafka_err2str(e));
+    rn_code_t rc = RN_OK;
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        md->topics[0].partition_cnt == 0) {
+        rc = rn__errf(err, RN_EINVAL, "%s: topic '%s' on %s: %s", st->what, st->plan->topic,
+                      st->plan->brokers,
+                      md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR
+                          ? rd_kafka_err2str(md->topics[0].err)
+                          : "no partitions");
+    } else {
+        int np = md->topics[0].partition_cnt;
+        st->parts = rn_xcalloc((size_t)np, sizeof(*st->parts));
+        for (int i = 0; i < np; i++) {
+            int32_t id = md->topics[0].partitions[i].id;
+            if (id % parallelism == instance)
+                st->parts[st->nparts++] = (kpart_t){id, -1, -1};
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}
+
+/* Assigns the partitions at their positions (or `start`); bounded: reads
+ * their end offsets first. */
+static rn_code_t
+assign(ksrc_t *st, rn_error_t *err)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)st->nparts);
+    for (size_t i = 0; i < st->nparts; i++) {
+        kpart_t *kp = &st->parts[i];
+        if (st->plan->bounded) {
+            int64_t lo, hi;
+            rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+                st->rk, st->plan->topic, kp->id, &lo, &hi, META_TIMEOUT_MS);
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_topic_partition_list_destroy(l);
+                return rn__errf(err, RN_EIO, "%s: end offset of %s/%" PRId32 ": %s", st->what,
+                                st->plan->topic, kp->id, rd_kafka_err2str(e));
+            }
+            kp->end = hi;
+            if (kp->next < 0 && st->plan->start == START_LATEST)
+                kp->next = hi; /* nothing to read */
+        }
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_add(l, st->plan->topic, kp->id);
+        tp->offset = kp->next >= 0 ? kp->next
+                     : st->plan->start == START_LATEST ? RD_KAFKA_OFFSET_END
+                                                       : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_assign(st->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return rn__errf(err, RN_EIO, "%s: assign: %s", st->what, rd_kafka_err2str(e));
+    return RN_OK;
+}
+
+static rn_code_t
+open_instance(rn_op_t *op, ksrc_t *st, rn_error_t *err)
+{
+    const ksrc_plan_t *plan = st->plan;
+    rd_kafka_conf_t *c = rn__kafka_conf_new(plan->brokers, &plan->props, st->what, err);
+    if (c == NULL)
+        return err ? err->code : RN_EINVAL;
+    char errstr[512];
+    /* Offsets are the checkpoint's: nothing automatic. */
+    rn_code_t rc;
+    if ((rc = rn__kafka_set(c, "group.id", plan->group, st->what, err)) != RN_OK ||
+        (rc = rn__kafka_set(c, "enable.auto.commit", "false", st->what, err)) != RN_OK ||
+        (rc = rn__kafka_set(c, "enable.auto.offset.store", "false", st->what, err)) != RN_OK ||
+        (rc = rn__kafka_set(c, "auto.offset.reset",
+                            plan->start == START_LATEST ? "latest" : "earliest", st->what,
+                            err)) != RN_OK) {
+        rd_kafka_conf_destroy(c);
+        return rc;
+    }
+    st->rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, errstr, sizeof(errstr));
+    if (st->rk == NULL) {
+        rd_kafka_conf_destroy(c);
+        return rn__errf(err, RN_EINVAL, "%s: %s", st->what, errstr);
+    }
+    rd_kafka_poll_set_consumer(st->rk);
+    if ((rc = list_partitions(st, rn__op_instance(op), rn__op_parallelism(op), err)) != RN_OK ||
+        (rc = restore_positions(op, st, err)) != RN_OK)
+        return rc;
+    st->snap_next = rn_xcalloc(st->nparts ? st->nparts : 1, sizeof(*st->snap_next));
+    st->snap_id = -1;
+    return assign(st, err);
+}
+
+static rn_code_t
+ksrc_open(rn_op_t *op, rn_error_t *err)
+{
+    const ksrc_plan_t *plan = rn__op_plan(op);
+    ksrc_t *st = rn_calloc(1, sizeof(*st));
+    if (st == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    st->plan = plan;
+    st->schema = rn__op_schema(op, 0);
+    snprintf(st->what, sizeof(st->what), "kafka source '%s' (instance %d)", rn__op_name(op),
+             rn__op_instance(op));
+    rn_code_t rc = RN_OK;
+    if (plan->format == RN_FORMAT_CSV && (st->csv = rn__csv_dec_new(st->schema)) == NULL)
+        rc = rn__errf(err, RN_ENOMEM, "out of memory");
+    if (rc == RN_OK)
+        rc = open_instance(op, st, err);
+    /* close() is not called after a failed open(). */
+    if (rc != RN_OK) {
+        ksrc_free(st);
+        return rc;
+    }
+    rn__op_set_data(op, st);
+    return RN_OK;
+}
+
+static void
+ksrc_close(rn_op_t *op)
+{
+    ksrc_t *st = rn__op_data(op);
+    if (st != NULL && st->skipped > 0)
+        RN_LOG_WARN(rn__op_name(op), "skipped %llu bad record%s (on_error: skip); the first: %s",
+                    (unsigned long long)st->skipped, st->skipped == 1 ? "" : "s",
+                    st->first_skip);
+    ksrc_free(st);
+    rn__op_set_data(op, NULL);
+}
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* {"topic": T, "offsets": {"P": next offset, ...}}: partitions not read
+ * yet are left out (they start from `start` again). */
+static rn_code_t
+ksrc_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err)
+{
+    (void)file;
+    ksrc_t *st = rn__op_data(op);
+    if (st == NULL)
+        return RN_OK;
+    json_t *offs = json_object();
+    for (size_t i = 0; i < st->nparts; i++) {
+        st->snap_next[i] = st->parts[i].next;
+        if (st->parts[i].next < 0)
+            continue;
+        char k[16];
+        snprintf(k, sizeof(k), "%" PRId32, st->parts[i].id);
+        json_object_set_new(offs, k, json_integer(st->parts[i].next));
+    }
+    st->snap_id = id;
+    *data = json_pack("{s:s, s:o}", "topic", st->plan->topic, "offsets", offs);
+    return *data != NULL ? RN_OK : rn__errf(err, RN_ENOMEM, "out of memory");
+}
+
+/* Checkpoint id is durable: its offsets go to the consumer group, for
+ * monitoring (asynchronously; a failure is only logged). */
+static rn_code_t
+ksrc_complete(rn_op_t *op, int64_t id, rn_error_t *err)
+{
+    (void)err;
+    ksrc_t *st = rn__op_data(op);
+    if (st == NULL || id != st->snap_id)
+        return RN_OK;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)st->nparts);
+    for (size_t i = 0; i < st->nparts; i++)
+        if (st->snap_next[i] >= 0)
+            rd_kafka_topic_partition_list_add(l, st->plan->topic, st->parts[i].id)->offset =
+                st->snap_next[i];
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(st->rk, l, 1);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+            RN_LOG_WARN(rn__op_name(op), "committing checkpoint %lld's offsets to group '%s': %s",
+                        (long long)id, st->plan->group, rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return RN_OK;
+}
+
+/* ---- records ----------------------------------------------------------------- */
+
+static rn_code_t
+decode(ksrc_t *st, const char *rec, size_t len, rn_value_t *row, rn_arena_t *arena)
+{
+    const ksrc_plan_t *plan = st->plan;
+    rn_code_t rc;
+    if (plan->format == RN_FORMAT_CSV)
+        rc = rn__csv_dec_record(st->csv, rec, len, row, arena, st->errbuf, sizeof(st->errbuf));
+    else
+        rc = rn__json_decode_line(st->schema, rec, len, row, arena, st->errbuf,
+                                  sizeof(st->errbuf));
+    if (rc == RN_OK && plan->et_field >= 0 && row[plan->et_field].null) {
+        snprintf(st->errbuf, sizeof(st->errbuf), "field '%s': the event time is missing",
+                 st->schema->fields[plan->et_field].name);
+        rc = RN_EDATA;
+    }
+    return rc;
+}
+
+/* A record that did not decode (reason in st->errbuf), per on_error. */
+static rn_code_t
+bad_record(rn_op_t *op, ksrc_t *st, const rd_kafka_message_t *m, rn_batch_t **eb,
+           rn_error_t *err)
+{
+    const ksrc_plan_t *plan = st->plan;
+    char where[300];
+    int wn = snprintf(where, sizeof(where), "%s/%" PRId32 "@%" PRId64, plan->topic, m->partition,
+                      m->offset);
+    if (wn < 0 || (size_t)wn >= sizeof(where))
+        wn = (int)strlen(where);
+    if (plan->on_error == ON_FAIL)
+        return rn__errf(err, RN_EDATA, "%s: %s", where, st->errbuf);
+    if (plan->on_error == ON_SKIP) {
+        if (st->skipped++ == 0)
+            snprintf(st->first_skip, sizeof(st->first_skip), "%s: %s", where, st->errbuf);
+        return RN_OK;
+    }
+    if (*eb == NULL)
+        *eb = rn__op_batch(op, plan->errors_port);
+    rn_batch_t *b = *eb;
+    size_t elen = strlen(st->errbuf), len = m->len;
+    rn_value_t *row = rn__batch_append(b, 0);
+    row[0] = rn__val_str(rn__arena_strdup(&b->arena, st->errbuf, elen), (uint32_t)elen);
+    row[1] = rn__val_str(rn__arena_strdup(&b->arena, m->payload != NULL ? m->payload : "", len),
+                         len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+    row[2] = rn__val_str(rn__arena_strdup(&b->arena, where, (size_t)wn), (uint32_t)wn);
+    if (rn__batch_full(b)) {
+        *eb = NULL;
+        return rn__op_emit(op, plan->errors_port, b, err);
+    }
+    return RN_OK;
+}
+
+/* Bounded: every partition reached its end offset. */
+static bool
+all_read(const ksrc_t *st)
+{
+    for (size_t i = 0; i < st->nparts; i++)
+        if (st->parts[i].next < st->parts[i].end)
+            return false;
+    return true;
+}
+
+/* One message or event of the consumer into b. */
+static rn_code_t
+take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_batch_t **eb,
+     rn_error_t *err)
+{
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        return RN_OK;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Broker connection trouble is retried by librdkafka; anything
+         * about the topic or the partitions stops the job. */
+        if (m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+            m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+            m->err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            RN_LOG_WARN(rn__op_name(op), "%s: %s", st->plan->brokers, rd_kafka_message_errstr(m));
+            return RN_OK;
+        }
+        return rn__errf(err, RN_EIO, "%s: %s", st->what, rd_kafka_message_errstr(m));
+    }
+    kpart_t *kp = find_part(st, m->partition);
+    if (kp == NULL)
+        return RN_OK; /* not ours: cannot happen with assign() */
+    if (st->plan->bounded && m->offset >= kp->end)
+        return RN_OK; /* written after the instance opened */
+    kp->next = m->offset + 1;
+    rn_value_t *row = rn__batch_append(b, 0);
+    if (decode(st, m->payload != NULL ? m->payload : "", m->len, row, &b->arena) == RN_OK) {
+        b->ts[b->n - 1] = st->plan->et_field >= 0 ? row[st->plan->et_field].u.i : 0;
+        return RN_OK;
+    }
+    b->n--;
+    return bad_record(op, st, m, eb, err);
+}
+
+static rn_code_t
+ksrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
+{
+    ksrc_t *st = rn__op_data(op);
+    if (st->plan->bounded && all_read(st)) {
+        *done = true;
+        return RN_OK;
+    }
+    rn_batch_t *b = rn__op_batch(op, 0), *eb = NULL;
+    rn_code_t rc = RN_OK;
+    bool any = false;
+    while (rc == RN_OK && !rn__batch_full(b)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(st->rk, 0);
+        if (m == NULL)
+            break;
+        any = true;
+        rc = take(op, st, m, b, &eb, err);
+        rd_kafka_message_destroy(m);
+        if (st->plan->bounded && all_read(st))
+            break;
+    }
+    if (rc != RN_OK) {
+        rn__op_free_batch(op, b);
+        if (eb != NULL)
+            rn__op_free_batch(op, eb);
+        return rc;
+    }
+    if (eb != NULL && (rc = rn__op_emit(op, st->plan->errors_port, eb, err)) != RN_OK) {
+        rn__op_free_batch(op, b);
+        return rc;
+    }
+    if (b->n == 0) {
+        rn__op_free_batch(op, b);
+        return any ? RN_OK : RN_EAGAIN;
+    }
+    return rn__op_emit(op, 0, b, err);
+}
+
+const rn_opclass_t rn__src_kafka = {
+    .type = "kafka",
+    .section = RN_SOURCE,
+    .keys = keys,
+    .plan = ksrc_plan,
+    .open = ksrc_open,
+    .poll = ksrc_poll,
+    .close = ksrc_close,
+    .snapshot = ksrc_snapshot,
+    .complete = ksrc_complete,
+};
