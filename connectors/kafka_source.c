@@ -19,9 +19,10 @@
  * (the side output "errors": error, raw, location); its location is
  * "TOPIC/PARTITION@OFFSET".
  *
- * Not yet (issue 5): per-partition watermarks (the instance's watermark
- * follows its records, whatever their partition), partitions added while
- * running, the record's key, headers and timestamp as fields, raw format,
+ * Watermarks per partition (split_bound): the instance's watermark
+ * follows its slowest partition that is neither idle nor finished.
+ *
+ * Not yet (issue 5): partitions added while running, the record's key, headers and timestamp as fields, raw format,
  * `brokers: embedded`, dead letters to a topic.
  *
  * @thread plan: control; an instance: its task.
@@ -57,8 +58,10 @@ typedef struct ksrc_plan {
 
 typedef struct kpart {
     int32_t id;
-    int64_t next; /* offset of the next record to emit; < 0: from `start` */
-    int64_t end;  /* bounded: the end offset at open */
+    int64_t next;    /* offset of the next record to emit; < 0: from `start` */
+    int64_t end;     /* bounded: the end offset at open */
+    int64_t max_ts;  /* highest event time read from it (RN_TS_MIN: none yet) */
+    int64_t last_ms; /* processing time of its last record (or of open) */
 } kpart_t;
 
 typedef struct ksrc {
@@ -70,6 +73,8 @@ typedef struct ksrc {
     size_t nparts;
     int64_t *snap_next; /* the positions of checkpoint snap_id, for the group commit */
     int64_t snap_id;
+    int64_t idle_ms; /* watermark.idle_timeout; 0: never idle */
+    int64_t now_ms;  /* processing time of this poll */
     rn_csv_dec_t *csv;
     uint64_t skipped;
     char first_skip[RN_ERROR_MSG_MAX];
@@ -289,7 +294,7 @@ list_partitions(ksrc_t *st, int instance, int parallelism, rn_error_t *err)
         for (int i = 0; i < np; i++) {
             int32_t id = md->topics[0].partitions[i].id;
             if (id % parallelism == instance)
-                st->parts[st->nparts++] = (kpart_t){id, -1, -1};
+                st->parts[st->nparts++] = (kpart_t){id, -1, -1, RN_TS_MIN, st->now_ms};
         }
     }
     rd_kafka_metadata_destroy(md);
@@ -374,6 +379,9 @@ ksrc_open(rn_op_t *op, rn_error_t *err)
     st->schema = rn__op_schema(op, 0);
     snprintf(st->what, sizeof(st->what), "kafka source '%s' (instance %d)", rn__op_name(op),
              rn__op_instance(op));
+    int64_t ooo;
+    rn__op_watermark_conf(op, &ooo, &st->idle_ms);
+    st->now_ms = rn__op_now(op);
     rn_code_t rc = RN_OK;
     if (plan->format == RN_FORMAT_CSV && (st->csv = rn__csv_dec_new(st->schema)) == NULL)
         rc = rn__errf(err, RN_ENOMEM, "out of memory");
@@ -537,19 +545,55 @@ take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_batch_t *
     if (st->plan->bounded && m->offset >= kp->end)
         return RN_OK; /* written after the instance opened */
     kp->next = m->offset + 1;
+    kp->last_ms = st->now_ms;
     rn_value_t *row = rn__batch_append(b, 0);
     if (decode(st, m->payload != NULL ? m->payload : "", m->len, row, &b->arena) == RN_OK) {
-        b->ts[b->n - 1] = st->plan->et_field >= 0 ? row[st->plan->et_field].u.i : 0;
+        int64_t ts = st->plan->et_field >= 0 ? row[st->plan->et_field].u.i : 0;
+        b->ts[b->n - 1] = ts;
+        if (ts > kp->max_ts)
+            kp->max_ts = ts;
         return RN_OK;
     }
     b->n--;
     return bad_record(op, st, m, eb, err);
 }
 
+static rn_code_t poll_batch(rn_op_t *op, ksrc_t *st, bool *done, rn_error_t *err);
+
+/* Per-partition watermarks, as Flink's Kafka source has them: the
+ * instance's watermark waits for its slowest partition, leaving out the
+ * ones that are finished (bounded) or idle (nothing for idle_timeout). */
+static void
+split_bound(rn_op_t *op, const ksrc_t *st)
+{
+    if (st->plan->et_field < 0)
+        return;
+    int64_t bound = RN_TS_MAX;
+    for (size_t i = 0; i < st->nparts; i++) {
+        const kpart_t *kp = &st->parts[i];
+        if (st->plan->bounded && kp->next >= kp->end)
+            continue;
+        if (st->idle_ms > 0 && st->now_ms - kp->last_ms >= st->idle_ms)
+            continue;
+        if (kp->max_ts < bound)
+            bound = kp->max_ts;
+    }
+    rn__op_split_bound(op, bound);
+}
+
 static rn_code_t
 ksrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
 {
     ksrc_t *st = rn__op_data(op);
+    st->now_ms = rn__op_now(op);
+    rn_code_t rc = poll_batch(op, st, done, err);
+    split_bound(op, st);
+    return rc;
+}
+
+static rn_code_t
+poll_batch(rn_op_t *op, ksrc_t *st, bool *done, rn_error_t *err)
+{
     if (st->plan->bounded && all_read(st)) {
         *done = true;
         return RN_OK;

@@ -160,6 +160,15 @@ bool rn__op_row_key_hash(rn_op_t *op, int input, const rn_value_t *row, uint64_t
 int64_t rn__op_watermark(const rn_op_t *op);
 /* Processing time, epoch ms. */
 int64_t rn__op_now(const rn_op_t *op);
+/* Sources that read several splits (Kafka partitions): the least, over
+ * the splits that are neither idle nor finished, of the highest event
+ * time each has seen (RN_TS_MIN while an active split has none;
+ * RN_TS_MAX when no split is active). The instance's watermark follows
+ * it instead of the highest event time of all its records. */
+void rn__op_split_bound(rn_op_t *op, int64_t bound);
+/* The source's watermark settings: max_out_of_orderness and idle_timeout
+ * in ms (0: never idle). */
+void rn__op_watermark_conf(const rn_op_t *op, int64_t *max_ooo_ms, int64_t *idle_ms);
 
 /* Restoring from a checkpoint: this instance's part (its JSON data and
  * the path of its file, both valid during open()), or NULL when the job

@@ -46,6 +46,14 @@ int rn__op_parallelism(const rn_op_t *op) { return op->node->parallelism; }
 const rn_schema_t *rn__op_schema(const rn_op_t *op, int port) { return op->node->ports[port].schema; }
 rn_state_t *rn__op_state(const rn_op_t *op) { return op->st; }
 int64_t rn__op_watermark(const rn_op_t *op) { return op->wm; }
+void rn__op_split_bound(rn_op_t *op, int64_t bound) { op->wmgen.split_bound = bound; }
+
+void
+rn__op_watermark_conf(const rn_op_t *op, int64_t *max_ooo_ms, int64_t *idle_ms)
+{
+    *max_ooo_ms = op->node->max_ooo_ms;
+    *idle_ms = op->node->idle_ms;
+}
 int64_t rn__op_now(const rn_op_t *op) { return rn__now_ms(); }
 const json_t *rn__op_restored(const rn_op_t *op) { return op->restored ? op->restored->data : NULL; }
 const char *rn__op_restored_file(const rn_op_t *op) { return op->restored ? op->restored->file : NULL; }

@@ -10,6 +10,7 @@ rn__wmgen_init(rn_wmgen_t *g, int64_t max_ooo_ms, int64_t idle_ms, int64_t now_m
     g->max_ooo_ms = max_ooo_ms;
     g->idle_ms = idle_ms;
     g->max_ts = RN_TS_MIN;
+    g->split_bound = RN_TS_MAX;
     g->emitted = RN_TS_MIN;
     g->last_activity_ms = now_ms;
     g->idle = false;
@@ -27,11 +28,11 @@ rn__wmgen_observe(rn_wmgen_t *g, int64_t max_ts_in_batch, int64_t now_ms)
 int64_t
 rn__wmgen_next(rn_wmgen_t *g)
 {
-    if (g->max_ts == RN_TS_MIN)
+    int64_t base = g->max_ts < g->split_bound ? g->max_ts : g->split_bound;
+    if (base == RN_TS_MIN)
         return RN_TS_MIN;
     /* Saturating: an event time near INT64_MIN must not wrap. */
-    int64_t wm = g->max_ts < RN_TS_MIN + g->max_ooo_ms + 1 ? RN_TS_MIN + 1
-                                                            : g->max_ts - g->max_ooo_ms - 1;
+    int64_t wm = base < RN_TS_MIN + g->max_ooo_ms + 1 ? RN_TS_MIN + 1 : base - g->max_ooo_ms - 1;
     if (wm <= g->emitted)
         return RN_TS_MIN;
     g->emitted = wm;

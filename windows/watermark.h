@@ -20,6 +20,12 @@ typedef struct rn_wmgen {
     int64_t max_ooo_ms;   /* bounded out-of-orderness */
     int64_t idle_ms;      /* 0: never idle */
     int64_t max_ts;       /* highest event time seen */
+    /* Set by a source that reads several splits (Kafka partitions): the
+     * least over its active splits of the highest event time each has
+     * seen; the watermark follows it rather than max_ts, so that a split
+     * read ahead of the others does not make their records late.
+     * RN_TS_MAX: no splits (the default). */
+    int64_t split_bound;
     int64_t emitted;      /* last watermark emitted */
     int64_t last_activity_ms; /* processing time of the last record */
     bool idle;

@@ -4,7 +4,8 @@
  * the broker acknowledged every one (idempotent producer: no duplicates
  * on retries). For the Kafka tests; librdkafka only.
  *
- * Usage: kafka_produce BOOTSTRAP TOPIC PARTITIONS < lines
+ * Usage: kafka_produce BOOTSTRAP TOPIC PARTITIONS [FIRST] < lines
+ * (FIRST: line i goes to partition FIRST + i % PARTITIONS; default 0)
  */
 #include <librdkafka/rdkafka.h>
 
@@ -28,12 +29,13 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 int
 main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: kafka_produce BOOTSTRAP TOPIC PARTITIONS < lines\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: kafka_produce BOOTSTRAP TOPIC PARTITIONS [FIRST] < lines\n");
         return 2;
     }
     int np = atoi(argv[3]);
-    if (np <= 0) {
+    int first = argc == 5 ? atoi(argv[4]) : 0;
+    if (np <= 0 || first < 0) {
         fprintf(stderr, "kafka_produce: PARTITIONS must be a positive number\n");
         return 2;
     }
@@ -63,7 +65,7 @@ main(int argc, char **argv)
         for (;;) {
             rd_kafka_resp_err_t e =
                 rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(argv[2]),
-                                  RD_KAFKA_V_PARTITION((int32_t)(i % np)),
+                                  RD_KAFKA_V_PARTITION((int32_t)(first + i % np)),
                                   RD_KAFKA_V_VALUE(line, (size_t)n),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
