@@ -22,7 +22,10 @@
  * Watermarks per partition (split_bound): the instance's watermark
  * follows its slowest partition that is neither idle nor finished.
  *
- * Not yet (issue 5): partitions added while running, the record's key, headers and timestamp as fields, raw format,
+ * Partitions added to the topic while the job runs are found every
+ * `partition_discovery` (10 s; 0: never) and read from their start.
+ *
+ * Not yet (issue 5): the record's key, headers and timestamp as fields, raw format,
  * `brokers: embedded`, dead letters to a topic.
  *
  * @thread plan: control; an instance: its task.
@@ -39,11 +42,15 @@ enum { START_EARLIEST, START_LATEST };
 static const char *const on_error_names[] = {"fail", "skip", "dead-letter", NULL};
 static const char *const start_names[] = {"earliest", "latest", NULL};
 static const char *const bounded_names[] = {"latest", NULL};
-static const char *const keys[] = {"brokers", "topic",    "group",      "start",   "format",
-                                   "schema",  "on_error", "properties", "bounded", NULL};
+static const char *const keys[] = {"brokers",  "topic",      "group",   "start",
+                                   "format",   "schema",     "on_error", "properties",
+                                   "bounded",  "partition_discovery", NULL};
 
 /* How long open() waits for the topic's metadata and end offsets. */
 #define META_TIMEOUT_MS 30000
+/* How long a discovery of new partitions may hold the task up: a broker
+ * that does not answer by then is asked again at the next interval. */
+#define DISCOVERY_TIMEOUT_MS 500
 
 typedef struct ksrc_plan {
     char *brokers, *topic, *group; /* owned */
@@ -51,6 +58,7 @@ typedef struct ksrc_plan {
     rn_format_t format;
     int start;
     bool bounded;
+    int64_t discovery_ms; /* partition_discovery; 0: off */
     int on_error;
     int et_field;    /* event-time field of the main output, or -1 */
     int errors_port; /* side output "errors", or -1 */
@@ -74,6 +82,8 @@ typedef struct ksrc {
     int64_t *snap_next; /* the positions of checkpoint snap_id, for the group commit */
     int64_t snap_id;
     int64_t idle_ms; /* watermark.idle_timeout; 0: never idle */
+    int64_t discovered_ms; /* processing time of the last discovery */
+    int parallelism, instance;
     int64_t now_ms;  /* processing time of this poll */
     rn_csv_dec_t *csv;
     uint64_t skipped;
@@ -129,6 +139,10 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         (rc = rn__conf_enum(conf, "start", start_names, START_EARLIEST, &start, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "bounded", bounded_names, -1, &bounded, err)) != RN_OK)
         return rc;
+    int64_t discovery_ms;
+    if ((rc = rn__conf_duration_ms(conf, "partition_discovery", 10000, &discovery_ms, err)) !=
+        RN_OK)
+        return rc;
     if (brokers == NULL || *brokers == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
                             "%s: brokers is empty; give host:port[,host:port...]", what);
@@ -165,6 +179,7 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     plan->on_error = on_error;
     plan->start = start;
     plan->bounded = bounded >= 0;
+    plan->discovery_ms = plan->bounded ? 0 : discovery_ms; /* bounded: the end is fixed */
     plan->errors_port = -1;
     rn__pc_set_plan(pc, plan, ksrc_plan_free);
     if (on_error == ON_DEAD_LETTER) {
@@ -382,6 +397,9 @@ ksrc_open(rn_op_t *op, rn_error_t *err)
     int64_t ooo;
     rn__op_watermark_conf(op, &ooo, &st->idle_ms);
     st->now_ms = rn__op_now(op);
+    st->discovered_ms = st->now_ms;
+    st->parallelism = rn__op_parallelism(op);
+    st->instance = rn__op_instance(op);
     rn_code_t rc = RN_OK;
     if (plan->format == RN_FORMAT_CSV && (st->csv = rn__csv_dec_new(st->schema)) == NULL)
         rc = rn__errf(err, RN_ENOMEM, "out of memory");
@@ -558,6 +576,54 @@ take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_batch_t *
     return bad_record(op, st, m, eb, err);
 }
 
+/* Partitions added to the topic while the job runs (partition_discovery):
+ * this instance's new ones are read from their earliest offset, as in
+ * Flink (every record of them is new to the job). A broker that does not
+ * answer quickly is asked again at the next interval. */
+static rn_code_t
+discover(rn_op_t *op, ksrc_t *st, rn_error_t *err)
+{
+    st->discovered_ms = st->now_ms;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(st->rk, st->plan->topic, NULL);
+    if (rkt == NULL)
+        return RN_OK;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(st->rk, 0, rkt, &md, DISCOVERY_TIMEOUT_MS);
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return RN_OK;
+    rn_code_t rc = RN_OK;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+            int32_t id = md->topics[0].partitions[i].id;
+            if (id % st->parallelism != st->instance || find_part(st, id) != NULL)
+                continue;
+            st->parts = rn_xrealloc(st->parts, (st->nparts + 1) * sizeof(*st->parts));
+            st->snap_next = rn_xrealloc(st->snap_next, (st->nparts + 1) * sizeof(*st->snap_next));
+            st->parts[st->nparts] = (kpart_t){id, -1, -1, RN_TS_MIN, st->now_ms};
+            st->snap_next[st->nparts++] = -1;
+            if (l == NULL)
+                l = rd_kafka_topic_partition_list_new(4);
+            rd_kafka_topic_partition_list_add(l, st->plan->topic, id)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+            RN_LOG_INFO(rn__op_name(op), "new partition %s/%" PRId32 ", read from its start",
+                        st->plan->topic, id);
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (l != NULL) {
+        rd_kafka_error_t *ke = rd_kafka_incremental_assign(st->rk, l);
+        if (ke != NULL) {
+            rc = rn__errf(err, RN_EIO, "%s: assigning new partitions: %s", st->what,
+                          rd_kafka_error_string(ke));
+            rd_kafka_error_destroy(ke);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    return rc;
+}
+
 static rn_code_t poll_batch(rn_op_t *op, ksrc_t *st, bool *done, rn_error_t *err);
 
 /* Per-partition watermarks, as Flink's Kafka source has them: the
@@ -586,7 +652,11 @@ ksrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
 {
     ksrc_t *st = rn__op_data(op);
     st->now_ms = rn__op_now(op);
-    rn_code_t rc = poll_batch(op, st, done, err);
+    rn_code_t rc;
+    if (st->plan->discovery_ms > 0 && st->now_ms - st->discovered_ms >= st->plan->discovery_ms &&
+        (rc = discover(op, st, err)) != RN_OK)
+        return rc;
+    rc = poll_batch(op, st, done, err);
     split_bound(op, st);
     return rc;
 }

@@ -4,6 +4,7 @@
 #   broker.sh start                    start it; prints 127.0.0.1:PORT as the last line
 #   broker.sh stop                     stop it and remove its data (fine when none runs)
 #   broker.sh topic NAME PARTITIONS    create a topic (replication factor 1)
+#   broker.sh partitions NAME N        give an existing topic N partitions (more only)
 #
 # The broker is Apache Kafka in KRaft mode, one process that is both broker and
 # controller, listening on 127.0.0.1 only. Its jars come from Maven Central
@@ -502,6 +503,24 @@ cmd_topic() { # NAME PARTITIONS
     say "topic '$name' exists already with $partitions partitions"
 }
 
+cmd_partitions() { # NAME PARTITIONS: more partitions for an existing topic
+    local name=$1 partitions=$2 port main out
+    case "$partitions" in
+    '' | *[!0-9]* | 0) die "PARTITIONS must be a positive number, not '$partitions'" ;;
+    esac
+    broker_pid >/dev/null || die "no broker runs from $DIR (run '$0 start' first)"
+    port=$(cat "$DIR/port")
+    CACHE=$(cat "$DIR/cache")
+    main=kafka.admin.TopicCommand
+    if compgen -G "$CACHE/lib/kafka-tools-[0-9]*.jar" >/dev/null; then
+        main=org.apache.kafka.tools.TopicCommand
+    fi
+    out=$(run_tool "$main" --bootstrap-server "127.0.0.1:$port" --alter \
+        --topic "$name" --partitions "$partitions" 2>&1) ||
+        die "giving topic '$name' $partitions partitions failed: $out"
+    say "topic '$name' now has $partitions partitions"
+}
+
 case "${1:-}" in
 start)
     [ $# -eq 1 ] || die "usage: $0 start"
@@ -515,7 +534,11 @@ topic)
     [ $# -eq 3 ] || die "usage: $0 topic NAME PARTITIONS"
     cmd_topic "$2" "$3"
     ;;
+partitions)
+    [ $# -eq 3 ] || die "usage: $0 partitions NAME PARTITIONS"
+    cmd_partitions "$2" "$3"
+    ;;
 *)
-    die "usage: $0 start | stop | topic NAME PARTITIONS"
+    die "usage: $0 start | stop | topic NAME PARTITIONS | partitions NAME PARTITIONS"
     ;;
 esac

@@ -12,6 +12,7 @@
 # - Watermarks per partition: partitions far apart in time lose no window
 #   with no room for disorder; an empty partition stops holding windows
 #   back once idle.
+# - Partitions added while running are read, from their start.
 # - A missing topic and a property that runs a command are refused with
 #   clear messages.
 #
@@ -122,6 +123,41 @@ done
 kill -TERM $pid
 wait $pid
 check '[ -s "$d/out.jsonl" ]' "an empty partition idle after 1 s: windows fire ($(wc -l < "$d/out.jsonl" 2>/dev/null || echo 0) lines)"
+
+# Partitions added while the job runs are found (partition_discovery) and
+# read from their start.
+"$BROKER" topic grow 1 >/dev/null || { echo "FAIL: topic grow"; fail=1; }
+lines 0 999 | "$KAFKA_PRODUCE" "$addr" grow 1 0 2>/dev/null
+d=$work/grow
+mkdir -p "$d"
+cat > "$d/job.yaml" <<YAML
+name: kgrow
+parallelism: 2
+checkpoints: {interval: 200ms, dir: ./ckpt}
+sources:
+  src: {type: kafka, brokers: '$addr', topic: grow, partition_discovery: 500ms, schema: $schema, event_time: ts}
+sinks:
+  out: {type: file, inputs: [src], path: ./out.jsonl}
+YAML
+(cd "$d" && RUNNEL_LOG=info exec "$RUNNEL" run job.yaml > log 2>&1) &
+pid=$!
+for _ in $(seq 100); do
+  [ "$( { wc -l < "$d/out.jsonl"; } 2>/dev/null || echo 0)" -ge 1000 ] && break
+  sleep 0.2
+done
+"$BROKER" partitions grow 3 >/dev/null
+lines 1000 2999 | "$KAFKA_PRODUCE" "$addr" grow 2 1 2>/dev/null
+for _ in $(seq 150); do
+  [ "$( { wc -l < "$d/out.jsonl"; } 2>/dev/null || echo 0)" -ge 3000 ] && break
+  sleep 0.2
+done
+kill -TERM $pid
+wait $pid
+ids=$(grep -o '"id":[0-9]*' "$d/out.jsonl" | sort -u | wc -l)
+check '[ "$ids" -eq 3000 ] && [ "$(wc -l < "$d/out.jsonl")" -eq 3000 ]' \
+  "two partitions added while running are read, every record once ($ids ids)"
+check 'grep -q "new partition grow/1" "$d/log" && grep -q "new partition grow/2" "$d/log"' \
+  "the new partitions are reported"
 
 # ---- offsets in checkpoints -----------------------------------------------
 d=$work/resume
