@@ -25,7 +25,11 @@
  * Partitions added to the topic while the job runs are found every
  * `partition_discovery` (10 s; 0: never) and read from their start.
  *
- * Not yet (issue 5): the record's key, headers and timestamp as fields, raw format,
+ * `metadata` appends fields filled from the record rather than its value:
+ * key (string), timestamp (the record's, epoch ms), partition, offset and
+ * headers (a JSON object of strings).
+ *
+ * Not yet (issue 5): raw format,
  * `brokers: embedded`, dead letters to a topic.
  *
  * @thread plan: control; an instance: its task.
@@ -44,7 +48,15 @@ static const char *const start_names[] = {"earliest", "latest", NULL};
 static const char *const bounded_names[] = {"latest", NULL};
 static const char *const keys[] = {"brokers",  "topic",      "group",   "start",
                                    "format",   "schema",     "on_error", "properties",
-                                   "bounded",  "partition_discovery", NULL};
+                                   "bounded",  "partition_discovery", "metadata", NULL};
+
+/* Kafka record metadata a job may have as fields (`metadata`), with their
+ * types. */
+enum { META_KEY, META_TIMESTAMP, META_PARTITION, META_OFFSET, META_HEADERS, META_N };
+static const char *const meta_names[] = {"key", "timestamp", "partition", "offset", "headers",
+                                         NULL};
+static const rn_type_t meta_types[] = {RN_TYPE_STRING, RN_TYPE_TIMESTAMP, RN_TYPE_INT,
+                                       RN_TYPE_INT, RN_TYPE_STRING};
 
 /* How long open() waits for the topic's metadata and end offsets. */
 #define META_TIMEOUT_MS 30000
@@ -54,6 +66,8 @@ static const char *const keys[] = {"brokers",  "topic",      "group",   "start",
 
 typedef struct ksrc_plan {
     char *brokers, *topic, *group; /* owned */
+    rn_schema_t *payload;          /* the declared schema: what a message's value holds; owned */
+    int meta[META_N];              /* output field of each metadata, or -1 */
     rn_kafka_props_t props;
     rn_format_t format;
     int start;
@@ -102,6 +116,7 @@ ksrc_plan_free(void *p)
     rn_free(plan->brokers);
     rn_free(plan->topic);
     rn_free(plan->group);
+    rn__schema_destroy(plan->payload);
     rn__kafka_props_fini(&plan->props);
     rn_free(plan);
 }
@@ -114,6 +129,46 @@ errors_schema(void)
     rn__schema_add(s, "raw", RN_TYPE_STRING, NULL);
     rn__schema_add(s, "location", RN_TYPE_STRING, NULL);
     return s;
+}
+
+/* `metadata: {key: NAME, timestamp: NAME, partition: NAME, offset: NAME,
+ * headers: NAME}`: fields appended to the declared schema, filled from
+ * the record rather than its value. */
+static rn_code_t
+add_metadata(const rn_conf_t *conf, const char *what, ksrc_plan_t *plan, rn_schema_t *schema,
+             rn_error_t *err)
+{
+    for (int k = 0; k < META_N; k++)
+        plan->meta[k] = -1;
+    const rn_conf_t *map = rn_conf_get(conf, "metadata");
+    if (map == NULL)
+        return RN_OK;
+    if (rn_conf_kind(map) != RN_CONF_MAP)
+        return rn__conf_err(err, RN_EINVAL, map,
+                            "%s: metadata must be a map of key | timestamp | partition | offset "
+                            "| headers: field name",
+                            what);
+    rn_code_t rc = rn__conf_check_keys(map, meta_names, what, err);
+    if (rc != RN_OK)
+        return rc;
+    for (size_t i = 0; i < rn_conf_len(map); i++) {
+        const char *kind = rn_conf_key_at(map, i);
+        const char *name = rn_conf_scalar(rn_conf_at(map, i));
+        int k = 0;
+        while (strcmp(meta_names[k], kind) != 0)
+            k++;
+        if (name == NULL || *name == '\0')
+            return rn__conf_err(err, RN_EINVAL, rn_conf_at(map, i),
+                                "%s: metadata %s: give the name of the field", what, kind);
+        if (rn__schema_find(schema, name) >= 0)
+            return rn__conf_err(err, RN_EINVAL, rn_conf_at(map, i),
+                                "%s: metadata %s: field '%s' is in the schema already", what,
+                                kind, name);
+        if ((rc = rn__schema_add(schema, name, meta_types[k], err)) != RN_OK)
+            return rc;
+        plan->meta[k] = (int)schema->nfields - 1;
+    }
+    return RN_OK;
 }
 
 static rn_code_t
@@ -157,10 +212,16 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         rn_free(plan);
         return rc;
     }
-    rn_schema_t *schema = rn__conn_schema(conf, what, err);
-    if (schema == NULL) {
+    plan->payload = rn__conn_schema(conf, what, err);
+    if (plan->payload == NULL) {
         ksrc_plan_free(plan);
         return err ? err->code : RN_EINVAL;
+    }
+    rn_schema_t *schema = rn__schema_copy(plan->payload);
+    if ((rc = add_metadata(conf, what, plan, schema, err)) != RN_OK) {
+        rn__schema_destroy(schema);
+        ksrc_plan_free(plan);
+        return rc;
     }
     if ((rc = rn__pc_add_output(pc, NULL, schema, err)) != RN_OK) {
         ksrc_plan_free(plan);
@@ -383,6 +444,34 @@ open_instance(rn_op_t *op, ksrc_t *st, rn_error_t *err)
     return assign(st, err);
 }
 
+/* CSV messages have no header: their cells are the declared fields in
+ * order, as if a header named them. */
+static rn_code_t
+csv_open(ksrc_t *st, rn_error_t *err)
+{
+    const rn_schema_t *p = st->plan->payload;
+    if ((st->csv = rn__csv_dec_new(p)) == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    size_t cap = 2, len = 0;
+    for (uint32_t i = 0; i < p->nfields; i++)
+        cap += 2 * strlen(p->fields[i].name) + 3;
+    char *h = rn_xmalloc(cap);
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        if (i > 0)
+            h[len++] = ',';
+        h[len++] = '"';
+        for (const char *c = p->fields[i].name; *c != '\0'; c++) {
+            if (*c == '"')
+                h[len++] = '"';
+            h[len++] = *c;
+        }
+        h[len++] = '"';
+    }
+    rn_code_t rc = rn__csv_dec_header(st->csv, h, len, st->errbuf, sizeof(st->errbuf));
+    rn_free(h);
+    return rc == RN_OK ? RN_OK : rn__errf(err, rc, "%s: %s", st->what, st->errbuf);
+}
+
 static rn_code_t
 ksrc_open(rn_op_t *op, rn_error_t *err)
 {
@@ -401,8 +490,8 @@ ksrc_open(rn_op_t *op, rn_error_t *err)
     st->parallelism = rn__op_parallelism(op);
     st->instance = rn__op_instance(op);
     rn_code_t rc = RN_OK;
-    if (plan->format == RN_FORMAT_CSV && (st->csv = rn__csv_dec_new(st->schema)) == NULL)
-        rc = rn__errf(err, RN_ENOMEM, "out of memory");
+    if (plan->format == RN_FORMAT_CSV)
+        rc = csv_open(st, err);
     if (rc == RN_OK)
         rc = open_instance(op, st, err);
     /* close() is not called after a failed open(). */
@@ -477,16 +566,71 @@ ksrc_complete(rn_op_t *op, int64_t id, rn_error_t *err)
 
 /* ---- records ----------------------------------------------------------------- */
 
+/* The headers as a JSON object of strings (a value that is not UTF-8, or
+ * absent, is null), into arena. */
+static rn_value_t
+headers_value(const rd_kafka_message_t *m, rn_arena_t *arena)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == NULL)
+        return rn__val_null();
+    json_t *o = json_object();
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+        json_t *v = val != NULL ? json_stringn(val, size) : NULL;
+        json_object_set_new(o, name, v != NULL ? v : json_null());
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    if (text == NULL)
+        return rn__val_null();
+    size_t n = strlen(text);
+    rn_value_t r = rn__val_str(rn__arena_strdup(arena, text, n), (uint32_t)n);
+    free(text);
+    return r;
+}
+
+/* The metadata fields of row, from m. */
+static void
+fill_metadata(const ksrc_plan_t *plan, const rd_kafka_message_t *m, rn_value_t *row,
+              rn_arena_t *arena)
+{
+    if (plan->meta[META_KEY] >= 0)
+        row[plan->meta[META_KEY]] =
+            m->key != NULL ? rn__val_str(rn__arena_strdup(arena, m->key, m->key_len),
+                                         (uint32_t)m->key_len)
+                           : rn__val_null();
+    if (plan->meta[META_TIMESTAMP] >= 0) {
+        rd_kafka_timestamp_type_t tt;
+        int64_t ts = rd_kafka_message_timestamp(m, &tt);
+        row[plan->meta[META_TIMESTAMP]] = ts >= 0 ? rn__val_int(ts) : rn__val_null();
+    }
+    if (plan->meta[META_PARTITION] >= 0)
+        row[plan->meta[META_PARTITION]] = rn__val_int(m->partition);
+    if (plan->meta[META_OFFSET] >= 0)
+        row[plan->meta[META_OFFSET]] = rn__val_int(m->offset);
+    if (plan->meta[META_HEADERS] >= 0)
+        row[plan->meta[META_HEADERS]] = headers_value(m, arena);
+}
+
 static rn_code_t
-decode(ksrc_t *st, const char *rec, size_t len, rn_value_t *row, rn_arena_t *arena)
+decode(ksrc_t *st, const rd_kafka_message_t *m, rn_value_t *row, rn_arena_t *arena)
 {
     const ksrc_plan_t *plan = st->plan;
+    const char *rec = m->payload != NULL ? m->payload : "";
+    size_t len = m->len;
     rn_code_t rc;
     if (plan->format == RN_FORMAT_CSV)
         rc = rn__csv_dec_record(st->csv, rec, len, row, arena, st->errbuf, sizeof(st->errbuf));
     else
-        rc = rn__json_decode_line(st->schema, rec, len, row, arena, st->errbuf,
+        rc = rn__json_decode_line(plan->payload, rec, len, row, arena, st->errbuf,
                                   sizeof(st->errbuf));
+    if (rc == RN_OK)
+        fill_metadata(plan, m, row, arena);
     if (rc == RN_OK && plan->et_field >= 0 && row[plan->et_field].null) {
         snprintf(st->errbuf, sizeof(st->errbuf), "field '%s': the event time is missing",
                  st->schema->fields[plan->et_field].name);
@@ -565,7 +709,7 @@ take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_batch_t *
     kp->next = m->offset + 1;
     kp->last_ms = st->now_ms;
     rn_value_t *row = rn__batch_append(b, 0);
-    if (decode(st, m->payload != NULL ? m->payload : "", m->len, row, &b->arena) == RN_OK) {
+    if (decode(st, m, row, &b->arena) == RN_OK) {
         int64_t ts = st->plan->et_field >= 0 ? row[st->plan->et_field].u.i : 0;
         b->ts[b->n - 1] = ts;
         if (ts > kp->max_ts)

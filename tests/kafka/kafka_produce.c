@@ -5,7 +5,9 @@
  * on retries). For the Kafka tests; librdkafka only.
  *
  * Usage: kafka_produce BOOTSTRAP TOPIC PARTITIONS [FIRST] < lines
- * (FIRST: line i goes to partition FIRST + i % PARTITIONS; default 0)
+ * (FIRST: line i goes to partition FIRST + i % PARTITIONS; default 0).
+ * A line "KEY<TAB>VALUE" has a key; every message has the header
+ * n = its line number (from 0).
  */
 #include <librdkafka/rdkafka.h>
 
@@ -62,12 +64,21 @@ main(int argc, char **argv)
     while ((n = getline(&line, &cap, stdin)) > 0) {
         if (line[n - 1] == '\n')
             n--;
+        char *val = line, *tab = memchr(line, '\t', (size_t)n);
+        size_t klen = 0;
+        if (tab != NULL) {
+            klen = (size_t)(tab - line);
+            val = tab + 1;
+        }
+        size_t vlen = (size_t)n - (size_t)(val - line);
+        char num[32];
+        snprintf(num, sizeof(num), "%ld", i);
         for (;;) {
-            rd_kafka_resp_err_t e =
-                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(argv[2]),
-                                  RD_KAFKA_V_PARTITION((int32_t)(first + i % np)),
-                                  RD_KAFKA_V_VALUE(line, (size_t)n),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            rd_kafka_resp_err_t e = rd_kafka_producev(
+                rk, RD_KAFKA_V_TOPIC(argv[2]), RD_KAFKA_V_PARTITION((int32_t)(first + i % np)),
+                RD_KAFKA_V_KEY(tab != NULL ? line : NULL, klen), RD_KAFKA_V_VALUE(val, vlen),
+                RD_KAFKA_V_HEADER("n", num, (ssize_t)strlen(num)),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 rd_kafka_poll(rk, 100); /* the queue drains as deliveries come back */
                 continue;

@@ -13,6 +13,7 @@
 #   with no room for disorder; an empty partition stops holding windows
 #   back once idle.
 # - Partitions added while running are read, from their start.
+# - Record metadata (key, timestamp, partition, offset, headers) as fields.
 # - A missing topic and a property that runs a command are refused with
 #   clear messages.
 #
@@ -158,6 +159,32 @@ check '[ "$ids" -eq 3000 ] && [ "$(wc -l < "$d/out.jsonl")" -eq 3000 ]' \
   "two partitions added while running are read, every record once ($ids ids)"
 check 'grep -q "new partition grow/1" "$d/log" && grep -q "new partition grow/2" "$d/log"' \
   "the new partitions are reported"
+
+# Metadata as fields: key, the record's timestamp (here the event time),
+# partition, offset, headers; CSV values (no header: the declared order).
+"$BROKER" topic meta 1 >/dev/null || { echo "FAIL: topic meta"; fail=1; }
+printf 'user%d\t%d,k%d\n' 0 0 0 1 1 1 2 2 2 | "$KAFKA_PRODUCE" "$addr" meta 1 2>/dev/null
+d=$work/meta
+mkdir -p "$d"
+cat > "$d/job.yaml" <<YAML
+name: kmeta
+sources:
+  src:
+    type: kafka
+    brokers: '$addr'
+    topic: meta
+    bounded: latest
+    format: csv
+    schema: {id: int, name: string}
+    metadata: {key: k, timestamp: kts, partition: p, offset: o, headers: h}
+    event_time: kts
+sinks:
+  out: {type: file, inputs: [src], path: ./out.jsonl}
+YAML
+(cd "$d" && "$RUNNEL" run job.yaml --quiet > log 2>&1)
+line=$(grep -F '"id":2,' "$d/out.jsonl")
+check '[[ "$line" == '"'"'{"id":2,"name":"k2","k":"user2","kts":1'"'"'*'"'"',"p":0,"o":2,"h":"{\"n\":\"2\"}"}'"'"' ]] && [ "$(wc -l < "$d/out.jsonl")" -eq 3 ]' \
+  "key, timestamp (as event time), partition, offset and headers as fields, CSV values"
 
 # ---- offsets in checkpoints -----------------------------------------------
 d=$work/resume
