@@ -14,10 +14,11 @@ extern const rn_opclass_t rn__op_window_aggregate;
 extern const rn_opclass_t rn__sink_file;
 extern const rn_opclass_t rn__sink_stdout;
 extern const rn_opclass_t rn__sink_discard;
+extern const rn_opclass_t rn__sink_kafka;
 
 static const rn_opclass_t *const classes[] = {
     &rn__src_datagen, &rn__src_file, &rn__src_kafka,     &rn__op_filter,      &rn__op_map,
-    &rn__op_window_aggregate, &rn__sink_file, &rn__sink_stdout, &rn__sink_discard,
+    &rn__op_window_aggregate, &rn__sink_file, &rn__sink_stdout, &rn__sink_discard, &rn__sink_kafka,
 };
 
 #define NCLASSES (sizeof(classes) / sizeof(classes[0]))

@@ -1,0 +1,383 @@
+/*
+ * connectors/kafka_sink.c: the "kafka" sink, at-least-once: each row a
+ * message of a topic, JSON or CSV (no header), keyed by fields.
+ *
+ * Design: an idempotent librdkafka producer per instance (no duplicates
+ * or reordering from its own retries). Rows are handed to librdkafka as
+ * they come; at each checkpoint's barrier the instance waits until every
+ * message produced so far is acknowledged (rd_kafka_flush), so that a
+ * completed checkpoint never covers a message the broker has not got:
+ * after a crash the job replays from the checkpoint, and what was sent
+ * after it is sent again (at least once). A message the producer gives up
+ * on fails the job. `delivery: exactly-once` (transactions over a
+ * write-ahead of each epoch) is not built yet and is refused.
+ *
+ * The message key: one field, its text; several, a JSON array of their
+ * values; none, no key. Partitioning by key with murmur2, as Java clients
+ * and Kafka Streams do, so that a key lands where they would put it.
+ *
+ * @thread plan: control; an instance: its task (librdkafka's delivery
+ * callbacks run inside rd_kafka_poll/flush, on the task too).
+ */
+#include "connectors/kafka_int.h"
+
+#include <stdlib.h>
+
+enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
+
+static const char *const delivery_names[] = {"at-least-once", "exactly-once", NULL};
+static const char *const keys[] = {"brokers", "topic",      "format", "key",
+                                   "delivery", "properties", NULL};
+
+/* How long a checkpoint or the end of input waits for acknowledgements
+ * before the job fails: librdkafka retries within message.timeout.ms. */
+#define FLUSH_TIMEOUT_MS 300000
+
+typedef struct ksink_plan {
+    char *brokers, *topic; /* owned */
+    rn_kafka_props_t props;
+    rn_text_plan_t text;
+    const char **key; /* key field names, owned array (names borrowed from conf) */
+    size_t nkey;
+    int **keyidx; /* per input: the key fields' indexes, owned */
+} ksink_plan_t;
+
+typedef struct ksink {
+    const ksink_plan_t *plan;
+    char what[200];
+    rd_kafka_t *rk;
+    rn_text_out_t out; /* encoders; out.buf is scratch for one row */
+    rn_buf_t keybuf;
+    uint64_t failed; /* messages the producer gave up on */
+    char first_fail[RN_ERROR_MSG_MAX];
+} ksink_t;
+
+/* ---- plan ---------------------------------------------------------------- */
+
+static void
+ksink_plan_free(void *p)
+{
+    ksink_plan_t *plan = p;
+    if (plan == NULL)
+        return;
+    rn_free(plan->brokers);
+    rn_free(plan->topic);
+    rn__kafka_props_fini(&plan->props);
+    if (plan->keyidx != NULL)
+        for (int i = 0; i < plan->text.ninputs; i++)
+            rn_free(plan->keyidx[i]);
+    rn_free(plan->keyidx);
+    rn_free(plan->key);
+    rn__text_plan_fini(&plan->text);
+    rn_free(plan);
+}
+
+static rn_code_t
+ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
+{
+    const rn_conf_t *conf = rn__pc_conf(pc);
+    const char *brokers = NULL, *topic = NULL;
+    int delivery;
+    char what[160];
+    rn_code_t rc;
+
+    rn__conn_what(pc, "kafka sink", what, sizeof(what));
+    if (rn__conf_require(conf, "brokers", what, err) == NULL ||
+        rn__conf_require(conf, "topic", what, err) == NULL)
+        return err ? err->code : RN_EINVAL;
+    if ((rc = rn__conf_str(conf, "brokers", NULL, &brokers, err)) != RN_OK ||
+        (rc = rn__conf_str(conf, "topic", NULL, &topic, err)) != RN_OK ||
+        (rc = rn__conf_enum(conf, "delivery", delivery_names, DELIVERY_AT_LEAST_ONCE, &delivery,
+                            err)) != RN_OK)
+        return rc;
+    if (brokers == NULL || *brokers == '\0' || strcmp(brokers, "embedded") == 0)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
+                            "%s: brokers: give host:port[,host:port...]%s", what,
+                            brokers != NULL && strcmp(brokers, "embedded") == 0
+                                ? " (embedded is not built yet)"
+                                : "");
+    if (topic == NULL || *topic == '\0')
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "topic"), "%s: topic is empty",
+                            what);
+    if (delivery == DELIVERY_EXACTLY_ONCE)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "delivery"),
+                            "%s: delivery: exactly-once is not built yet for Kafka (issue 5); "
+                            "use at-least-once",
+                            what);
+    ksink_plan_t *plan = rn_xcalloc(1, sizeof(*plan));
+    rn__pc_set_plan(pc, plan, ksink_plan_free);
+    plan->brokers = rn_xstrdup(brokers);
+    plan->topic = rn_xstrdup(topic);
+    if ((rc = rn__kafka_props_read(conf, what, &plan->props, err)) != RN_OK ||
+        (rc = rn__text_plan_init(pc, what, &plan->text, err)) != RN_OK ||
+        (rc = rn__conf_strlist(conf, "key", &plan->key, &plan->nkey, err)) != RN_OK)
+        return rc;
+    plan->keyidx = rn_xcalloc((size_t)plan->text.ninputs, sizeof(*plan->keyidx));
+    for (int i = 0; i < plan->text.ninputs; i++) {
+        plan->keyidx[i] = rn_xcalloc(plan->nkey ? plan->nkey : 1, sizeof(int));
+        for (size_t k = 0; k < plan->nkey; k++) {
+            int f = rn__schema_find(plan->text.schemas[i], plan->key[k]);
+            if (f < 0)
+                return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "key"),
+                                    "%s: key field '%s' is not in input %d", what, plan->key[k],
+                                    i + 1);
+            plan->keyidx[i][k] = f;
+        }
+    }
+    return RN_OK;
+}
+
+/* ---- run time ---------------------------------------------------------------- */
+
+/* A delivery report: the producer gave up on a message (after its own
+ * retries), which at-least-once cannot accept. */
+static void
+on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    ksink_t *s = opaque;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (s->failed++ == 0)
+        snprintf(s->first_fail, sizeof(s->first_fail), "%s", rd_kafka_err2str(m->err));
+}
+
+static void
+ksink_free(ksink_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->rk != NULL)
+        rd_kafka_destroy(s->rk);
+    rn__text_out_fini(&s->out);
+    rn__buf_fini(&s->keybuf);
+    rn_free(s);
+}
+
+static rn_code_t
+open_producer(ksink_t *s, rn_error_t *err)
+{
+    const ksink_plan_t *plan = s->plan;
+    rd_kafka_conf_t *c = rn__kafka_conf_new(plan->brokers, &plan->props, s->what, err);
+    if (c == NULL)
+        return err ? err->code : RN_EINVAL;
+    rn_code_t rc;
+    if ((rc = rn__kafka_set(c, "enable.idempotence", "true", s->what, err)) != RN_OK ||
+        (rc = rn__kafka_set(c, "partitioner", "murmur2_random", s->what, err)) != RN_OK) {
+        rd_kafka_conf_destroy(c);
+        return rc;
+    }
+    rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
+    rd_kafka_conf_set_opaque(c, s);
+    char errstr[512];
+    s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, errstr, sizeof(errstr));
+    if (s->rk == NULL) {
+        rd_kafka_conf_destroy(c);
+        return rn__errf(err, RN_EINVAL, "%s: %s", s->what, errstr);
+    }
+    return RN_OK;
+}
+
+static rn_code_t
+ksink_open(rn_op_t *op, rn_error_t *err)
+{
+    const ksink_plan_t *plan = rn__op_plan(op);
+    ksink_t *s = rn_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    s->plan = plan;
+    snprintf(s->what, sizeof(s->what), "kafka sink '%s' (instance %d)", rn__op_name(op),
+             rn__op_instance(op));
+    rn__buf_init(&s->keybuf);
+    rn_code_t rc = rn__text_out_init(&s->out, &plan->text, err);
+    if (rc == RN_OK)
+        rc = open_producer(s, err);
+    if (rc != RN_OK) {
+        ksink_free(s);
+        return rc;
+    }
+    s->out.buf.len = 0; /* no CSV header: one record per message */
+    rn__op_set_data(op, s);
+    return RN_OK;
+}
+
+/* The failure of any message so far, as the job's error. */
+static rn_code_t
+check_failed(ksink_t *s, rn_error_t *err)
+{
+    if (s->failed == 0)
+        return RN_OK;
+    return rn__errf(err, RN_EIO, "%s: %llu message%s not delivered to '%s': %s", s->what,
+                    (unsigned long long)s->failed, s->failed == 1 ? "" : "s", s->plan->topic,
+                    s->first_fail);
+}
+
+/* Every message produced so far acknowledged (or the job fails). */
+static rn_code_t
+flush_all(ksink_t *s, rn_error_t *err)
+{
+    rd_kafka_resp_err_t e = rd_kafka_flush(s->rk, FLUSH_TIMEOUT_MS);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return rn__errf(err, RN_EIO, "%s: %d messages not acknowledged by %s within %d s: %s",
+                        s->what, rd_kafka_outq_len(s->rk), s->plan->brokers,
+                        FLUSH_TIMEOUT_MS / 1000, rd_kafka_err2str(e));
+    return check_failed(s, err);
+}
+
+/* Appends the text of v (of type t) to buf: strings as they are, the
+ * others as JSON would print them. */
+static rn_code_t
+key_text(rn_buf_t *buf, const rn_value_t *v, rn_type_t t, bool json)
+{
+    char tmp[64];
+    const char *p = tmp;
+    size_t n;
+    if (v->null) {
+        p = json ? "null" : "";
+        n = strlen(p);
+    } else if (t == RN_TYPE_STRING && !json) {
+        p = v->u.s;
+        n = v->len;
+    } else if (t == RN_TYPE_STRING) {
+        json_t *j = json_stringn(v->u.s, v->len);
+        char *d = j != NULL ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+        json_decref(j);
+        if (d == NULL)
+            return RN_EDATA;
+        n = strlen(d);
+        rn_code_t rc = rn__buf_reserve(buf, n);
+        if (rc == RN_OK) {
+            memcpy(buf->data + buf->len, d, n);
+            buf->len += n;
+        }
+        free(d);
+        return rc;
+    } else if (t == RN_TYPE_FLOAT) {
+        n = rn__fmt_double(tmp, v->u.f);
+    } else if (t == RN_TYPE_BOOL) {
+        p = v->u.b ? "true" : "false";
+        n = strlen(p);
+    } else {
+        n = (size_t)snprintf(tmp, sizeof(tmp), "%lld", (long long)v->u.i);
+    }
+    rn_code_t rc = rn__buf_reserve(buf, n);
+    if (rc != RN_OK)
+        return rc;
+    memcpy(buf->data + buf->len, p, n);
+    buf->len += n;
+    return RN_OK;
+}
+
+/* The message key of row (of input `input`) into s->keybuf. */
+static rn_code_t
+make_key(ksink_t *s, int input, const rn_value_t *row)
+{
+    const ksink_plan_t *plan = s->plan;
+    const rn_schema_t *sc = plan->text.schemas[input];
+    rn_buf_t *kb = &s->keybuf;
+    kb->len = 0;
+    bool json = plan->nkey > 1;
+    rn_code_t rc = RN_OK;
+    if (json && (rc = rn__buf_reserve(kb, 1)) == RN_OK)
+        kb->data[kb->len++] = '[';
+    for (size_t k = 0; rc == RN_OK && k < plan->nkey; k++) {
+        int f = plan->keyidx[input][k];
+        if (k > 0 && (rc = rn__buf_reserve(kb, 1)) == RN_OK)
+            kb->data[kb->len++] = ',';
+        if (rc == RN_OK)
+            rc = key_text(kb, &row[f], sc->fields[f].type, json);
+    }
+    if (rc == RN_OK && json && (rc = rn__buf_reserve(kb, 1)) == RN_OK)
+        kb->data[kb->len++] = ']';
+    return rc;
+}
+
+static rn_code_t
+produce(ksink_t *s, const rn_buf_t *val, bool keyed)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_TOPIC(s->plan->topic),
+            RD_KAFKA_V_KEY(keyed ? s->keybuf.data : NULL, keyed ? s->keybuf.len : 0),
+            RD_KAFKA_V_VALUE(val->data, val->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return RN_OK;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            return (rn_code_t)e;
+        /* The queue drains as acknowledgements come back: wait for some. */
+        rd_kafka_poll(s->rk, 10);
+    }
+}
+
+static rn_code_t
+ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
+{
+    ksink_t *s = rn__op_data(op);
+    const rn_encoder_t *enc = s->out.enc[input];
+    rn_code_t rc = RN_OK;
+    for (uint32_t r = 0; rc == RN_OK && r < b->n; r++) {
+        const rn_value_t *row = RN_ROW(b, r);
+        s->out.buf.len = 0;
+        if ((rc = rn__encoder_row(enc, row, &s->out.buf)) != RN_OK) {
+            rc = rn__errf(err, rc, "%s: out of memory encoding a row", s->what);
+            break;
+        }
+        if (s->out.buf.len > 0 && s->out.buf.data[s->out.buf.len - 1] == '\n')
+            s->out.buf.len--;
+        if (s->plan->nkey > 0 && make_key(s, input, row) != RN_OK) {
+            rc = rn__errf(err, RN_ENOMEM, "%s: cannot encode a key", s->what);
+            break;
+        }
+        rn_code_t e = produce(s, &s->out.buf, s->plan->nkey > 0);
+        if (e != RN_OK)
+            rc = rn__errf(err, RN_EIO, "%s: produce to '%s': %s", s->what, s->plan->topic,
+                          rd_kafka_err2str((rd_kafka_resp_err_t)e));
+    }
+    s->out.records += b->n;
+    rn__op_free_batch(op, b);
+    rd_kafka_poll(s->rk, 0); /* delivery reports */
+    return rc == RN_OK ? check_failed(s, err) : rc;
+}
+
+/* At the barrier: what the checkpoint covers is acknowledged. */
+static rn_code_t
+ksink_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err)
+{
+    (void)id;
+    (void)data;
+    (void)file;
+    ksink_t *s = rn__op_data(op);
+    return s != NULL ? flush_all(s, err) : RN_OK;
+}
+
+static rn_code_t
+ksink_finish(rn_op_t *op, rn_error_t *err)
+{
+    return flush_all(rn__op_data(op), err);
+}
+
+static void
+ksink_close(rn_op_t *op)
+{
+    ksink_t *s = rn__op_data(op);
+    if (s != NULL && s->rk != NULL && rd_kafka_outq_len(s->rk) > 0) {
+        /* A failed or cancelled job: what is in flight may or may not
+         * arrive; the checkpoint it restarts from sends it again. */
+        rd_kafka_flush(s->rk, 5000);
+    }
+    ksink_free(s);
+    rn__op_set_data(op, NULL);
+}
+
+const rn_opclass_t rn__sink_kafka = {
+    .type = "kafka",
+    .section = RN_SINK,
+    .keys = keys,
+    .plan = ksink_plan,
+    .open = ksink_open,
+    .process = ksink_process,
+    .finish = ksink_finish,
+    .close = ksink_close,
+    .snapshot = ksink_snapshot,
+};
