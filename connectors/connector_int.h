@@ -51,4 +51,36 @@ void rn__text_out_fini(rn_text_out_t *out);
 rn_code_t rn__text_out_batch(rn_text_out_t *out, int input, const rn_batch_t *b,
                              rn_error_t *err);
 
+/* A source's `on_error` (bad_record.c): fail | skip | dead-letter. */
+enum { RN_ON_ERROR_FAIL, RN_ON_ERROR_SKIP, RN_ON_ERROR_DEAD_LETTER };
+extern const char *const rn__on_error_names[];
+
+/* Plan time: reads `on_error` (default fail) and, for dead-letter, adds
+ * the side output "errors" (error, raw, location: strings) and gives its
+ * port (else -1). */
+rn_code_t rn__bad_plan(rn_plan_ctx_t *pc, int *on_error, int *errors_port, rn_error_t *err);
+
+/* An instance's bad records: the skip count and dead letters not yet
+ * emitted. */
+typedef struct rn_bad_records {
+    int on_error;
+    int errors_port;
+    uint64_t skipped;
+    char first_skip[RN_ERROR_MSG_MAX];
+    rn_batch_t *eb; /* owned: dead letters not emitted yet */
+} rn_bad_records_t;
+
+void rn__bad_init(rn_bad_records_t *br, int on_error, int errors_port);
+/* A record that did not decode, per on_error: RN_EDATA "WHERE: REASON"
+ * (fail), counted (skip) or a dead letter (emitted when a batch is full).
+ * @param rec, len the raw record; where its location. All borrowed. */
+rn_code_t rn__bad_record(rn_op_t *op, rn_bad_records_t *br, const char *reason, const char *rec,
+                         size_t len, const char *where, rn_error_t *err);
+/* Emits the dead letters gathered so far (after a poll's records). */
+rn_code_t rn__bad_flush(rn_op_t *op, rn_bad_records_t *br, rn_error_t *err);
+/* Frees the dead letters not emitted (a failed poll). */
+void rn__bad_discard(rn_op_t *op, rn_bad_records_t *br);
+/* At close: one warning with the count of skipped records and the first. */
+void rn__bad_close(rn_op_t *op, const rn_bad_records_t *br);
+
 #endif

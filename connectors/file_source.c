@@ -31,9 +31,6 @@
 
 #define READ_BUFFER (1 << 20)
 
-enum { ON_FAIL, ON_SKIP, ON_DEAD_LETTER };
-
-static const char *const on_error_names[] = {"fail", "skip", "dead-letter", NULL};
 static const char *const keys[] = {"path", "format", "schema", "on_error", NULL};
 
 typedef struct fsrc_plan {
@@ -57,8 +54,7 @@ typedef struct fsrc {
     size_t linecap;
     rn_buf_t rec; /* a CSV record over several lines */
     rn_csv_dec_t *csv;
-    uint64_t skipped;
-    char first_skip[RN_ERROR_MSG_MAX];
+    rn_bad_records_t bad;
     char errbuf[RN_ERROR_MSG_MAX];
 } fsrc_t;
 
@@ -72,16 +68,6 @@ fsrc_plan_free(void *p)
         return;
     rn_free(plan->path);
     rn_free(plan);
-}
-
-static rn_schema_t *
-errors_schema(void)
-{
-    rn_schema_t *s = rn__schema_new();
-    rn__schema_add(s, "error", RN_TYPE_STRING, NULL);
-    rn__schema_add(s, "raw", RN_TYPE_STRING, NULL);
-    rn__schema_add(s, "location", RN_TYPE_STRING, NULL);
-    return s;
 }
 
 /* The event-time field: the runtime's answer when it has one, else the
@@ -104,7 +90,7 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     fsrc_plan_t *plan;
     rn_schema_t *schema;
     const char *path = NULL;
-    int format, on_error;
+    int format;
     char what[160];
     rn_code_t rc;
 
@@ -113,8 +99,7 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         return err ? err->code : RN_EINVAL;
     if ((rc = rn__conf_str(conf, "path", NULL, &path, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "format", rn__format_names, RN_FORMAT_JSON, &format, err)) !=
-            RN_OK ||
-        (rc = rn__conf_enum(conf, "on_error", on_error_names, ON_FAIL, &on_error, err)) != RN_OK)
+            RN_OK)
         return rc;
     if (path == NULL || *path == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "path"),
@@ -126,14 +111,9 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     plan = rn_xcalloc(1, sizeof(*plan));
     plan->path = rn_xstrdup(path);
     plan->format = (rn_format_t)format;
-    plan->on_error = on_error;
-    plan->errors_port = -1;
     rn__pc_set_plan(pc, plan, fsrc_plan_free);
-    if (on_error == ON_DEAD_LETTER) {
-        if ((rc = rn__pc_add_output(pc, "errors", errors_schema(), err)) != RN_OK)
-            return rc;
-        plan->errors_port = rn__pc_port(pc, "errors");
-    }
+    if ((rc = rn__bad_plan(pc, &plan->on_error, &plan->errors_port, err)) != RN_OK)
+        return rc;
     /* schema now belongs to the main output port, which keeps it alive. */
     plan->et_field = event_time_field(pc, schema);
     rn__pc_set_bounded(pc, true);
@@ -410,6 +390,7 @@ open_instance(rn_op_t *op, rn_error_t *err)
         return rn__errf(err, RN_ENOMEM, "out of memory");
     st->plan = plan;
     st->schema = rn__op_schema(op, 0);
+    rn__bad_init(&st->bad, plan->on_error, plan->errors_port);
     rn__buf_init(&st->rec);
     rn__op_set_data(op, st);
     if (plan->format == RN_FORMAT_CSV && (st->csv = rn__csv_dec_new(st->schema)) == NULL)
@@ -446,10 +427,8 @@ static void
 fsrc_close(rn_op_t *op)
 {
     fsrc_t *st = rn__op_data(op);
-    if (st != NULL && st->skipped > 0)
-        RN_LOG_WARN(rn__op_name(op), "skipped %llu bad record%s (on_error: skip); the first: %s",
-                    (unsigned long long)st->skipped, st->skipped == 1 ? "" : "s",
-                    st->first_skip);
+    if (st != NULL)
+        rn__bad_close(op, &st->bad);
     fsrc_free(st);
     rn__op_set_data(op, NULL);
 }
@@ -475,37 +454,11 @@ decode(fsrc_t *st, const char *rec, size_t len, rn_value_t *row, rn_arena_t *are
 
 /* A record that did not decode (reason in st->errbuf), per on_error. */
 static rn_code_t
-bad_record(rn_op_t *op, fsrc_t *st, const char *rec, size_t len, int64_t line, rn_batch_t **eb,
-           rn_error_t *err)
+bad_record(rn_op_t *op, fsrc_t *st, const char *rec, size_t len, int64_t line, rn_error_t *err)
 {
-    const fsrc_plan_t *plan = st->plan;
-
-    if (plan->on_error == ON_FAIL)
-        return rn__errf(err, RN_EDATA, "%s:%lld: %s", st->name, (long long)line, st->errbuf);
-    if (plan->on_error == ON_SKIP) {
-        if (st->skipped++ == 0)
-            snprintf(st->first_skip, sizeof(st->first_skip), "%s:%lld: %s", st->name,
-                     (long long)line, st->errbuf);
-        return RN_OK;
-    }
-    if (*eb == NULL)
-        *eb = rn__op_batch(op, plan->errors_port);
-    rn_batch_t *b = *eb;
     char where[PATH_MAX + 32];
-    int wn = snprintf(where, sizeof(where), "%s:%lld", st->name, (long long)line);
-    if (wn < 0 || (size_t)wn >= sizeof(where))
-        wn = (int)strlen(where);
-    size_t elen = strlen(st->errbuf);
-    rn_value_t *row = rn__batch_append(b, 0);
-    row[0] = rn__val_str(rn__arena_strdup(&b->arena, st->errbuf, elen), (uint32_t)elen);
-    row[1] = rn__val_str(rn__arena_strdup(&b->arena, rec, len),
-                         len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
-    row[2] = rn__val_str(rn__arena_strdup(&b->arena, where, (size_t)wn), (uint32_t)wn);
-    if (rn__batch_full(b)) {
-        *eb = NULL;
-        return rn__op_emit(op, plan->errors_port, b, err);
-    }
-    return RN_OK;
+    snprintf(where, sizeof(where), "%s:%lld", st->name, (long long)line);
+    return rn__bad_record(op, &st->bad, st->errbuf, rec, len, where, err);
 }
 
 static rn_code_t
@@ -513,7 +466,7 @@ fsrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
 {
     fsrc_t *st = rn__op_data(op);
     const int et = st->plan->et_field;
-    rn_batch_t *b = rn__op_batch(op, 0), *eb = NULL;
+    rn_batch_t *b = rn__op_batch(op, 0);
     rn_code_t rc = RN_OK;
     const char *rec;
     size_t len;
@@ -534,16 +487,15 @@ fsrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
             continue;
         }
         b->n--;
-        if ((rc = bad_record(op, st, rec, len, line, &eb, err)) != RN_OK)
+        if ((rc = bad_record(op, st, rec, len, line, err)) != RN_OK)
             break;
     }
     if (rc != RN_OK) {
         rn__op_free_batch(op, b);
-        if (eb != NULL)
-            rn__op_free_batch(op, eb);
+        rn__bad_discard(op, &st->bad);
         return rc;
     }
-    if (eb != NULL && (rc = rn__op_emit(op, st->plan->errors_port, eb, err)) != RN_OK) {
+    if ((rc = rn__bad_flush(op, &st->bad, err)) != RN_OK) {
         rn__op_free_batch(op, b);
         return rc;
     }

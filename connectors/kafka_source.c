@@ -40,10 +40,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-enum { ON_FAIL, ON_SKIP, ON_DEAD_LETTER };
 enum { START_EARLIEST, START_LATEST };
 
-static const char *const on_error_names[] = {"fail", "skip", "dead-letter", NULL};
 static const char *const start_names[] = {"earliest", "latest", NULL};
 static const char *const bounded_names[] = {"latest", NULL};
 static const char *const keys[] = {"brokers",  "topic",      "group",   "start",
@@ -100,8 +98,7 @@ typedef struct ksrc {
     int parallelism, instance;
     int64_t now_ms;  /* processing time of this poll */
     rn_csv_dec_t *csv;
-    uint64_t skipped;
-    char first_skip[RN_ERROR_MSG_MAX];
+    rn_bad_records_t bad;
     char errbuf[RN_ERROR_MSG_MAX];
 } ksrc_t;
 
@@ -119,16 +116,6 @@ ksrc_plan_free(void *p)
     rn__schema_destroy(plan->payload);
     rn__kafka_props_fini(&plan->props);
     rn_free(plan);
-}
-
-static rn_schema_t *
-errors_schema(void)
-{
-    rn_schema_t *s = rn__schema_new();
-    rn__schema_add(s, "error", RN_TYPE_STRING, NULL);
-    rn__schema_add(s, "raw", RN_TYPE_STRING, NULL);
-    rn__schema_add(s, "location", RN_TYPE_STRING, NULL);
-    return s;
 }
 
 /* `metadata: {key: NAME, timestamp: NAME, partition: NAME, offset: NAME,
@@ -176,7 +163,7 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 {
     const rn_conf_t *conf = rn__pc_conf(pc);
     const char *brokers = NULL, *topic = NULL, *group = NULL;
-    int format, on_error, start, bounded = -1;
+    int format, start, bounded = -1;
     char what[160];
     rn_code_t rc;
 
@@ -188,8 +175,6 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         (rc = rn__conf_str(conf, "topic", NULL, &topic, err)) != RN_OK ||
         (rc = rn__conf_str(conf, "group", NULL, &group, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "format", rn__format_names, RN_FORMAT_JSON, &format, err)) !=
-            RN_OK ||
-        (rc = rn__conf_enum(conf, "on_error", on_error_names, ON_FAIL, &on_error, err)) !=
             RN_OK ||
         (rc = rn__conf_enum(conf, "start", start_names, START_EARLIEST, &start, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "bounded", bounded_names, -1, &bounded, err)) != RN_OK)
@@ -237,17 +222,12 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         snprintf(plan->group, n, "runnel.%s", rn__pc_name(pc));
     }
     plan->format = (rn_format_t)format;
-    plan->on_error = on_error;
     plan->start = start;
     plan->bounded = bounded >= 0;
     plan->discovery_ms = plan->bounded ? 0 : discovery_ms; /* bounded: the end is fixed */
-    plan->errors_port = -1;
     rn__pc_set_plan(pc, plan, ksrc_plan_free);
-    if (on_error == ON_DEAD_LETTER) {
-        if ((rc = rn__pc_add_output(pc, "errors", errors_schema(), err)) != RN_OK)
-            return rc;
-        plan->errors_port = rn__pc_port(pc, "errors");
-    }
+    if ((rc = rn__bad_plan(pc, &plan->on_error, &plan->errors_port, err)) != RN_OK)
+        return rc;
     int et = rn__pc_event_time_field(pc);
     const char *etname = rn_conf_scalar(rn_conf_get(conf, "event_time"));
     if (et < 0 && etname != NULL)
@@ -481,6 +461,7 @@ ksrc_open(rn_op_t *op, rn_error_t *err)
         return rn__errf(err, RN_ENOMEM, "out of memory");
     st->plan = plan;
     st->schema = rn__op_schema(op, 0);
+    rn__bad_init(&st->bad, plan->on_error, plan->errors_port);
     snprintf(st->what, sizeof(st->what), "kafka source '%s' (instance %d)", rn__op_name(op),
              rn__op_instance(op));
     int64_t ooo;
@@ -507,10 +488,8 @@ static void
 ksrc_close(rn_op_t *op)
 {
     ksrc_t *st = rn__op_data(op);
-    if (st != NULL && st->skipped > 0)
-        RN_LOG_WARN(rn__op_name(op), "skipped %llu bad record%s (on_error: skip); the first: %s",
-                    (unsigned long long)st->skipped, st->skipped == 1 ? "" : "s",
-                    st->first_skip);
+    if (st != NULL)
+        rn__bad_close(op, &st->bad);
     ksrc_free(st);
     rn__op_set_data(op, NULL);
 }
@@ -641,36 +620,12 @@ decode(ksrc_t *st, const rd_kafka_message_t *m, rn_value_t *row, rn_arena_t *are
 
 /* A record that did not decode (reason in st->errbuf), per on_error. */
 static rn_code_t
-bad_record(rn_op_t *op, ksrc_t *st, const rd_kafka_message_t *m, rn_batch_t **eb,
-           rn_error_t *err)
+bad_record(rn_op_t *op, ksrc_t *st, const rd_kafka_message_t *m, rn_error_t *err)
 {
-    const ksrc_plan_t *plan = st->plan;
     char where[300];
-    int wn = snprintf(where, sizeof(where), "%s/%" PRId32 "@%" PRId64, plan->topic, m->partition,
-                      m->offset);
-    if (wn < 0 || (size_t)wn >= sizeof(where))
-        wn = (int)strlen(where);
-    if (plan->on_error == ON_FAIL)
-        return rn__errf(err, RN_EDATA, "%s: %s", where, st->errbuf);
-    if (plan->on_error == ON_SKIP) {
-        if (st->skipped++ == 0)
-            snprintf(st->first_skip, sizeof(st->first_skip), "%s: %s", where, st->errbuf);
-        return RN_OK;
-    }
-    if (*eb == NULL)
-        *eb = rn__op_batch(op, plan->errors_port);
-    rn_batch_t *b = *eb;
-    size_t elen = strlen(st->errbuf), len = m->len;
-    rn_value_t *row = rn__batch_append(b, 0);
-    row[0] = rn__val_str(rn__arena_strdup(&b->arena, st->errbuf, elen), (uint32_t)elen);
-    row[1] = rn__val_str(rn__arena_strdup(&b->arena, m->payload != NULL ? m->payload : "", len),
-                         len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
-    row[2] = rn__val_str(rn__arena_strdup(&b->arena, where, (size_t)wn), (uint32_t)wn);
-    if (rn__batch_full(b)) {
-        *eb = NULL;
-        return rn__op_emit(op, plan->errors_port, b, err);
-    }
-    return RN_OK;
+    snprintf(where, sizeof(where), "%s/%" PRId32 "@%" PRId64, st->plan->topic, m->partition,
+             m->offset);
+    return rn__bad_record(op, &st->bad, st->errbuf, m->payload, m->len, where, err);
 }
 
 /* Bounded: every partition reached its end offset. */
@@ -685,8 +640,7 @@ all_read(const ksrc_t *st)
 
 /* One message or event of the consumer into b. */
 static rn_code_t
-take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_batch_t **eb,
-     rn_error_t *err)
+take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_error_t *err)
 {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
         return RN_OK;
@@ -717,7 +671,7 @@ take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_batch_t *
         return RN_OK;
     }
     b->n--;
-    return bad_record(op, st, m, eb, err);
+    return bad_record(op, st, m, err);
 }
 
 /* Partitions added to the topic while the job runs (partition_discovery):
@@ -812,7 +766,7 @@ poll_batch(rn_op_t *op, ksrc_t *st, bool *done, rn_error_t *err)
         *done = true;
         return RN_OK;
     }
-    rn_batch_t *b = rn__op_batch(op, 0), *eb = NULL;
+    rn_batch_t *b = rn__op_batch(op, 0);
     rn_code_t rc = RN_OK;
     bool any = false;
     while (rc == RN_OK && !rn__batch_full(b)) {
@@ -820,18 +774,17 @@ poll_batch(rn_op_t *op, ksrc_t *st, bool *done, rn_error_t *err)
         if (m == NULL)
             break;
         any = true;
-        rc = take(op, st, m, b, &eb, err);
+        rc = take(op, st, m, b, err);
         rd_kafka_message_destroy(m);
         if (st->plan->bounded && all_read(st))
             break;
     }
     if (rc != RN_OK) {
         rn__op_free_batch(op, b);
-        if (eb != NULL)
-            rn__op_free_batch(op, eb);
+        rn__bad_discard(op, &st->bad);
         return rc;
     }
-    if (eb != NULL && (rc = rn__op_emit(op, st->plan->errors_port, eb, err)) != RN_OK) {
+    if ((rc = rn__bad_flush(op, &st->bad, err)) != RN_OK) {
         rn__op_free_batch(op, b);
         return rc;
     }
