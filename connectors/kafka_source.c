@@ -29,8 +29,10 @@
  * key (string), timestamp (the record's, epoch ms), partition, offset and
  * headers (a JSON object of strings).
  *
- * Not yet (issue 5): raw format,
- * `brokers: embedded`, dead letters to a topic.
+ * `format: raw` puts the value as it is into the schema's one string
+ * field (a record without a value: null).
+ *
+ * Not yet (issue 5): `brokers: embedded`, dead letters to a topic.
  *
  * @thread plan: control; an instance: its task.
  */
@@ -41,6 +43,11 @@
 #include <stdlib.h>
 
 enum { START_EARLIEST, START_LATEST };
+/* The value's format: rn_format_t's, and raw (the value as it is, into the
+ * schema's one string field). */
+enum { KFORMAT_JSON = RN_FORMAT_JSON, KFORMAT_CSV = RN_FORMAT_CSV, KFORMAT_RAW };
+
+static const char *const format_names[] = {"json", "csv", "raw", NULL};
 
 static const char *const start_names[] = {"earliest", "latest", NULL};
 static const char *const bounded_names[] = {"latest", NULL};
@@ -67,7 +74,7 @@ typedef struct ksrc_plan {
     rn_schema_t *payload;          /* the declared schema: what a message's value holds; owned */
     int meta[META_N];              /* output field of each metadata, or -1 */
     rn_kafka_props_t props;
-    rn_format_t format;
+    int format; /* KFORMAT_* */
     int start;
     bool bounded;
     int64_t discovery_ms; /* partition_discovery; 0: off */
@@ -174,7 +181,7 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if ((rc = rn__conf_str(conf, "brokers", NULL, &brokers, err)) != RN_OK ||
         (rc = rn__conf_str(conf, "topic", NULL, &topic, err)) != RN_OK ||
         (rc = rn__conf_str(conf, "group", NULL, &group, err)) != RN_OK ||
-        (rc = rn__conf_enum(conf, "format", rn__format_names, RN_FORMAT_JSON, &format, err)) !=
+        (rc = rn__conf_enum(conf, "format", format_names, KFORMAT_JSON, &format, err)) !=
             RN_OK ||
         (rc = rn__conf_enum(conf, "start", start_names, START_EARLIEST, &start, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "bounded", bounded_names, -1, &bounded, err)) != RN_OK)
@@ -221,7 +228,14 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         plan->group = rn_xmalloc(n);
         snprintf(plan->group, n, "runnel.%s", rn__pc_name(pc));
     }
-    plan->format = (rn_format_t)format;
+    plan->format = format;
+    if (format == KFORMAT_RAW &&
+        (plan->payload->nfields != 1 || plan->payload->fields[0].type != RN_TYPE_STRING)) {
+        ksrc_plan_free(plan);
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "schema"),
+                            "%s: format raw needs a schema of one string field (the value)",
+                            what);
+    }
     plan->start = start;
     plan->bounded = bounded >= 0;
     plan->discovery_ms = plan->bounded ? 0 : discovery_ms; /* bounded: the end is fixed */
@@ -471,7 +485,7 @@ ksrc_open(rn_op_t *op, rn_error_t *err)
     st->parallelism = rn__op_parallelism(op);
     st->instance = rn__op_instance(op);
     rn_code_t rc = RN_OK;
-    if (plan->format == RN_FORMAT_CSV)
+    if (plan->format == KFORMAT_CSV)
         rc = csv_open(st, err);
     if (rc == RN_OK)
         rc = open_instance(op, st, err);
@@ -603,7 +617,12 @@ decode(ksrc_t *st, const rd_kafka_message_t *m, rn_value_t *row, rn_arena_t *are
     const char *rec = m->payload != NULL ? m->payload : "";
     size_t len = m->len;
     rn_code_t rc;
-    if (plan->format == RN_FORMAT_CSV)
+    if (plan->format == KFORMAT_RAW) {
+        row[0] = m->payload != NULL ? rn__val_str(rn__arena_strdup(arena, rec, len),
+                                                  len > UINT32_MAX ? UINT32_MAX : (uint32_t)len)
+                                    : rn__val_null();
+        rc = RN_OK;
+    } else if (plan->format == KFORMAT_CSV)
         rc = rn__csv_dec_record(st->csv, rec, len, row, arena, st->errbuf, sizeof(st->errbuf));
     else
         rc = rn__json_decode_line(plan->payload, rec, len, row, arena, st->errbuf,

@@ -13,7 +13,8 @@
 #   with no room for disorder; an empty partition stops holding windows
 #   back once idle.
 # - Partitions added while running are read, from their start.
-# - Record metadata (key, timestamp, partition, offset, headers) as fields.
+# - Record metadata (key, timestamp, partition, offset, headers) as fields;
+#   format raw.
 # - A missing topic and a property that runs a command are refused with
 #   clear messages.
 #
@@ -185,6 +186,20 @@ YAML
 line=$(grep -F '"id":2,' "$d/out.jsonl")
 check '[[ "$line" == '"'"'{"id":2,"name":"k2","k":"user2","kts":1'"'"'*'"'"',"p":0,"o":2,"h":"{\"n\":\"2\"}"}'"'"' ]] && [ "$(wc -l < "$d/out.jsonl")" -eq 3 ]' \
   "key, timestamp (as event time), partition, offset and headers as fields, CSV values"
+
+# format: raw: the value as it is, in the schema's one string field.
+d=$work/raw
+mkdir -p "$d"
+cat > "$d/job.yaml" <<YAML
+name: kraw
+sources:
+  src: {type: kafka, brokers: '$addr', topic: meta, bounded: latest, format: raw, schema: {line: string}, metadata: {key: k}}
+sinks:
+  out: {type: file, inputs: [src], path: ./out.jsonl}
+YAML
+(cd "$d" && "$RUNNEL" run job.yaml --quiet > log 2>&1)
+check 'grep -qxF "{\"line\":\"1,k1\",\"k\":\"user1\"}" "$d/out.jsonl" && [ "$(wc -l < "$d/out.jsonl")" -eq 3 ]' \
+  "format raw: the value as it is"
 
 # ---- offsets in checkpoints -----------------------------------------------
 d=$work/resume
