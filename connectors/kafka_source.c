@@ -389,8 +389,10 @@ assign(ksrc_t *st, rn_error_t *err)
                                 st->plan->topic, kp->id, rd_kafka_err2str(e));
             }
             kp->end = hi;
-            if (kp->next < 0 && st->plan->start == START_LATEST)
-                kp->next = hi; /* nothing to read */
+            /* From a known offset, so that "read up to end" can be told:
+             * an empty partition (lo == hi) is read at once. */
+            if (kp->next < 0)
+                kp->next = st->plan->start == START_LATEST ? hi : lo;
         }
         rd_kafka_topic_partition_t *tp =
             rd_kafka_topic_partition_list_add(l, st->plan->topic, kp->id);

@@ -125,6 +125,13 @@ done
 kill -TERM $pid
 wait $pid
 check '[ -s "$d/out.jsonl" ]' "an empty partition idle after 1 s: windows fire ($(wc -l < "$d/out.jsonl" 2>/dev/null || echo 0) lines)"
+# bounded: an empty partition is read at once (the job ends).
+d=$work/idle-bounded
+window_job "$d" "{type: kafka, brokers: '$addr', topic: idle, bounded: latest, schema: $schema, event_time: ts, watermark: {max_out_of_orderness: 1h}}"
+(cd "$d" && timeout 60 "$RUNNEL" run job.yaml --quiet > log 2>&1)
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(grep -o "\"n\":[0-9]*" "$d/out.jsonl" | cut -d: -f2 | awk "{ s += \$1 } END { print s }")" -eq 2000 ]' \
+  "bounded with an empty partition: ends, every record counted (rc $rc)"
 
 # Partitions added while the job runs are found (partition_discovery) and
 # read from their start.
