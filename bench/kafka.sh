@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench/kafka.sh: Kafka -> filter -> Kafka through runnel against the
+# ceiling of plain librdkafka consume-and-produce (bench_kafka_ceiling),
+# same broker, same input, one run each. Starts a broker of its own
+# (tests/kafka/broker.sh), preloads a topic of 3 partitions with N JSON
+# records (default 2000000), and prints one README table row per figure
+# with the machine. Build first: ./scripts/setup.sh (build/ with tests and
+# benchmarks).
+# Usage: bench/kafka.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-2000000}
+b=build
+for x in "$b/runnel" "$b/tests/kafka_produce" "$b/bench/bench_kafka_ceiling"; do
+  [ -x "$x" ] || { echo "build first: $x is missing" >&2; exit 1; }
+done
+work=$(mktemp -d "${TMPDIR:-/tmp}/runnel-bench-kafka.XXXXXX")
+export RN_KAFKA_DIR=$work/broker RN_KAFKA_WATCH_PID=$$
+trap 'tests/kafka/broker.sh stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+mkdir -p "$RN_KAFKA_DIR"
+addr=$(tests/kafka/broker.sh start | tail -n 1)
+for t in in out-ceiling out-runnel; do tests/kafka/broker.sh topic $t 3 >/dev/null; done
+echo "preloading $n records..." >&2
+awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
+  printf "{\"id\":%d,\"key\":\"k%d\",\"value\":%d,\"ts\":%.0f}\n", i, i % 1000, i % 1000, 1700000000000 + i }' |
+  "$b/tests/kafka_produce" "$addr" in 3 2>/dev/null
+
+ceiling=$("$b/bench/bench_kafka_ceiling" "$addr" in out-ceiling "$n")
+machine=$(echo "$ceiling" | grep '^machine:')
+cev=$(echo "$ceiling" | grep '^RESULT events_per_sec=' | cut -d= -f2)
+cmb=$(echo "$ceiling" | grep '^RESULT mb_per_sec=' | cut -d= -f2)
+
+cat > "$work/job.yaml" <<YAML
+name: bench-kafka
+parallelism: 1
+sources:
+  src: {type: kafka, brokers: '$addr', topic: in, bounded: latest, schema: {id: int, key: string, value: int, ts: timestamp}, event_time: ts}
+operators:
+  keep: {type: filter, inputs: [src], where: "value >= 0"}
+sinks:
+  out: {type: kafka, inputs: [keep], brokers: '$addr', topic: out-runnel}
+YAML
+t0=$(date +%s.%N)
+"$b/runnel" run "$work/job.yaml" --quiet
+t1=$(date +%s.%N)
+bytes=$(awk -v n="$n" 'BEGIN { b = 0; for (i = 0; i < n; i++) b += length(sprintf("{\"id\":%d,\"key\":\"k%d\",\"value\":%d,\"ts\":%.0f}", i, i % 1000, i % 1000, 1700000000000 + i)); print b }')
+rev=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+rmb=$(awk -v x="$bytes" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", x / 1e6 / (b - a) }')
+echo "$machine"
+echo "| Kafka benchmark ($n JSON records, 3 partitions, one broker on this machine) | events/s | MB/s | of the ceiling |"
+echo "| --- | --- | --- | --- |"
+echo "| plain librdkafka consume -> produce (ceiling) | $(awk -v v="$cev" 'BEGIN { printf "%.2f M", v / 1e6 }') | $cmb | 100% |"
+echo "| runnel: kafka -> filter -> kafka (at-least-once, parallelism 1, wall time of \`runnel run\`) | $(awk -v v="$rev" 'BEGIN { printf "%.2f M", v / 1e6 }') | $rmb | $(awk -v a="$rev" -v c="$cev" 'BEGIN { printf "%.0f%%", 100 * a / c }') |"
