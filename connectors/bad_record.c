@@ -1,6 +1,7 @@
 /*
  * connectors/bad_record.c: what a source does with a record that does not
- * decode (`on_error`), shared by the file and Kafka sources.
+ * decode (`on_error`), shared by the file and Kafka sources, and the
+ * event-time field they both check.
  *
  * fail stops the job with "LOCATION: reason"; skip drops the record and
  * counts it (one warning with the count and the first at close);
@@ -43,6 +44,26 @@ rn__bad_init(rn_bad_records_t *br, int on_error, int errors_port)
     memset(br, 0, sizeof(*br));
     br->on_error = on_error;
     br->errors_port = errors_port;
+}
+
+int
+rn__conn_event_time_field(rn_plan_ctx_t *pc, const rn_schema_t *schema)
+{
+    int et = rn__pc_event_time_field(pc);
+    const char *name = rn_conf_scalar(rn_conf_get(rn__pc_conf(pc), "event_time"));
+    if (et < 0 && name != NULL)
+        et = rn__schema_find(schema, name);
+    return et;
+}
+
+rn_code_t
+rn__conn_check_event_time(const rn_schema_t *schema, int et, const rn_value_t *row,
+                          char *errbuf, size_t errlen)
+{
+    if (et < 0 || !row[et].null)
+        return RN_OK;
+    snprintf(errbuf, errlen, "field '%s': the event time is missing", schema->fields[et].name);
+    return RN_EDATA;
 }
 
 static uint32_t

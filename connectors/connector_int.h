@@ -16,6 +16,16 @@
  * at the offending node. */
 rn_schema_t *rn__conn_schema(const rn_conf_t *conf, const char *what, rn_error_t *err);
 
+/* A source's event-time field in schema (its main output): the runtime's
+ * answer when it has one, else the `event_time` key looked up here (the
+ * runtime may resolve it only after plan(); it checks name and type
+ * itself). -1: processing time. */
+int rn__conn_event_time_field(rn_plan_ctx_t *pc, const rn_schema_t *schema);
+/* A decoded row whose event-time field et (>= 0) is null is a bad record:
+ * RN_EDATA with the reason in errbuf. */
+rn_code_t rn__conn_check_event_time(const rn_schema_t *schema, int et, const rn_value_t *row,
+                                    char *errbuf, size_t errlen);
+
 /* "<kind> '<name>'" for messages, into buf. */
 void rn__conn_what(const rn_plan_ctx_t *pc, const char *kind, char *buf, size_t size);
 

@@ -70,19 +70,6 @@ fsrc_plan_free(void *p)
     rn_free(plan);
 }
 
-/* The event-time field: the runtime's answer when it has one, else the
- * `event_time` key looked up here (the runtime may resolve it only after
- * plan(); it checks the name and type itself). */
-static int
-event_time_field(rn_plan_ctx_t *pc, const rn_schema_t *schema)
-{
-    int et = rn__pc_event_time_field(pc);
-    const char *name = rn_conf_scalar(rn_conf_get(rn__pc_conf(pc), "event_time"));
-    if (et < 0 && name != NULL)
-        et = rn__schema_find(schema, name);
-    return et;
-}
-
 static rn_code_t
 fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 {
@@ -115,7 +102,7 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if ((rc = rn__bad_plan(pc, &plan->on_error, &plan->errors_port, err)) != RN_OK)
         return rc;
     /* schema now belongs to the main output port, which keeps it alive. */
-    plan->et_field = event_time_field(pc, schema);
+    plan->et_field = rn__conn_event_time_field(pc, schema);
     rn__pc_set_bounded(pc, true);
     return RN_OK;
 }
@@ -444,11 +431,9 @@ decode(fsrc_t *st, const char *rec, size_t len, rn_value_t *row, rn_arena_t *are
     else
         rc = rn__json_decode_line(st->schema, rec, len, row, arena, st->errbuf,
                                   sizeof(st->errbuf));
-    if (rc == RN_OK && plan->et_field >= 0 && row[plan->et_field].null) {
-        snprintf(st->errbuf, sizeof(st->errbuf), "field '%s': the event time is missing",
-                 st->schema->fields[plan->et_field].name);
-        rc = RN_EDATA;
-    }
+    if (rc == RN_OK)
+        rc = rn__conn_check_event_time(st->schema, plan->et_field, row, st->errbuf,
+                                       sizeof(st->errbuf));
     return rc;
 }
 

@@ -242,11 +242,7 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     rn__pc_set_plan(pc, plan, ksrc_plan_free);
     if ((rc = rn__bad_plan(pc, &plan->on_error, &plan->errors_port, err)) != RN_OK)
         return rc;
-    int et = rn__pc_event_time_field(pc);
-    const char *etname = rn_conf_scalar(rn_conf_get(conf, "event_time"));
-    if (et < 0 && etname != NULL)
-        et = rn__schema_find(schema, etname);
-    plan->et_field = et;
+    plan->et_field = rn__conn_event_time_field(pc, schema);
     rn__pc_set_bounded(pc, plan->bounded);
     return RN_OK;
 }
@@ -629,14 +625,11 @@ decode(ksrc_t *st, const rd_kafka_message_t *m, rn_value_t *row, rn_arena_t *are
     else
         rc = rn__json_decode_line(plan->payload, rec, len, row, arena, st->errbuf,
                                   sizeof(st->errbuf));
-    if (rc == RN_OK)
-        fill_metadata(plan, m, row, arena);
-    if (rc == RN_OK && plan->et_field >= 0 && row[plan->et_field].null) {
-        snprintf(st->errbuf, sizeof(st->errbuf), "field '%s': the event time is missing",
-                 st->schema->fields[plan->et_field].name);
-        rc = RN_EDATA;
-    }
-    return rc;
+    if (rc != RN_OK)
+        return rc;
+    fill_metadata(plan, m, row, arena);
+    return rn__conn_check_event_time(st->schema, plan->et_field, row, st->errbuf,
+                                     sizeof(st->errbuf));
 }
 
 /* A record that did not decode (reason in st->errbuf), per on_error. */

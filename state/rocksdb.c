@@ -69,12 +69,12 @@ rn__rdb_kbuf(rn__rdb_t *rdb, size_t need)
     return rdb->kbuf;
 }
 
-rn_code_t
-rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
-            rn_error_t *err)
+/* The lookup itself; the caller has passed the fence its way. */
+static rn_code_t
+get_past_fence(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
+               rn_error_t *err)
 {
     char *rerr = NULL;
-    rn__rdb_fence(rdb);
     *val = rocksdb_get(rdb->db, rdb->ropts, (const char *)key, klen, len, &rerr);
     if (rerr != NULL)
         return rdb_err(err, rerr, "get", rdb->path);
@@ -82,15 +82,19 @@ rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t 
 }
 
 rn_code_t
+rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
+            rn_error_t *err)
+{
+    rn__rdb_fence(rdb);
+    return get_past_fence(rdb, key, klen, val, len, err);
+}
+
+rn_code_t
 rn__rdb_get_cached(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen, char **val,
                    size_t *len, rn_error_t *err)
 {
-    char *rerr = NULL;
     rn__rdb_fence_key(rdb, h);
-    *val = rocksdb_get(rdb->db, rdb->ropts, (const char *)key, klen, len, &rerr);
-    if (rerr != NULL)
-        return rdb_err(err, rerr, "get", rdb->path);
-    return *val != NULL ? RN_OK : RN_ENOTFOUND;
+    return get_past_fence(rdb, key, klen, val, len, err);
 }
 
 rn_code_t

@@ -12,26 +12,10 @@
 # Env: RUNNEL, RN_TEST_TMP.
 set -uo pipefail
 : "${RUNNEL:?}" "${RN_TEST_TMP:=/tmp}"
-BROKER=$(cd "$(dirname "$0")" && pwd)/broker.sh
-mkdir -p "$RN_TEST_TMP"
-work=$(mktemp -d "$RN_TEST_TMP/kafka_sink.XXXXXX")
-RN_KAFKA_DIR=$work/broker
-RN_KAFKA_WATCH_PID=$$
-export RN_KAFKA_DIR RN_KAFKA_WATCH_PID
-fail=0
-cleanup() {
-  "$BROKER" stop >/dev/null 2>&1 || true
-  if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$work"; else echo "kept: $work"; fi
-}
-trap cleanup EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
-
-mkdir -p "$RN_KAFKA_DIR"
-addr=$("$BROKER" start | tail -n 1)
-[[ "$addr" =~ ^127\.0\.0\.1:[0-9]+$ ]] || { echo "FAIL: broker.sh start ($addr)"; fail=1; exit 1; }
-for t in out alo; do
-  "$BROKER" topic $t 3 >/dev/null || { echo "FAIL: topic $t"; fail=1; exit 1; }
-done
+. "$(dirname "$0")/lib.sh"
+kafka_test_start kafka_sink
+kafka_topic out 3
+kafka_topic alo 3
 
 read_back() { # DIR TOPIC: the topic's records with their key and partition
   mkdir -p "$1"

@@ -22,25 +22,10 @@
 #      RN_TEST_TMP.
 set -uo pipefail
 : "${RUNNEL:?}" "${KAFKA_PRODUCE:?}" "${RN_TEST_TMP:=/tmp}"
-BROKER=$(cd "$(dirname "$0")" && pwd)/broker.sh
-mkdir -p "$RN_TEST_TMP"
-work=$(mktemp -d "$RN_TEST_TMP/kafka_source.XXXXXX")
-RN_KAFKA_DIR=$work/broker
-RN_KAFKA_WATCH_PID=$$
-export RN_KAFKA_DIR RN_KAFKA_WATCH_PID
-fail=0
-cleanup() {
-  "$BROKER" stop >/dev/null 2>&1 || true
-  if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$work"; else echo "kept: $work"; fi
-}
-trap cleanup EXIT
-check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
-
-mkdir -p "$RN_KAFKA_DIR"
-addr=$("$BROKER" start | tail -n 1)
-[[ "$addr" =~ ^127\.0\.0\.1:[0-9]+$ ]] || { echo "FAIL: broker.sh start ($addr)"; fail=1; exit 1; }
-"$BROKER" topic events 3 >/dev/null || { echo "FAIL: topic events"; fail=1; exit 1; }
-"$BROKER" topic more 3 >/dev/null || { echo "FAIL: topic more"; fail=1; exit 1; }
+. "$(dirname "$0")/lib.sh"
+kafka_test_start kafka_source
+kafka_topic events 3
+kafka_topic more 3
 
 lines() { # FIRST LAST: JSON records of ids FIRST..LAST
   awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++)
@@ -118,10 +103,7 @@ window_job "$d" "{type: kafka, brokers: '$addr', topic: idle, schema: $schema, e
 sed -i 's/^parallelism: 2/parallelism: 1\ncheckpoints: {interval: 200ms, dir: .\/ckpt}/' "$d/job.yaml"
 (cd "$d" && exec "$RUNNEL" run job.yaml --quiet > log 2>&1) &
 pid=$!
-for _ in $(seq 100); do
-  [ -s "$d/out.jsonl" ] && break
-  sleep 0.2
-done
+wait_lines "$d/out.jsonl" 1 100
 kill -TERM $pid
 wait $pid
 check '[ -s "$d/out.jsonl" ]' "an empty partition idle after 1 s: windows fire ($(wc -l < "$d/out.jsonl" 2>/dev/null || echo 0) lines)"
@@ -150,16 +132,10 @@ sinks:
 YAML
 (cd "$d" && RUNNEL_LOG=info exec "$RUNNEL" run job.yaml > log 2>&1) &
 pid=$!
-for _ in $(seq 100); do
-  [ "$( { wc -l < "$d/out.jsonl"; } 2>/dev/null || echo 0)" -ge 1000 ] && break
-  sleep 0.2
-done
+wait_lines "$d/out.jsonl" 1000 100
 "$BROKER" partitions grow 3 >/dev/null
 lines 1000 2999 | "$KAFKA_PRODUCE" "$addr" grow 2 1 2>/dev/null
-for _ in $(seq 150); do
-  [ "$( { wc -l < "$d/out.jsonl"; } 2>/dev/null || echo 0)" -ge 3000 ] && break
-  sleep 0.2
-done
+wait_lines "$d/out.jsonl" 3000 150
 kill -TERM $pid
 wait $pid
 ids=$(grep -o '"id":[0-9]*' "$d/out.jsonl" | sort -u | wc -l)
@@ -227,10 +203,7 @@ lines 0 1999 | "$KAFKA_PRODUCE" "$addr" more 3 2>/dev/null
 pass_job ""
 (cd "$d" && exec "$RUNNEL" run job.yaml > log 2>&1) &
 pid=$!
-for _ in $(seq 100); do
-  [ "$( { wc -l < "$d/out.jsonl"; } 2>/dev/null || echo 0)" -ge 2000 ] && break
-  sleep 0.2
-done
+wait_lines "$d/out.jsonl" 2000 100
 kill -TERM $pid
 wait $pid
 rc=$?

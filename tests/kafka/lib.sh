@@ -1,0 +1,45 @@
+# tests/kafka/lib.sh: what the Kafka tests that run runnel share. Sourced
+# after `set -uo pipefail`, with RN_TEST_TMP set; NAME is the test's name.
+#   kafka_test_start NAME: a scratch directory ($work) and a broker of its
+#     own in it ($addr), stopped on exit; the directory is removed unless
+#     a check failed or RN_KEEP is set.
+#   check EXPR MESSAGE: "ok: MESSAGE" when EXPR holds, else "FAIL: ..."
+#     and the test fails ($fail).
+#   kafka_topic NAME PARTITIONS: creates a topic or fails the test.
+#   wait_lines FILE N TRIES: waits until FILE has N lines.
+BROKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/broker.sh
+fail=0
+
+check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+
+kafka_cleanup() {
+  "$BROKER" stop >/dev/null 2>&1 || true
+  if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$work"; else echo "kept: $work"; fi
+}
+
+kafka_test_start() {
+  mkdir -p "$RN_TEST_TMP"
+  work=$(mktemp -d "$RN_TEST_TMP/$1.XXXXXX")
+  # The watchdog stops the broker even if the test is killed (SIGKILL).
+  RN_KAFKA_DIR=$work/broker
+  RN_KAFKA_WATCH_PID=$$
+  export RN_KAFKA_DIR RN_KAFKA_WATCH_PID
+  trap kafka_cleanup EXIT
+  mkdir -p "$RN_KAFKA_DIR"
+  addr=$("$BROKER" start | tail -n 1)
+  [[ "$addr" =~ ^127\.0\.0\.1:[0-9]+$ ]] || { echo "FAIL: broker.sh start ($addr)"; fail=1; exit 1; }
+}
+
+kafka_topic() {
+  "$BROKER" topic "$1" "$2" >/dev/null || { echo "FAIL: topic $1"; fail=1; exit 1; }
+}
+
+# wait_lines FILE N TRIES: waits (0.2 s a try) until FILE has N lines.
+wait_lines() {
+  local _
+  for _ in $(seq "$3"); do
+    [ "$( { wc -l < "$1"; } 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+    sleep 0.2
+  done
+  return 1
+}
