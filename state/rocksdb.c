@@ -655,6 +655,17 @@ rdb_prefetch_key(void *be, const rn__skey_t *k)
     rn__rc_prefetch_key(be, k);
 }
 
+/* Entries a tick freezes: about a millisecond's copying, so that a
+ * freeze of a few hundred thousand values ends well within a checkpoint
+ * interval and no slice holds the task up long. */
+#define FREEZE_SLICE 4096
+
+static bool
+rdb_tick(void *be, bool all)
+{
+    return rn__rdb_freeze_step(be, all ? SIZE_MAX : FREEZE_SLICE);
+}
+
 static size_t
 rdb_table_bytes(void *be)
 {
@@ -717,4 +728,5 @@ const rn__state_backend_t rn__state_rocksdb_backend = {
     .snapshot = rn__rdb_snapshot,
     .import = rn__rdb_import,
     .ready = rn__rdb_ready,
+    .tick = rdb_tick,
 };

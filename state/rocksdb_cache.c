@@ -45,7 +45,7 @@
 
 #include <xxhash.h>
 
-enum { F_DIRTY = 1, F_ABSENT = 2, F_INDB = 4, F_REF = 8, F_PART = 16 };
+enum { F_DIRTY = 1, F_ABSENT = 2, F_INDB = 4, F_REF = 8, F_PART = 16, F_GEN = 32 };
 
 struct rn__rcent {
     uint32_t state;
@@ -59,14 +59,32 @@ struct rn__rcent {
 
 _Static_assert(sizeof(rn__rcent_t) == 16, "cache entry header keeps values 8-aligned");
 
-/* Remembers that the entry of hash h is about to become dirty (called
- * before F_DIRTY is set, while it still says whether it was). */
 static void dirty_push(rn__rcache_t *c, uint64_t h);
+static void cow(rn__rcache_t *c, rn__rcent_t *e, uint64_t h);
+
+/* Remembers that entry e (hash h) is about to become dirty: in the list
+ * and with the current generation (called before F_DIRTY is set, while
+ * it still says whether it was). Its value does not change: no freeze
+ * needs a copy first (see note_dirty). */
 static inline void
-note_dirty(rn__rcache_t *c, const rn__rcent_t *e, uint64_t h)
+mark_dirty(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
 {
-    if (!(e->flags & F_DIRTY) && !c->dirty_all)
-        dirty_push(c, h);
+    if (!(e->flags & F_DIRTY)) {
+        if (!c->dirty_all)
+            dirty_push(c, h);
+        e->flags = (uint8_t)((e->flags & ~F_GEN) | c->gen);
+    }
+}
+
+/* Entry e (hash h) is about to change (its value, its flags, or it goes):
+ * a freeze in progress that still wants it copies it first (copy on
+ * write), then it is marked. Every change goes through here. */
+static inline void
+note_dirty(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
+{
+    if (RN_UNLIKELY(c->freezing))
+        cow(c, e, h);
+    mark_dirty(c, e, h);
 }
 
 #define MIN_CAP 64
@@ -148,6 +166,8 @@ rn__rc_fini(rn__rcache_t *c)
     rn_free(c->slots);
     rn_free(c->victims);
     rn_free(c->dirty);
+    rn_free(c->pend);
+    rn_free(c->frz.hs);
     memset(c, 0, sizeof(*c));
 }
 
@@ -156,7 +176,7 @@ dirty_push(rn__rcache_t *c, uint64_t h)
 {
     if (c->ndirty == c->capdirty) {
         size_t ncap = c->capdirty ? c->capdirty * 2 : 4096;
-        uint64_t *nd = ncap <= c->cap / 2 ? rn_realloc(c->dirty, ncap * sizeof(*nd)) : NULL;
+        uint64_t *nd = ncap <= c->cap ? rn_realloc(c->dirty, ncap * sizeof(*nd)) : NULL;
         if (nd == NULL) {
             /* Past half the slots (or out of memory): a walk of the table
              * costs no more than the list would. */
@@ -525,20 +545,9 @@ fz_room(rn__rdb_frozen_t *fz, size_t *cap, size_t *offcap, size_t need)
     }
 }
 
-/* What a freeze gathers: the frozen records (fz) and the filter changes
- * left for the end of the pass. */
-typedef struct freezer {
-    rn__rdb_frozen_t *fz;
-    size_t cap, offcap, nh, caph, nnew;
-    struct {
-        uint64_t hash;
-        bool add;
-    } *hs;
-} freezer_t;
-
 /* Copies dirty entry e (hash h) into the freeze and marks it written. */
 static void
-freeze_one(freezer_t *f, rn__rcent_t *e, uint64_t h)
+freeze_one(rn__rcfreeze_t *f, rn__rcent_t *e, uint64_t h)
 {
     rn__rdb_frozen_t *fz = f->fz;
     fz_room(fz, &f->cap, &f->offcap, 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen);
@@ -556,7 +565,8 @@ freeze_one(freezer_t *f, rn__rcent_t *e, uint64_t h)
     fz->hash[fz->n] = h;
     fz->off[fz->n++] = fz->len;
     fz->len += 9 + klen + vlen;
-    /* The filter's changes wait for the end of the pass: making room
+    rn__rdb_frozen_note(fz, h);
+    /* The filter's changes wait for the end of the freeze: making room
      * may rebuild it from RocksDB, which does not have these yet. */
     if (op == RN__FZ_DEL || !(e->flags & (F_INDB | F_ABSENT))) {
         if (f->nh == f->caph) {
@@ -570,32 +580,73 @@ freeze_one(freezer_t *f, rn__rcent_t *e, uint64_t h)
     mark_written(e);
 }
 
+/* Dirty, and of the generation before the freeze's barrier: the freeze
+ * still wants it. */
+static inline bool
+pending(const rn__rcache_t *c, const rn__rcent_t *e)
+{
+    return (e->flags & F_DIRTY) && (e->flags & F_GEN) != c->gen;
+}
+
+static void
+cow(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
+{
+    if (pending(c, e))
+        freeze_one(&c->frz, e, h);
+}
+
+/* The filter's changes the freeze gathered; the freeze is over. */
+static void
+freeze_end(rn__rdb_t *rdb)
+{
+    rn__rcache_t *c = &rdb->cache;
+    rn__rcfreeze_t *f = &c->frz;
+    filter_room(rdb, f->nnew);
+    for (size_t i = 0; i < f->nh; i++)
+        if (f->hs[i].add)
+            rn__rf_add(&c->filter, f->hs[i].hash);
+    for (size_t i = 0; i < f->nh; i++)
+        if (!f->hs[i].add)
+            rn__rf_remove(&c->filter, f->hs[i].hash);
+    rn_free(f->hs);
+    c->written += f->fz->n;
+    memset(f, 0, sizeof(*f));
+}
+
+/* Freezes the entries of hash h in the dirty list that the freeze wants
+ * (want: pending ones only; else every dirty one). The entries some
+ * places ahead in list[] are fetched while this one is copied: each is a
+ * cache miss or two (its slot, the entry). */
+static void
+freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool want)
+{
+    size_t mask = c->cap - 1;
+    for (size_t j = from; j < to; j++) {
+        if (j + 16 < to)
+            __builtin_prefetch(&c->slots[list[j + 16] & mask]);
+        if (j + 8 < to) {
+            rn__rcent_t *pe = c->slots[list[j + 8] & mask].e;
+            if (pe != NULL)
+                __builtin_prefetch(pe);
+        }
+        uint64_t h = list[j];
+        for (size_t i = h & mask; c->slots[i].e != NULL; i = (i + 1) & mask) {
+            rn__rcent_t *e = c->slots[i].e;
+            if (c->slots[i].hash == h && (want ? pending(c, e) : (e->flags & F_DIRTY) != 0))
+                freeze_one(&c->frz, e, h);
+        }
+    }
+}
+
 rn_code_t
 rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
 {
     rn__rcache_t *c = &rdb->cache;
-    freezer_t f = {.fz = fz};
     memset(fz, 0, sizeof(*fz));
-    size_t mask = c->cap - 1;
+    memset(&c->frz, 0, sizeof(c->frz));
+    c->frz.fz = fz;
     if (!c->dirty_all) {
-        /* The entries that became dirty, found by hash: each is a cache
-         * miss or two (its slot, the entry), so the ones some places
-         * ahead are fetched while this one is copied. */
-        for (size_t j = 0; j < c->ndirty; j++) {
-            if (j + 16 < c->ndirty)
-                __builtin_prefetch(&c->slots[c->dirty[j + 16] & mask]);
-            if (j + 8 < c->ndirty) {
-                rn__rcent_t *pe = c->slots[c->dirty[j + 8] & mask].e;
-                if (pe != NULL)
-                    __builtin_prefetch(pe);
-            }
-            uint64_t h = c->dirty[j];
-            for (size_t i = h & mask; c->slots[i].e != NULL; i = (i + 1) & mask) {
-                rn__rcent_t *e = c->slots[i].e;
-                if (c->slots[i].hash == h && (e->flags & F_DIRTY))
-                    freeze_one(&f, e, h);
-            }
-        }
+        freeze_list(c, c->dirty, 0, c->ndirty, false);
     } else {
         /* One pass over the table: each entry is a cache miss, so the
          * entry some slots ahead is fetched while this one is copied. */
@@ -604,20 +655,68 @@ rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
                 __builtin_prefetch(c->slots[i + 16].e);
             rn__rcent_t *e = c->slots[i].e;
             if (e != NULL && (e->flags & F_DIRTY))
-                freeze_one(&f, e, c->slots[i].hash);
+                freeze_one(&c->frz, e, c->slots[i].hash);
         }
     }
     dirty_reset(c);
-    filter_room(rdb, f.nnew);
-    for (size_t i = 0; i < f.nh; i++)
-        if (f.hs[i].add)
-            rn__rf_add(&c->filter, f.hs[i].hash);
-    for (size_t i = 0; i < f.nh; i++)
-        if (!f.hs[i].add)
-            rn__rf_remove(&c->filter, f.hs[i].hash);
-    rn_free(f.hs);
-    c->written += fz->n;
+    freeze_end(rdb);
     return RN_OK;
+}
+
+bool
+rn__rdb_freeze_begin(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
+{
+    rn__rcache_t *c = &rdb->cache;
+    if (c->dirty_all)
+        return false;
+    memset(fz, 0, sizeof(*fz));
+    memset(&c->frz, 0, sizeof(c->frz));
+    c->frz.fz = fz;
+    c->frz.t0 = rn__mono_ns();
+    /* The list becomes the freeze's; a new one starts (in the previous
+     * freeze's array, to spare the allocator). */
+    uint64_t *t = c->pend;
+    c->pend = c->dirty;
+    c->dirty = t;
+    size_t tc = c->cappend;
+    c->cappend = c->capdirty;
+    c->capdirty = tc;
+    c->npend = c->ndirty;
+    c->pendpos = 0;
+    c->ndirty = 0;
+    /* What is dirty now is the freeze's; what becomes dirty from now on
+     * is not. */
+    c->gen ^= F_GEN;
+    c->freezing = c->npend > 0;
+    if (!c->freezing)
+        memset(&c->frz, 0, sizeof(c->frz));
+    return true;
+}
+
+bool
+rn__rdb_freeze_step(rn__rdb_t *rdb, size_t budget)
+{
+    rn__rcache_t *c = &rdb->cache;
+    if (!c->freezing)
+        return false;
+    size_t to = c->npend - c->pendpos > budget ? c->pendpos + budget : c->npend;
+    freeze_list(c, c->pend, c->pendpos, to, true);
+    c->pendpos = to;
+    if (to < c->npend)
+        return true;
+    RN_LOG_DEBUG(rdb->owner, "checkpoint: %zu values frozen, in slices over %.1f ms",
+                 c->frz.fz->n, (double)(rn__mono_ns() - c->frz.t0) / 1e6);
+    /* The filter's rebuild, if it needs one, reads RocksDB past the
+     * fence: it still holds what it held at the barrier, since the
+     * checkpoint's part (finish() in rocksdb_snap.c) waits for this. */
+    rdb->fence_pass = true;
+    freeze_end(rdb);
+    rdb->fence_pass = false;
+    pthread_mutex_lock(&rdb->fence_lock);
+    c->freezing = false;
+    pthread_cond_broadcast(&rdb->fence_cond);
+    pthread_mutex_unlock(&rdb->fence_lock);
+    return true;
 }
 
 rn_code_t
@@ -625,6 +724,7 @@ rn__rdb_flush(void *be, rn_error_t *err)
 {
     rn__rdb_t *rdb = be;
     rn__rcache_t *c = &rdb->cache;
+    rn__rdb_fence(rdb); /* a freeze in progress takes what is dirty first */
     size_t n = 0;
     for (size_t i = 0; i < c->cap; i++)
         if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY))
@@ -706,8 +806,8 @@ insert(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, const void *val, size_t 
         memcpy(ent_val(e), val, vlen);
     e->flags = 0;
     if (flags & F_DIRTY)
-        note_dirty(c, e, h);
-    e->flags = flags;
+        mark_dirty(c, e, h); /* new: no freeze wants it */
+    e->flags = (uint8_t)(flags | (e->flags & F_GEN));
     return place(c, e, h);
 }
 
@@ -727,9 +827,13 @@ resolve(rn__rdb_t *rdb, size_t i, rn_error_t *err)
     char *val;
     size_t vlen, klen;
     rn_code_t rc = read_db(rdb, &k, rdb->cache.slots[i].hash, &val, &vlen, &klen, err);
+    /* The value stays what it was (the delta over RocksDB's, made
+     * whole): a freeze that still wants the entry takes the whole value
+     * later, so no copy now (mark_dirty, not note_dirty). RocksDB's value
+     * is the one of the freeze's barrier: nothing writes meanwhile. */
     if (rc == RN_ENOTFOUND) {
         /* The delta is all there is: a new value. */
-        note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
+        mark_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
         e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY);
         rdb->live++;
         return RN_OK;
@@ -745,7 +849,7 @@ resolve(rn__rdb_t *rdb, size_t i, rn_error_t *err)
     }
     memcpy(ent_val(e), val, vlen);
     rocksdb_free(val);
-    note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
+    mark_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
     e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY | F_INDB);
     return RN_OK;
 }
@@ -807,6 +911,7 @@ static rn__rcent_t *
 make_present(rn__rdb_t *rdb, size_t i, size_t size, rn_error_t *err)
 {
     rn__rcent_t *e = rdb->cache.slots[i].e;
+    note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash); /* before the resize zeroes it */
     if ((e->flags & F_ABSENT) || e->vlen != size) {
         e = ent_resize(&rdb->cache, i, size);
         if (e == NULL) {
@@ -816,7 +921,6 @@ make_present(rn__rdb_t *rdb, size_t i, size_t size, rn_error_t *err)
     }
     if (e->flags & F_ABSENT)
         rdb->live++;
-    note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
     e->flags = (uint8_t)((e->flags & ~F_ABSENT) | F_DIRTY | F_REF);
     return e;
 }
@@ -1010,6 +1114,8 @@ del_at(rn__rdb_t *rdb, size_t i)
 {
     rn__rcache_t *c = &rdb->cache;
     rn__rcent_t *e = c->slots[i].e;
+    /* First: a freeze that wants the value copies it before it goes. */
+    note_dirty(c, e, c->slots[i].hash);
     /* Merged values that never were read are not counted: see
      * rn__rc_ref_part. */
     if (rdb->live > 0)
@@ -1025,8 +1131,7 @@ del_at(rn__rdb_t *rdb, size_t i)
     rn__rcent_t *ne = ent_resize(c, i, 0);
     if (ne != NULL)
         e = ne;
-    note_dirty(c, e, c->slots[i].hash);
-    e->flags = F_ABSENT | F_DIRTY | F_INDB | F_REF;
+    e->flags = (uint8_t)(F_ABSENT | F_DIRTY | F_INDB | F_REF | (e->flags & F_GEN));
 }
 
 /* A delete or take of k (hash h) that missed the cache: reads RocksDB and,
@@ -1079,7 +1184,9 @@ rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err)
     }
     c->hits++;
     if (c->slots[i].e->flags & F_PART) {
-        /* Whatever RocksDB holds goes too: a pending delete, no read. */
+        /* Whatever RocksDB holds goes too: a pending delete, no read
+         * (after a freeze that wants the delta has it). */
+        note_dirty(c, c->slots[i].e, h);
         c->slots[i].e->flags = (uint8_t)((c->slots[i].e->flags & ~F_PART) | F_INDB);
         *existed = true;
         del_at(rdb, i);

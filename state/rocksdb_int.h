@@ -325,6 +325,20 @@ typedef struct rn__rcvic {
     uint64_t hash;
 } rn__rcvic_t;
 
+/* A freeze in progress: what it gathered so far (rocksdb_cache.c). */
+typedef struct rn__rcfreeze {
+    struct rn__rdb_frozen *fz;
+    size_t cap, offcap; /* of fz's buffer and arrays */
+    /* The filter's changes, left for the end (rn__rdb_freeze). */
+    struct rn__rcfh {
+        uint64_t hash;
+        bool add;
+    } *hs;
+    size_t nh, caph, nnew;
+    int64_t t0;       /* when it began, for the debug log */
+    pthread_t thread; /* the task's, which alone may go on with it */
+} rn__rcfreeze_t;
+
 typedef struct rn__rcache {
     rn__rcslot_t *slots;
     size_t cap;     /* power of two */
@@ -343,12 +357,26 @@ typedef struct rn__rcache {
     size_t capvictims;
     /* Hashes of entries that became dirty since the last freeze or flush,
      * so that a checkpoint's freeze visits those alone rather than every
-     * entry (most of a large cache is clean between checkpoints). Stale
-     * and repeated hashes are harmless; past cap / 2 of them the list
-     * stops (dirty_all) and the next freeze walks the whole table. */
+     * entry (most of a large cache is clean between checkpoints), and
+     * so that the freeze can go in slices (a walk of the table cannot:
+     * entries move). Stale and repeated hashes are harmless; past cap of
+     * them (half the slots' bytes) the list stops (dirty_all) and the
+     * next freeze walks the whole table at once. */
     uint64_t *dirty;
     size_t ndirty, capdirty;
     bool dirty_all;
+    /* An incremental freeze (rn__rdb_freeze_begin): the dirty list as
+     * the barrier found it (pend), worked through a slice at a time
+     * between the task's batches; an entry still to be frozen is copied
+     * first when something is about to change it. Entries carry the
+     * generation (gen) in which they became dirty: at the barrier gen
+     * flips, so that "dirty and of the other generation" says "still to
+     * be frozen" without a pass over the entries. */
+    bool freezing;
+    uint8_t gen;
+    uint64_t *pend;
+    size_t npend, pendpos, cappend;
+    rn__rcfreeze_t frz;
     /* Counters, for stats and the benchmark. */
     uint64_t hits;
     uint64_t misses;
@@ -419,6 +447,8 @@ struct rn__rdb {
     pthread_cond_t fence_cond;
     uint64_t fence_waits, fence_wait_ns; /* the task's waits there (debug log) */
     rn__rdb_frozen_t fz;
+    pthread_t fz_thread; /* the task that took the snapshot */
+    bool fence_pass;     /* the task's RocksDB reads need not wait (rn__rdb_freeze_step) */
     uint64_t ingest_min; /* rn_state_options_t.ingest_min_bytes */
     char *fz_dir; /* where the RocksDB checkpoint goes, owned */
 };
@@ -464,6 +494,17 @@ rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
  * writes fz before anything else reaches RocksDB (the fence,
  * rocksdb_snap.c). */
 rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err);
+/* rn__rdb_freeze in slices: begin takes the list of entries that became
+ * dirty (O(1)) and returns false when there is none to take (the list
+ * overflowed: the caller freezes at once); rn__rdb_freeze_step freezes
+ * up to budget of them (SIZE_MAX: all) and @returns whether it did any
+ * work. Until the last step, a change to an entry not yet frozen
+ * freezes it first, and a wait at the fence (rn__rdb_fence_wait)
+ * finishes the freeze. @thread task (the one that began it). */
+bool rn__rdb_freeze_begin(rn__rdb_t *rdb, rn__rdb_frozen_t *fz);
+bool rn__rdb_freeze_step(rn__rdb_t *rdb, size_t budget);
+/* Adds hash h of a newly frozen record to fz's set, when it has one. */
+void rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h);
 /* Waits until a checkpoint's frozen writes are in RocksDB: every access
  * to the database from the task goes through it (or rn__rdb_fence_key). */
 void rn__rdb_fence_wait(rn__rdb_t *rdb);

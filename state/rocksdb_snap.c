@@ -3,19 +3,25 @@
  * state/snapshot.c for the handle's part).
  *
  * Snapshot: synchronously, on the task thread, the gathered timer writes
- * go into RocksDB and the write-back cache's dirty values are copied out
- * (frozen) and marked written; asynchronously (finish(), on the
- * checkpoint coordinator's thread) the frozen values are written (many
- * as an SST file that is ingested, a few through the memtable) and a
- * RocksDB checkpoint made in dir/db: the memtable is flushed and the SST
- * files hard-linked. Until finish() is done, the task's writes to
- * RocksDB wait at the fence (rn__rdb_fence): none may come before the
- * frozen values or into the checkpoint; so does a read of a frozen key
- * (it must see the frozen value) and a scan (it may meet them), but a
- * point read of any other key goes on (rn__rdb_fence_key), and eviction
- * takes clean entries only meanwhile (rocksdb_cache.c). A job whose state
- * the cache holds does not wait at all. Copying the files
- * into the checkpoint store follows, also asynchronously (checkpoint/).
+ * go into RocksDB and the write-back cache's list of dirty entries is
+ * taken over. The task then copies those entries out (freezes them) and
+ * marks them written a slice at a time between its batches (rn__state_
+ * tick), and copies one first when something is about to change it
+ * (copy on write, rocksdb_cache.c): the pause at the barrier does not
+ * grow with the state that changed. (When the list overflowed, the
+ * freeze walks the cache at once instead.) Asynchronously (finish(), on
+ * the checkpoint coordinator's thread), once the freeze is complete, the
+ * frozen values are written (many as an SST file that is ingested, a few
+ * through the memtable) and a RocksDB checkpoint made in dir/db: the
+ * memtable is flushed and the SST files hard-linked. Until finish() is
+ * done, the task's writes to RocksDB wait at the fence (rn__rdb_fence),
+ * finishing the freeze first: none may come before the frozen values or
+ * into the checkpoint; so does a read of a frozen key (it must see the
+ * frozen value) and a scan (it may meet them), but a point read of any
+ * other key goes on (rn__rdb_fence_key), and eviction takes clean
+ * entries only meanwhile. A job whose state the cache holds does not
+ * wait at all. Copying the files into the checkpoint store follows, also
+ * asynchronously (checkpoint/).
  *
  * Restore: the files of a snapshot's db/ go into a new run directory (SST
  * files hard-linked, since RocksDB never changes one; MANIFEST, CURRENT
@@ -178,13 +184,23 @@ write_frozen(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
     return RN_OK;
 }
 
-/* The asynchronous part: the frozen values into RocksDB, then (keep) the
- * RocksDB checkpoint; the fence opens. Nothing else writes meanwhile:
- * the task's accesses wait at the fence. */
+/* The asynchronous part: once the task has frozen everything, the frozen
+ * values into RocksDB, then (keep) the RocksDB checkpoint; the fence
+ * opens. Nothing else writes meanwhile: the task's accesses wait at the
+ * fence. Called on the task's own thread (a snapshot finished at once,
+ * or given up), it finishes the freeze itself. */
 static rn_code_t
 finish(void *ctx, bool keep, rn_error_t *err)
 {
     rn__rdb_t *rdb = ctx;
+    if (pthread_equal(pthread_self(), rdb->fz_thread)) {
+        (void)rn__rdb_freeze_step(rdb, SIZE_MAX);
+    } else {
+        pthread_mutex_lock(&rdb->fence_lock);
+        while (rdb->cache.freezing)
+            pthread_cond_wait(&rdb->fence_cond, &rdb->fence_lock);
+        pthread_mutex_unlock(&rdb->fence_lock);
+    }
     int64_t t0 = rn__mono_ns();
     rn_code_t rc = write_frozen(rdb, &rdb->fz, err);
     int64_t t1 = rn__mono_ns();
@@ -229,6 +245,28 @@ rn__rdb_frozen_free(rn__rdb_frozen_t *fz)
     memset(fz, 0, sizeof(*fz));
 }
 
+void
+rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h)
+{
+    if (fz->set == NULL)
+        return;
+    if (2 * fz->n > fz->mask + 1) {
+        /* Too full: rebuilt larger when next asked. */
+        rn_free(fz->set);
+        fz->set = NULL;
+        fz->has_zero = false;
+        return;
+    }
+    if (h == 0) {
+        fz->has_zero = true;
+        return;
+    }
+    size_t j = h & fz->mask;
+    while (fz->set[j] != 0 && fz->set[j] != h)
+        j = (j + 1) & fz->mask;
+    fz->set[j] = h;
+}
+
 bool
 rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
 {
@@ -266,7 +304,12 @@ rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
 void
 rn__rdb_fence_wait(rn__rdb_t *rdb)
 {
+    if (rdb->fence_pass)
+        return;
     int64_t t0 = rn__mono_ns();
+    /* finish() waits for the freeze, which only this thread can do. */
+    if (rdb->cache.freezing)
+        (void)rn__rdb_freeze_step(rdb, SIZE_MAX);
     pthread_mutex_lock(&rdb->fence_lock);
     while (atomic_load_explicit(&rdb->fence_busy, memory_order_acquire))
         pthread_cond_wait(&rdb->fence_cond, &rdb->fence_lock);
@@ -276,9 +319,10 @@ rn__rdb_fence_wait(rn__rdb_t *rdb)
 }
 
 /* Synchronous: the gathered timer writes go in (small), the write-back
- * cache's dirty values are copied out (a pass over the cache, no RocksDB
- * write), and the rest is left to finish(): the values are written there
- * and the checkpoint made, off the task's thread. */
+ * cache's dirty list is taken over (its values are copied out by the
+ * task later, in slices; at once when the list overflowed), and the rest
+ * is left to finish(): the values are written there and the checkpoint
+ * made, off the task's thread. */
 rn_code_t
 rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *err)
 {
@@ -290,10 +334,13 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     if ((rc = rn__rdb_timer_sync(rdb, err)) != RN_OK)
         return rc;
     int64_t t1 = rn__mono_ns();
-    if ((rc = rn__rdb_freeze(rdb, &rdb->fz, err)) != RN_OK)
+    rdb->fz_thread = pthread_self();
+    if (!rn__rdb_freeze_begin(rdb, &rdb->fz) &&
+        (rc = rn__rdb_freeze(rdb, &rdb->fz, err)) != RN_OK)
         return rc;
-    RN_LOG_DEBUG(rdb->owner, "snapshot: timer writes %.1f ms, %zu values frozen in %.1f ms",
-                 (double)(t1 - t0) / 1e6, rdb->fz.n, (double)(rn__mono_ns() - t1) / 1e6);
+    RN_LOG_DEBUG(rdb->owner, "snapshot: timer writes %.1f ms, freeze %s in %.1f ms",
+                 (double)(t1 - t0) / 1e6, rdb->cache.freezing ? "begun" : "done",
+                 (double)(rn__mono_ns() - t1) / 1e6);
     rdb->fz_dir = rn_xstrdup(dir);
     atomic_store_explicit(&rdb->fence_busy, true, memory_order_release);
     fin->fn = finish;

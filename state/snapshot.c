@@ -331,6 +331,12 @@ kind_name(uint32_t kind)
     return kind == RN__SK_VALUE ? "value" : kind == RN__SK_LIST ? "list" : "map";
 }
 
+bool
+rn__state_tick(rn_state_t *st, bool all)
+{
+    return st->ops->tick != NULL && st->ops->tick(st->be, all);
+}
+
 rn_code_t
 rn__state_ready(rn_state_t *st, rn_error_t *err)
 {

@@ -239,7 +239,9 @@ void rn__state_base_dir(const rn_state_options_t *opts, char *out, size_t size);
  * finishes it (RocksDB: writes the values frozen at the snapshot, then,
  * with keep, makes the RocksDB checkpoint in the snapshot directory).
  * Called exactly once, from any thread; until then the state's accesses
- * to its files wait. fn NULL: nothing to finish. */
+ * to its files wait. fn NULL: nothing to finish. On another thread than
+ * the task's, fn waits for the task's part (rn__state_tick): the task
+ * must go on stepping, or settle the state, until fn returns. */
 typedef struct rn_state_finish {
     rn_code_t (*fn)(void *ctx, bool keep, rn_error_t *err);
     void *ctx;
@@ -253,6 +255,13 @@ typedef struct rn_state_finish {
  * *fin is what the caller must run (see rn_state_finish_t). */
 rn_code_t rn__state_snapshot(rn_state_t *st, const char *dir, rn_state_finish_t *fin,
                              rn_error_t *err);
+/* The task's part of a snapshot that it does between its batches
+ * (RocksDB: copying out the values that changed before the barrier), a
+ * slice of it, or with all everything left (a task that stops stepping
+ * settles its states so). @returns whether there was anything to do.
+ * @thread the state's task, or any once that task stopped for good. */
+bool rn__state_tick(rn_state_t *st, bool all);
+
 /* After a restore (opts.restore_dir), once the operator registered its
  * states: checks that every state of the snapshot was registered again
  * under the same name and kind, and lets the backend compact again.

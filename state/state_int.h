@@ -116,6 +116,8 @@ typedef struct rn__state_backend {
      * groups [lo, hi] of the snapshot in dir to this backend. */
     rn_code_t (*import)(void *be, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err);
     rn_code_t (*ready)(void *be, rn_error_t *err);
+    /* Optional: rn__state_tick. */
+    bool (*tick)(void *be, bool all);
 
     /* The timer spill store (timers_spill in state.c), all optional: NULL
      * for a backend that keeps timers in memory only (memory.c). */

@@ -562,10 +562,30 @@ processing_timers(rn_task_t *task, int64_t now, rn_error_t *err)
     return RN_OK;
 }
 
+/* The state's part of a checkpoint between batches (rn__state_tick).
+ * @returns whether there was any. */
+static bool
+tick_states(rn_task_t *task, bool all)
+{
+    bool any = false;
+    for (int i = 0; i < task->nops; i++)
+        if (task->ops[i]->st != NULL && rn__state_tick(task->ops[i]->st, all))
+            any = true;
+    return any;
+}
+
+void
+rn__task_settle(rn_task_t *task)
+{
+    (void)tick_states(task, true);
+}
+
 void
 rn__task_mark_done(rn_task_t *task)
 {
     rn_job_t *job = task->job;
+    /* No more steps: what the checkpoint coordinator waits for is done now. */
+    rn__task_settle(task);
     rn__barrier_final_parts(task);
     pthread_mutex_lock(&job->lock);
     task->done = true;
@@ -577,11 +597,13 @@ bool
 rn__task_step(rn_task_t *task, int64_t now)
 {
     rn_error_t err = RN_ERROR_INIT;
-    bool progress = false;
     rn_code_t rc = RN_OK;
+    /* First, so that a task held up by a full queue downstream goes on
+     * with it too. */
+    bool progress = tick_states(task, false);
 
     if (task->outbox_len > 0) {
-        progress = outbox_flush(task);
+        progress = outbox_flush(task) || progress;
         if (task->outbox_len > 0)
             return progress;
     }

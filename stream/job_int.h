@@ -251,6 +251,10 @@ void rn__job_fail(rn_job_t *job, const rn_error_t *err);
 void rn__task_broadcast(rn_task_t *task, uint8_t kind, int64_t value);
 rn_code_t rn__task_handle_msg(rn_task_t *task, const rn_msg_t *m, rn_error_t *err);
 void rn__task_mark_done(rn_task_t *task);
+/* Finishes the task's part of a checkpoint in progress (rn__state_tick
+ * with all): for a task that will not step again. @thread the task's, or
+ * any once the workers stopped. */
+void rn__task_settle(rn_task_t *task);
 
 /* restore.c: what an operator instance takes from a checkpoint or
  * savepoint being restored (job->restore): op->restored (same

@@ -218,6 +218,11 @@ rn__workers_run(rn_job_t *job, rn_error_t *err)
         rn__job_fail(job, &cerr);
     for (int i = 0; i < started; i++)
         pthread_join(job->workers[i].thread, NULL);
+    /* A checkpoint's part that waits for a task that stopped stepping
+     * (the job failed or was cancelled): done here, so that the
+     * coordinator can end. */
+    for (int i = 0; i < job->ntasks; i++)
+        rn__task_settle(job->tasks[i]);
     /* Before the workers go: the coordinator wakes them. */
     rn__ckpt_stop(job->ckpt);
     for (int i = 0; i < nw; i++) {

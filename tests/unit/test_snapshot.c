@@ -342,7 +342,7 @@ START_TEST(test_snapshot_reads_during_finish)
         ck_assert_int_eq(v, k);
     }
     ck_assert_msg(!atomic_load(&lf.done), "reads of keys not frozen waited for the checkpoint");
-    /* A frozen key's read waits, and sees the frozen value. */
+    /* A frozen key's read sees the frozen value. */
     for (int k = 2 * NKEYS - 1; k >= NKEYS; k--) {
         set_key(st, k);
         const void *val;
@@ -352,6 +352,9 @@ START_TEST(test_snapshot_reads_during_finish)
         memcpy(&v, val, 8);
         ck_assert_int_eq(v, k);
     }
+    /* The task's part: the asynchronous one waits for it. */
+    while (rn__state_tick(st, false))
+        ;
     pthread_join(th, NULL);
     ck_assert_int_eq(lf.rc, RN_OK);
     rn__state_destroy(st);
@@ -416,6 +419,153 @@ START_TEST(test_snapshot_mismatch)
 }
 END_TEST
 
+#define NCOW 10000 /* more than one tick freezes */
+
+static void
+cow_get(rn_state_t *st, handles_t *h, int k, bool *present, int64_t *v, int64_t *sum)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    set_key(st, k);
+    const void *val;
+    size_t len;
+    rn_code_t rc = rn__vstate_get(h->v, "", 0, &val, &len, &err);
+    ck_assert_msg(rc == RN_OK || rc == RN_ENOTFOUND, "%s", err.msg);
+    *present = rc == RN_OK;
+    if (rc == RN_OK)
+        memcpy(v, val, 8);
+    ck_assert_rn_ok(rn__vstate_get(h->sum, "w", 1, &val, &len, &err), &err);
+    memcpy(sum, val, 8);
+}
+
+/* What state holds after the changes of the test below up to the
+ * barrier (after false) or after it (true). */
+static void
+cow_want(int k, bool after, bool *present, int64_t *v, int64_t *sum)
+{
+    *present = k % 7 != 0;
+    *v = (int64_t)k * 1000 + 1;
+    *sum = k + (k % 2 == 0);
+    if (!after)
+        return;
+    if (k % 3 == 0) {
+        *present = true;
+        *v = (int64_t)k * 1000 + 2;
+    }
+    if (k % 5 == 0)
+        *present = false;
+    *sum += k % 4 == 0 ? 100 : 0;
+}
+
+/* RocksDB: the freeze runs in slices after the barrier, and changes that
+ * come before it reached an entry (puts, deletes, folds of a merging
+ * state) must copy the entry's value first: the snapshot holds the values
+ * of the barrier, the state goes on with the new ones. _i: 0 the cache
+ * holds all (the changes copy entries first: fails without that), 1 it
+ * evicts (eviction finds no clean entry and finishes the freeze first). */
+START_TEST(test_snapshot_copy_on_write)
+{
+    int64_t memory = _i == 0 ? 0 : (1 << 20);
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[3][256], cmd[600];
+    const char *tmp = getenv("RN_TEST_TMP");
+    for (int i = 0; i < 3; i++) {
+        snprintf(snap[i], sizeof(snap[i]), "%s/snapc-%d-%d-%d", tmp ? tmp : "/tmp", _i, i,
+                 (int)getpid());
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    rn_state_t *st = open_state(1, memory, NULL);
+    handles_t h;
+    register_all(st, &h);
+    for (int k = 0; k < NCOW; k++) {
+        set_key(st, k);
+        int64_t v = (int64_t)k * 1000;
+        ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
+        bool fresh;
+        int64_t *sp = rn__vstate_ref_part(h.sum, "w", 1, 8, &fresh, &err);
+        ck_assert_msg(sp != NULL, "%s", err.msg);
+        *sp += k;
+    }
+    /* Finished at once, on this thread. */
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[0], NULL, &err), &err);
+    for (int k = 0; k < NCOW; k++) {
+        set_key(st, k);
+        int64_t v = (int64_t)k * 1000 + 1;
+        ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
+        if (k % 7 == 0)
+            ck_assert_rn_ok(rn__vstate_clear(h.v, "", 0, &err), &err);
+        if (k % 2 == 0) {
+            bool fresh;
+            int64_t *sp = rn__vstate_ref_part(h.sum, "w", 1, 8, &fresh, &err);
+            ck_assert_msg(sp != NULL, "%s", err.msg);
+            *sp += 1;
+        }
+    }
+    late_fin_t lf = {.rc = RN_OK};
+    atomic_init(&lf.done, false);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[1], &lf.fin, &err), &err);
+    ck_assert_ptr_nonnull(lf.fin.fn);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, late_fin_main, &lf), 0);
+    ck_assert(rn__state_tick(st, false)); /* a slice, not all */
+    for (int k = 0; k < NCOW; k++) {
+        set_key(st, k);
+        if (k % 3 == 0) {
+            int64_t v = (int64_t)k * 1000 + 2;
+            ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
+        }
+        if (k % 5 == 0)
+            ck_assert_rn_ok(rn__vstate_clear(h.v, "", 0, &err), &err);
+        if (k % 4 == 0) {
+            bool fresh;
+            int64_t *sp = rn__vstate_ref_part(h.sum, "w", 1, 8, &fresh, &err);
+            ck_assert_msg(sp != NULL, "%s", err.msg);
+            *sp += 100;
+        }
+    }
+    for (int k = 0; k < NCOW; k++) {
+        bool p, wp;
+        int64_t v = 0, sum, wv, wsum;
+        cow_get(st, &h, k, &p, &v, &sum);
+        cow_want(k, true, &wp, &wv, &wsum);
+        ck_assert_int_eq(p, wp);
+        if (p)
+            ck_assert_int_eq(v, wv);
+        ck_assert_int_eq(sum, wsum);
+    }
+    while (rn__state_tick(st, false))
+        ;
+    pthread_join(th, NULL);
+    ck_assert_int_eq(lf.rc, RN_OK);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[2], NULL, &err), &err);
+    rn__state_destroy(st);
+
+    for (int i = 1; i < 3; i++) {
+        rn_state_t *rs = open_state(1, 0, snap[i]);
+        handles_t rh;
+        register_all(rs, &rh);
+        ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+        for (int k = 0; k < NCOW; k++) {
+            bool p, wp;
+            int64_t v = 0, sum, wv, wsum;
+            cow_get(rs, &rh, k, &p, &v, &sum);
+            cow_want(k, i == 2, &wp, &wv, &wsum);
+            ck_assert_msg(p == wp, "snapshot %d, key %d: present %d, want %d", i, k, p, wp);
+            if (p)
+                ck_assert_msg(v == wv, "snapshot %d, key %d: %lld, want %lld", i, k,
+                              (long long)v, (long long)wv);
+            ck_assert_msg(sum == wsum, "snapshot %d, key %d: sum %lld, want %lld", i, k,
+                          (long long)sum, (long long)wsum);
+        }
+        rn__state_destroy(rs);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
 static Suite *
 snapshot_suite(void)
 {
@@ -426,6 +576,7 @@ snapshot_suite(void)
     tcase_add_loop_test(tc, test_snapshot_mismatch, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_twice, 0, 3);
     tcase_add_test(tc, test_snapshot_reads_during_finish);
+    tcase_add_loop_test(tc, test_snapshot_copy_on_write, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
