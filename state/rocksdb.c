@@ -140,8 +140,9 @@ rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
     /* A one-off pass (the filter's rebuild, or timers read once and
      * deleted): keep it out of the block cache. */
     rocksdb_readoptions_set_fill_cache(ro, 0);
-    /* Timers (from a timer key on) are never frozen: timer_sync writes
-     * them before the freeze. Anything else may meet frozen keys. */
+    /* Timers (from a timer key on) are frozen only as the timer writes a
+     * checkpoint took over, which their loads wait for themselves
+     * (rn__rdb_timer_load). Anything else may meet frozen keys. */
     if (from == NULL || fromlen == 0 || from[0] < RN__RDB_TIMER_TAG)
         rn__rdb_fence(rdb);
     rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);

@@ -246,9 +246,19 @@ grow(rn__rcache_t *c, rn_error_t *err)
     c->cap = ncap;
     c->count = 0;
     c->hand = 0;
-    for (size_t i = 0; i < ocap; i++)
-        if (old[i].e != NULL)
-            place(c, old[i].e, old[i].hash);
+    /* A list that overflowed while the table was smaller starts again
+     * from the dirty entries met here (they are all visited anyway): the
+     * next freeze can then go in slices rather than walk the table. */
+    bool relist = c->dirty_all;
+    if (relist)
+        dirty_reset(c);
+    for (size_t i = 0; i < ocap; i++) {
+        if (old[i].e == NULL)
+            continue;
+        place(c, old[i].e, old[i].hash);
+        if (relist && (old[i].e->flags & F_DIRTY) && !c->dirty_all)
+            dirty_push(c, old[i].hash);
+    }
     rn_free(old);
     return RN_OK;
 }
@@ -609,7 +619,7 @@ freeze_end(rn__rdb_t *rdb)
         if (!f->hs[i].add)
             rn__rf_remove(&c->filter, f->hs[i].hash);
     rn_free(f->hs);
-    c->written += f->fz->n;
+    c->written += f->fz->n - f->fz->ntimers;
     memset(f, 0, sizeof(*f));
 }
 
@@ -638,13 +648,37 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
     }
 }
 
-rn_code_t
-rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
+void
+rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
 {
     rn__rcache_t *c = &rdb->cache;
     memset(fz, 0, sizeof(*fz));
     memset(&c->frz, 0, sizeof(c->frz));
     c->frz.fz = fz;
+    c->frz.t0 = rn__mono_ns();
+}
+
+void
+rn__rdb_freeze_raw(rn__rdb_t *rdb, const uint8_t *key, size_t klen)
+{
+    rn__rcfreeze_t *f = &rdb->cache.frz;
+    rn__rdb_frozen_t *fz = f->fz;
+    fz_room(fz, &f->cap, &f->offcap, 9 + klen);
+    uint8_t *p = fz->buf + fz->len;
+    uint32_t k32 = (uint32_t)klen, v32 = 0;
+    p[0] = RN__FZ_PUT;
+    memcpy(p + 1, &k32, 4);
+    memcpy(p + 5, &v32, 4);
+    memcpy(p + 9, key, klen);
+    fz->hash[fz->n] = 0;
+    fz->off[fz->n++] = fz->len;
+    fz->len += 9 + klen;
+}
+
+rn_code_t
+rn__rdb_freeze(rn__rdb_t *rdb, rn_error_t *err)
+{
+    rn__rcache_t *c = &rdb->cache;
     if (!c->dirty_all) {
         freeze_list(c, c->dirty, 0, c->ndirty, false);
     } else {
@@ -664,15 +698,11 @@ rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
 }
 
 bool
-rn__rdb_freeze_begin(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
+rn__rdb_freeze_begin(rn__rdb_t *rdb)
 {
     rn__rcache_t *c = &rdb->cache;
     if (c->dirty_all)
         return false;
-    memset(fz, 0, sizeof(*fz));
-    memset(&c->frz, 0, sizeof(c->frz));
-    c->frz.fz = fz;
-    c->frz.t0 = rn__mono_ns();
     /* The list becomes the freeze's; a new one starts (in the previous
      * freeze's array, to spare the allocator). */
     uint64_t *t = c->pend;
@@ -689,7 +719,7 @@ rn__rdb_freeze_begin(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
     c->gen ^= F_GEN;
     c->freezing = c->npend > 0;
     if (!c->freezing)
-        memset(&c->frz, 0, sizeof(c->frz));
+        freeze_end(rdb);
     return true;
 }
 
@@ -705,7 +735,7 @@ rn__rdb_freeze_step(rn__rdb_t *rdb, size_t budget)
     if (to < c->npend)
         return true;
     RN_LOG_DEBUG(rdb->owner, "checkpoint: %zu values frozen, in slices over %.1f ms",
-                 c->frz.fz->n, (double)(rn__mono_ns() - c->frz.t0) / 1e6);
+                 c->frz.fz->n - c->frz.fz->ntimers, (double)(rn__mono_ns() - c->frz.t0) / 1e6);
     /* The filter's rebuild, if it needs one, reads RocksDB past the
      * fence: it still holds what it held at the barrier, since the
      * checkpoint's part (finish() in rocksdb_snap.c) waits for this. */

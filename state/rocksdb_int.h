@@ -85,6 +85,7 @@ uint64_t rn__rdb_timer_budget(void *be, const uint64_t *bytes[2]);
 /* Writes the timers gathered for the store (loads and deletes do it
  * first), so that a scan of the database sees them: for tests. */
 rn_code_t rn__rdb_timer_sync(void *be, rn_error_t *err);
+
 rn_code_t rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size_t n,
                               rn_error_t *err);
 rn_code_t rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto,
@@ -393,8 +394,9 @@ typedef struct rn__rdb_frozen {
     uint8_t *buf;
     size_t len;
     size_t *off;
-    uint64_t *hash; /* hash[i]: record i's cache hash (rn__state_hash) */
+    uint64_t *hash; /* hash[i]: record i's cache hash (rn__state_hash); 0 for a timer */
     size_t n;
+    size_t ntimers; /* records that are timers (rn__rdb_timer_freeze) */
     /* The hashes as a set (open addressing, 0 for empty, mask + 1 slots),
      * built by the task the first time it needs RocksDB while the
      * checkpoint's part runs: a read of a key not in it need not wait. */
@@ -493,7 +495,16 @@ rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
  * cache as rn__rdb_flush would, without writing to RocksDB: the caller
  * writes fz before anything else reaches RocksDB (the fence,
  * rocksdb_snap.c). */
-rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err);
+rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn_error_t *err);
+/* Starts a freeze into fz (emptied): rn__rdb_freeze_raw, then
+ * rn__rdb_freeze or rn__rdb_freeze_begin. */
+void rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz);
+/* Adds a put of key (klen bytes, not a cache key) with an empty value. */
+void rn__rdb_freeze_raw(rn__rdb_t *rdb, const uint8_t *key, size_t klen);
+/* Hands the gathered timers to the freeze begun by rn__rdb_freeze_init
+ * (a checkpoint: they reach RocksDB with its frozen values, off the
+ * task's thread; loads of timers wait for that meanwhile). */
+void rn__rdb_timer_freeze(rn__rdb_t *rdb);
 /* rn__rdb_freeze in slices: begin takes the list of entries that became
  * dirty (O(1)) and returns false when there is none to take (the list
  * overflowed: the caller freezes at once); rn__rdb_freeze_step freezes
@@ -501,7 +512,7 @@ rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err);
  * work. Until the last step, a change to an entry not yet frozen
  * freezes it first, and a wait at the fence (rn__rdb_fence_wait)
  * finishes the freeze. @thread task (the one that began it). */
-bool rn__rdb_freeze_begin(rn__rdb_t *rdb, rn__rdb_frozen_t *fz);
+bool rn__rdb_freeze_begin(rn__rdb_t *rdb);
 bool rn__rdb_freeze_step(rn__rdb_t *rdb, size_t budget);
 /* Adds hash h of a newly frozen record to fz's set, when it has one. */
 void rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h);

@@ -122,6 +122,18 @@ rn__rdb_timer_sync(void *be, rn_error_t *err)
     return tbuf_flush(be, err);
 }
 
+void
+rn__rdb_timer_freeze(rn__rdb_t *rdb)
+{
+    for (size_t i = 0; i < rdb->ntoff; i++) {
+        size_t end = i + 1 < rdb->ntoff ? rdb->toff[i + 1] : rdb->tlen;
+        rn__rdb_freeze_raw(rdb, rdb->tbuf + rdb->toff[i], end - rdb->toff[i]);
+    }
+    rdb->fz.ntimers += rdb->ntoff;
+    rdb->ntoff = 0;
+    rdb->tlen = 0;
+}
+
 rn_code_t
 rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size_t n,
                     rn_error_t *err)
@@ -261,6 +273,10 @@ rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto
     uint8_t seek[10];
     load_t ld = {rdb, domain, upto, max, 0, fn, ctx, INT64_MAX, NULL, 0, RN_OK};
     size_t slen = tkey_seek(seek, domain, from);
+    /* Timers a checkpoint took over are not in RocksDB before its part is
+     * done (rn__rdb_timer_freeze). */
+    if (rdb->fz.ntimers > 0)
+        rn__rdb_fence(rdb);
     rn_code_t rc = tbuf_flush(rdb, err);
     if (rc != RN_OK)
         return rc;

@@ -918,6 +918,10 @@ rn__timers_each(rn__timers_t *tm, rn_code_t (*fn)(void *ctx, const rn__tref_t *t
     for (uint32_t h = 0; h < tm->nheap; h++) {
         const rn__tbucket_t *bk = &tm->bk[tm->bheap[h]];
         for (uint32_t j = bk->next; j < bk->n; j++) {
+            /* Nodes lie anywhere in memory: a cache miss each, fetched
+             * some ahead (a checkpoint walks hundreds of thousands). */
+            if (j + 8 < bk->n)
+                __builtin_prefetch(bk->slots[j + 8].node);
             const rn__tnode_t *nd = bk->slots[j].node;
             if (nd->deleted)
                 continue;
