@@ -92,7 +92,8 @@ clean_leftovers(const char *root)
         const char *n = de->d_name;
         long pid = 0;
         bool stale = false;
-        if (strncmp(n, "chk-", 4) == 0 && strstr(n, ".inprogress") != NULL)
+        if (strncmp(n, "chk-", 4) == 0 &&
+            (strstr(n, ".inprogress") != NULL || strstr(n, ".deleting") != NULL))
             stale = true;
         else if (sscanf(n, ".restore-%ld", &pid) == 1 && pid != (long)getpid())
             stale = kill((pid_t)pid, 0) != 0 && errno == ESRCH;

@@ -239,12 +239,25 @@ rn__ckpt_retain(const char *root, int retain, const json_t *keep, rn_error_t *er
     rn_code_t rc = rn__ckpt_list(root, &ids, &n, NULL, err);
     if (rc != RN_OK)
         return rc;
-    char name[64], path[4096];
+    char name[64], path[4096], gone[4096 + 16];
     for (size_t i = (size_t)retain; i < n; i++) {
         rn__ckpt_name(ids[i], name, sizeof(name));
         snprintf(path, sizeof(path), "%s/%s", root, name);
-        if (rn__fs_rm_tree(path) != 0)
+        /* Out of sight first (a rename, durable), then removed: a crash
+         * in the middle must not leave what looks like a damaged
+         * checkpoint, which recovery would report and a sink that cannot
+         * take back its output would refuse. The next recovery removes
+         * the rest. */
+        snprintf(gone, sizeof(gone), "%s.deleting", path);
+        rn_error_t e = RN_ERROR_INIT;
+        if (rename(path, gone) != 0) {
             RN_LOG_WARN(root, "cannot remove old checkpoint %s: %s", path, strerror(errno));
+            continue;
+        }
+        if (rn__fs_fsync_dir(root, &e) != RN_OK)
+            RN_LOG_WARN(root, "%s", e.msg);
+        if (rn__fs_rm_tree(gone) != 0)
+            RN_LOG_WARN(root, "cannot remove old checkpoint %s: %s", gone, strerror(errno));
         rn__crash_point("ckpt.retention_mid");
     }
     /* Shared files: only those no retained checkpoint names. A retained

@@ -1,6 +1,7 @@
 /*
- * connectors/kafka_sink.c: the "kafka" sink, at-least-once: each row a
- * message of a topic, JSON or CSV (no header), keyed by fields.
+ * connectors/kafka_sink.c: the "kafka" sink: each row a message of a
+ * topic, JSON or CSV (no header), keyed by fields; at-least-once here,
+ * exactly-once through kafka_txn.c.
  *
  * Design: an idempotent librdkafka producer per instance (no duplicates
  * or reordering from its own retries). Rows are handed to librdkafka as
@@ -9,8 +10,9 @@
  * completed checkpoint never covers a message the broker has not got:
  * after a crash the job replays from the checkpoint, and what was sent
  * after it is sent again (at least once). A message the producer gives up
- * on fails the job. `delivery: exactly-once` (transactions over a
- * write-ahead of each epoch) is not built yet and is refused.
+ * on fails the job. `delivery: exactly-once` keeps each epoch's records
+ * in the checkpoint and sends them in a transaction once it completes
+ * (kafka_txn.c, docs/kafka.md).
  *
  * The message key: one field, its text; several, a JSON array of their
  * values; none, no key. Partitioning by key with murmur2, as Java clients
@@ -19,15 +21,22 @@
  * @thread plan: control; an instance: its task (librdkafka's delivery
  * callbacks run inside rd_kafka_poll/flush, on the task too).
  */
-#include "connectors/kafka_int.h"
+#include "connectors/kafka_txn.h"
 
 #include <stdlib.h>
 
 enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
 
 static const char *const delivery_names[] = {"at-least-once", "exactly-once", NULL};
-static const char *const keys[] = {"brokers", "topic",      "format", "key",
-                                   "delivery", "properties", NULL};
+static const char *const keys[] = {"brokers",    "topic",
+                                   "format",     "key",
+                                   "delivery",   "properties",
+                                   "commit_log", "transactional_id_prefix",
+                                   NULL};
+
+/* The commit log's default name: one topic for every exactly-once sink of
+ * a cluster, keyed by transactional.id (like Kafka's own offsets topic). */
+#define COMMIT_LOG_DEFAULT "runnel-commits"
 
 /* How long a checkpoint or the end of input waits for acknowledgements
  * before the job fails: librdkafka retries within message.timeout.ms. */
@@ -35,6 +44,9 @@ static const char *const keys[] = {"brokers", "topic",      "format", "key",
 
 typedef struct ksink_plan {
     char *brokers, *topic; /* owned */
+    bool exactly_once;
+    char *commit_log;  /* owned */
+    char *txn_prefix;  /* owned; NULL: runnel-JOB-SINK */
     rn_kafka_props_t props;
     rn_text_plan_t text;
     const char **key; /* key field names, owned array (names borrowed from conf) */
@@ -45,7 +57,10 @@ typedef struct ksink_plan {
 typedef struct ksink {
     const ksink_plan_t *plan;
     char what[200];
-    rd_kafka_t *rk;
+    rd_kafka_t *rk;      /* at-least-once */
+    rn_ktxn_t *txn;      /* exactly-once */
+    rn_ktxn_conf_t tconf;
+    char txn_prefix[512];
     rn_text_out_t out; /* encoders; out.buf is scratch for one row */
     rn_buf_t keybuf;
     uint64_t failed; /* messages the producer gave up on */
@@ -62,6 +77,8 @@ ksink_plan_free(void *p)
         return;
     rn_free(plan->brokers);
     rn_free(plan->topic);
+    rn_free(plan->commit_log);
+    rn_free(plan->txn_prefix);
     rn__kafka_props_fini(&plan->props);
     if (plan->keyidx != NULL)
         for (int i = 0; i < plan->text.ninputs; i++)
@@ -76,7 +93,7 @@ static rn_code_t
 ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 {
     const rn_conf_t *conf = rn__pc_conf(pc);
-    const char *brokers = NULL, *topic = NULL;
+    const char *brokers = NULL, *topic = NULL, *commit_log = NULL, *prefix = NULL;
     int delivery;
     char what[160];
     rn_code_t rc;
@@ -88,7 +105,9 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if ((rc = rn__conf_str(conf, "brokers", NULL, &brokers, err)) != RN_OK ||
         (rc = rn__conf_str(conf, "topic", NULL, &topic, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "delivery", delivery_names, DELIVERY_AT_LEAST_ONCE, &delivery,
-                            err)) != RN_OK)
+                            err)) != RN_OK ||
+        (rc = rn__conf_str(conf, "commit_log", COMMIT_LOG_DEFAULT, &commit_log, err)) != RN_OK ||
+        (rc = rn__conf_str(conf, "transactional_id_prefix", NULL, &prefix, err)) != RN_OK)
         return rc;
     if (brokers == NULL || *brokers == '\0' || strcmp(brokers, "embedded") == 0)
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
@@ -99,15 +118,16 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if (topic == NULL || *topic == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "topic"), "%s: topic is empty",
                             what);
-    if (delivery == DELIVERY_EXACTLY_ONCE)
-        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "delivery"),
-                            "%s: delivery: exactly-once is not built yet for Kafka (issue 5); "
-                            "use at-least-once",
-                            what);
+    if (commit_log == NULL || *commit_log == '\0' || strcmp(commit_log, topic) == 0)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "commit_log"),
+                            "%s: commit_log: give a topic other than the output", what);
     ksink_plan_t *plan = rn_xcalloc(1, sizeof(*plan));
     rn__pc_set_plan(pc, plan, ksink_plan_free);
     plan->brokers = rn_xstrdup(brokers);
     plan->topic = rn_xstrdup(topic);
+    plan->exactly_once = delivery == DELIVERY_EXACTLY_ONCE;
+    plan->commit_log = rn_xstrdup(commit_log);
+    plan->txn_prefix = prefix != NULL ? rn_xstrdup(prefix) : NULL;
     if ((rc = rn__kafka_props_read(conf, what, &plan->props, err)) != RN_OK ||
         (rc = rn__text_plan_init(pc, what, &plan->text, err)) != RN_OK ||
         (rc = rn__conf_strlist(conf, "key", &plan->key, &plan->nkey, err)) != RN_OK)
@@ -149,6 +169,7 @@ ksink_free(ksink_t *s)
         return;
     if (s->rk != NULL)
         rd_kafka_destroy(s->rk);
+    rn__ktxn_close(s->txn);
     rn__text_out_fini(&s->out);
     rn__buf_fini(&s->keybuf);
     rn_free(s);
@@ -190,8 +211,25 @@ ksink_open(rn_op_t *op, rn_error_t *err)
              rn__op_instance(op));
     rn__buf_init(&s->keybuf);
     rn_code_t rc = rn__text_out_init(&s->out, &plan->text, err);
-    if (rc == RN_OK)
+    if (rc == RN_OK && plan->exactly_once) {
+        if (!rn__op_checkpointing(op)) {
+            rc = rn__errf(err, RN_EINVAL,
+                          "%s: delivery: exactly-once needs checkpoints (the job file's "
+                          "checkpoints: section): output is committed when they complete",
+                          s->what);
+        } else {
+            if (plan->txn_prefix != NULL)
+                snprintf(s->txn_prefix, sizeof(s->txn_prefix), "%s", plan->txn_prefix);
+            else
+                snprintf(s->txn_prefix, sizeof(s->txn_prefix), "runnel-%s-%s",
+                         rn__op_job_name(op), rn__op_name(op));
+            s->tconf = (rn_ktxn_conf_t){plan->brokers,    &plan->props,  plan->topic,
+                                        plan->commit_log, s->txn_prefix, rn__op_accept_duplicates(op)};
+            rc = rn__ktxn_open(&s->tconf, op, &s->txn, err);
+        }
+    } else if (rc == RN_OK) {
         rc = open_producer(s, err);
+    }
     if (rc != RN_OK) {
         ksink_free(s);
         return rc;
@@ -329,6 +367,12 @@ ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
             rc = rn__errf(err, RN_ENOMEM, "%s: cannot encode a key", s->what);
             break;
         }
+        if (s->txn != NULL) {
+            bool keyed = s->plan->nkey > 0;
+            rc = rn__ktxn_add(s->txn, keyed ? s->keybuf.data : NULL, keyed ? s->keybuf.len : 0,
+                              s->out.buf.data, s->out.buf.len, err);
+            continue;
+        }
         rn_code_t e = produce(s, &s->out.buf, s->plan->nkey > 0);
         if (e != RN_OK)
             rc = rn__errf(err, RN_EIO, "%s: produce to '%s': %s", s->what, s->plan->topic,
@@ -336,6 +380,8 @@ ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
     }
     s->out.records += b->n;
     rn__op_free_batch(op, b);
+    if (s->txn != NULL)
+        return rc;
     rd_kafka_poll(s->rk, 0); /* delivery reports */
     return rc == RN_OK ? check_failed(s, err) : rc;
 }
@@ -344,17 +390,24 @@ ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
 static rn_code_t
 ksink_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err)
 {
-    (void)id;
-    (void)data;
-    (void)file;
     ksink_t *s = rn__op_data(op);
+    if (s != NULL && s->txn != NULL)
+        return rn__ktxn_snapshot(s->txn, id, data, file, err);
     return s != NULL ? flush_all(s, err) : RN_OK;
+}
+
+static rn_code_t
+ksink_complete(rn_op_t *op, int64_t id, rn_error_t *err)
+{
+    ksink_t *s = rn__op_data(op);
+    return s != NULL && s->txn != NULL ? rn__ktxn_complete(s->txn, id, err) : RN_OK;
 }
 
 static rn_code_t
 ksink_finish(rn_op_t *op, rn_error_t *err)
 {
-    return flush_all(rn__op_data(op), err);
+    ksink_t *s = rn__op_data(op);
+    return s->txn != NULL ? rn__ktxn_finish(s->txn, err) : flush_all(s, err);
 }
 
 static void
@@ -380,4 +433,5 @@ const rn_opclass_t rn__sink_kafka = {
     .finish = ksink_finish,
     .close = ksink_close,
     .snapshot = ksink_snapshot,
+    .complete = ksink_complete,
 };

@@ -418,7 +418,10 @@ open_instance(rn_op_t *op, ksrc_t *st, rn_error_t *err)
         (rc = rn__kafka_set(c, "enable.auto.offset.store", "false", st->what, err)) != RN_OK ||
         (rc = rn__kafka_set(c, "auto.offset.reset",
                             plan->start == START_LATEST ? "latest" : "earliest", st->what,
-                            err)) != RN_OK) {
+                            err)) != RN_OK ||
+        /* Bounded: the end of a partition is known by the event (take()). */
+        (rc = rn__kafka_set(c, "enable.partition.eof", plan->bounded ? "true" : "false",
+                            st->what, err)) != RN_OK) {
         rd_kafka_conf_destroy(c);
         return rc;
     }
@@ -656,8 +659,17 @@ all_read(const ksrc_t *st)
 static rn_code_t
 take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_error_t *err)
 {
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        /* Read to the end. Past the last record there may be offsets no
+         * record is delivered for (a transaction's commit marker, records
+         * of aborted transactions under read_committed): the position the
+         * event gives counts, or a bounded read of a transactional topic
+         * would never finish. */
+        kpart_t *kp = find_part(st, m->partition);
+        if (kp != NULL && m->offset > kp->next)
+            kp->next = m->offset;
         return RN_OK;
+    }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         /* Broker connection trouble is retried by librdkafka; anything
          * about the topic or the partitions stops the job. */

@@ -177,11 +177,16 @@ const json_t *rn__op_restored(const rn_op_t *op);
 const char *rn__op_restored_file(const rn_op_t *op);
 /* Restoring a savepoint taken with another parallelism of this
  * component: a JSON array with every old instance's {"instance": i,
- * "data": its object or null}, valid during open(); NULL otherwise. A component that cannot
+ * "data": its object or null, "file": the path of its file, when it had
+ * one}, valid during open(); NULL otherwise. A component that cannot
  * redistribute its data refuses it in open(). */
 const json_t *rn__op_restored_all(const rn_op_t *op);
 /* Whether the job takes checkpoints (sinks commit on complete()). */
 bool rn__op_checkpointing(const rn_op_t *op);
+/* rn_job_options_t.accept_duplicates. */
+bool rn__op_accept_duplicates(const rn_op_t *op);
+/* The job's name (borrowed for the job's life). */
+const char *rn__op_job_name(const rn_op_t *op);
 
 /* @returns an empty batch for port's schema (owned by the caller until
  * emitted or freed). */

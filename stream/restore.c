@@ -41,8 +41,9 @@ rescale(rn_job_t *job, rn_op_t *op, rn_state_options_t *so, const char **imports
         }
         if (!node->keyed) {
             json_array_append_new(op->restored_all,
-                                  json_pack("{s:i, s:O}", "instance", p->instance, "data",
-                                            p->data != NULL ? p->data : json_null()));
+                                  json_pack("{s:i, s:O, s:s?}", "instance", p->instance, "data",
+                                            p->data != NULL ? p->data : json_null(), "file",
+                                            p->file));
             continue;
         }
         if (!overlaps || p->state == NULL || p->finished)

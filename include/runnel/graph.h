@@ -53,9 +53,13 @@ typedef struct rn_job_options {
     /* Drop the savepoint's state of components the job no longer has
      * (refused otherwise). */
     bool allow_non_restored_state;
+    /* Resume even where an exactly-once Kafka sink's commit log shows
+     * output committed after the checkpoint restored (an older one than
+     * the newest): that output is sent again. Refused otherwise. */
+    bool accept_duplicates;
 } rn_job_options_t;
 
-#define RN_JOB_OPTIONS_INIT {RN_ABI_VERSION, 0, NULL, false}
+#define RN_JOB_OPTIONS_INIT {RN_ABI_VERSION, 0, NULL, false, false}
 
 /* Checks and plans the graph.
  * @param g consumed on success and failure alike.

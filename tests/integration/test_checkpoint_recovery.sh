@@ -133,7 +133,14 @@ for point in ckpt.after_snapshot ckpt.after_files ckpt.meta_before_rename \
   (cd "$d" && RN_CRASH_AT=$point "$RUNNEL" run job.yaml --quiet >> log 2>&1)
   rc=$?
   check '[ $rc -eq 77 ]' "$point: the run exits at the crash point (rc $rc)"
+  if [ $point = ckpt.retention_mid ]; then
+    # The checkpoint being removed was renamed out of sight first.
+    check 'ls "$d/ckpt" | grep -q "\.deleting$"' "$point: the checkpoint half removed is out of sight (.deleting)"
+  fi
   run "$d"
   check '[ $? -eq 0 ] && cmp -s "$d/out.jsonl" "$work/clean/out.jsonl"' "$point: the next run's output is exact"
+  if [ $point = ckpt.retention_mid ]; then
+    check '! ls "$d/ckpt" | grep -q "\.deleting$"' "$point: the next run removed what was left of it"
+  fi
 done
 exit $fail

@@ -7,7 +7,7 @@
 #   key as the message key.
 # - At least once: a job killed with SIGKILL twice while it writes, and
 #   resumed, loses nothing (records may come twice).
-# - delivery: exactly-once is refused with a clear message (not built).
+# (exactly-once: test_kafka_eo.sh)
 #
 # Env: RUNNEL, RN_TEST_TMP.
 set -uo pipefail
@@ -80,11 +80,4 @@ ids=$(grep -o '"id":[0-9]*' "$work/alo-r/out.jsonl" | sort -u | wc -l)
 n=$(wc -l < "$work/alo-r/out.jsonl")
 check '[ "$ids" -eq 20000 ]' "no record lost ($ids of 20000 ids; $((n - ids)) sent twice)"
 
-# ---- refusals -------------------------------------------------------------------
-write_job "$work/eo" out 10 0 ""
-sed -i 's/key: \[key\]}/key: [key], delivery: exactly-once}/' "$work/eo/job.yaml"
-(cd "$work/eo" && "$RUNNEL" run job.yaml --quiet > log 2>&1)
-rc=$?
-check '[ $rc -ne 0 ] && grep -q "job.yaml:[0-9]*:[0-9]*: .*exactly-once is not built yet" "$work/eo/log"' \
-  "delivery: exactly-once is refused at its line (rc $rc)"
 exit $fail
