@@ -548,6 +548,8 @@ wal_read(rn_ktxn_t *t, const char *path, kepoch_t **out, size_t *nout, rn_error_
     if (rc == RN_ECORRUPT && (err == NULL || err->code != RN_ECORRUPT))
         rc = rn__errf(err, RN_ECORRUPT, "%s: '%s' is damaged (a length past its end)", t->what,
                       path);
+    else if (rc == RN_ENOMEM)
+        rc = rn__errf(err, RN_ENOMEM, "%s: out of memory reading '%s'", t->what, path);
     if (rc != RN_OK) {
         for (size_t i = 0; i < n && ep != NULL; i++)
             epoch_fini(&ep[i]);
