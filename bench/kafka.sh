@@ -4,14 +4,18 @@
 # same broker, same input, one run each. Starts a broker of its own
 # (tests/kafka/broker.sh), preloads a topic of 3 partitions with N JSON
 # records (default 2000000), and prints one README table row per figure
-# with the machine. Build first: ./scripts/setup.sh (build/ with tests and
+# with the machine. Then end-to-end latency at a fixed rate (RATE a second,
+# default 2000, for 20 s; bench_kafka_latency) through the same job with
+# an at-least-once sink and with an exactly-once sink (checkpoints every
+# second). Build first: ./scripts/setup.sh (build/ with tests and
 # benchmarks).
-# Usage: bench/kafka.sh [N]
+# Usage: bench/kafka.sh [N [RATE]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000000}
+rate=${2:-2000}
 b=build
-for x in "$b/runnel" "$b/tests/kafka_produce" "$b/bench/bench_kafka_ceiling"; do
+for x in "$b/runnel" "$b/tests/kafka_produce" "$b/bench/bench_kafka_ceiling" "$b/bench/bench_kafka_latency"; do
   [ -x "$x" ] || { echo "build first: $x is missing" >&2; exit 1; }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/runnel-bench-kafka.XXXXXX")
@@ -19,7 +23,7 @@ export RN_KAFKA_DIR=$work/broker RN_KAFKA_WATCH_PID=$$
 trap 'tests/kafka/broker.sh stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 mkdir -p "$RN_KAFKA_DIR"
 addr=$(tests/kafka/broker.sh start | tail -n 1)
-for t in in out-ceiling out-runnel; do tests/kafka/broker.sh topic $t 3 >/dev/null; done
+for t in in out-ceiling out-runnel lat-in lat-alo lat-eo; do tests/kafka/broker.sh topic $t 3 >/dev/null; done
 echo "preloading $n records..." >&2
 awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
   printf "{\"id\":%d,\"key\":\"k%d\",\"value\":%d,\"ts\":%.0f}\n", i, i % 1000, i % 1000, 1700000000000 + i }' |
@@ -51,3 +55,34 @@ echo "| Kafka benchmark ($n JSON records, 3 partitions, one broker on this machi
 echo "| --- | --- | --- | --- |"
 echo "| plain librdkafka consume -> produce (ceiling) | $(awk -v v="$cev" 'BEGIN { printf "%.2f M", v / 1e6 }') | $cmb | 100% |"
 echo "| runnel: kafka -> filter -> kafka (at-least-once, parallelism 1, wall time of \`runnel run\`) | $(awk -v v="$rev" 'BEGIN { printf "%.2f M", v / 1e6 }') | $rmb | $(awk -v a="$rev" -v c="$cev" 'BEGIN { printf "%.0f%%", 100 * a / c }') |"
+
+# ---- latency at a fixed rate -------------------------------------------------
+latency() { # DELIVERY OUT-TOPIC EXTRA-TOP-LEVEL
+  mkdir -p "$work/lat-$1"
+  cat > "$work/lat-$1/job.yaml" <<YAML
+name: bench-latency-$1
+parallelism: 1
+$3
+sources:
+  src: {type: kafka, brokers: '$addr', topic: lat-in, schema: {id: int, key: string, value: int, ts: timestamp, sent_us: int}, event_time: ts}
+operators:
+  keep: {type: filter, inputs: [src], where: "value >= 0"}
+sinks:
+  out: {type: kafka, inputs: [keep], brokers: '$addr', topic: $2, delivery: $1}
+YAML
+  (cd "$work/lat-$1" && exec "$b_abs/runnel" run job.yaml --quiet) &
+  local job=$!
+  sleep 3 # the job's consumer and producer connect
+  last=$("$b/bench/bench_kafka_latency" "$addr" lat-in "$2" "$rate" 20)
+  kill -TERM $job 2>/dev/null; wait $job 2>/dev/null || true
+  echo "$last" | grep -v '^RESULT' >&2
+  res() { echo "$last" | grep "^RESULT $1=" | cut -d= -f2; }
+}
+b_abs=$(cd "$b" && pwd)
+echo
+echo "| Kafka -> filter -> Kafka latency ($rate records/s, 20 s, 3 partitions) | p50 | p99 | max | came back |"
+echo "| --- | --- | --- | --- | --- |"
+latency at-least-once lat-alo ""
+echo "| at-least-once (no checkpoints) | $(res p50_ms) ms | $(res p99_ms) ms | $(res max_ms) ms | $(res seen) of $(res sent) |"
+latency exactly-once lat-eo "checkpoints: {interval: 1s, dir: ./ckpt}"
+echo "| exactly-once, checkpoints every 1 s (read_committed) | $(res p50_ms) ms | $(res p99_ms) ms | $(res max_ms) ms | $(res seen) of $(res sent) |"

@@ -256,9 +256,9 @@ rn__ckpt_retain(const char *root, int retain, const json_t *keep, rn_error_t *er
         }
         if (rn__fs_fsync_dir(root, &e) != RN_OK)
             RN_LOG_WARN(root, "%s", e.msg);
+        rn__crash_point("ckpt.retention_mid");
         if (rn__fs_rm_tree(gone) != 0)
             RN_LOG_WARN(root, "cannot remove old checkpoint %s: %s", gone, strerror(errno));
-        rn__crash_point("ckpt.retention_mid");
     }
     /* Shared files: only those no retained checkpoint names. A retained
      * checkpoint whose metadata cannot be read stops the collection (its
