@@ -5,11 +5,11 @@
 # (tests/kafka/broker.sh), preloads a topic of 3 partitions with N JSON
 # records (default 2000000), and prints one README table row per figure
 # with the machine. Then end-to-end latency at a fixed rate (RATE a second,
-# default 2000, for 20 s; bench_kafka_latency) through the same job with
+# default 2000, for 30 s; bench_kafka_latency) through the same job with
 # an at-least-once sink and with an exactly-once sink (checkpoints every
 # second). Build first: ./scripts/setup.sh (build/ with tests and
 # benchmarks).
-# Usage: bench/kafka.sh [N [RATE]]
+# Usage: bench/kafka.sh [N [RATE]] (N 0: latency only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000000}
@@ -24,6 +24,7 @@ trap 'tests/kafka/broker.sh stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 mkdir -p "$RN_KAFKA_DIR"
 addr=$(tests/kafka/broker.sh start | tail -n 1)
 for t in in out-ceiling out-runnel lat-in lat-alo lat-eo; do tests/kafka/broker.sh topic $t 3 >/dev/null; done
+if [ "$n" -gt 0 ]; then
 echo "preloading $n records..." >&2
 awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
   printf "{\"id\":%d,\"key\":\"k%d\",\"value\":%d,\"ts\":%.0f}\n", i, i % 1000, i % 1000, 1700000000000 + i }' |
@@ -55,6 +56,7 @@ echo "| Kafka benchmark ($n JSON records, 3 partitions, one broker on this machi
 echo "| --- | --- | --- | --- |"
 echo "| plain librdkafka consume -> produce (ceiling) | $(awk -v v="$cev" 'BEGIN { printf "%.2f M", v / 1e6 }') | $cmb | 100% |"
 echo "| runnel: kafka -> filter -> kafka (at-least-once, parallelism 1, wall time of \`runnel run\`) | $(awk -v v="$rev" 'BEGIN { printf "%.2f M", v / 1e6 }') | $rmb | $(awk -v a="$rev" -v c="$cev" 'BEGIN { printf "%.0f%%", 100 * a / c }') |"
+fi
 
 # ---- latency at a fixed rate -------------------------------------------------
 latency() { # DELIVERY OUT-TOPIC EXTRA-TOP-LEVEL
@@ -64,7 +66,7 @@ name: bench-latency-$1
 parallelism: 1
 $3
 sources:
-  src: {type: kafka, brokers: '$addr', topic: lat-in, schema: {id: int, key: string, value: int, ts: timestamp, sent_us: int}, event_time: ts}
+  src: {type: kafka, brokers: '$addr', topic: lat-in, start: latest, schema: {id: int, key: string, value: int, ts: timestamp, sent_us: int}, event_time: ts}
 operators:
   keep: {type: filter, inputs: [src], where: "value >= 0"}
 sinks:
@@ -73,16 +75,17 @@ YAML
   (cd "$work/lat-$1" && exec "$b_abs/runnel" run job.yaml --quiet) &
   local job=$!
   sleep 3 # the job's consumer and producer connect
-  last=$("$b/bench/bench_kafka_latency" "$addr" lat-in "$2" "$rate" 20)
+  last=$("$b/bench/bench_kafka_latency" "$addr" lat-in "$2" "$rate" 30)
   kill -TERM $job 2>/dev/null; wait $job 2>/dev/null || true
   echo "$last" | grep -v '^RESULT' >&2
   res() { echo "$last" | grep "^RESULT $1=" | cut -d= -f2; }
 }
 b_abs=$(cd "$b" && pwd)
 echo
-echo "| Kafka -> filter -> Kafka latency ($rate records/s, 20 s, 3 partitions) | p50 | p99 | max | came back |"
+echo "| Kafka -> filter -> Kafka latency ($rate records/s, 30 s, 3 partitions) | p50 | p99 | max | came back |"
 echo "| --- | --- | --- | --- | --- |"
 latency at-least-once lat-alo ""
 echo "| at-least-once (no checkpoints) | $(res p50_ms) ms | $(res p99_ms) ms | $(res max_ms) ms | $(res seen) of $(res sent) |"
 latency exactly-once lat-eo "checkpoints: {interval: 1s, dir: ./ckpt}"
 echo "| exactly-once, checkpoints every 1 s (read_committed) | $(res p50_ms) ms | $(res p99_ms) ms | $(res max_ms) ms | $(res seen) of $(res sent) |"
+[ "$n" -gt 0 ] || echo "$last" | grep '^machine:'

@@ -183,8 +183,15 @@ open_producer(ksink_t *s, rn_error_t *err)
     if (c == NULL)
         return err ? err->code : RN_EINVAL;
     rn_code_t rc;
+    /* librdkafka waits 5 ms to fill a batch by default: latency at low
+     * rates. 1 ms, unless `properties` say otherwise. */
+    bool linger = false;
+    for (size_t i = 0; i < plan->props.n; i++)
+        linger = linger || strcmp(plan->props.names[i], "linger.ms") == 0 ||
+                 strcmp(plan->props.names[i], "queue.buffering.max.ms") == 0;
     if ((rc = rn__kafka_set(c, "enable.idempotence", "true", s->what, err)) != RN_OK ||
-        (rc = rn__kafka_set(c, "partitioner", "murmur2_random", s->what, err)) != RN_OK) {
+        (rc = rn__kafka_set(c, "partitioner", "murmur2_random", s->what, err)) != RN_OK ||
+        (!linger && (rc = rn__kafka_set(c, "linger.ms", "1", s->what, err)) != RN_OK)) {
         rd_kafka_conf_destroy(c);
         return rc;
     }

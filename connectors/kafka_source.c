@@ -96,6 +96,7 @@ typedef struct ksrc {
     const rn_schema_t *schema; /* main output; borrowed from the plan */
     char what[200];
     rd_kafka_t *rk;
+    rd_kafka_queue_t *wakeq; /* the consumer queue whose arrivals wake the task */
     kpart_t *parts; /* this instance's partitions, by id */
     size_t nparts;
     int64_t *snap_next; /* the positions of checkpoint snap_id, for the group commit */
@@ -254,6 +255,10 @@ ksrc_free(ksrc_t *st)
 {
     if (st == NULL)
         return;
+    if (st->wakeq != NULL) {
+        rd_kafka_queue_cb_event_enable(st->wakeq, NULL, NULL);
+        rd_kafka_queue_destroy(st->wakeq);
+    }
     if (st->rk != NULL) {
         rd_kafka_consumer_close(st->rk);
         rd_kafka_destroy(st->rk);
@@ -771,12 +776,28 @@ split_bound(rn_op_t *op, const ksrc_t *st)
     rn__op_split_bound(op, bound);
 }
 
+/* librdkafka's thread: messages arrived in an empty queue. */
+static void
+on_arrival(rd_kafka_t *rk, void *opaque)
+{
+    (void)rk;
+    rn__op_wake(opaque);
+}
+
 static rn_code_t
 ksrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
 {
     ksrc_t *st = rn__op_data(op);
     st->now_ms = rn__op_now(op);
     rn_code_t rc;
+    if (st->wakeq == NULL) {
+        /* A worker with nothing to do sleeps up to 10 ms: end-to-end
+         * latency. Woken when messages come instead (enabled here, where
+         * the task runs: the worker is known). */
+        st->wakeq = rd_kafka_queue_get_consumer(st->rk);
+        if (st->wakeq != NULL)
+            rd_kafka_queue_cb_event_enable(st->wakeq, on_arrival, op);
+    }
     if (st->plan->discovery_ms > 0 && st->now_ms - st->discovered_ms >= st->plan->discovery_ms &&
         (rc = discover(op, st, err)) != RN_OK)
         return rc;

@@ -160,6 +160,11 @@ bool rn__op_row_key_hash(rn_op_t *op, int input, const rn_value_t *row, uint64_t
 int64_t rn__op_watermark(const rn_op_t *op);
 /* Processing time, epoch ms. */
 int64_t rn__op_now(const rn_op_t *op);
+/* Wakes the worker that runs op's task (asleep for want of work: up to
+ * 10 ms otherwise), for a source whose client receives data on a thread
+ * of its own. Call it only from the op's own poll on, once the task
+ * runs. @thread any. */
+void rn__op_wake(rn_op_t *op);
 /* Sources that read several splits (Kafka partitions): the least, over
  * the splits that are neither idle nor finished, of the highest event
  * time each has seen (RN_TS_MIN while an active split has none;

@@ -55,6 +55,7 @@ rn__op_watermark_conf(const rn_op_t *op, int64_t *max_ooo_ms, int64_t *idle_ms)
     *idle_ms = op->node->idle_ms;
 }
 int64_t rn__op_now(const rn_op_t *op) { return rn__now_ms(); }
+void rn__op_wake(rn_op_t *op) { rn__worker_wake(op->task->worker); }
 const json_t *rn__op_restored(const rn_op_t *op) { return op->restored ? op->restored->data : NULL; }
 const char *rn__op_restored_file(const rn_op_t *op) { return op->restored ? op->restored->file : NULL; }
 const json_t *rn__op_restored_all(const rn_op_t *op) { return op->restored_all; }
