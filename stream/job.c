@@ -204,6 +204,7 @@ rn_job_run(rn_job_t *job, rn_error_t *err)
     rn__rest_stop(job->rest);
     job->rest = NULL;
     close_all(job);
+    rn__workers_free(job);
     return rc;
 }
 
@@ -269,6 +270,7 @@ rn_job_destroy(rn_job_t *job)
         return;
     rn__ckpt_destroy(job->ckpt);
     rn__exec_destroy(job);
+    rn__workers_free(job);
     rn__restore_free(job->restore);
     rn_free(job->ckpt_conf.dir);
     rn_free(job->from_savepoint);

@@ -307,5 +307,7 @@ bool rn__queue_push(rn_queue_t *q, const rn_msg_t *msg, rn_task_t *producer);
 size_t rn__queue_pop(rn_queue_t *q, rn_msg_t *out, size_t max);
 void rn__worker_wake(rn_worker_t *w);
 rn_code_t rn__workers_run(rn_job_t *job, rn_error_t *err);
+/* Frees the pool, after the operators closed. */
+void rn__workers_free(rn_job_t *job);
 
 #endif

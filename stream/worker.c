@@ -223,15 +223,10 @@ rn__workers_run(rn_job_t *job, rn_error_t *err)
      * coordinator can end. */
     for (int i = 0; i < job->ntasks; i++)
         rn__task_settle(job->tasks[i]);
-    /* Before the workers go: the coordinator wakes them. */
+    /* The coordinator wakes workers: stopped before they go. The workers
+     * themselves go after the operators closed (rn__workers_free): a
+     * client thread (librdkafka's) may wake one until its source closes. */
     rn__ckpt_stop(job->ckpt);
-    for (int i = 0; i < nw; i++) {
-        pthread_mutex_destroy(&job->workers[i].lock);
-        pthread_cond_destroy(&job->workers[i].cond);
-        rn_free(job->workers[i].tasks);
-    }
-    rn_free(job->workers);
-    job->workers = NULL;
     if (job->failed) {
         if (err)
             *err = job->error;
@@ -240,6 +235,18 @@ rn__workers_run(rn_job_t *job, rn_error_t *err)
     if (atomic_load(&job->cancel))
         return rn__errf(err, RN_ECANCELED, "job '%s' was stopped", job->name);
     return RN_OK;
+}
+
+void
+rn__workers_free(rn_job_t *job)
+{
+    for (int i = 0; job->workers != NULL && i < job->nworkers; i++) {
+        pthread_mutex_destroy(&job->workers[i].lock);
+        pthread_cond_destroy(&job->workers[i].cond);
+        rn_free(job->workers[i].tasks);
+    }
+    rn_free(job->workers);
+    job->workers = NULL;
 }
 
 void
