@@ -248,6 +248,20 @@ rn__rdb_frozen_free(rn__rdb_frozen_t *fz)
     memset(fz, 0, sizeof(*fz));
 }
 
+/* Adds hash h to fz's set (which has room: at most half full). */
+static void
+set_put(rn__rdb_frozen_t *fz, uint64_t h)
+{
+    if (h == 0) {
+        fz->has_zero = true;
+        return;
+    }
+    size_t j = h & fz->mask;
+    while (fz->set[j] != 0 && fz->set[j] != h)
+        j = (j + 1) & fz->mask;
+    fz->set[j] = h;
+}
+
 void
 rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h)
 {
@@ -260,14 +274,7 @@ rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h)
         fz->has_zero = false;
         return;
     }
-    if (h == 0) {
-        fz->has_zero = true;
-        return;
-    }
-    size_t j = h & fz->mask;
-    while (fz->set[j] != 0 && fz->set[j] != h)
-        j = (j + 1) & fz->mask;
-    fz->set[j] = h;
+    set_put(fz, h);
 }
 
 bool
@@ -284,17 +291,8 @@ rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
         if (fz->set == NULL)
             return true; /* no set: wait, as for every key */
         fz->mask = cap - 1;
-        for (size_t i = 0; i < fz->n; i++) {
-            uint64_t x = fz->hash[i];
-            if (x == 0) {
-                fz->has_zero = true;
-                continue;
-            }
-            size_t j = x & fz->mask;
-            while (fz->set[j] != 0 && fz->set[j] != x)
-                j = (j + 1) & fz->mask;
-            fz->set[j] = x;
-        }
+        for (size_t i = 0; i < fz->n; i++)
+            set_put(fz, fz->hash[i]);
     }
     if (h == 0)
         return fz->has_zero;
