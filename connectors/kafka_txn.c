@@ -839,8 +839,10 @@ commit_upto(rn_ktxn_t *t, int64_t id, rn_error_t *err)
             break;
     for (size_t i = 0; i < k; i++)
         epoch_fini(&t->pend[i]);
-    memmove(t->pend, t->pend + k, (t->npend - k) * sizeof(*t->pend));
-    t->npend -= k;
+    if (k > 0) {
+        memmove(t->pend, t->pend + k, (t->npend - k) * sizeof(*t->pend));
+        t->npend -= k;
+    }
     return rc;
 }
 

@@ -108,6 +108,10 @@ for k in $(seq 1 12); do
 done
 wait $prod
 check '[ "$(echo $hits | wc -w)" -eq 3 ]' "the crash points of the commit path were hit:$hits"
+# Under the sanitizers a report stops the run at once (halt_on_error):
+# none may appear in any of the runs.
+check '! grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$d/log"' \
+  "no sanitizer report in the killed runs"
 check 'grep -q "[1-9][0-9]* sent again" "$d/log"' "a restart sent an uncommitted epoch again"
 (cd "$d" && "$RUNNEL" run job.yaml --set sources.src.bounded=latest >> log 2>&1)
 rc=$?
