@@ -296,6 +296,8 @@ rdb_free(rn__rdb_t *rdb)
     /* A snapshot's finish runs on the coordinator, which ends first. */
     rn__rdb_fence(rdb);
     rn__rdb_frozen_free(&rdb->fz);
+    rn_free(rdb->fz_trash[0]);
+    rn_free(rdb->fz_trash[1]);
     pthread_mutex_destroy(&rdb->fence_lock);
     pthread_cond_destroy(&rdb->fence_cond);
     if (rdb->db != NULL) {

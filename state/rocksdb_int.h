@@ -453,6 +453,9 @@ struct rn__rdb {
     bool fence_pass;     /* the task's RocksDB reads need not wait (rn__rdb_freeze_step) */
     uint64_t ingest_min; /* rn_state_options_t.ingest_min_bytes */
     char *fz_dir; /* where the RocksDB checkpoint goes, owned */
+    /* The previous checkpoint's frozen hashes and set, freed by the next
+     * finish (off the task: returning large blocks to the system is slow). */
+    void *fz_trash[2];
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);

@@ -196,6 +196,9 @@ static rn_code_t
 finish(void *ctx, bool keep, rn_error_t *err)
 {
     rn__rdb_t *rdb = ctx;
+    rn_free(rdb->fz_trash[0]);
+    rn_free(rdb->fz_trash[1]);
+    rdb->fz_trash[0] = rdb->fz_trash[1] = NULL;
     if (pthread_equal(pthread_self(), rdb->fz_thread)) {
         (void)rn__rdb_freeze_step(rdb, SIZE_MAX);
     } else {
@@ -227,8 +230,14 @@ finish(void *ctx, bool keep, rn_error_t *err)
                  rdb->fz.n, (double)(t1 - t0) / 1e6, (double)(rn__mono_ns() - t1) / 1e6);
     if (rc != RN_OK && !keep)
         RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
-    /* fz stays: the task may be reading its hashes (rn__rdb_frozen_has);
-     * it frees them at its next snapshot or on close. */
+    /* The values go here, off the task: returning a hundred MB to the
+     * system took the task 50 ms in a checkpoint's pause. The hashes stay: the task may be reading them (rn__rdb_frozen_has); it
+     * frees them at its next snapshot or on close. */
+    rn_free(rdb->fz.buf);
+    rdb->fz.buf = NULL;
+    rdb->fz.len = 0;
+    rn_free(rdb->fz.off);
+    rdb->fz.off = NULL;
     rn_free(rdb->fz_dir);
     rdb->fz_dir = NULL;
     pthread_mutex_lock(&rdb->fence_lock);
@@ -330,6 +339,12 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     rn__rdb_t *rdb = be;
     rn_code_t rc;
     rn__rdb_fence(rdb); /* the previous checkpoint's part is done */
+    rn_free(rdb->fz_trash[0]); /* NULL unless that part failed to start */
+    rn_free(rdb->fz_trash[1]);
+    rdb->fz_trash[0] = rdb->fz.hash;
+    rdb->fz_trash[1] = rdb->fz.set;
+    rdb->fz.hash = NULL;
+    rdb->fz.set = NULL;
     rn__rdb_frozen_free(&rdb->fz);
     int64_t t0 = rn__mono_ns();
     rdb->fz_thread = pthread_self();

@@ -99,6 +99,7 @@ rn__state_destroy(rn_state_t *st)
         return;
     if (st->be != NULL)
         st->ops->close(st->be);
+    rn__state_snap_release(st); /* the coordinator ends first */
     for (uint32_t i = 0; i < st->nstates; i++) {
         rn_free(st->states[i]->name);
         rn_free(st->states[i]);

@@ -272,6 +272,8 @@ typedef struct rn__timers {
     size_t countcap;
     uint64_t bytes;
     rn__fcache_t fc; /* recycled nodes */
+    bool pinned;       /* rn__timers_pin: frees are held back */
+    rn__tnode_t *held; /* nodes freed while pinned, linked */
 } rn__timers_t;
 
 void rn__timers_init(rn__timers_t *tm);
@@ -298,10 +300,18 @@ int64_t rn__timers_next(rn__timers_t *tm);
  * namespace (borrowed until tm changes); state and kind left zero.
  * @returns how many. */
 size_t rn__timers_peek(rn__timers_t *tm, int64_t upto, size_t max, rn__skey_t *out);
-/* Calls fn with every live timer in memory, in no order. @returns RN_OK
- * or fn's first failure. */
-rn_code_t rn__timers_each(rn__timers_t *tm, rn_code_t (*fn)(void *ctx, const rn__tref_t *t),
-                          void *ctx);
+/* A snapshot of the timers in memory without copying them: @returns the
+ * live timers' nodes (in no order; the caller owns the array), and until
+ * rn__timers_unpin, nodes that pop, are deleted or spilled are kept as
+ * they are, so that another thread may read the returned ones with
+ * rn__timers_node_ref while tm goes on changing. NULL with *n 0: out of
+ * memory (err set). One pin at a time. */
+rn__tnode_t **rn__timers_pin(rn__timers_t *tm, size_t *n, rn_error_t *err);
+/* Frees the nodes kept since rn__timers_pin. @thread tm's, once no other
+ * thread reads pinned nodes. */
+void rn__timers_unpin(rn__timers_t *tm);
+/* Fills *t with a pinned node's timer (pointers into the node). */
+void rn__timers_node_ref(const rn__tnode_t *n, rn__tref_t *t);
 /* @returns whether the timer (k, time, ns) is in memory. */
 bool rn__timers_has(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *ns,
                     size_t nslen);
@@ -314,6 +324,11 @@ rn_code_t rn__timers_spill(rn__timers_t *tm, uint64_t target,
                            rn_code_t (*write)(void *ctx, const rn__tref_t *t, size_t n,
                                               rn_error_t *err),
                            void *ctx, int64_t *first, rn_error_t *err);
+
+typedef struct rn__hsnap rn__hsnap_t;
+/* Waits for the snapshot in flight (its handle file) and frees it.
+ * @thread task. */
+void rn__state_snap_release(rn_state_t *st);
 
 /* A 64-bit mix (murmur3 finalizer), for combining hashes of parts. */
 static inline uint64_t
@@ -389,6 +404,10 @@ struct rn_state {
     uint32_t pf_state;
     uint32_t pf_left;
     rn__skey_t *pf_keys;
+
+    /* The snapshot whose handle file is being written (snapshot.c), or
+     * NULL. */
+    struct rn__hsnap *hsnap;
 
     /* A restored snapshot's registry (snapshot.c), checked against what
      * the operator registers by rn__state_ready; NULL when none. */

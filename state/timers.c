@@ -36,7 +36,10 @@
 
 struct rn__tnode {
     int64_t time;
-    uint64_t keyhash; /* of the key, handed back with it on pop */
+    union {
+        uint64_t keyhash;       /* of the key, handed back with it on pop */
+        rn__tnode_t *held_next; /* freed while pinned (rn__timers_pin) */
+    } u;
     uint32_t kg;
     uint32_t keylen;
     uint32_t nslen;
@@ -225,6 +228,13 @@ node_free(rn__timers_t *tm, rn__tnode_t *n)
 {
     size_t size = node_size(n);
     tm->bytes -= rn__fc_round(size);
+    /* A pinned node may be being read by a snapshot's writer: kept, and
+     * untouched but for the link (the writer never reads keyhash). */
+    if (RN_UNLIKELY(tm->pinned)) {
+        n->u.held_next = tm->held;
+        tm->held = n;
+        return;
+    }
     rn__fc_free(&tm->fc, n, size);
 }
 
@@ -247,6 +257,8 @@ rn__timers_fini(rn__timers_t *tm)
     rn_free(tm->tab);
     rn_free(tm->scratch);
     rn_free(tm->counts);
+    tm->pinned = false;
+    rn__timers_unpin(tm);
     rn__fc_fini(&tm->fc);
     memset(tm, 0, sizeof(*tm));
     tm->last = NO_BUCKET;
@@ -607,7 +619,7 @@ rn__timers_add(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *
         return rc;
     }
     n->time = time;
-    n->keyhash = k->keyhash;
+    n->u.keyhash = k->keyhash;
     n->kg = k->kg;
     n->keylen = k->keylen;
     n->nslen = (uint32_t)nslen;
@@ -675,7 +687,7 @@ rn__timers_peek(rn__timers_t *tm, int64_t upto, size_t max, rn__skey_t *out)
         out[n++] = (rn__skey_t){.kg = node->kg,
                                 .keylen = node->keylen,
                                 .nslen = node->nslen,
-                                .keyhash = node->keyhash,
+                                .keyhash = node->u.keyhash,
                                 .key = node->data,
                                 .ns = node->data + node->keylen};
     }
@@ -705,7 +717,7 @@ rn__timers_pop(rn__timers_t *tm, rn_state_t *st, int64_t upto, rn_timer_t *t)
     }
     tab_remove(tm, n, bk->slots[bk->next - 1].hash);
     tm->live--;
-    rn__state_set_key_hashed(st, n->data, n->keylen, n->kg, n->keyhash);
+    rn__state_set_key_hashed(st, n->data, n->keylen, n->kg, n->u.keyhash);
     t->time = n->time;
     t->nslen = n->nslen;
     if (n->nslen)
@@ -911,26 +923,55 @@ rn__timers_has(rn__timers_t *tm, const rn__tkey_t *k, int64_t time, const void *
     return tm->tab[tab_find(tm, k, time, ns, nslen, h)].node != NULL;
 }
 
-rn_code_t
-rn__timers_each(rn__timers_t *tm, rn_code_t (*fn)(void *ctx, const rn__tref_t *t), void *ctx)
+rn__tnode_t **
+rn__timers_pin(rn__timers_t *tm, size_t *n, rn_error_t *err)
 {
-    /* Every bucket with live timers is in the heap (tbucket_t.live). */
-    for (uint32_t h = 0; h < tm->nheap; h++) {
-        const rn__tbucket_t *bk = &tm->bk[tm->bheap[h]];
-        for (uint32_t j = bk->next; j < bk->n; j++) {
-            /* Nodes lie anywhere in memory: a cache miss each, fetched
-             * some ahead (a checkpoint walks hundreds of thousands). */
-            if (j + 8 < bk->n)
-                __builtin_prefetch(bk->slots[j + 8].node);
-            const rn__tnode_t *nd = bk->slots[j].node;
-            if (nd->deleted)
-                continue;
-            rn__tref_t t = {nd->time, nd->kg, nd->keylen, nd->nslen, nd->data,
-                            nd->data + nd->keylen};
-            rn_code_t rc = fn(ctx, &t);
-            if (rc != RN_OK)
-                return rc;
-        }
+    rn_assert(!tm->pinned);
+    *n = 0;
+    /* The index holds every live timer: a sequential walk, where the
+     * buckets' slots would need each node read for its deleted mark. */
+    rn__tnode_t **out = rn_malloc((tm->live > 0 ? tm->live : 1) * sizeof(*out));
+    if (out == NULL) {
+        rn__errf(err, RN_ENOMEM, "out of memory for a snapshot of %u timers", tm->live);
+        return NULL;
     }
-    return RN_OK;
+    size_t k = 0;
+    for (size_t i = 0; i < tm->tabcap; i++)
+        if (tm->tab[i].node != NULL)
+            out[k++] = tm->tab[i].node;
+    rn_assert(k == tm->live);
+    *n = k;
+    tm->pinned = true;
+    return out;
+}
+
+void
+rn__timers_unpin(rn__timers_t *tm)
+{
+    tm->pinned = false;
+    rn__tnode_t *n = tm->held;
+    tm->held = NULL;
+    /* Into the free lists whatever their bound: given back to malloc at
+     * once, a few hundred thousand small blocks made glibc's next large
+     * allocation consolidate them all (50 ms, in the next checkpoint's
+     * pause). New timers take them (timers come and go at about the same
+     * rate); they are no more than were live a checkpoint ago. */
+    while (n != NULL) {
+        rn__tnode_t *next = n->u.held_next;
+        size_t c = rn__fc_round(node_size(n)) / 16 - 1;
+        if (c < RN__FC_CLASSES) {
+            *(void **)n = tm->fc.head[c];
+            tm->fc.head[c] = n;
+            tm->fc.count[c]++;
+        } else {
+            rn_free(n);
+        }
+        n = next;
+    }
+}
+
+void
+rn__timers_node_ref(const rn__tnode_t *n, rn__tref_t *t)
+{
+    *t = (rn__tref_t){n->time, n->kg, n->keylen, n->nslen, n->data, n->data + n->keylen};
 }

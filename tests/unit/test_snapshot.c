@@ -380,6 +380,92 @@ START_TEST(test_snapshot_reads_during_finish)
 }
 END_TEST
 
+static void *
+fin_main(void *arg)
+{
+    late_fin_t *lf = arg;
+    rn_error_t err = RN_ERROR_INIT;
+    lf->rc = lf->fin.fn(lf->fin.ctx, true, &err);
+    atomic_store(&lf->done, true);
+    return NULL;
+}
+
+/* The in-memory timers of a snapshot are written by its finish from the
+ * nodes as they were: timers popped, deleted and added after the
+ * snapshot and before the finish (whose memory a free list would hand to
+ * the new ones) leave the restored timers as they were at the snapshot. */
+START_TEST(test_snapshot_timers_pinned)
+{
+    int b = _i;
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[256], cmd[600];
+    const char *tmp = getenv("RN_TEST_TMP");
+    snprintf(snap, sizeof(snap), "%s/snapt-%d", tmp ? tmp : "/tmp", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap);
+    ck_assert_int_eq(system(cmd), 0);
+    rn_state_t *st = open_state(b, 64 << 20, NULL);
+    handles_t h;
+    register_all(st, &h);
+    for (int k = 0; k < NKEYS; k++) {
+        set_key(st, k);
+        ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, k % 50, "t", 1, &err), &err);
+        ck_assert_rn_ok(rn__timer_register(st, RN_TIME_PROCESSING, 100 + k % 7, "p", 1, &err),
+                        &err);
+    }
+    late_fin_t lf = {.rc = RN_OK};
+    atomic_init(&lf.done, false);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap, &lf.fin, &err), &err);
+    ck_assert_ptr_nonnull(lf.fin.fn);
+    /* After the snapshot: pops, deletes, and new timers of other times. */
+    rn_timer_t t;
+    int popped = 0;
+    while (rn__timer_pop(st, RN_TIME_EVENT, 24, &t, &err) == RN_OK)
+        popped++;
+    ck_assert_int_eq(popped, NKEYS / 2);
+    for (int k = 0; k < NKEYS; k += 3) {
+        set_key(st, k);
+        ck_assert_rn_ok(rn__timer_delete(st, RN_TIME_PROCESSING, 100 + k % 7, "p", 1, &err),
+                        &err);
+    }
+    for (int k = 0; k < NKEYS; k++) {
+        set_key(st, k + NKEYS);
+        ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 5000 + k, "x", 1, &err), &err);
+    }
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, fin_main, &lf), 0);
+    while (!atomic_load(&lf.done))
+        (void)rn__state_tick(st, false);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(lf.rc, RN_OK);
+    rn__state_destroy(st);
+
+    rn_state_t *rs = open_state(b, 64 << 20, snap);
+    handles_t rh;
+    register_all(rs, &rh);
+    ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+    for (int d = 0; d < 2; d++) {
+        int n = 0;
+        while (rn__timer_pop(rs, (rn_time_domain_t)d, INT64_MAX, &t, &err) == RN_OK) {
+            size_t len;
+            const char *key = rn__state_key(rs, &len);
+            char buf[16];
+            ck_assert_uint_lt(len, sizeof(buf));
+            memcpy(buf, key, len);
+            buf[len] = '\0';
+            int k = atoi(buf + 1);
+            ck_assert_int_lt(k, NKEYS);
+            ck_assert_int_eq(t.time, d == RN_TIME_EVENT ? k % 50 : 100 + k % 7);
+            ck_assert_int_eq(t.nslen, 1);
+            ck_assert_int_eq(t.ns[0], d == RN_TIME_EVENT ? 't' : 'p');
+            n++;
+        }
+        ck_assert_int_eq(n, NKEYS);
+    }
+    rn__state_destroy(rs);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(test_snapshot_mismatch)
 {
     int b = _i;
@@ -576,6 +662,7 @@ snapshot_suite(void)
     tcase_add_loop_test(tc, test_snapshot_mismatch, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_twice, 0, 3);
     tcase_add_test(tc, test_snapshot_reads_during_finish);
+    tcase_add_loop_test(tc, test_snapshot_timers_pinned, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_copy_on_write, 0, 2);
     suite_add_tcase(s, tc);
     return s;
