@@ -3,6 +3,7 @@
 # table's rows: each window row with both state backends in the same run.
 # Build first: ./scripts/setup.sh (Release, build/).
 # RN_BENCH_RUNS=N: runs per figure (default 3, the median is printed).
+# RN_BENCH_ONLY=checkpoints: only the checkpoint table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 b=build/bench
@@ -26,6 +27,7 @@ median() {
 result() { echo "$last" | grep "^RESULT $1=" | cut -d= -f2; }
 mev() { awk -v v="$1" 'BEGIN { printf "%.2f M", v / 1e6 }'; }
 
+if [ "${RN_BENCH_ONLY:-}" != checkpoints ]; then
 echo "| benchmark | memory state | RocksDB state | RocksDB on disk (peak) | RocksDB process peak memory | command (add \`memory\` or \`rocksdb MEM\`) |"
 echo "| --- | --- | --- | --- | --- | --- |"
 median stateless_events_per_sec_per_core "$b/bench_stateless" 50000000
@@ -51,6 +53,7 @@ row "window, 1M keys, tumbling 1 s, 1 event per key per window (every event open
 runs=1
 median window_events_per_sec_per_core "$b/bench_window" 20000000 1000000 1us rocksdb 64MB 10s
 echo "| window, 1M keys, tumbling 10 s, 10 events per key per window, state 4x the bound | | $(mev "$med") (state.memory 64MB) | $(result state_disk_peak_mb) MB | $(result peak_rss_mb) MB | \`$b/bench_window 20000000 1000000 1us rocksdb 64MB 10s\` |"
+fi
 
 # Checkpoints (issue 4): the same job with a checkpoint every second and
 # without, in one run; pauses of record processing for checkpoints
@@ -69,6 +72,7 @@ ckrow() { # TITLE EVENTS KEYS INTERVAL MEMORY SIZE
 }
 ckrow "window, 1k keys, tumbling 1 s, RocksDB 256MB" 100000000 1000 1us 256MB 1s
 ckrow "window, 1M keys, tumbling 10 s, 10 events per key per window, RocksDB 256MB" 20000000 1000000 1us 256MB 10s
+ckrow "the same, RocksDB 512MB (the cache holds the windows)" 20000000 1000000 1us 512MB 10s
 last=$("$b/bench_checkpoint" 20000000 1000000 1us 256MB 10s 1s full)
 echo "| the same, full checkpoints (incremental: false) | | $(mev "$(result events_per_sec)") | $(result pause_p50_ms) / $(result pause_p99_ms) / $(result pause_max_ms) ms | $(result added_mb) MB, $(result referred_mb) MB, $(result duration_ms) ms | \`$b/bench_checkpoint 20000000 1000000 1us 256MB 10s 1s full\` |"
 # Larger state: 4M keys whose windows (1 h) never fire in the run.

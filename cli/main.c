@@ -3,7 +3,7 @@
  *
  *   runnel run JOB.yaml [--set key.path=value]... [--workers N] [--quiet]
  *              [--from-savepoint DIR [--allow-non-restored-state]]
- *              [--accept-duplicates]
+ *              [--accept-duplicates] [--allow-code-properties]
  *   runnel validate JOB.yaml [--set key.path=value]...
  *   runnel savepoint ADDR [DIR]
  *   runnel stop ADDR [--savepoint DIR]
@@ -57,7 +57,7 @@ usage(FILE *f)
 {
     fprintf(f, "usage: runnel run JOB.yaml [--set key.path=value]... [--workers N] [--quiet]\n"
                "                  [--from-savepoint DIR [--allow-non-restored-state]]\n"
-               "                  [--accept-duplicates]\n"
+               "                  [--accept-duplicates] [--allow-code-properties]\n"
                "       runnel validate JOB.yaml [--set key.path=value]...\n"
                "       runnel savepoint ADDR [DIR]\n"
                "       runnel stop ADDR [--savepoint DIR]\n"
@@ -90,6 +90,7 @@ typedef struct args {
     const char *arg2;      /* a second positional argument */
     bool allow_non_restored;
     bool accept_duplicates;
+    bool allow_code_properties;
     bool verify;
 } args_t;
 
@@ -125,6 +126,8 @@ parse_args(int argc, char **argv, args_t *a)
             a->allow_non_restored = true;
         } else if (strcmp(s, "--accept-duplicates") == 0) {
             a->accept_duplicates = true;
+        } else if (strcmp(s, "--allow-code-properties") == 0) {
+            a->allow_code_properties = true;
         } else if (strcmp(s, "--verify") == 0) {
             a->verify = true;
         } else if (strcmp(s, "--quiet") == 0 || strcmp(s, "-q") == 0) {
@@ -189,6 +192,7 @@ load_job(const args_t *a)
     opts.from_savepoint = a->from_savepoint;
     opts.allow_non_restored_state = a->allow_non_restored;
     opts.accept_duplicates = a->accept_duplicates;
+    opts.allow_code_properties = a->allow_code_properties;
     rn_job_t *job = rn_job_new(g, &opts, &err);
     if (job == NULL)
         fprintf(stderr, "runnel: %s\n", err.msg);

@@ -79,8 +79,8 @@ expand_env(const char *s, const rn_conf_t *node, const char *what, const char *k
 }
 
 rn_code_t
-rn__kafka_props_read(const rn_conf_t *conf, const char *what, rn_kafka_props_t *props,
-                     rn_error_t *err)
+rn__kafka_props_read(const rn_conf_t *conf, const char *what, bool allow_code,
+                     rn_kafka_props_t *props, rn_error_t *err)
 {
     memset(props, 0, sizeof(*props));
     const rn_conf_t *map = rn_conf_get(conf, "properties");
@@ -101,12 +101,13 @@ rn__kafka_props_read(const rn_conf_t *conf, const char *what, rn_kafka_props_t *
             return rn__conf_err(err, RN_EINVAL, v, "%s: property '%s' must be a scalar", what,
                                 key);
         }
-        for (int k = 0; code_props[k] != NULL; k++) {
+        for (int k = 0; !allow_code && code_props[k] != NULL; k++) {
             if (strcmp(key, code_props[k]) == 0) {
                 rn__kafka_props_fini(props);
                 return rn__conf_err(err, RN_EINVAL, rn_conf_key_node_at(map, i),
                                     "%s: property '%s' makes librdkafka run a command or load "
-                                    "code, which a job file may not do",
+                                    "code, which a job file may not do unless the operator "
+                                    "allows it (runnel run --allow-code-properties)",
                                     what, key);
             }
         }

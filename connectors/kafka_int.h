@@ -20,8 +20,8 @@ typedef struct rn_kafka_props {
 /* Reads conf's `properties` (absent: none) into props; refuses the ones
  * that run commands or load code, and unset variables. what names the
  * component in messages. On failure props holds nothing to free. */
-rn_code_t rn__kafka_props_read(const rn_conf_t *conf, const char *what, rn_kafka_props_t *props,
-                               rn_error_t *err);
+rn_code_t rn__kafka_props_read(const rn_conf_t *conf, const char *what, bool allow_code,
+                               rn_kafka_props_t *props, rn_error_t *err);
 void rn__kafka_props_fini(rn_kafka_props_t *props);
 
 /* A librdkafka configuration with bootstrap.servers and props set.
@@ -32,5 +32,20 @@ rd_kafka_conf_t *rn__kafka_conf_new(const char *brokers, const rn_kafka_props_t 
 /* Sets one property. @returns RN_OK or RN_EINVAL with librdkafka's reason. */
 rn_code_t rn__kafka_set(rd_kafka_conf_t *c, const char *name, const char *value, const char *what,
                         rn_error_t *err);
+
+/* ---- brokers: embedded (kafka_embedded.c) ---- */
+
+/* Takes a reference to the process's embedded cluster (created by the
+ * first) and creates the n topics it lacks. @returns its bootstrap address
+ * (rn_free), or NULL with err set. */
+char *rn__kembed_acquire(const char *const *names, size_t n, rn_error_t *err);
+/* Gives the reference back; the last one destroys the cluster and what it
+ * held. */
+void rn__kembed_release(void);
+/* Counts at-least-once sink instances to topic in (delta > 0, at plan) or
+ * out (delta < 0, finished). */
+void rn__kembed_writers(const char *topic, int delta);
+/* @returns whether a sink instance of this process still writes to topic. */
+bool rn__kembed_writing(const char *topic);
 
 #endif

@@ -23,6 +23,7 @@
  */
 #include "connectors/kafka_txn.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 enum { DELIVERY_AT_LEAST_ONCE, DELIVERY_EXACTLY_ONCE };
@@ -52,6 +53,9 @@ typedef struct ksink_plan {
     const char **key; /* key field names, owned array (names borrowed from conf) */
     size_t nkey;
     int **keyidx; /* per input: the key fields' indexes, owned */
+    bool embedded;     /* brokers: embedded (brokers is its address) */
+    atomic_int *left;  /* embedded, at-least-once: instances counted as
+                        * writers (kafka_embedded.c) not yet finished */
 } ksink_plan_t;
 
 typedef struct ksink {
@@ -75,6 +79,12 @@ ksink_plan_free(void *p)
     ksink_plan_t *plan = p;
     if (plan == NULL)
         return;
+    if (plan->embedded) {
+        if (plan->left != NULL)
+            rn__kembed_writers(plan->topic, -atomic_load(plan->left));
+        rn__kembed_release();
+    }
+    rn_free(plan->left);
     rn_free(plan->brokers);
     rn_free(plan->topic);
     rn_free(plan->commit_log);
@@ -109,12 +119,9 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         (rc = rn__conf_str(conf, "commit_log", COMMIT_LOG_DEFAULT, &commit_log, err)) != RN_OK ||
         (rc = rn__conf_str(conf, "transactional_id_prefix", NULL, &prefix, err)) != RN_OK)
         return rc;
-    if (brokers == NULL || *brokers == '\0' || strcmp(brokers, "embedded") == 0)
+    if (brokers == NULL || *brokers == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
-                            "%s: brokers: give host:port[,host:port...]%s", what,
-                            brokers != NULL && strcmp(brokers, "embedded") == 0
-                                ? " (embedded is not built yet)"
-                                : "");
+                            "%s: brokers: give host:port[,host:port...] or embedded", what);
     if (topic == NULL || *topic == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "topic"), "%s: topic is empty",
                             what);
@@ -123,12 +130,28 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
                             "%s: commit_log: give a topic other than the output", what);
     ksink_plan_t *plan = rn_xcalloc(1, sizeof(*plan));
     rn__pc_set_plan(pc, plan, ksink_plan_free);
-    plan->brokers = rn_xstrdup(brokers);
     plan->topic = rn_xstrdup(topic);
     plan->exactly_once = delivery == DELIVERY_EXACTLY_ONCE;
+    if (strcmp(brokers, "embedded") == 0) {
+        const char *names[2] = {topic, commit_log};
+        if ((plan->brokers = rn__kembed_acquire(names, plan->exactly_once ? 2 : 1, err)) == NULL)
+            return rn__errctx(err, "%s", what);
+        plan->embedded = true;
+        /* Readers of the topic in this job wait for these instances
+         * (an exactly-once sink's output is visible only as checkpoints
+         * complete, so it does not count). */
+        if (!plan->exactly_once) {
+            plan->left = rn_xcalloc(1, sizeof(*plan->left));
+            atomic_init(plan->left, rn__pc_parallelism(pc));
+            rn__kembed_writers(topic, rn__pc_parallelism(pc));
+        }
+    } else {
+        plan->brokers = rn_xstrdup(brokers);
+    }
     plan->commit_log = rn_xstrdup(commit_log);
     plan->txn_prefix = prefix != NULL ? rn_xstrdup(prefix) : NULL;
-    if ((rc = rn__kafka_props_read(conf, what, &plan->props, err)) != RN_OK ||
+    if ((rc = rn__kafka_props_read(conf, what, rn__pc_allow_code_properties(pc), &plan->props,
+                                     err)) != RN_OK ||
         (rc = rn__text_plan_init(pc, what, &plan->text, err)) != RN_OK ||
         (rc = rn__conf_strlist(conf, "key", &plan->key, &plan->nkey, err)) != RN_OK)
         return rc;
@@ -414,7 +437,15 @@ static rn_code_t
 ksink_finish(rn_op_t *op, rn_error_t *err)
 {
     ksink_t *s = rn__op_data(op);
-    return s->txn != NULL ? rn__ktxn_finish(s->txn, err) : flush_all(s, err);
+    if (s->txn != NULL)
+        return rn__ktxn_finish(s->txn, err);
+    rn_code_t rc = flush_all(s, err);
+    if (rc == RN_OK && s->plan->left != NULL) {
+        /* Delivered: readers of the embedded topic may end at its end. */
+        atomic_fetch_sub(s->plan->left, 1);
+        rn__kembed_writers(s->plan->topic, -1);
+    }
+    return rc;
 }
 
 static void

@@ -32,7 +32,8 @@
  * `format: raw` puts the value as it is into the schema's one string
  * field (a record without a value: null).
  *
- * Not yet (issue 5): `brokers: embedded`, dead letters to a topic.
+ * `brokers: embedded`: kafka_embedded.c. Not yet (issue 5): dead letters
+ * to a topic.
  *
  * @thread plan: control; an instance: its task.
  */
@@ -81,6 +82,7 @@ typedef struct ksrc_plan {
     int on_error;
     int et_field;    /* event-time field of the main output, or -1 */
     int errors_port; /* side output "errors", or -1 */
+    bool embedded;   /* brokers: embedded (brokers is its address) */
 } ksrc_plan_t;
 
 typedef struct kpart {
@@ -105,6 +107,9 @@ typedef struct ksrc {
     int64_t discovered_ms; /* processing time of the last discovery */
     int parallelism, instance;
     int64_t now_ms;  /* processing time of this poll */
+    /* Bounded, embedded: the ends are read once the job's own sinks to
+     * the topic finished (kafka_embedded.c); until then they are open. */
+    bool ends_wait;
     rn_csv_dec_t *csv;
     rn_bad_records_t bad;
     char errbuf[RN_ERROR_MSG_MAX];
@@ -118,6 +123,8 @@ ksrc_plan_free(void *p)
     ksrc_plan_t *plan = p;
     if (plan == NULL)
         return;
+    if (plan->embedded)
+        rn__kembed_release();
     rn_free(plan->brokers);
     rn_free(plan->topic);
     rn_free(plan->group);
@@ -194,16 +201,23 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if (brokers == NULL || *brokers == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
                             "%s: brokers is empty; give host:port[,host:port...]", what);
-    if (strcmp(brokers, "embedded") == 0)
-        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "brokers"),
-                            "%s: brokers: embedded is not built yet; give host:port", what);
     if (topic == NULL || *topic == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "topic"), "%s: topic is empty",
                             what);
     ksrc_plan_t *plan = rn_xcalloc(1, sizeof(*plan));
-    if ((rc = rn__kafka_props_read(conf, what, &plan->props, err)) != RN_OK) {
+    if ((rc = rn__kafka_props_read(conf, what, rn__pc_allow_code_properties(pc), &plan->props,
+                                   err)) != RN_OK) {
         rn_free(plan);
         return rc;
+    }
+    if (strcmp(brokers, "embedded") == 0) {
+        if ((plan->brokers = rn__kembed_acquire(&topic, 1, err)) == NULL) {
+            ksrc_plan_free(plan);
+            return rn__errctx(err, "%s", what);
+        }
+        plan->embedded = true;
+    } else {
+        plan->brokers = rn_xstrdup(brokers);
     }
     plan->payload = rn__conn_schema(conf, what, err);
     if (plan->payload == NULL) {
@@ -220,7 +234,6 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         ksrc_plan_free(plan);
         return rc;
     }
-    plan->brokers = rn_xstrdup(brokers);
     plan->topic = rn_xstrdup(topic);
     if (group != NULL) {
         plan->group = rn_xstrdup(group);
@@ -380,7 +393,12 @@ assign(ksrc_t *st, rn_error_t *err)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)st->nparts);
     for (size_t i = 0; i < st->nparts; i++) {
         kpart_t *kp = &st->parts[i];
-        if (st->plan->bounded) {
+        if (st->plan->bounded && st->plan->embedded && rn__kembed_writing(st->plan->topic)) {
+            st->ends_wait = true;
+            kp->end = INT64_MAX;
+            if (kp->next < 0)
+                kp->next = 0; /* the cluster began empty with the job */
+        } else if (st->plan->bounded) {
             int64_t lo, hi;
             rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
                 st->rk, st->plan->topic, kp->id, &lo, &hi, META_TIMEOUT_MS);
@@ -421,9 +439,13 @@ open_instance(rn_op_t *op, ksrc_t *st, rn_error_t *err)
     if ((rc = rn__kafka_set(c, "group.id", plan->group, st->what, err)) != RN_OK ||
         (rc = rn__kafka_set(c, "enable.auto.commit", "false", st->what, err)) != RN_OK ||
         (rc = rn__kafka_set(c, "enable.auto.offset.store", "false", st->what, err)) != RN_OK ||
+        /* Embedded: a position the cluster's bounded tail no longer
+         * holds stops the job (take()) rather than skipping records. */
         (rc = rn__kafka_set(c, "auto.offset.reset",
-                            plan->start == START_LATEST ? "latest" : "earliest", st->what,
-                            err)) != RN_OK ||
+                            plan->embedded                ? "error"
+                            : plan->start == START_LATEST ? "latest"
+                                                          : "earliest",
+                            st->what, err)) != RN_OK ||
         /* Bounded: the end of a partition is known by the event (take()). */
         (rc = rn__kafka_set(c, "enable.partition.eof", plan->bounded ? "true" : "false",
                             st->what, err)) != RN_OK) {
@@ -684,6 +706,12 @@ take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_error_t *
             RN_LOG_WARN(rn__op_name(op), "%s: %s", st->plan->brokers, rd_kafka_message_errstr(m));
             return RN_OK;
         }
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && st->plan->embedded)
+            return rn__errf(err, RN_EIO,
+                            "%s: records lost: the embedded cluster keeps a bounded tail of "
+                            "each partition and dropped records of %s/%" PRId32
+                            " before they were read (%s); use a real broker for this volume",
+                            st->what, st->plan->topic, m->partition, rd_kafka_message_errstr(m));
         return rn__errf(err, RN_EIO, "%s: %s", st->what, rd_kafka_message_errstr(m));
     }
     kpart_t *kp = find_part(st, m->partition);
@@ -806,9 +834,32 @@ ksrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
     return rc;
 }
 
+/* Bounded, embedded: the ends, once no sink of the job writes the topic. */
+static rn_code_t
+read_ends(ksrc_t *st, rn_error_t *err)
+{
+    if (rn__kembed_writing(st->plan->topic))
+        return RN_OK;
+    for (size_t i = 0; i < st->nparts; i++) {
+        kpart_t *kp = &st->parts[i];
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+            st->rk, st->plan->topic, kp->id, &lo, &hi, META_TIMEOUT_MS);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return rn__errf(err, RN_EIO, "%s: end offset of %s/%" PRId32 ": %s", st->what,
+                            st->plan->topic, kp->id, rd_kafka_err2str(e));
+        kp->end = hi;
+    }
+    st->ends_wait = false;
+    return RN_OK;
+}
+
 static rn_code_t
 poll_batch(rn_op_t *op, ksrc_t *st, bool *done, rn_error_t *err)
 {
+    rn_code_t erc;
+    if (st->ends_wait && (erc = read_ends(st, err)) != RN_OK)
+        return erc;
     if (st->plan->bounded && all_read(st)) {
         *done = true;
         return RN_OK;

@@ -173,9 +173,13 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
             }
         }
         /* While a checkpoint's part runs, the write would wait at the
-         * fence: the batch grows up to 16 times as long meanwhile. */
+         * fence (a second, with a million changed windows a checkpoint):
+         * the batch grows meanwhile up to a quarter of the timers' own
+         * bound (docs/state.md: outside the memory bound, like RocksDB's
+         * index blocks). */
         if (rdb->ntoff >= TBUF_MAX &&
-            (rdb->ntoff >= 16 * TBUF_MAX || !rn__rdb_fence_busy(rdb))) {
+            (!rn__rdb_fence_busy(rdb) ||
+             (rdb->ntoff >= 16 * TBUF_MAX && rdb->tlen >= rdb->tlimit / 4))) {
             rn_code_t rc = tbuf_flush(rdb, err);
             if (rc != RN_OK)
                 return rc;

@@ -128,6 +128,8 @@ const rn_keyspec_t *rn__pc_keyspec(const rn_plan_ctx_t *pc, int i);
 void rn__pc_force_parallelism(rn_plan_ctx_t *pc, int parallelism);
 /* Sources: whether the source ends by itself. */
 void rn__pc_set_bounded(rn_plan_ctx_t *pc, bool bounded);
+/* rn_job_options_t.allow_code_properties. */
+bool rn__pc_allow_code_properties(const rn_plan_ctx_t *pc);
 /* Sources: the position of the event-time field in the main output, or -1
  * for processing time. Valid after rn__pc_add_output(pc, NULL, ...). */
 int rn__pc_event_time_field(const rn_plan_ctx_t *pc);

@@ -223,6 +223,12 @@ void rn__pc_force_parallelism(rn_plan_ctx_t *pc, int parallelism)
 void rn__pc_set_bounded(rn_plan_ctx_t *pc, bool bounded) { pc->node->bounded = bounded; }
 int rn__pc_event_time_field(const rn_plan_ctx_t *pc) { return pc->node->event_time_field; }
 
+bool
+rn__pc_allow_code_properties(const rn_plan_ctx_t *pc)
+{
+    return pc->job->allow_code_properties;
+}
+
 void
 rn__pc_set_plan(rn_plan_ctx_t *pc, void *plan, void (*free_fn)(void *plan))
 {

@@ -231,6 +231,7 @@ struct rn_job {
     struct rest *rest;    /* the REST endpoint while the job runs (rest.c) */
     bool allow_non_restored;
     bool accept_duplicates; /* rn_job_options_t's */
+    bool allow_code_properties; /* rn_job_options_t's */
     int64_t ckpt_next_id;
     _Atomic int stop_requested; /* rn_job_stop: a final checkpoint, then stop */
     int64_t restored_from;

@@ -57,9 +57,13 @@ typedef struct rn_job_options {
      * output committed after the checkpoint restored (an older one than
      * the newest): that output is sent again. Refused otherwise. */
     bool accept_duplicates;
+    /* Let job files set librdkafka properties that run a command or load
+     * code (sasl.kerberos.kinit.cmd, plugin.library.paths, ...): refused
+     * otherwise, since a job file is configuration, not code. */
+    bool allow_code_properties;
 } rn_job_options_t;
 
-#define RN_JOB_OPTIONS_INIT {RN_ABI_VERSION, 0, NULL, false, false}
+#define RN_JOB_OPTIONS_INIT {RN_ABI_VERSION, 0, NULL, false, false, false}
 
 /* Checks and plans the graph.
  * @param g consumed on success and failure alike.

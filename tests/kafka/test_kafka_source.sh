@@ -232,4 +232,8 @@ window_job "$work/cmd" "{type: kafka, brokers: '$addr', topic: events, schema: $
 (cd "$work/cmd" && "$RUNNEL" run job.yaml --quiet > log 2>&1)
 rc=$?
 check '[ $rc -ne 0 ] && [ ! -e "$work/ran" ] && grep -q "job.yaml:[0-9]*:[0-9]*: .*run a command" "$work/cmd/log"' "a property that runs a command is refused at its line"
+window_job "$work/cmd2" "{type: kafka, brokers: '$addr', topic: events, bounded: latest, schema: $schema, event_time: ts, properties: {sasl.kerberos.kinit.cmd: 'true'}}"
+(cd "$work/cmd2" && "$RUNNEL" run job.yaml --quiet --allow-code-properties > log 2>&1)
+rc=$?
+check '[ $rc -eq 0 ] && ! grep -q "run a command" "$work/cmd2/log"' "--allow-code-properties lets the operator allow it (rc $rc)"
 exit $fail
