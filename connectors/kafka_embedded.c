@@ -6,8 +6,9 @@
  * One cluster per process, shared by every Kafka source and sink that
  * names it: the first plan that needs it creates it, the last plan freed
  * destroys it, and what it held goes with it (it is memory, and holds a
- * bounded tail of each partition: docs/kafka.md). Topics are created with
- * EMBED_PARTITIONS partitions when a plan first names them.
+ * bounded tail of each partition: docs/job-file.md). Topics are created
+ * with EMBED_PARTITIONS partitions (or as many as the plan asks: the
+ * commit log has one) when a plan first names them.
  *
  * Writers: since nothing outside the process can write to the cluster, a
  * bounded source (`bounded: latest`) of an embedded topic can end at the
@@ -88,7 +89,7 @@ destroy_cluster(void)
 }
 
 char *
-rn__kembed_acquire(const char *const *names, size_t n, rn_error_t *err)
+rn__kembed_acquire(const char *const *names, const int *partitions, size_t n, rn_error_t *err)
 {
     pthread_mutex_lock(&lock);
     if (refs == 0 && create_cluster(err) != RN_OK) {
@@ -99,8 +100,8 @@ rn__kembed_acquire(const char *const *names, size_t n, rn_error_t *err)
     for (size_t i = 0; i < n; i++) {
         if (find(names[i]) != NULL)
             continue;
-        rd_kafka_resp_err_t e =
-            rd_kafka_mock_topic_create(cluster, names[i], EMBED_PARTITIONS, 1);
+        rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
+            cluster, names[i], partitions != NULL ? partitions[i] : EMBED_PARTITIONS, 1);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
             pthread_mutex_unlock(&lock);
             rn__kembed_release();
@@ -124,6 +125,15 @@ rn__kembed_release(void)
     if (--refs == 0)
         destroy_cluster();
     pthread_mutex_unlock(&lock);
+}
+
+rd_kafka_mock_cluster_t *
+rn__kembed_cluster(void)
+{
+    pthread_mutex_lock(&lock);
+    rd_kafka_mock_cluster_t *c = cluster;
+    pthread_mutex_unlock(&lock);
+    return c;
 }
 
 void

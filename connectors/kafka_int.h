@@ -36,12 +36,17 @@ rn_code_t rn__kafka_set(rd_kafka_conf_t *c, const char *name, const char *value,
 /* ---- brokers: embedded (kafka_embedded.c) ---- */
 
 /* Takes a reference to the process's embedded cluster (created by the
- * first) and creates the n topics it lacks. @returns its bootstrap address
- * (rn_free), or NULL with err set. */
-char *rn__kembed_acquire(const char *const *names, size_t n, rn_error_t *err);
+ * first) and creates the n topics it lacks, with partitions[i] partitions
+ * (partitions NULL: 4 each). @returns its bootstrap address (rn_free), or
+ * NULL with err set. */
+char *rn__kembed_acquire(const char *const *names, const int *partitions, size_t n,
+                         rn_error_t *err);
 /* Gives the reference back; the last one destroys the cluster and what it
  * held. */
 void rn__kembed_release(void);
+/* The cluster, for tests that inject errors (rd_kafka_mock_push_request_
+ * errors); valid while the caller holds a reference. */
+struct rd_kafka_mock_cluster_s *rn__kembed_cluster(void);
 /* Counts at-least-once sink instances to topic in (delta > 0, at plan) or
  * out (delta < 0, finished). */
 void rn__kembed_writers(const char *topic, int delta);

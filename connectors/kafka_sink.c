@@ -134,7 +134,9 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     plan->exactly_once = delivery == DELIVERY_EXACTLY_ONCE;
     if (strcmp(brokers, "embedded") == 0) {
         const char *names[2] = {topic, commit_log};
-        if ((plan->brokers = rn__kembed_acquire(names, plan->exactly_once ? 2 : 1, err)) == NULL)
+        const int parts[2] = {4, 1}; /* the commit log: one partition, as on a broker */
+        if ((plan->brokers = rn__kembed_acquire(names, parts, plan->exactly_once ? 2 : 1,
+                                                err)) == NULL)
             return rn__errctx(err, "%s", what);
         plan->embedded = true;
         /* Readers of the topic in this job wait for these instances

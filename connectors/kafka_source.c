@@ -211,7 +211,7 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         return rc;
     }
     if (strcmp(brokers, "embedded") == 0) {
-        if ((plan->brokers = rn__kembed_acquire(&topic, 1, err)) == NULL) {
+        if ((plan->brokers = rn__kembed_acquire(&topic, NULL, 1, err)) == NULL) {
             ksrc_plan_free(plan);
             return rn__errctx(err, "%s", what);
         }
