@@ -122,8 +122,13 @@ producer_new(rn_ktxn_t *t, const char *txnid, rn_error_t *err)
         return NULL;
     char tmo[32];
     snprintf(tmo, sizeof(tmo), "%d", TXN_TIMEOUT_MS);
+    /* The broker aborts a transaction open longer than this: `properties`
+     * may set it (a test pauses the broker past it). */
+    bool own_tmo = false;
+    for (size_t i = 0; i < cf->props->n; i++)
+        own_tmo |= strcmp(cf->props->names[i], "transaction.timeout.ms") == 0;
     if (rn__kafka_set(c, "transactional.id", txnid, t->what, err) != RN_OK ||
-        rn__kafka_set(c, "transaction.timeout.ms", tmo, t->what, err) != RN_OK ||
+        (!own_tmo && rn__kafka_set(c, "transaction.timeout.ms", tmo, t->what, err) != RN_OK) ||
         rn__kafka_set(c, "partitioner", "murmur2_random", t->what, err) != RN_OK) {
         rd_kafka_conf_destroy(c);
         return NULL;

@@ -5,6 +5,8 @@
 #   broker.sh stop                     stop it and remove its data (fine when none runs)
 #   broker.sh topic NAME PARTITIONS    create a topic (replication factor 1)
 #   broker.sh partitions NAME N        give an existing topic N partitions (more only)
+#   broker.sh restart                  stop it (SIGTERM) and start it again on the
+#                                      same ports and data (a broker restart in a test)
 #
 # The broker is Apache Kafka in KRaft mode, one process that is both broker and
 # controller, listening on 127.0.0.1 only. Its jars come from Maven Central
@@ -335,7 +337,7 @@ serving() { # PORT
 # exits otherwise. (A result variable rather than a status: a function
 # called as `launch || ...` would run with errexit off.)
 launch() { # PORT CONTROLLER_PORT
-    local port=$1 cport=$2 cluster_id pid waited=0
+    local port=$1 cport=$2 cluster_id
     LAUNCHED=no
     rm -rf "$DIR/data" "$DIR/broker.log" "$DIR/jvm.out"
     write_config "$port" "$cport"
@@ -349,6 +351,13 @@ launch() { # PORT CONTROLLER_PORT
         cat "$DIR/format.out" >&2
         die "kafka.tools.StorageTool format failed"
     fi
+    run_jvm "$port"
+}
+
+# Starts the JVM on the configuration and data in $DIR and waits until it
+# serves on PORT; sets LAUNCHED (yes, or port when the port was taken).
+run_jvm() { # PORT
+    local port=$1 pid waited=0
     # stdin, stdout and stderr are all redirected so that the broker holds
     # no pipe of its caller's open: $(broker.sh start) returns when start does.
     # Modest heap: the broker shares the machine with the tests.
@@ -472,6 +481,29 @@ cmd_stop() {
     rm -f "$DIR/pid"
 }
 
+cmd_restart() {
+    local pid port
+    pid=$(broker_pid) || die "no broker runs from $DIR"
+    port=$(cat "$DIR/port")
+    say "restarting the broker (pid $pid) of $DIR"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 $((STOP_TIMEOUT * 5))); do
+        broker_pid >/dev/null || break
+        sleep 0.2
+    done
+    if broker_pid >/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 1
+    fi
+    run_jvm "$port"
+    [ "$LAUNCHED" = yes ] || die "the broker did not start again on port $port"
+    # The watchdog ended with the first process.
+    if [ -n "${RN_KAFKA_WATCH_PID:-}" ] && kill -0 "$RN_KAFKA_WATCH_PID" 2>/dev/null; then
+        start_watchdog "$RN_KAFKA_WATCH_PID"
+    fi
+    say "serving again (pid $(cat "$DIR/pid"))"
+}
+
 cmd_topic() { # NAME PARTITIONS
     local name=$1 partitions=$2 pid port main out have
     case "$partitions" in
@@ -538,7 +570,11 @@ partitions)
     [ $# -eq 3 ] || die "usage: $0 partitions NAME PARTITIONS"
     cmd_partitions "$2" "$3"
     ;;
+restart)
+    [ $# -eq 1 ] || die "usage: $0 restart"
+    cmd_restart
+    ;;
 *)
-    die "usage: $0 start | stop | topic NAME PARTITIONS | partitions NAME PARTITIONS"
+    die "usage: $0 start | stop | restart | topic NAME PARTITIONS | partitions NAME PARTITIONS"
     ;;
 esac

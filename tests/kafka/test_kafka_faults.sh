@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# tests/kafka/test_kafka_faults.sh: the exactly-once Kafka sink while the
+# broker misbehaves (tests/kafka/broker.sh; docs/kafka.md).
+#
+# Records are produced into `in` for about 20 s while a Kafka -> window
+# -> Kafka exactly-once job runs (restarted whenever it stops, as a
+# supervisor would). Meanwhile the broker is restarted (stopped with
+# SIGTERM and started again on its data), and later paused (SIGSTOP)
+# longer than the sink's transaction timeout, so that it aborts the open
+# transactions when it resumes. A last run reads to the end; a
+# read_committed reader of `out` then sees exactly the windows of a clean
+# run: nothing lost, nothing twice.
+#
+# Env: RUNNEL, KAFKA_PRODUCE, RN_TEST_TMP.
+set -uo pipefail
+: "${RUNNEL:?}" "${KAFKA_PRODUCE:?}" "${RN_TEST_TMP:=/tmp}"
+. "$(dirname "$0")/lib.sh"
+kafka_test_start kafka_faults
+kafka_topic in 3
+kafka_topic out 3
+kafka_topic expect 3
+
+N=6000
+TXN_TIMEOUT_MS=5000
+lines() { # FIRST LAST: "KEY<TAB>JSON" lines, event time 10 ms apart
+  awk -v a="$1" -v b="$2" 'BEGIN { for (i = a; i <= b; i++)
+    printf "k%d\t{\"id\":%d,\"key\":\"k%d\",\"value\":%d,\"ts\":%.0f}\n", i % 30, i, i % 30, i % 1000, 1700000000000 + i * 10 }'
+}
+
+window_job() { # DIR OUT-TOPIC JOB-NAME
+  mkdir -p "$1"
+  cat > "$1/job.yaml" <<YAML
+name: $3
+parallelism: 2
+checkpoints: {interval: 300ms, dir: ./ckpt, retain: 3}
+sources:
+  src:
+    type: kafka
+    brokers: '$addr'
+    topic: in
+    schema: {id: int, key: string, value: int, ts: timestamp}
+    event_time: ts
+    watermark: {max_out_of_orderness: 0ms}
+operators:
+  per_key:
+    type: window_aggregate
+    inputs: [src]
+    key: [key]
+    window: {type: tumbling, size: 1s}
+    aggregates: {n: count(), total: sum(value)}
+sinks:
+  out:
+    type: kafka
+    inputs: [per_key]
+    brokers: '$addr'
+    topic: $2
+    key: [key]
+    delivery: exactly-once
+    properties: {transaction.timeout.ms: '$TXN_TIMEOUT_MS'}
+YAML
+}
+read_back() { # DIR TOPIC: the topic's messages, read_committed, to the end
+  mkdir -p "$1"
+  cat > "$1/job.yaml" <<YAML
+name: readback
+sources:
+  src: {type: kafka, brokers: '$addr', topic: $2, bounded: latest, format: raw, schema: {line: string}}
+sinks:
+  out: {type: file, inputs: [src], path: ./out.jsonl}
+YAML
+  (cd "$1" && timeout 120 "$RUNNEL" run job.yaml --quiet > log 2>&1)
+}
+
+d=$work/faults
+window_job "$d" out kfaults
+(for c in $(seq 0 19); do
+   lines $((c * N / 20)) $(((c + 1) * N / 20 - 1)) | "$KAFKA_PRODUCE" "$addr" in 3 2>/dev/null
+   sleep 1
+ done) &
+prod=$!
+# The supervisor: runs the job again whenever it ends, until told to stop.
+touch "$d/running"
+(cd "$d" && while [ -e running ]; do
+   "$RUNNEL" run job.yaml >> log 2>&1 & echo $! > job.pid
+   wait $!
+   echo "run ended: $?" >> runs
+   sleep 0.5
+ done) &
+sup=$!
+
+sleep 5
+pid0=$(cat "$RN_KAFKA_DIR/pid")
+"$BROKER" restart > "$work/restart.log" 2>&1
+rc=$?
+pid1=$(cat "$RN_KAFKA_DIR/pid")
+check '[ $rc -eq 0 ] && [ "$pid0" != "$pid1" ]' "the broker restarted (pid $pid0 -> $pid1)"
+sleep 4
+kill -STOP "$pid1"
+sleep $((TXN_TIMEOUT_MS / 1000 + 4))
+kill -CONT "$pid1"
+echo "broker paused for $((TXN_TIMEOUT_MS / 1000 + 4)) s (transaction timeout $((TXN_TIMEOUT_MS / 1000)) s)"
+wait $prod
+sleep 3
+rm -f "$d/running"
+kill -TERM "$(cat "$d/job.pid")" 2>/dev/null
+wait $sup
+echo "job runs: $(wc -l < "$d/runs") ($(sort "$d/runs" | uniq -c | tr '\n' ' '))"
+check 'grep -q "aborted, sending it again" "$d/log"' \
+  "a transaction caught by the pause was aborted and its epoch sent again"
+check '! grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$d/log"' \
+  "no sanitizer report in any run"
+(cd "$d" && "$RUNNEL" run job.yaml --set sources.src.bounded=latest >> log 2>&1)
+rc=$?
+check '[ $rc -eq 0 ]' "the last run reads to the end and finishes (rc $rc)"
+
+window_job "$work/clean" expect kfaults-clean
+(cd "$work/clean" && "$RUNNEL" run job.yaml --set sources.src.bounded=latest --quiet > log 2>&1)
+read_back "$work/rb-out" out
+rc1=$?
+read_back "$work/rb-expect" expect
+n=$(wc -l < "$work/rb-expect/out.jsonl" 2>/dev/null || echo 0)
+check '[ $rc1 -eq 0 ]' "a read_committed reader reaches the end of every partition of out (rc $rc1)"
+check '[ "$n" -ge 300 ]' "the clean run produced windows ($n)"
+check '[ -s "$work/rb-out/out.jsonl" ] && cmp -s <(sort "$work/rb-out/out.jsonl") <(sort "$work/rb-expect/out.jsonl")' \
+  "after a broker restart and a pause past the transaction timeout, out holds every window once and right ($(cat "$work/rb-out/out.jsonl" 2>/dev/null | wc -l) lines, $(sort "$work/rb-out/out.jsonl" 2>/dev/null | uniq -d | wc -l) twice)"
+exit $fail
