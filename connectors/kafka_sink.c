@@ -18,6 +18,12 @@
  * values; none, no key. Partitioning by key with murmur2, as Java clients
  * and Kafka Streams do, so that a key lands where they would put it.
  *
+ * `dead_letters: {inputs: [...], topic: NAME}`: rows of those inputs (a
+ * source's `errors` output: error, raw, location) go to NAME as the raw
+ * record with headers reason, location and, for a Kafka location
+ * TOPIC/PARTITION@OFFSET, topic, partition and offset; exactly-once puts
+ * them in the same epochs (kafka_txn.c, destination 1).
+ *
  * @thread plan: control; an instance: its task (librdkafka's delivery
  * callbacks run inside rd_kafka_poll/flush, on the task too).
  */
@@ -33,7 +39,7 @@ static const char *const keys[] = {"brokers",    "topic",
                                    "format",     "key",
                                    "delivery",   "properties",
                                    "commit_log", "transactional_id_prefix",
-                                   NULL};
+                                   "dead_letters", NULL};
 
 /* The commit log's default name: one topic for every exactly-once sink of
  * a cluster, keyed by transactional.id (like Kafka's own offsets topic). */
@@ -53,6 +59,14 @@ typedef struct ksink_plan {
     const char **key; /* key field names, owned array (names borrowed from conf) */
     size_t nkey;
     int **keyidx; /* per input: the key fields' indexes, owned */
+    /* dead_letters: {inputs: [...], topic: NAME}: rows of those inputs
+     * (a source's `errors` side output) go to dead_topic with their
+     * reason and origin in headers. */
+    char *dead_topic; /* owned; NULL: none */
+    struct kdead {
+        bool on;
+        int error, raw, location; /* field indexes; location -1: none */
+    } *dead; /* per input, owned */
     bool embedded;     /* brokers: embedded (brokers is its address) */
     atomic_int *left;  /* embedded, at-least-once: instances counted as
                         * writers (kafka_embedded.c) not yet finished */
@@ -67,6 +81,7 @@ typedef struct ksink {
     char txn_prefix[512];
     rn_text_out_t out; /* encoders; out.buf is scratch for one row */
     rn_buf_t keybuf;
+    rn_buf_t hdrbuf; /* a dead letter's headers, encoded (kafka_txn.h) */
     uint64_t failed; /* messages the producer gave up on */
     char first_fail[RN_ERROR_MSG_MAX];
 } ksink_t;
@@ -85,6 +100,8 @@ ksink_plan_free(void *p)
         rn__kembed_release();
     }
     rn_free(plan->left);
+    rn_free(plan->dead_topic);
+    rn_free(plan->dead);
     rn_free(plan->brokers);
     rn_free(plan->topic);
     rn_free(plan->commit_log);
@@ -97,6 +114,70 @@ ksink_plan_free(void *p)
     rn_free(plan->key);
     rn__text_plan_fini(&plan->text);
     rn_free(plan);
+}
+
+/* `dead_letters: {inputs: [PORT, ...], topic: NAME}`. */
+static rn_code_t
+dead_plan(rn_plan_ctx_t *pc, const rn_conf_t *conf, const char *what, ksink_plan_t *plan,
+          rn_error_t *err)
+{
+    int n = rn__pc_ninputs(pc);
+    plan->dead = rn_xcalloc(n > 0 ? (size_t)n : 1, sizeof(*plan->dead));
+    const rn_conf_t *dl = rn_conf_get(conf, "dead_letters");
+    if (dl == NULL)
+        return RN_OK;
+    const char *topic = NULL;
+    const char **names = NULL;
+    size_t nnames = 0;
+    rn_code_t rc;
+    if (rn_conf_kind(dl) != RN_CONF_MAP)
+        return rn__conf_err(err, RN_EINVAL, dl,
+                            "%s: dead_letters: give {inputs: [SOURCE.errors], topic: NAME}",
+                            what);
+    if ((rc = rn__conf_str(dl, "topic", NULL, &topic, err)) != RN_OK ||
+        (rc = rn__conf_strlist(dl, "inputs", &names, &nnames, err)) != RN_OK)
+        return rc;
+    if (topic == NULL || *topic == '\0' || strcmp(topic, plan->topic) == 0 ||
+        strcmp(topic, plan->commit_log) == 0 || nnames == 0) {
+        rn_free(names);
+        return rn__conf_err(err, RN_EINVAL, dl,
+                            "%s: dead_letters: give inputs (of this sink's) and a topic other "
+                            "than the output and the commit log",
+                            what);
+    }
+    for (size_t k = 0; k < nnames && rc == RN_OK; k++) {
+        int found = -1;
+        for (int i = 0; i < n; i++) {
+            const char *in = rn_conf_scalar(rn__pc_input_node(pc, i));
+            if (in != NULL && strcmp(in, names[k]) == 0)
+                found = i;
+        }
+        if (found < 0) {
+            rc = rn__conf_err(err, RN_EINVAL, rn_conf_get(dl, "inputs"),
+                              "%s: dead_letters: '%s' is not among the sink's inputs", what,
+                              names[k]);
+            break;
+        }
+        const rn_schema_t *sc = plan->text.schemas[found];
+        struct kdead *d = &plan->dead[found];
+        d->error = rn__schema_find(sc, "error");
+        d->raw = rn__schema_find(sc, "raw");
+        d->location = rn__schema_find(sc, "location");
+        if (d->error < 0 || d->raw < 0 || sc->fields[d->error].type != RN_TYPE_STRING ||
+            sc->fields[d->raw].type != RN_TYPE_STRING ||
+            (d->location >= 0 && sc->fields[d->location].type != RN_TYPE_STRING)) {
+            rc = rn__conf_err(err, RN_EINVAL, rn__pc_input_node(pc, found),
+                              "%s: dead_letters: '%s' is not a bad-record output (string fields "
+                              "error and raw, as a source's `errors` has)",
+                              what, names[k]);
+            break;
+        }
+        d->on = true;
+    }
+    rn_free(names);
+    if (rc == RN_OK)
+        plan->dead_topic = rn_xstrdup(topic);
+    return rc;
 }
 
 static rn_code_t
@@ -132,11 +213,40 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     rn__pc_set_plan(pc, plan, ksink_plan_free);
     plan->topic = rn_xstrdup(topic);
     plan->exactly_once = delivery == DELIVERY_EXACTLY_ONCE;
+    plan->commit_log = rn_xstrdup(commit_log);
+    plan->txn_prefix = prefix != NULL ? rn_xstrdup(prefix) : NULL;
+    if ((rc = rn__kafka_props_read(conf, what, rn__pc_allow_code_properties(pc), &plan->props,
+                                     err)) != RN_OK ||
+        (rc = rn__text_plan_init(pc, what, &plan->text, err)) != RN_OK ||
+        (rc = rn__conf_strlist(conf, "key", &plan->key, &plan->nkey, err)) != RN_OK)
+        return rc;
+    if ((rc = dead_plan(pc, conf, what, plan, err)) != RN_OK)
+        return rc;
+    plan->keyidx = rn_xcalloc((size_t)plan->text.ninputs, sizeof(*plan->keyidx));
+    for (int i = 0; i < plan->text.ninputs; i++) {
+        plan->keyidx[i] = rn_xcalloc(plan->nkey ? plan->nkey : 1, sizeof(int));
+        for (size_t k = 0; k < plan->nkey && !plan->dead[i].on; k++) {
+            int f = rn__schema_find(plan->text.schemas[i], plan->key[k]);
+            if (f < 0)
+                return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "key"),
+                                    "%s: key field '%s' is not in input %d", what, plan->key[k],
+                                    i + 1);
+            plan->keyidx[i][k] = f;
+        }
+    }
     if (strcmp(brokers, "embedded") == 0) {
-        const char *names[2] = {topic, commit_log};
-        const int parts[2] = {4, 1}; /* the commit log: one partition, as on a broker */
-        if ((plan->brokers = rn__kembed_acquire(names, parts, plan->exactly_once ? 2 : 1,
-                                                err)) == NULL)
+        const char *names[3] = {topic};
+        int parts[3] = {4};
+        size_t n = 1;
+        if (plan->exactly_once) {
+            names[n] = commit_log;
+            parts[n++] = 1; /* one partition, as on a broker */
+        }
+        if (plan->dead_topic != NULL) {
+            names[n] = plan->dead_topic;
+            parts[n++] = 4;
+        }
+        if ((plan->brokers = rn__kembed_acquire(names, parts, n, err)) == NULL)
             return rn__errctx(err, "%s", what);
         plan->embedded = true;
         /* Readers of the topic in this job wait for these instances
@@ -149,25 +259,6 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         }
     } else {
         plan->brokers = rn_xstrdup(brokers);
-    }
-    plan->commit_log = rn_xstrdup(commit_log);
-    plan->txn_prefix = prefix != NULL ? rn_xstrdup(prefix) : NULL;
-    if ((rc = rn__kafka_props_read(conf, what, rn__pc_allow_code_properties(pc), &plan->props,
-                                     err)) != RN_OK ||
-        (rc = rn__text_plan_init(pc, what, &plan->text, err)) != RN_OK ||
-        (rc = rn__conf_strlist(conf, "key", &plan->key, &plan->nkey, err)) != RN_OK)
-        return rc;
-    plan->keyidx = rn_xcalloc((size_t)plan->text.ninputs, sizeof(*plan->keyidx));
-    for (int i = 0; i < plan->text.ninputs; i++) {
-        plan->keyidx[i] = rn_xcalloc(plan->nkey ? plan->nkey : 1, sizeof(int));
-        for (size_t k = 0; k < plan->nkey; k++) {
-            int f = rn__schema_find(plan->text.schemas[i], plan->key[k]);
-            if (f < 0)
-                return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "key"),
-                                    "%s: key field '%s' is not in input %d", what, plan->key[k],
-                                    i + 1);
-            plan->keyidx[i][k] = f;
-        }
     }
     return RN_OK;
 }
@@ -197,6 +288,7 @@ ksink_free(ksink_t *s)
     rn__ktxn_close(s->txn);
     rn__text_out_fini(&s->out);
     rn__buf_fini(&s->keybuf);
+    rn__buf_fini(&s->hdrbuf);
     rn_free(s);
 }
 
@@ -242,6 +334,7 @@ ksink_open(rn_op_t *op, rn_error_t *err)
     snprintf(s->what, sizeof(s->what), "kafka sink '%s' (instance %d)", rn__op_name(op),
              rn__op_instance(op));
     rn__buf_init(&s->keybuf);
+    rn__buf_init(&s->hdrbuf);
     rn_code_t rc = rn__text_out_init(&s->out, &plan->text, err);
     if (rc == RN_OK && plan->exactly_once) {
         if (!rn__op_checkpointing(op)) {
@@ -255,8 +348,13 @@ ksink_open(rn_op_t *op, rn_error_t *err)
             else
                 snprintf(s->txn_prefix, sizeof(s->txn_prefix), "runnel-%s-%s",
                          rn__op_job_name(op), rn__op_name(op));
-            s->tconf = (rn_ktxn_conf_t){plan->brokers,    &plan->props,  plan->topic,
-                                        plan->commit_log, s->txn_prefix, rn__op_accept_duplicates(op)};
+            s->tconf = (rn_ktxn_conf_t){.brokers = plan->brokers,
+                                        .props = &plan->props,
+                                        .topic = plan->topic,
+                                        .dead_topic = plan->dead_topic,
+                                        .commit_topic = plan->commit_log,
+                                        .txn_prefix = s->txn_prefix,
+                                        .accept_duplicates = rn__op_accept_duplicates(op)};
             rc = rn__ktxn_open(&s->tconf, op, &s->txn, err);
         }
     } else if (rc == RN_OK) {
@@ -380,6 +478,79 @@ produce(ksink_t *s, const rn_buf_t *val, bool keyed)
     }
 }
 
+/* A dead letter's headers: reason, location and, when the location is a
+ * Kafka one (TOPIC/PARTITION@OFFSET), topic, partition and offset. */
+typedef struct khdr {
+    const char *name;
+    const char *val;
+    size_t len;
+} khdr_t;
+
+static size_t
+dead_headers(const struct kdead *d, const rn_value_t *row, khdr_t *h)
+{
+    size_t n = 0;
+    const rn_value_t *e = &row[d->error];
+    h[n++] = (khdr_t){"reason", e->null ? "" : e->u.s, e->null ? 0 : e->len};
+    if (d->location < 0 || row[d->location].null)
+        return n;
+    const char *loc = row[d->location].u.s;
+    size_t len = row[d->location].len;
+    h[n++] = (khdr_t){"location", loc, len};
+    const char *at = memrchr(loc, '@', len);
+    const char *slash = at != NULL ? memrchr(loc, '/', (size_t)(at - loc)) : NULL;
+    if (slash == NULL || slash == loc || at == slash + 1 || at + 1 == loc + len)
+        return n;
+    h[n++] = (khdr_t){"topic", loc, (size_t)(slash - loc)};
+    h[n++] = (khdr_t){"partition", slash + 1, (size_t)(at - slash - 1)};
+    h[n++] = (khdr_t){"offset", at + 1, (size_t)(loc + len - at - 1)};
+    return n;
+}
+
+/* A dead letter (row of input `input`): value the raw record, no key. */
+static rn_code_t
+dead_letter(ksink_t *s, int input, const rn_value_t *row, rn_error_t *err)
+{
+    const struct kdead *d = &s->plan->dead[input];
+    khdr_t h[5];
+    size_t nh = dead_headers(d, row, h);
+    const rn_value_t *raw = &row[d->raw];
+    const char *val = raw->null ? "" : raw->u.s;
+    size_t vlen = raw->null ? 0 : raw->len;
+    if (s->txn != NULL) {
+        rn_buf_t *b = &s->hdrbuf;
+        b->len = 0;
+        for (size_t i = 0; i < nh; i++) {
+            uint16_t nl = (uint16_t)strlen(h[i].name);
+            uint32_t vl = (uint32_t)h[i].len;
+            if (rn__buf_reserve(b, 6 + nl + vl) != RN_OK)
+                return rn__errf(err, RN_ENOMEM, "%s: out of memory for a dead letter", s->what);
+            memcpy(b->data + b->len, &nl, 2);
+            memcpy(b->data + b->len + 2, h[i].name, nl);
+            memcpy(b->data + b->len + 2 + nl, &vl, 4);
+            memcpy(b->data + b->len + 6 + nl, h[i].val, vl);
+            b->len += 6 + nl + vl;
+        }
+        return rn__ktxn_add(s->txn, 1, NULL, 0, val, vlen, b->data, b->len, err);
+    }
+    rd_kafka_headers_t *hd = rd_kafka_headers_new(nh);
+    for (size_t i = 0; i < nh; i++)
+        rd_kafka_header_add(hd, h[i].name, -1, h[i].val, (ssize_t)h[i].len);
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_TOPIC(s->plan->dead_topic), RD_KAFKA_V_VALUE((void *)val, vlen),
+            RD_KAFKA_V_HEADERS(hd), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return RN_OK; /* the message owns hd */
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_headers_destroy(hd);
+            return rn__errf(err, RN_EIO, "%s: produce to '%s': %s", s->what,
+                            s->plan->dead_topic, rd_kafka_err2str(e));
+        }
+        rd_kafka_poll(s->rk, 10);
+    }
+}
+
 static rn_code_t
 ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
 {
@@ -388,6 +559,10 @@ ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
     rn_code_t rc = RN_OK;
     for (uint32_t r = 0; rc == RN_OK && r < b->n; r++) {
         const rn_value_t *row = RN_ROW(b, r);
+        if (s->plan->dead[input].on) {
+            rc = dead_letter(s, input, row, err);
+            continue;
+        }
         s->out.buf.len = 0;
         if ((rc = rn__encoder_row(enc, row, &s->out.buf)) != RN_OK) {
             rc = rn__errf(err, rc, "%s: out of memory encoding a row", s->what);
@@ -401,8 +576,9 @@ ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
         }
         if (s->txn != NULL) {
             bool keyed = s->plan->nkey > 0;
-            rc = rn__ktxn_add(s->txn, keyed ? s->keybuf.data : NULL, keyed ? s->keybuf.len : 0,
-                              s->out.buf.data, s->out.buf.len, err);
+            rc = rn__ktxn_add(s->txn, 0, keyed ? s->keybuf.data : NULL,
+                              keyed ? s->keybuf.len : 0, s->out.buf.data, s->out.buf.len, NULL, 0,
+                              err);
             continue;
         }
         rn_code_t e = produce(s, &s->out.buf, s->plan->nkey > 0);

@@ -32,8 +32,8 @@
  * `format: raw` puts the value as it is into the schema's one string
  * field (a record without a value: null).
  *
- * `brokers: embedded`: kafka_embedded.c. Not yet (issue 5): dead letters
- * to a topic.
+ * `brokers: embedded`: kafka_embedded.c. Dead letters to a topic: the
+ * kafka sink's `dead_letters` takes the `errors` output.
  *
  * @thread plan: control; an instance: its task.
  */

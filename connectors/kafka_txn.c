@@ -36,11 +36,14 @@
 
 #define TXN_TIMEOUT_MS 60000
 #define WAL_MAGIC "RNKW"
-#define WAL_VERSION 1u
+#define WAL_VERSION 2u
 #define NO_KEY UINT32_MAX
 
-/* One epoch: records back to back, u32 key length (NO_KEY: none) | key |
- * u32 value length | value. */
+/* One epoch: records back to back, u8 destination (0: the topic, 1: the
+ * dead-letter topic) | u32 key length (NO_KEY: none) | key | u32 value
+ * length | value | u32 headers length | headers (u16 name length, name,
+ * u32 value length, value; repeated). Version 1 files had neither the
+ * destination nor the headers: read, they are converted. */
 typedef struct kepoch {
     int64_t epoch, ckpt;
     uint64_t count;
@@ -81,6 +84,93 @@ rd32(const void *p)
     uint32_t v;
     memcpy(&v, p, 4);
     return v;
+}
+
+/* One record of an epoch, parsed. */
+typedef struct krec {
+    uint8_t dest;
+    const uint8_t *key; /* NULL: none */
+    uint32_t klen;
+    const uint8_t *val;
+    uint32_t vlen;
+    const uint8_t *hdr;
+    uint32_t hlen;
+} krec_t;
+
+/* Parses the record at p (left bytes of the epoch from it), of a file of
+ * version v. @returns its size, or 0 when it runs past the end or is
+ * malformed (untrusted input: a checkpoint's file). */
+static size_t
+rec_parse(const uint8_t *p, size_t left, uint32_t v, krec_t *r)
+{
+    size_t off = 0;
+    memset(r, 0, sizeof(*r));
+    if (v >= 2) {
+        if (left < 1 || p[0] > 1)
+            return 0;
+        r->dest = p[0];
+        off = 1;
+    }
+    if (left - off < 4)
+        return 0;
+    uint32_t kl = rd32(p + off);
+    off += 4;
+    size_t k = kl == NO_KEY ? 0 : kl;
+    if (k > left - off || left - off - k < 4)
+        return 0;
+    r->key = kl == NO_KEY ? NULL : p + off;
+    r->klen = (uint32_t)k;
+    off += k;
+    r->vlen = rd32(p + off);
+    off += 4;
+    if (r->vlen > left - off)
+        return 0;
+    r->val = p + off;
+    off += r->vlen;
+    if (v >= 2) {
+        if (left - off < 4)
+            return 0;
+        r->hlen = rd32(p + off);
+        off += 4;
+        if (r->hlen > left - off)
+            return 0;
+        r->hdr = p + off;
+        off += r->hlen;
+    }
+    return off;
+}
+
+/* The headers of a record (the encoding above) for librdkafka, or NULL
+ * when it has none. @returns false when they are malformed. */
+static bool
+headers_of(const krec_t *r, rd_kafka_headers_t **out)
+{
+    *out = NULL;
+    if (r->hlen == 0)
+        return true;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    for (size_t off = 0; off < r->hlen;) {
+        uint16_t nl;
+        if (r->hlen - off < 2)
+            goto bad;
+        memcpy(&nl, r->hdr + off, 2);
+        off += 2;
+        if (nl > r->hlen - off || r->hlen - off - nl < 4)
+            goto bad;
+        const char *name = (const char *)r->hdr + off;
+        off += nl;
+        uint32_t vl = rd32(r->hdr + off);
+        off += 4;
+        if (vl > r->hlen - off)
+            goto bad;
+        rd_kafka_header_add(h, name, nl, r->hdr + off, vl);
+        off += vl;
+    }
+    *out = h;
+    return true;
+bad:
+    rd_kafka_headers_destroy(h);
+    return false;
 }
 
 static void
@@ -159,16 +249,26 @@ producer_new(rn_ktxn_t *t, const char *txnid, rn_error_t *err)
     }
 }
 
+/* hdrs (may be NULL) is taken: by the message, or destroyed. */
 static rd_kafka_resp_err_t
 produce_one(rd_kafka_t *rk, const char *topic, const void *key, size_t klen, const void *val,
-            size_t vlen)
+            size_t vlen, rd_kafka_headers_t *hdrs)
 {
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        rd_kafka_resp_err_t e =
+            hdrs != NULL
+                ? rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+                                    RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_HEADERS(hdrs),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                : rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, klen),
+                                    RD_KAFKA_V_VALUE((void *)val, vlen),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL)
+                rd_kafka_headers_destroy(hdrs);
             return e;
+        }
         rd_kafka_poll(rk, 10);
     }
 }
@@ -192,23 +292,30 @@ send_epoch(rn_ktxn_t *t, rd_kafka_t *rk, const char *txnid, const kepoch_t *e, r
             return txn_err(t, "begin_transaction", txnid, ke, err);
         t->failed = 0;
         rd_kafka_resp_err_t pe = RD_KAFKA_RESP_ERR_NO_ERROR;
+        const char *to = cf->topic;
+        /* Checked when kept or read back (wal_read): whole records. */
         for (size_t off = 0; pe == RD_KAFKA_RESP_ERR_NO_ERROR && off < e->recs.len;) {
-            const uint8_t *p = (const uint8_t *)e->recs.data + off;
-            uint32_t klen = rd32(p);
-            const uint8_t *key = klen == NO_KEY ? NULL : p + 4;
-            size_t kl = klen == NO_KEY ? 0 : klen;
-            uint32_t vlen = rd32(p + 4 + kl);
-            pe = produce_one(rk, cf->topic, key, kl, p + 8 + kl, vlen);
-            off += 8 + kl + vlen;
+            krec_t r;
+            size_t n = rec_parse((const uint8_t *)e->recs.data + off, e->recs.len - off,
+                                 WAL_VERSION, &r);
+            rd_kafka_headers_t *h = NULL;
+            bool whole = n > 0 && headers_of(&r, &h);
+            rn_assert(whole);
+            to = r.dest == 1 ? cf->dead_topic : cf->topic;
+            pe = produce_one(rk, to, r.key, r.klen, r.val, r.vlen, h);
+            off += n;
         }
-        if (pe == RD_KAFKA_RESP_ERR_NO_ERROR)
-            pe = produce_one(rk, cf->commit_topic, txnid, strlen(txnid), marker, (size_t)mlen);
+        if (pe == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            to = cf->commit_topic;
+            pe = produce_one(rk, cf->commit_topic, txnid, strlen(txnid), marker, (size_t)mlen,
+                             NULL);
+        }
         if (pe != RD_KAFKA_RESP_ERR_NO_ERROR) {
             /* Not queued (an unknown topic, a fatal producer error). */
             rd_kafka_error_t *ae = rd_kafka_abort_transaction(rk, TXN_TIMEOUT_MS);
             if (ae != NULL)
                 rd_kafka_error_destroy(ae);
-            return rn__errf(err, RN_EIO, "%s: produce to '%s': %s", t->what, cf->topic,
+            return rn__errf(err, RN_EIO, "%s: produce to '%s': %s", t->what, to,
                             rd_kafka_err2str(pe));
         }
         rn__crash_point("kafka.before_commit");
@@ -439,6 +546,30 @@ put32(rn_buf_t *b, uint32_t v)
     b->len += 4;
 }
 
+/* Appends a record in this version's layout (key NULL: none). */
+static rn_code_t
+rec_put(rn_buf_t *b, uint8_t dest, const void *key, size_t klen, const void *val, size_t vlen,
+        const void *hdr, size_t hlen)
+{
+    rn_code_t rc = rn__buf_reserve(b, 13 + klen + vlen + hlen);
+    if (rc != RN_OK)
+        return rc;
+    b->data[b->len++] = (char)dest;
+    put32(b, key != NULL ? (uint32_t)klen : NO_KEY);
+    if (key != NULL && klen > 0)
+        memcpy(b->data + b->len, key, klen);
+    b->len += key != NULL ? klen : 0;
+    put32(b, (uint32_t)vlen);
+    if (vlen > 0)
+        memcpy(b->data + b->len, val, vlen);
+    b->len += vlen;
+    put32(b, (uint32_t)hlen);
+    if (hlen > 0)
+        memcpy(b->data + b->len, hdr, hlen);
+    b->len += hlen;
+    return RN_OK;
+}
+
 /* Writes the pending epochs to a new file of checkpoint ckpt. */
 static rn_code_t
 wal_write(rn_ktxn_t *t, int64_t ckpt, char **path, rn_error_t *err)
@@ -499,9 +630,9 @@ wal_read(rn_ktxn_t *t, const char *path, kepoch_t **out, size_t *nout, rn_error_
         rc = rn__errf(err, RN_EIO, "%s: read '%s': %s", t->what, path, strerror(errno));
     close(fd);
     size_t len = (size_t)sb.st_size, off = 12;
-    uint32_t n = 0;
-    if (rc == RN_OK && (len < 12 || memcmp(b.data, WAL_MAGIC, 4) != 0 ||
-                        rd32(b.data + 4) != WAL_VERSION || (n = rd32(b.data + 8)) > len / 32))
+    uint32_t n = 0, version = len >= 12 ? rd32(b.data + 4) : 0;
+    if (rc == RN_OK && (len < 12 || memcmp(b.data, WAL_MAGIC, 4) != 0 || version < 1 ||
+                        version > WAL_VERSION || (n = rd32(b.data + 8)) > len / 32))
         rc = rn__errf(err, RN_ECORRUPT, "%s: '%s' is not a write-ahead file of this version",
                       t->what, path);
     kepoch_t *ep = rc == RN_OK && n > 0 ? rn_xcalloc(n, sizeof(*ep)) : NULL;
@@ -523,29 +654,24 @@ wal_read(rn_ktxn_t *t, const char *path, kepoch_t **out, size_t *nout, rn_error_
         e->ckpt = (int64_t)hd[1];
         e->count = hd[2];
         rn__buf_init(&e->recs);
-        if ((rc = rn__buf_reserve(&e->recs, hd[3] + 1)) != RN_OK)
-            break;
-        memcpy(e->recs.data, b.data + off, hd[3]);
-        e->recs.len = hd[3];
-        off += hd[3];
-        /* Every record within the epoch's bytes. */
+        /* Every record whole, its headers well formed; in this version's
+         * layout (a version 1 record gains 5 bytes). */
+        const uint8_t *src = (const uint8_t *)b.data + off;
         uint64_t cnt = 0;
-        for (size_t r = 0; rc == RN_OK && r < e->recs.len; cnt++) {
-            if (e->recs.len - r < 8) {
+        for (size_t r = 0; rc == RN_OK && r < hd[3]; cnt++) {
+            krec_t k;
+            rd_kafka_headers_t *h = NULL;
+            size_t sz = rec_parse(src + r, hd[3] - r, version, &k);
+            if (sz == 0 || !headers_of(&k, &h) || (k.dest == 1 && t->conf->dead_topic == NULL)) {
                 rc = RN_ECORRUPT;
                 break;
             }
-            uint32_t kl = rd32(e->recs.data + r);
-            size_t k = kl == NO_KEY ? 0 : kl;
-            if (k > e->recs.len - r - 8) {
-                rc = RN_ECORRUPT;
-                break;
-            }
-            uint32_t vl = rd32(e->recs.data + r + 4 + k);
-            if (vl > e->recs.len - r - 8 - k)
-                rc = RN_ECORRUPT;
-            r += 8 + k + vl;
+            if (h != NULL)
+                rd_kafka_headers_destroy(h);
+            rc = rec_put(&e->recs, k.dest, k.key, k.klen, k.val, k.vlen, k.hdr, k.hlen);
+            r += sz;
         }
+        off += hd[3];
         if (rc == RN_OK && cnt != e->count)
             rc = RN_ECORRUPT;
     }
@@ -770,22 +896,14 @@ rn__ktxn_open(const rn_ktxn_conf_t *conf, rn_op_t *op, rn_ktxn_t **out, rn_error
 }
 
 rn_code_t
-rn__ktxn_add(rn_ktxn_t *t, const void *key, size_t klen, const void *val, size_t vlen,
-             rn_error_t *err)
+rn__ktxn_add(rn_ktxn_t *t, int dest, const void *key, size_t klen, const void *val, size_t vlen,
+             const void *hdr, size_t hlen, rn_error_t *err)
 {
     rn_code_t rc = recover_finish(t, err);
     if (rc != RN_OK)
         return rc;
-    rn_buf_t *b = &t->cur.recs;
-    if ((rc = rn__buf_reserve(b, 8 + klen + vlen)) != RN_OK)
+    if ((rc = rec_put(&t->cur.recs, (uint8_t)dest, key, klen, val, vlen, hdr, hlen)) != RN_OK)
         return rn__errf(err, rc, "%s: out of memory keeping an epoch's records", t->what);
-    put32(b, key != NULL ? (uint32_t)klen : NO_KEY);
-    if (klen > 0)
-        memcpy(b->data + b->len, key, klen);
-    b->len += key != NULL ? klen : 0;
-    put32(b, (uint32_t)vlen);
-    memcpy(b->data + b->len, val, vlen);
-    b->len += vlen;
     t->cur.count++;
     return RN_OK;
 }

@@ -12,6 +12,7 @@ typedef struct rn_ktxn_conf {
     const char *brokers;
     const rn_kafka_props_t *props;
     const char *topic;        /* the output */
+    const char *dead_topic;   /* dead letters (destination 1), or NULL */
     const char *commit_topic; /* the commit log (created, compacted, when missing) */
     const char *txn_prefix;   /* transactional.id = PREFIX-INSTANCE */
     bool accept_duplicates;   /* resume an older checkpoint than the commit log's */
@@ -27,11 +28,13 @@ typedef struct rn_ktxn rn_ktxn_t;
  * @returns RN_OK with *out (free with rn__ktxn_close), or an error. */
 rn_code_t rn__ktxn_open(const rn_ktxn_conf_t *conf, rn_op_t *op, rn_ktxn_t **out,
                         rn_error_t *err);
-/* Keeps a record for the current epoch (copied). key NULL: none.
+/* Keeps a record for the current epoch (copied): dest 0 for the topic,
+ * 1 for the dead-letter topic; key NULL: none; hdr, hlen: headers, each
+ * u16 name length | name | u32 value length | value (little-endian).
  * The first call (or of the calls below) finishes the recovery begun in
  * open (see kafka_txn.c). @returns RN_OK or an error. */
-rn_code_t rn__ktxn_add(rn_ktxn_t *t, const void *key, size_t klen, const void *val, size_t vlen,
-                       rn_error_t *err);
+rn_code_t rn__ktxn_add(rn_ktxn_t *t, int dest, const void *key, size_t klen, const void *val,
+                       size_t vlen, const void *hdr, size_t hlen, rn_error_t *err);
 /* The sink's snapshot hook: seals the epoch, writes the uncommitted ones
  * to a file the checkpoint keeps. */
 rn_code_t rn__ktxn_snapshot(rn_ktxn_t *t, int64_t id, json_t **data, char **file,

@@ -7,15 +7,21 @@
 #   key as the message key.
 # - At least once: a job killed with SIGKILL twice while it writes, and
 #   resumed, loses nothing (records may come twice).
+# - Dead letters: a kafka source's bad records (on_error: dead-letter),
+#   wired into the sink's `dead_letters`, reach their topic with the
+#   reason, topic, partition and offset in headers, the good records the
+#   output; with both deliveries (exactly-once: in the same transactions).
 # (exactly-once: test_kafka_eo.sh)
 #
 # Env: RUNNEL, RN_TEST_TMP.
 set -uo pipefail
-: "${RUNNEL:?}" "${RN_TEST_TMP:=/tmp}"
+: "${RUNNEL:?}" "${KAFKA_PRODUCE:?}" "${RN_TEST_TMP:=/tmp}"
 . "$(dirname "$0")/lib.sh"
 kafka_test_start kafka_sink
 kafka_topic out 3
 kafka_topic alo 3
+kafka_topic mixed 2
+for t in good-at-least-once dlq-at-least-once good-exactly-once dlq-exactly-once; do kafka_topic $t 2; done
 
 read_back() { # DIR TOPIC: the topic's records with their key and partition
   mkdir -p "$1"
@@ -79,5 +85,61 @@ read_back "$work/alo-r" alo
 ids=$(grep -o '"id":[0-9]*' "$work/alo-r/out.jsonl" | sort -u | wc -l)
 n=$(wc -l < "$work/alo-r/out.jsonl")
 check '[ "$ids" -eq 20000 ]' "no record lost ($ids of 20000 ids; $((n - ids)) sent twice)"
+
+# ---- dead letters ---------------------------------------------------------------
+# 300 records into `mixed`, every tenth not JSON.
+awk 'BEGIN { for (i = 0; i < 300; i++)
+  if (i % 10 == 3) printf "k%d\tnot json %d\n", i % 7, i
+  else printf "k%d\t{\"id\":%d,\"key\":\"k%d\",\"value\":%d,\"ts\":%.0f}\n", i % 7, i, i % 7, i, 1700000000000 + i }' |
+  "$KAFKA_PRODUCE" "$addr" mixed 2 2>/dev/null
+for delivery in at-least-once exactly-once; do
+  d=$work/dead-$delivery
+  mkdir -p "$d"
+  cat > "$d/job.yaml" <<YAML
+name: dead-$delivery
+checkpoints: {interval: 200ms, dir: ./ckpt}
+sources:
+  src:
+    type: kafka
+    brokers: '$addr'
+    topic: mixed
+    bounded: latest
+    schema: {id: int, key: string, value: int, ts: timestamp}
+    on_error: dead-letter
+sinks:
+  out:
+    type: kafka
+    inputs: [src, src.errors]
+    brokers: '$addr'
+    topic: good-$delivery
+    delivery: $delivery
+    dead_letters: {inputs: [src.errors], topic: dlq-$delivery}
+YAML
+  (cd "$d" && "$RUNNEL" run job.yaml > log 2>&1)
+  rc=$?
+  check '[ $rc -eq 0 ]' "$delivery: the job with dead letters runs (rc $rc)"
+  mkdir -p "$d/rb"
+  cat > "$d/rb/job.yaml" <<YAML
+name: readback
+sources:
+  good: {type: kafka, brokers: '$addr', topic: good-$delivery, bounded: latest, format: raw, schema: {line: string}}
+  dead: {type: kafka, brokers: '$addr', topic: dlq-$delivery, bounded: latest, format: raw, schema: {line: string}, metadata: {headers: h}}
+sinks:
+  g: {type: file, inputs: [good], path: ./good.jsonl}
+  x: {type: file, inputs: [dead], path: ./dead.jsonl}
+YAML
+  (cd "$d/rb" && "$RUNNEL" run job.yaml --quiet > log 2>&1)
+  good=$(wc -l < "$d/rb/good.jsonl" 2>/dev/null || echo 0)
+  dead=$(wc -l < "$d/rb/dead.jsonl" 2>/dev/null || echo 0)
+  check '[ "$good" -eq 270 ] && [ "$dead" -eq 30 ]' "$delivery: 270 good records in the output, 30 dead letters in their topic ($good, $dead)"
+  # The headers field is a JSON object in a string: its quotes escaped.
+  hdr_ok=1
+  for name in reason topic partition offset; do
+    [ "$(grep -cF "\\\"$name\\\":" "$d/rb/dead.jsonl" 2>/dev/null)" = 30 ] || hdr_ok=0
+  done
+  [ "$(grep -cF '\"topic\":\"mixed\"' "$d/rb/dead.jsonl" 2>/dev/null)" = 30 ] || hdr_ok=0
+  check '[ $hdr_ok -eq 1 ] && grep -q "not json 13" "$d/rb/dead.jsonl"' \
+    "$delivery: each dead letter is the raw record with reason, topic, partition and offset headers ($(head -n 1 "$d/rb/dead.jsonl" 2>/dev/null | cut -c1-300))"
+done
 
 exit $fail
