@@ -72,6 +72,11 @@ recover(rn_job_t *job, rn_error_t *err)
         rc = rn__savepoint_recover(job->from_savepoint, job->ckpt_conf.dir, &cr, err);
     }
     job->restore = cr;
+    /* Numbering goes on after the restored checkpoint, also when it is a
+     * savepoint elsewhere: a number used twice would name two epochs of
+     * the same transactional sink alike (docs/kafka.md). */
+    if (rc == RN_OK && cr != NULL && cr->id >= job->ckpt_next_id)
+        job->ckpt_next_id = cr->id + 1;
     if (rc == RN_OK && job->restore != NULL) {
         rc = check_restore(job, err);
         if (rc == RN_OK)
