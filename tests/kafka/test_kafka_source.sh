@@ -21,7 +21,7 @@
 # Env: RUNNEL, KAFKA_PRODUCE (tests/kafka/kafka_produce.c built),
 #      RN_TEST_TMP.
 set -uo pipefail
-: "${RUNNEL:?}" "${KAFKA_PRODUCE:?}" "${RN_TEST_TMP:=/tmp}"
+: "${RUNNEL:?}" "${KAFKA_PRODUCE:?}" "${KAFKA_COMMITTED:?}" "${RN_TEST_TMP:=/tmp}"
 . "$(dirname "$0")/lib.sh"
 kafka_test_start kafka_source
 kafka_topic events 3
@@ -222,6 +222,51 @@ all=$(wc -l < "$d/out.jsonl")
 check '[ "$ids" -eq 3500 ] && [ "$all" -eq 3500 ]' "every id once across the two runs ($ids ids in $all lines)"
 check 'grep -q "\"location\":\"more/[0-2]@[0-9]*\"" "$d/errors.jsonl" && [ "$(wc -l < "$d/errors.jsonl")" -eq 1 ]' \
   "the bad record is a dead letter with its topic/partition@offset"
+
+# ---- offsets to the consumer group, only once a checkpoint completed ----------
+# The group is for monitoring (lag); the job never reads it back. Before the
+# first checkpoint completes nothing is committed, though every record was
+# read; a savepoint, then a stop, each commit the positions they hold.
+d=$work/group
+mkdir -p "$d"
+gport=$((20000 + RANDOM % 20000))
+cat > "$d/job.yaml" <<YAML
+name: kgroup
+parallelism: 2
+checkpoints: {interval: 1h, dir: ./ckpt}
+rest: {listen: 127.0.0.1:$gport}
+sources:
+  src: {type: kafka, brokers: '$addr', topic: grp, group: watchers, start: earliest, schema: $schema, event_time: ts}
+sinks:
+  out: {type: file, inputs: [src], path: ./out.jsonl}
+YAML
+kafka_topic grp 3
+committed() { "$KAFKA_COMMITTED" "$addr" watchers grp 3 2>> "$d/committed.err" | awk '{ printf "%s%s", sep, $2; sep = " " }'; }
+wait_committed() { # WANT: waits up to 10 s (the commit is asynchronous)
+  for _ in $(seq 50); do [ "$(committed)" = "$1" ] && return 0; sleep 0.2; done
+  return 1
+}
+records_in() { curl -sf "http://127.0.0.1:$gport/status" | grep -o '"records_in": *[0-9]*' | grep -o '[0-9]*$'; }
+lines 0 299 | "$KAFKA_PRODUCE" "$addr" grp 3 2>/dev/null
+# Not under timeout(1): it passes a SIGTERM on twice (to the child and to its
+# group), and a second signal cancels the job rather than stopping it.
+(cd "$d" && exec "$RUNNEL" run job.yaml > log 2>&1) &
+pid=$!
+for _ in $(seq 150); do [ "$(records_in)" = 300 ] && break; sleep 0.2; done
+check '[ "$(records_in)" = 300 ]' "the job read the 300 records (status says $(records_in))"
+sleep 1
+check '[ "$(committed)" = "-1 -1 -1" ]' "nothing is committed to the group before a checkpoint completes ($(committed))"
+"$RUNNEL" savepoint "127.0.0.1:$gport" > "$d/sp.out" 2>&1
+check 'wait_committed "100 100 100"' "a completed savepoint commits its positions to the group ($(committed))"
+lines 300 599 | "$KAFKA_PRODUCE" "$addr" grp 3 2>/dev/null
+for _ in $(seq 150); do [ "$(records_in)" = 600 ] && break; sleep 0.2; done
+sleep 1
+check '[ "$(records_in)" = 600 ] && [ "$(committed)" = "100 100 100" ]' \
+  "records read after it move nothing until the next checkpoint ($(records_in) read, committed $(committed))"
+kill -TERM $pid
+wait $pid
+rc=$?
+check '[ $rc -eq 0 ] && wait_committed "200 200 200"' "the final checkpoint of a stop commits the end (rc $rc, $(committed))"
 
 # ---- refusals ---------------------------------------------------------------
 window_job "$work/missing" "{type: kafka, brokers: '$addr', topic: nope, bounded: latest, schema: $schema, event_time: ts}"
