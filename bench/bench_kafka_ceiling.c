@@ -5,7 +5,12 @@
  * an idempotent producer, as runnel's source and at-least-once sink do,
  * until N messages are through and acknowledged. Prints messages per
  * second, MB/s of values, and the machine (bench/kafka.sh runs it).
- * Usage: bench_kafka_ceiling BOOTSTRAP IN OUT N
+ *
+ * With --relay SECONDS it is the latency floor instead: from the end of
+ * IN, with the producer's linger.ms at 1 as runnel's sink has it, it
+ * passes on what comes for SECONDS (bench_kafka_latency measures it the
+ * way it measures the job).
+ * Usage: bench_kafka_ceiling BOOTSTRAP IN OUT N [--relay SECONDS]
  */
 #include "bench_common.h"
 
@@ -19,7 +24,7 @@ die(const char *what, const char *msg)
 }
 
 static rd_kafka_t *
-client(rd_kafka_type_t type, const char *bootstrap)
+client(rd_kafka_type_t type, const char *bootstrap, bool relay)
 {
     char errstr[512];
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -33,7 +38,9 @@ client(rd_kafka_type_t type, const char *bootstrap)
                 RD_KAFKA_CONF_OK)
             die("consumer", errstr);
     } else if (rd_kafka_conf_set(c, "enable.idempotence", "true", errstr, sizeof(errstr)) !=
-               RD_KAFKA_CONF_OK) {
+                   RD_KAFKA_CONF_OK ||
+               (relay && rd_kafka_conf_set(c, "linger.ms", "1", errstr, sizeof(errstr)) !=
+                             RD_KAFKA_CONF_OK)) {
         die("producer", errstr);
     }
     rd_kafka_t *rk = rd_kafka_new(type, c, errstr, sizeof(errstr));
@@ -45,13 +52,15 @@ client(rd_kafka_type_t type, const char *bootstrap)
 int
 main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: bench_kafka_ceiling BOOTSTRAP IN OUT N\n");
+    bool relay = argc == 7 && strcmp(argv[5], "--relay") == 0;
+    if (argc != 5 && !relay) {
+        fprintf(stderr, "usage: bench_kafka_ceiling BOOTSTRAP IN OUT N [--relay SECONDS]\n");
         return 2;
     }
     long long n = atoll(argv[4]);
-    rd_kafka_t *cons = client(RD_KAFKA_CONSUMER, argv[1]);
-    rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, argv[1]);
+    double until = relay ? atof(argv[6]) : 0;
+    rd_kafka_t *cons = client(RD_KAFKA_CONSUMER, argv[1], relay);
+    rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, argv[1], relay);
     rd_kafka_poll_set_consumer(cons);
     const struct rd_kafka_metadata *md;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(cons, argv[2], NULL);
@@ -61,7 +70,7 @@ main(int argc, char **argv)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (int i = 0; i < md->topics[0].partition_cnt; i++)
         rd_kafka_topic_partition_list_add(l, argv[2], md->topics[0].partitions[i].id)->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
+            relay ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
     if (rd_kafka_assign(cons, l) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -71,8 +80,9 @@ main(int argc, char **argv)
     bench_print_machine();
     double t0 = bench_now();
     long long done = 0, bytes = 0;
-    while (done < n) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
+    while (done < n && (!relay || bench_now() - t0 < until)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, relay ? 10 : 100);
+        rd_kafka_poll(prod, 0); /* delivery reports, also when nothing comes */
         if (m == NULL)
             continue;
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {

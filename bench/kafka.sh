@@ -7,7 +7,8 @@
 # with the machine. Then end-to-end latency at a fixed rate (RATE a second,
 # default 2000, for 30 s; bench_kafka_latency) through the same job with
 # an at-least-once sink and with an exactly-once sink (checkpoints every
-# second). Build first: ./scripts/setup.sh (build/ with tests and
+# second), after the floor: plain librdkafka passing the records on
+# (bench_kafka_ceiling --relay). Build first: ./scripts/setup.sh (build/ with tests and
 # benchmarks).
 # Usage: bench/kafka.sh [N [RATE]] (N 0: latency only)
 set -euo pipefail
@@ -23,7 +24,7 @@ export RN_KAFKA_DIR=$work/broker RN_KAFKA_WATCH_PID=$$
 trap 'tests/kafka/broker.sh stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 mkdir -p "$RN_KAFKA_DIR"
 addr=$(tests/kafka/broker.sh start | tail -n 1)
-for t in in out-ceiling out-runnel lat-in lat-alo lat-eo; do tests/kafka/broker.sh topic $t 3 >/dev/null; done
+for t in in out-ceiling out-runnel lat-in lat-relay lat-alo lat-eo; do tests/kafka/broker.sh topic $t 3 >/dev/null; done
 if [ "$n" -gt 0 ]; then
 echo "preloading $n records..." >&2
 awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
@@ -72,7 +73,11 @@ operators:
 sinks:
   out: {type: kafka, inputs: [keep], brokers: '$addr', topic: $2, delivery: $1}
 YAML
-  (cd "$work/lat-$1" && exec "$b_abs/runnel" run job.yaml --quiet) &
+  if [ "$1" = relay ]; then # the floor: plain librdkafka passing records on
+    "$b/bench/bench_kafka_ceiling" "$addr" lat-in "$2" 1000000000 --relay 40 > /dev/null &
+  else
+    (cd "$work/lat-$1" && exec "$b_abs/runnel" run job.yaml --quiet) &
+  fi
   local job=$!
   sleep 3 # the job's consumer and producer connect
   last=$("$b/bench/bench_kafka_latency" "$addr" lat-in "$2" "$rate" 30)
@@ -84,6 +89,8 @@ b_abs=$(cd "$b" && pwd)
 echo
 echo "| Kafka -> filter -> Kafka latency ($rate records/s, 30 s, 3 partitions) | p50 | p99 | max | came back |"
 echo "| --- | --- | --- | --- | --- |"
+latency relay lat-relay ""
+echo "| plain librdkafka consume -> produce (the floor; linger.ms 1 as the sink) | $(res p50_ms) ms | $(res p99_ms) ms | $(res max_ms) ms | $(res seen) of $(res sent) |"
 latency at-least-once lat-alo ""
 echo "| at-least-once (no checkpoints) | $(res p50_ms) ms | $(res p99_ms) ms | $(res max_ms) ms | $(res seen) of $(res sent) |"
 latency exactly-once lat-eo "checkpoints: {interval: 1s, dir: ./ckpt}"

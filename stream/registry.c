@@ -1,6 +1,7 @@
 /*
  * stream/registry.c: the built-in component types, by section and name.
- * Plugins (a later issue) add theirs at load time.
+ * Operators from shared libraries are instances of the one `plugin` type
+ * (op_plugin.c).
  * @thread any (read-only tables).
  */
 #include "stream/component.h"
@@ -11,6 +12,7 @@ extern const rn_opclass_t rn__src_kafka;
 extern const rn_opclass_t rn__op_filter;
 extern const rn_opclass_t rn__op_map;
 extern const rn_opclass_t rn__op_window_aggregate;
+extern const rn_opclass_t rn__op_plugin;
 extern const rn_opclass_t rn__sink_file;
 extern const rn_opclass_t rn__sink_stdout;
 extern const rn_opclass_t rn__sink_discard;
@@ -18,7 +20,7 @@ extern const rn_opclass_t rn__sink_kafka;
 
 static const rn_opclass_t *const classes[] = {
     &rn__src_datagen, &rn__src_file, &rn__src_kafka,     &rn__op_filter,      &rn__op_map,
-    &rn__op_window_aggregate, &rn__sink_file, &rn__sink_stdout, &rn__sink_discard, &rn__sink_kafka,
+    &rn__op_window_aggregate, &rn__op_plugin, &rn__sink_file, &rn__sink_stdout, &rn__sink_discard, &rn__sink_kafka,
 };
 
 #define NCLASSES (sizeof(classes) / sizeof(classes[0]))

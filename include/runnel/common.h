@@ -9,11 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(RN_STATIC)
-#define RN_API
-#else
+/* Public functions are visible also when linked from the static library:
+ * the runnel program exports them (-rdynamic) to the plugins it loads. */
 #define RN_API __attribute__((visibility("default")))
-#endif
 
 #define RN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 

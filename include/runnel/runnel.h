@@ -8,6 +8,7 @@
 #include <runnel/conf.h>
 #include <runnel/error.h>
 #include <runnel/graph.h>
+#include <runnel/plugin.h>
 #include <runnel/types.h>
 
 #endif

@@ -48,3 +48,25 @@ fi
 grep -q '"key":"k1","window_start":1700000000000,"window_end":1700000001000,"n":250,' "$work/c.jsonl" || {
   echo "FAIL: window k1 [0,1s) should count 250 events"; cat "$work/c.jsonl"; exit 1; }
 echo "ok: installed, built with pkg-config, embedded job matches the YAML job"
+
+# An out-of-tree plugin built against the installed headers with pkg-config
+# (no library to link: the runnel program provides the rn_* functions) and
+# loaded by the installed program.
+cc -std=c11 -Wall -Wextra -Werror -fPIC -shared $san $(pkg-config --cflags runnel) \
+   "$RN_SRC/tests/plugins/test_ops.c" -o "$work/libops.so"
+awk 'BEGIN { for (i = 0; i < 100; i++) printf "{\"id\":%d,\"key\":\"k%d\",\"value\":%d,\"ts\":%.0f}\n", i, i % 3, i, 1700000000000 + i }' > "$work/in.jsonl"
+cat > "$work/plugin.yaml" <<YAML
+name: plugin
+state: {backend: memory}
+sources:
+  src: {type: file, path: "$work/in.jsonl", schema: {id: int, key: string, value: int, ts: timestamp}, event_time: ts}
+operators:
+  op: {type: plugin, inputs: [src], library: "$work/libops.so", operator: doubler}
+sinks:
+  out: {type: file, inputs: [op], path: "$work/plugin.jsonl"}
+YAML
+"$work/prefix/bin/runnel" run "$work/plugin.yaml" --quiet
+if [ "$(wc -l < "$work/plugin.jsonl")" -ne 100 ] || ! grep -qx '{"id":7,"key":"k1","value":14,"ts":1700000000007}' "$work/plugin.jsonl"; then
+  echo "FAIL: the out-of-tree plugin's output is not the input with value doubled"; head -3 "$work/plugin.jsonl"; exit 1
+fi
+echo "ok: an out-of-tree plugin built with pkg-config runs in the installed runnel"
