@@ -215,6 +215,11 @@ state_register(rn_state_t *st, const char *name, rn__skind_t kind, const rn_stat
     h->ttl_ms = ttl_ms;
     h->ttl_on_read = on_read;
     h->merging = merge != NULL;
+    if (merge != NULL) {
+        h->merge = *merge;
+        h->merge.ctx = NULL; /* the backend keeps its own copy of the bytes */
+        h->merge.ctxlen = 0;
+    }
     st->states[st->nstates++] = h;
     return h;
 }
@@ -733,4 +738,10 @@ rn__state_stats(rn_state_t *st, rn_state_stats_t *stats)
         stats->bytes += st->timers[d].bytes;
     }
     stats->bytes += sizeof(*st) + st->keycap + st->capstates * sizeof(*st->states);
+}
+
+const rn_state_merge_t *
+rn__vstate_merge_of(const rn_vstate_t *vs)
+{
+    return vs->merging ? &vs->merge : NULL;
 }

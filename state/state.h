@@ -130,6 +130,11 @@ typedef struct rn_state_merge {
 rn_vstate_t *rn__state_value_merge(rn_state_t *st, const char *name, const rn_state_merge_t *m,
                                    rn_error_t *err);
 
+/* A merging state's size and merge function (its ctx is NULL here: only
+ * states registered without a ctx can be folded from outside, as the
+ * plugin API does); NULL for other states. */
+const rn_state_merge_t *rn__vstate_merge_of(const rn_vstate_t *vs);
+
 /* Value state. get: RN_ENOTFOUND when absent (msg left empty). */
 rn_code_t rn__vstate_get(rn_vstate_t *vs, const void *ns, size_t nslen, const void **val,
                          size_t *len, rn_error_t *err);

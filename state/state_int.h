@@ -365,6 +365,7 @@ struct rn_vstate {
     int64_t ttl_ms;   /* 0: no TTL (ttl.c) */
     bool ttl_on_read; /* reads refresh the expiry too */
     bool merging;     /* registered with rn__state_value_merge */
+    rn_state_merge_t merge; /* then its size and function (ctx not kept) */
 };
 struct rn_lstate {
     struct rn_vstate h;

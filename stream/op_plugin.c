@@ -40,17 +40,6 @@ struct rn_pf_plan {
     pplan_t *plan;
 };
 
-struct rn_pf {
-    rn_op_t *op;
-    const pplan_t *plan;
-    void *data;
-    const rn_batch_t *in; /* the batch being processed, NULL in finish */
-    uint32_t row;
-    rn_batch_t **out;     /* a batch per port, or NULL */
-    rn_value_t *orow;     /* the row begun last */
-    rn_batch_t *obatch;   /* and its batch */
-};
-
 static void
 pplan_free(void *p)
 {
@@ -148,7 +137,7 @@ plugin_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         return rn__conf_err(err, e.code, e.code == RN_EINVAL || e.code == RN_EABI ? libnode : opnode,
                             "%s: %s", what, e.msg);
     }
-    pl->fn = pl->lib->fn;
+    pl->fn = &pl->lib->fn;
     if (pl->fn->plan != NULL) {
         rn_pf_plan_t p = {.pc = pc, .plan = pl};
         int prc = pl->fn->plan(&p, &e);
@@ -196,17 +185,19 @@ plugin_open(rn_op_t *op, rn_error_t *err)
     f->op = op;
     f->plan = pl;
     f->out = rn_xcalloc((size_t)pl->nports, sizeof(*f->out));
+    rn__arena_init(&f->key_arena);
     if (pl->fn->open != NULL) {
         rn_error_t e = RN_ERROR_INIT;
         int rc = pl->fn->open(f, &e);
         if (rc != RN_OK) {
             /* Neither close() is called: the function's open cleans up
              * after itself. */
+            rn__arena_fini(&f->key_arena);
             rn_free(f->out);
             rn_free(f);
-            return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL,
-                            "operator '%s' (instance %d): %s", rn__op_name(op),
-                            rn__op_instance(op), e.msg[0] ? e.msg : "its open function failed");
+            /* The runtime adds which operator and instance. */
+            return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL, "%s",
+                            e.msg[0] ? e.msg : "its open function failed");
         }
     }
     rn__op_set_data(op, f);
@@ -252,6 +243,7 @@ plugin_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
     f->in = b;
     for (uint32_t r = 0; r < b->n && rc == RN_OK; r++) {
         f->row = r;
+        f->key_ok = false;
         if (keyed) {
             const uint8_t *k;
             size_t klen;
@@ -270,10 +262,41 @@ plugin_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
 }
 
 static rn_code_t
+plugin_on_timer(rn_op_t *op, const rn_timer_t *t, rn_error_t *err)
+{
+    rn_pf_t *f = rn__op_data(op);
+    if (f->plan->fn->on_timer == NULL)
+        return RN_OK;
+    f->in = NULL;
+    f->ts = t->time;
+    f->key_ok = false;
+    rn_error_t e = RN_ERROR_INIT;
+    int rc = f->plan->fn->on_timer(f, t->time, (int)t->domain, &e);
+    if (rc != RN_OK)
+        return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL,
+                        "operator '%s' (instance %d): %s", rn__op_name(op), rn__op_instance(op),
+                        e.msg[0] ? e.msg : "its on_timer function failed");
+    /* Event-time timers fire in a row before the watermark moves on
+     * (on_watermark emits what they produced, batched); processing-time
+     * ones have no such end. */
+    return t->domain == RN_TIME_PROCESSING ? flush_out(f, err) : RN_OK;
+}
+
+static rn_code_t
+plugin_on_watermark(rn_op_t *op, int64_t wm, rn_error_t *err)
+{
+    (void)wm;
+    return flush_out(rn__op_data(op), err);
+}
+
+static rn_code_t
 plugin_finish(rn_op_t *op, rn_error_t *err)
 {
     rn_pf_t *f = rn__op_data(op);
     rn_code_t rc = RN_OK;
+    f->in = NULL;
+    f->ts = rn__op_watermark(op);
+    f->key_ok = false;
     if (f->plan->fn->finish != NULL)
         rc = call(f, f->plan->fn->finish, "its finish function failed", err);
     if (rc == RN_OK)
@@ -294,6 +317,7 @@ plugin_close(rn_op_t *op)
         if (f->out[p] != NULL)
             rn__op_free_batch(op, f->out[p]);
     rn_free(f->out);
+    rn__arena_fini(&f->key_arena);
     rn_free(f);
     rn__op_set_data(op, NULL);
 }
@@ -305,6 +329,8 @@ const rn_opclass_t rn__op_plugin = {
     .plan = plugin_plan,
     .open = plugin_open,
     .process = plugin_process,
+    .on_timer = plugin_on_timer,
+    .on_watermark = plugin_on_watermark,
     .finish = plugin_finish,
     .close = plugin_close,
 };
@@ -343,7 +369,7 @@ cell(const rn_pf_t *f, int field, rn_type_t t1, rn_type_t t2)
 int64_t
 rn_pf_timestamp(const rn_pf_t *f)
 {
-    return f->in != NULL ? f->in->ts[f->row] : rn__op_watermark(f->op);
+    return f->in != NULL ? f->in->ts[f->row] : f->ts;
 }
 
 bool

@@ -5,14 +5,33 @@
 #ifndef RN_STREAM_PLUGIN_INT_H
 #define RN_STREAM_PLUGIN_INT_H
 
-#include "stream/core.h"
+#include "stream/component.h"
 
 #include <runnel/plugin.h>
 
 typedef struct rn__plugin_lib {
     void *handle;              /* dlopen's */
-    const rn_process_fn_t *fn; /* the operator the component names */
+    rn_process_fn_t fn; /* the operator the component names (a copy) */
 } rn__plugin_lib_t;
+
+typedef struct pplan pplan_t; /* op_plugin.c */
+
+/* One running instance of a plugin operator. */
+struct rn_pf {
+    rn_op_t *op;
+    const pplan_t *plan;
+    void *data;
+    const rn_batch_t *in; /* the batch being processed; NULL in on_timer, finish */
+    uint32_t row;
+    int64_t ts;           /* in on_timer: the timer's time */
+    rn_batch_t **out;     /* a batch per port, or NULL */
+    rn_value_t *orow;     /* the row begun last */
+    rn_batch_t *obatch;   /* and its batch */
+    /* The current key decoded (rn_pf_key_*), when key_ok. */
+    bool key_ok;
+    rn_value_t key[RN_KEY_FIELDS_MAX];
+    rn_arena_t key_arena;
+};
 
 /* Checks, loads and initialises the library at path and finds operator
  * name in it. @returns the loaded library (free with rn__plugin_unload)

@@ -31,9 +31,12 @@
 
 struct rn_plugin {
     const char *path;
-    const rn_process_fn_t **fns;
+    rn_process_fn_t *fns; /* copies, members the plugin did not know zeroed */
     size_t n, cap;
 };
+
+/* The smallest table accepted: up to process(), which every ABI has. */
+#define FN_MIN_SIZE (offsetof(rn_process_fn_t, process) + sizeof(void (*)(void)))
 
 int
 rn_plugin_register(rn_plugin_t *p, int abi, const rn_process_fn_t *fn, rn_error_t *err)
@@ -45,28 +48,33 @@ rn_plugin_register(rn_plugin_t *p, int abi, const rn_process_fn_t *fn, rn_error_
                         "%s was built against runnel ABI %d, this runnel has ABI %d: rebuild it "
                         "against this runnel's headers",
                         p->path, abi, RN_ABI_VERSION);
-    if (fn->size < sizeof(rn_process_fn_t))
-        return rn__errf(err, RN_EABI, "%s: operator '%s' has a function table of %zu bytes, "
-                        "this runnel needs %zu: rebuild it against this runnel's headers",
-                        p->path, fn->name ? fn->name : "?", fn->size, sizeof(rn_process_fn_t));
+    if (fn->size < FN_MIN_SIZE)
+        return rn__errf(err, RN_EABI, "%s: an operator's function table has %zu bytes, fewer "
+                        "than any runnel's: is .size set to sizeof(rn_process_fn_t)?",
+                        p->path, fn->size);
     if (fn->name == NULL || fn->name[0] == '\0')
         return rn__errf(err, RN_EINVAL, "%s: an operator without a name", p->path);
     if (fn->process == NULL)
         return rn__errf(err, RN_EINVAL, "%s: operator '%s' has no process function", p->path,
                         fn->name);
     for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->fns[i]->name, fn->name) == 0)
+        if (strcmp(p->fns[i].name, fn->name) == 0)
             return rn__errf(err, RN_EINVAL, "%s: operator '%s' registered twice", p->path,
                             fn->name);
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
-        const rn_process_fn_t **v = rn_realloc(p->fns, cap * sizeof(*v));
+        rn_process_fn_t *v = rn_realloc(p->fns, cap * sizeof(*v));
         if (v == NULL)
             return rn__errf(err, RN_ENOMEM, "out of memory");
         p->fns = v;
         p->cap = cap;
     }
-    p->fns[p->n++] = fn;
+    /* A plugin built with an older header has a shorter table: the
+     * members added since are absent, that is NULL. */
+    rn_process_fn_t *c = &p->fns[p->n++];
+    memset(c, 0, sizeof(*c));
+    memcpy(c, fn, fn->size < sizeof(*c) ? fn->size : sizeof(*c));
+    c->size = sizeof(*c);
     return RN_OK;
 }
 
@@ -162,15 +170,18 @@ rn__plugin_load(const char *path, const char *name, rn_error_t *err)
         rn__plugin_unload(lib);
         return NULL;
     }
+    bool found = false;
     for (size_t i = 0; i < reg.n; i++)
-        if (strcmp(reg.fns[i]->name, name) == 0)
+        if (strcmp(reg.fns[i].name, name) == 0) {
             lib->fn = reg.fns[i];
-    if (lib->fn == NULL) {
+            found = true;
+        }
+    if (!found) {
         char names[256] = "";
         size_t o = 0;
         for (size_t i = 0; i < reg.n && o < sizeof(names); i++)
             o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", i ? ", " : "",
-                                  reg.fns[i]->name);
+                                  reg.fns[i].name);
         rn__errf(err, RN_EINVAL, "plugin library %s has no operator '%s' (it registers: %s)", path,
                  name, reg.n ? names : "none");
         rn_free(reg.fns);

@@ -62,6 +62,11 @@ typedef struct rn_process_fn {
     int (*finish)(rn_pf_t *f, rn_error_t *err);
     /* Optional: always, once open succeeded (also after a failure). */
     void (*close)(rn_pf_t *f);
+    /* Keyed operators: a timer registered with rn_pf_timer_register fired
+     * (time; domain RN_PF_EVENT_TIME or RN_PF_PROCESSING_TIME). Its key is
+     * the current key (state, rn_pf_key_*); rows begun carry time as their
+     * event time. */
+    int (*on_timer)(rn_pf_t *f, int64_t time, int domain, rn_error_t *err);
 } rn_process_fn_t;
 
 /* The function a plugin defines and exports (declared here with default
@@ -130,6 +135,64 @@ RN_API void rn_pf_out_set_float(rn_pf_t *f, int field, double v);
 RN_API void rn_pf_out_set_bool(rn_pf_t *f, int field, bool v);
 /* @param s copied. */
 RN_API void rn_pf_out_set_string(rn_pf_t *f, int field, const char *s, size_t len);
+
+/* ---- keyed state and timers (operators with `key:` only) ----
+ *
+ * State belongs to the current key: the key of the record in process(),
+ * of the timer in on_timer(). It goes into checkpoints and savepoints and
+ * is restored, also with another parallelism (by key group), as every
+ * operator's state is; data kept with rn_pf_set_data is not. Register
+ * states in open() (a restored job matches them by name); a name has one
+ * kind. Values are bytes, copied in; what get and each hand out is valid
+ * until the next call on the state. Handles belong to the instance. */
+typedef struct rn_vstate rn_pf_value_t; /* one value per key */
+typedef struct rn_lstate rn_pf_list_t;  /* values appended per key */
+typedef struct rn_mstate rn_pf_map_t;   /* user key -> value per key */
+
+RN_API rn_pf_value_t *rn_pf_value_state(rn_pf_t *f, const char *name, rn_error_t *err);
+RN_API rn_pf_list_t *rn_pf_list_state(rn_pf_t *f, const char *name, rn_error_t *err);
+RN_API rn_pf_map_t *rn_pf_map_state(rn_pf_t *f, const char *name, rn_error_t *err);
+/* A reducing (aggregating) state: values of size bytes, folded with merge,
+ * which must be associative, take the all-zero value as its identity and
+ * be callable from any thread (RocksDB folds during compaction); dst is
+ * the older value. Added to with rn_pf_reduce, read with rn_pf_value_get. */
+typedef void (*rn_pf_merge_fn)(const void *ctx, void *dst, const void *src);
+RN_API rn_pf_value_t *rn_pf_reducing_state(rn_pf_t *f, const char *name, size_t size,
+                                           rn_pf_merge_fn merge, rn_error_t *err);
+
+/* @returns RN_OK, or RN_ENOTFOUND when the key has no value. */
+RN_API int rn_pf_value_get(rn_pf_value_t *s, const void **val, size_t *len, rn_error_t *err);
+RN_API int rn_pf_value_put(rn_pf_value_t *s, const void *val, size_t len, rn_error_t *err);
+RN_API int rn_pf_value_clear(rn_pf_value_t *s, rn_error_t *err);
+/* Folds v (the state's size bytes) into the key's value without reading it. */
+RN_API int rn_pf_reduce(rn_pf_value_t *s, const void *v, rn_error_t *err);
+
+/* Called per element or entry (k NULL for lists); a non-zero return stops
+ * the walk and is returned. Do not change the state during the walk. */
+typedef int (*rn_pf_each_fn)(void *ctx, const void *k, size_t klen, const void *v, size_t vlen);
+RN_API int rn_pf_list_add(rn_pf_list_t *s, const void *val, size_t len, rn_error_t *err);
+RN_API int rn_pf_list_each(rn_pf_list_t *s, rn_pf_each_fn fn, void *ctx, rn_error_t *err);
+RN_API int rn_pf_list_clear(rn_pf_list_t *s, rn_error_t *err);
+RN_API int rn_pf_map_put(rn_pf_map_t *s, const void *k, size_t klen, const void *v, size_t vlen,
+                         rn_error_t *err);
+/* @returns RN_OK, or RN_ENOTFOUND. */
+RN_API int rn_pf_map_get(rn_pf_map_t *s, const void *k, size_t klen, const void **v, size_t *vlen,
+                         rn_error_t *err);
+RN_API int rn_pf_map_remove(rn_pf_map_t *s, const void *k, size_t klen, rn_error_t *err);
+/* In user-key byte order. */
+RN_API int rn_pf_map_each(rn_pf_map_t *s, rn_pf_each_fn fn, void *ctx, rn_error_t *err);
+RN_API int rn_pf_map_clear(rn_pf_map_t *s, rn_error_t *err);
+
+#define RN_PF_EVENT_TIME 0      /* fires when the watermark reaches time */
+#define RN_PF_PROCESSING_TIME 1 /* fires when the clock (epoch ms) does */
+/* Timers of the current key; registering one twice is one timer. */
+RN_API int rn_pf_timer_register(rn_pf_t *f, int domain, int64_t time, rn_error_t *err);
+RN_API int rn_pf_timer_delete(rn_pf_t *f, int domain, int64_t time, rn_error_t *err);
+
+/* The current key's fields (the `key:` fields, in order), as for
+ * rn_pf_get_*: in process() and in on_timer(). */
+RN_API int64_t rn_pf_key_int(rn_pf_t *f, int i);
+RN_API const char *rn_pf_key_string(rn_pf_t *f, int i, size_t *len);
 
 /* Fills err (code RN_EINVAL unless code says otherwise) and returns code:
  * `return rn_pf_fail(f, err, RN_EDATA, "bad weight %d", w);`. */

@@ -94,7 +94,7 @@ refused noinit "noinit.yaml:[0-9]*:[0-9]*: .*has no function runnel_plugin_init"
   threshold "{threshold: 1}" "$RN_PLUGINS/libtest_ops_noinit.so"
 refused symbol "symbol.yaml:[0-9]*:[0-9]*: .*cannot be loaded: .*undefined symbol: rn_pf_not_in_any_runnel" \
   threshold "{threshold: 1}" "$RN_PLUGINS/libtest_ops_missing.so"
-refused noop "noop.yaml:[0-9]*:[0-9]*: .*has no operator 'nosuch' (it registers: threshold, doubler)" nosuch "{}"
+refused noop "noop.yaml:[0-9]*:[0-9]*: .*has no operator 'nosuch' (it registers: threshold, doubler, per_second)" nosuch "{}"
 refused config "config.yaml:[0-9]*:[0-9]*: .*threshold 'ten' is not an integer" threshold "{threshold: ten}"
 mkdir -p shared
 cp "$RN_PLUGINS/libtest_ops.so" shared/
@@ -115,5 +115,70 @@ check '[ $rc -ne 0 ] && grep -q "operator .op. (instance [01]): record 5000 has 
   "a process() failure stops the job with the operator's message (rc $rc: $(head -1 bad.log | cut -c1-200))"
 check '! grep -q "AddressSanitizer\|LeakSanitizer\|runtime error" *.log' "no sanitizer report"
 
-if [ $fail -eq 0 ]; then rm -rf "$TMP"; else echo "kept: $TMP"; fi
+# ---- keyed state and timers, across stops, a savepoint and a rescale ------------------
+# per_second builds 1 s windows from a map, a list, a value and a reducing
+# state and event-time timers; the same job's window_aggregate is the
+# reference. Then the job stops (SIGTERM: a final checkpoint) and resumes,
+# stops with a savepoint and resumes from it with parallelism 3: the
+# exactly-once file sink's output equals the clean run's.
+port=$((20000 + RANDOM % 20000))
+st_job() { # DIR
+  mkdir -p "$1"
+  port=$((port + 1))
+  cat > "$1/job.yaml" <<YAML
+name: plugin-state
+parallelism: 2
+checkpoints: {interval: 200ms, dir: ./ckpt}
+rest: {listen: 127.0.0.1:$port}
+state: {backend: rocksdb, dir: ./state, memory: 16MB}
+sources:
+  gen: {type: datagen, generator: sequence, events: 60000, rate: 20000, keys: 50, event_time: ts}
+operators:
+  ps: {type: plugin, inputs: [gen], library: $RN_PLUGINS/libtest_ops.so, operator: per_second, key: [key]}
+  win:
+    type: window_aggregate
+    inputs: [gen]
+    key: [key]
+    window: {type: tumbling, size: 1s}
+    aggregates: {n: count(), total: sum(value), distinct: count_distinct(value)}
+sinks:
+  out: {type: file, inputs: [ps], path: ./ps.jsonl}
+  ref: {type: file, inputs: [win], path: ./win.jsonl}
+YAML
+}
+st_job clean
+(cd clean && "$RUNNEL" run job.yaml --quiet > log 2>&1)
+rc=$?
+ps_fields() { sed -E 's/^\{"key":"([^"]*)","window_end":([0-9]+),"n":([0-9]+),"total":([0-9]+),"distinct":([0-9]+),.*/\1 \2 \3 \4 \5/' "$1" | sort; }
+win_fields() { sed -E 's/^\{"key":"([^"]*)","window_start":[0-9]+,"window_end":([0-9]+),"n":([0-9]+),"total":([0-9]+),"distinct":([0-9]+)\}$/\1 \2 \3 \4 \5/' "$1" | sort; }
+n=$(wc -l < clean/ps.jsonl 2>/dev/null || echo 0)
+check '[ $rc -eq 0 ] && [ "$n" -eq 3000 ] && [ "$(ps_fields clean/ps.jsonl)" = "$(win_fields clean/win.jsonl)" ]' \
+  "map state and event-time timers give window_aggregate's windows: count, sum, count_distinct ($n windows, rc $rc)"
+bad=$(sed -E 's/^\{"key":"([^"]*)","window_end":([0-9]+),.*"windows":([0-9]+),"listed":(true|false),"fired_sum":([0-9]+)\}$/\1 \2 \3 \4 \5/' clean/ps.jsonl |
+  sort -k1,1 -k2,2n | awk '$1 != k { k = $1; i = 0; sum = 0 } { i++; sum += $2; if ($3 != i || $4 != "true" || $5 != sum) bad++ } END { print bad + 0 }')
+check '[ "$n" -eq 3000 ] && [ "$bad" -eq 0 ]' "value state (windows fired), list state (pending ends) and reducing state (sum of ends) hold per key ($bad wrong)"
+
+st_job resume
+(cd resume && exec "$RUNNEL" run job.yaml > log 2>&1) &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid
+rc1=$?
+(cd resume && exec "$RUNNEL" run job.yaml >> log 2>&1) &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/status" > /dev/null 2>&1 && break; sleep 0.05; done
+sleep 0.5
+sp=$("$RUNNEL" stop "127.0.0.1:$port" --savepoint "$TMP/resume/ckpt/sp" 2> resume/stop.err | tail -1)
+wait $pid
+rc2=$?
+(cd resume && "$RUNNEL" run job.yaml --from-savepoint "$TMP/resume/ckpt/sp" --set parallelism=3 >> log 2>&1)
+rc3=$?
+check '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && grep -q "stopped at checkpoint" resume/log && grep -q "resuming from savepoint" resume/log' \
+  "stopped, resumed, stopped with a savepoint, resumed with parallelism 3 (rc $rc1 $rc2 $rc3)"
+check '[ -s resume/ps.jsonl ] && [ "$(sort resume/ps.jsonl)" = "$(sort clean/ps.jsonl)" ]' \
+  "plugin state and timers come back from checkpoints and a savepoint: output equals the clean run's ($(wc -l < resume/ps.jsonl) lines)"
+check '! grep -q "AddressSanitizer\|LeakSanitizer\|runtime error" */log' "no sanitizer report in the state runs"
+
+if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$TMP"; else echo "kept: $TMP"; fi
 exit $fail

@@ -13,6 +13,16 @@
  *     the end each instance emits {key: "#count", value: records it saw,
  *     big: false}, from per-instance data kept since open.
  *   doubler (no plan: the input's schema): the record with value * 2.
+ *   per_second (keyed): a tumbling window of 1 s per key built from keyed
+ *     state and event-time timers, to be compared with window_aggregate's
+ *     count(), sum(value) and count_distinct(value). Per window end (8
+ *     bytes big-endian): a map "acc" -> {n, total}, a map "distinct"
+ *     (end, value) -> "", an entry in the list "pending" and a timer at
+ *     end - 1. The timer emits {key, window_end, n, total, distinct,
+ *     windows, listed, fired_sum}: windows counts the key's fired windows
+ *     (a value state), listed says the end was in "pending" (then taken
+ *     out of it), fired_sum is the sum of the key's fired window ends (a
+ *     reducing state). All of it deterministic, whatever the batches.
  */
 #include <runnel/plugin.h>
 
@@ -151,6 +161,240 @@ dbl_process(rn_pf_t *f, rn_error_t *err)
     return RN_OK;
 }
 
+/* ---- per_second ---- */
+
+typedef struct ps {
+    rn_pf_map_t *acc, *distinct;
+    rn_pf_list_t *pending;
+    rn_pf_value_t *windows, *fired;
+    int f_value;
+    int o_key, o_end, o_n, o_total, o_distinct, o_windows, o_listed, o_fired;
+} ps_t;
+
+typedef struct acc {
+    int64_t n, total;
+} acc_t;
+
+static void
+be64(unsigned char *p, int64_t v)
+{
+    for (int i = 7; i >= 0; i--, v = (int64_t)((uint64_t)v >> 8))
+        p[i] = (unsigned char)(v & 0xff);
+}
+
+static void
+add_i64(const void *ctx, void *dst, const void *src)
+{
+    (void)ctx;
+    int64_t a, b;
+    memcpy(&a, dst, 8);
+    memcpy(&b, src, 8);
+    a += b;
+    memcpy(dst, &a, 8);
+}
+
+static int
+ps_plan(rn_pf_plan_t *p, rn_error_t *err)
+{
+    static const struct {
+        const char *name;
+        rn_type_t type;
+    } out[] = {{"key", RN_TYPE_STRING}, {"window_end", RN_TYPE_TIMESTAMP}, {"n", RN_TYPE_INT},
+               {"total", RN_TYPE_INT}, {"distinct", RN_TYPE_INT}, {"windows", RN_TYPE_INT},
+               {"listed", RN_TYPE_BOOL}, {"fired_sum", RN_TYPE_INT}};
+    for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
+        int rc = rn_pf_plan_output(p, NULL, out[i].name, out[i].type, err);
+        if (rc != RN_OK)
+            return rc;
+    }
+    return RN_OK;
+}
+
+static int
+ps_open(rn_pf_t *f, rn_error_t *err)
+{
+    ps_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return rn_pf_fail(f, err, RN_ENOMEM, "out of memory");
+    if ((s->acc = rn_pf_map_state(f, "acc", err)) == NULL ||
+        (s->distinct = rn_pf_map_state(f, "distinct", err)) == NULL ||
+        (s->pending = rn_pf_list_state(f, "pending", err)) == NULL ||
+        (s->windows = rn_pf_value_state(f, "windows", err)) == NULL ||
+        (s->fired = rn_pf_reducing_state(f, "fired_sum", 8, add_i64, err)) == NULL) {
+        free(s);
+        return err->code;
+    }
+    s->f_value = rn_pf_field(f, "value");
+    s->o_key = rn_pf_out_field(f, 0, "key");
+    s->o_end = rn_pf_out_field(f, 0, "window_end");
+    s->o_n = rn_pf_out_field(f, 0, "n");
+    s->o_total = rn_pf_out_field(f, 0, "total");
+    s->o_distinct = rn_pf_out_field(f, 0, "distinct");
+    s->o_windows = rn_pf_out_field(f, 0, "windows");
+    s->o_listed = rn_pf_out_field(f, 0, "listed");
+    s->o_fired = rn_pf_out_field(f, 0, "fired_sum");
+    rn_pf_set_data(f, s);
+    return RN_OK;
+}
+
+static int
+ps_process(rn_pf_t *f, rn_error_t *err)
+{
+    ps_t *s = rn_pf_data(f);
+    int64_t ts = rn_pf_timestamp(f), v = rn_pf_get_int(f, s->f_value);
+    int64_t end = (ts / 1000 + 1) * 1000;
+    unsigned char k[16];
+    be64(k, end);
+    be64(k + 8, v);
+    acc_t a = {0, 0};
+    const void *val;
+    size_t len;
+    int rc = rn_pf_map_get(s->acc, k, 8, &val, &len, err);
+    if (rc == RN_OK && len == sizeof(a)) {
+        memcpy(&a, val, sizeof(a));
+    } else if (rc == RN_ENOTFOUND) {
+        if ((rc = rn_pf_list_add(s->pending, &end, 8, err)) != RN_OK ||
+            (rc = rn_pf_timer_register(f, RN_PF_EVENT_TIME, end - 1, err)) != RN_OK)
+            return rc;
+    } else {
+        return rc != RN_OK ? rc : rn_pf_fail(f, err, RN_EINVAL, "acc of %zu bytes", len);
+    }
+    a.n++;
+    a.total += v;
+    if ((rc = rn_pf_map_put(s->acc, k, 8, &a, sizeof(a), err)) != RN_OK)
+        return rc;
+    return rn_pf_map_put(s->distinct, k, 16, "", 0, err);
+}
+
+/* The distinct map's keys of one window end, counted and collected. */
+typedef struct ends {
+    int64_t end;
+    unsigned char (*keys)[16];
+    size_t n, cap;
+    bool listed;
+    int64_t *rest; /* pending ends other than end */
+    size_t nrest;
+} ends_t;
+
+static int
+collect_distinct(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    ends_t *e = ctx;
+    unsigned char want[8];
+    be64(want, e->end);
+    if (klen != 16 || memcmp(k, want, 8) != 0)
+        return 0;
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 16;
+        void *nk = realloc(e->keys, e->cap * 16);
+        if (nk == NULL)
+            return RN_ENOMEM;
+        e->keys = nk;
+    }
+    memcpy(e->keys[e->n++], k, 16);
+    return 0;
+}
+
+static int
+collect_pending(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    (void)k;
+    (void)klen;
+    ends_t *e = ctx;
+    int64_t end;
+    if (vlen != 8)
+        return RN_EINVAL;
+    memcpy(&end, v, 8);
+    if (end == e->end) {
+        e->listed = true;
+        return 0;
+    }
+    int64_t *r = realloc(e->rest, (e->nrest + 1) * sizeof(*r));
+    if (r == NULL)
+        return RN_ENOMEM;
+    e->rest = r;
+    e->rest[e->nrest++] = end;
+    return 0;
+}
+
+static int
+ps_on_timer(rn_pf_t *f, int64_t time, int domain, rn_error_t *err)
+{
+    ps_t *s = rn_pf_data(f);
+    if (domain != RN_PF_EVENT_TIME)
+        return rn_pf_fail(f, err, RN_EINVAL, "a processing-time timer nobody registered");
+    ends_t e = {.end = time + 1};
+    unsigned char k[8];
+    be64(k, e.end);
+    acc_t a;
+    const void *val;
+    size_t len;
+    int64_t windows = 0, fired = 0;
+    int rc = rn_pf_map_get(s->acc, k, 8, &val, &len, err);
+    if (rc != RN_OK)
+        return rc == RN_ENOTFOUND ? rn_pf_fail(f, err, RN_EINVAL, "a timer without its window") : rc;
+    memcpy(&a, val, sizeof(a));
+    if ((rc = rn_pf_map_remove(s->acc, k, 8, err)) != RN_OK)
+        goto out;
+    if ((rc = rn_pf_map_each(s->distinct, collect_distinct, &e, err)) != RN_OK)
+        goto out;
+    for (size_t i = 0; i < e.n; i++)
+        if ((rc = rn_pf_map_remove(s->distinct, e.keys[i], 16, err)) != RN_OK)
+            goto out;
+    if ((rc = rn_pf_list_each(s->pending, collect_pending, &e, err)) != RN_OK ||
+        (rc = rn_pf_list_clear(s->pending, err)) != RN_OK)
+        goto out;
+    for (size_t i = 0; i < e.nrest; i++)
+        if ((rc = rn_pf_list_add(s->pending, &e.rest[i], 8, err)) != RN_OK)
+            goto out;
+    rc = rn_pf_value_get(s->windows, &val, &len, err);
+    if (rc == RN_OK && len == 8)
+        memcpy(&windows, val, 8);
+    else if (rc != RN_ENOTFOUND)
+        goto out;
+    windows++;
+    if ((rc = rn_pf_value_put(s->windows, &windows, 8, err)) != RN_OK ||
+        (rc = rn_pf_reduce(s->fired, &e.end, err)) != RN_OK)
+        goto out;
+    if ((rc = rn_pf_value_get(s->fired, &val, &len, err)) != RN_OK)
+        goto out;
+    memcpy(&fired, val, 8);
+    size_t klen;
+    const char *key = rn_pf_key_string(f, 0, &klen);
+    if ((rc = rn_pf_out_begin(f, 0, err)) != RN_OK)
+        goto out;
+    rn_pf_out_set_string(f, s->o_key, key, klen);
+    rn_pf_out_set_int(f, s->o_end, e.end);
+    rn_pf_out_set_int(f, s->o_n, a.n);
+    rn_pf_out_set_int(f, s->o_total, a.total);
+    rn_pf_out_set_int(f, s->o_distinct, (int64_t)e.n);
+    rn_pf_out_set_int(f, s->o_windows, windows);
+    rn_pf_out_set_bool(f, s->o_listed, e.listed);
+    rn_pf_out_set_int(f, s->o_fired, fired);
+out:
+    free(e.keys);
+    free(e.rest);
+    return rc;
+}
+
+static void
+ps_close(rn_pf_t *f)
+{
+    free(rn_pf_data(f));
+}
+
+static const rn_process_fn_t per_second_fn = {
+    .size = sizeof(rn_process_fn_t),
+    .name = "per_second",
+    .plan = ps_plan,
+    .open = ps_open,
+    .process = ps_process,
+    .close = ps_close,
+    .on_timer = ps_on_timer,
+};
+
 static const rn_process_fn_t threshold_fn = {
     .size = sizeof(rn_process_fn_t),
     .name = "threshold",
@@ -179,5 +423,7 @@ runnel_plugin_init(rn_plugin_t *p, rn_error_t *err)
     int rc = rn_plugin_register(p, TEST_ABI, &threshold_fn, err);
     if (rc == RN_OK)
         rc = rn_plugin_register(p, TEST_ABI, &doubler_fn, err);
+    if (rc == RN_OK)
+        rc = rn_plugin_register(p, TEST_ABI, &per_second_fn, err);
     return rc;
 }
