@@ -79,9 +79,9 @@ rn_pf_value_clear(rn_pf_value_t *s, rn_error_t *err)
 int
 rn_pf_reduce(rn_pf_value_t *s, const void *v, rn_error_t *err)
 {
-    /* The merge function and size are the state's: look them up through
-     * a part reference, which the backend hands out zeroed or holding the
-     * value, and fold v into it. */
+    /* The state's own size and merge function; the backend hands out the
+     * value, or a zeroed delta it folds in later (RocksDB, uncached), and
+     * v is folded into either. */
     const rn_state_merge_t *m = rn__vstate_merge_of(s);
     if (m == NULL)
         return rn__errf(err, RN_EINVAL, "rn_pf_reduce: not a reducing state");
