@@ -162,6 +162,21 @@ write_all(fsink_t *s, rn_error_t *err)
 static void fsink_close(rn_op_t *op);
 static rn_code_t write_all(fsink_t *s, rn_error_t *err);
 
+/* The directory of the output file, made (0700, with missing parents)
+ * when it is not there, as Flink's file sink does. */
+static rn_code_t
+ensure_dir(const fsink_plan_t *plan, rn_error_t *err)
+{
+    struct stat sb;
+    if (stat(plan->dir, &sb) == 0)
+        return S_ISDIR(sb.st_mode) ? RN_OK
+                                   : rn__errf(err, RN_EIO, "cannot write '%s': '%s' is not a directory",
+                                              plan->path, plan->dir);
+    if (rn__fs_mkdir_p(plan->dir, err) != RN_OK)
+        return rn__errctx(err, "cannot write '%s'", plan->path);
+    return RN_OK;
+}
+
 static rn_code_t
 open_temp(rn_op_t *op, rn_error_t *err)
 {
@@ -174,9 +189,8 @@ open_temp(rn_op_t *op, rn_error_t *err)
     s->plan = plan;
     s->fd = -1;
     rn__op_set_data(op, s);
-    if (stat(plan->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return rn__errf(err, RN_EIO, "cannot write '%s': directory '%s' does not exist",
-                        plan->path, plan->dir);
+    if (ensure_dir(plan, err) != RN_OK)
+        return err ? err->code : RN_EIO;
     if (stat(plan->path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return rn__errf(err, RN_EIO, "cannot write '%s': it is a directory", plan->path);
     s->fd = open(plan->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -456,15 +470,11 @@ fsink_open(rn_op_t *op, rn_error_t *err)
     if (rn__op_checkpointing(op)) {
         const fsink_plan_t *plan = rn__op_plan(op);
         fsink_t *s = rn_xcalloc(1, sizeof(*s));
-        struct stat sb;
         s->plan = plan;
         s->fd = s->tfd = -1;
         rn__op_set_data(op, s);
         rn_code_t rc;
-        if (stat(plan->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            rc = rn__errf(err, RN_EIO, "cannot write '%s': directory '%s' does not exist",
-                          plan->path, plan->dir);
-        else
+        if ((rc = ensure_dir(plan, err)) == RN_OK)
             rc = txn_open(op, s, err);
         if (rc != RN_OK)
             fsink_close(op);
