@@ -6,6 +6,10 @@
 #   a plugin in C, counted per word in one-minute windows; the counts equal
 #   the ones worked out here with awk from the same lines (the same rules:
 #   runs of letters, digits and apostrophes, lowercased).
+# - iot: readings through an embedded topic; the overheat plugin (keyed
+#   state, an event-time timer) alerts once per episode over 90 C that
+#   lasts 2 minutes, and session windows cut each machine's activity where
+#   it went quiet; both equal what awk works out from the readings.
 #
 # Env: RUNNEL, RN_SRC (the source tree), RN_EXAMPLES (build/examples, the
 # examples' plugins), RN_TEST_TMP.
@@ -34,6 +38,35 @@ check '[ $rc -eq 0 ]' "wordcount runs on the embedded cluster (rc $rc: $(head -c
 check '[ -s "$TMP/want" ] && cmp -s "$TMP/want" "$TMP/got"' \
   "wordcount: every word of every minute counted right ($(wc -l < "$TMP/got") counts, $(wc -l < "$TMP/want") expected)"
 check 'grep -q "^stream 1699999980000 " "$TMP/got"' "wordcount: words from inside punctuation are counted (stream)"
+
+# ---- iot ---------------------------------------------------------------------------
+(cd "$RN_SRC" && "$RUNNEL" run examples/iot/iot.yaml --quiet \
+   --set operators.overheat.library="$RN_EXAMPLES/libiot.so" \
+   --set sinks.alerts_file.path="$TMP/alerts.jsonl" \
+   --set sinks.sessions_file.path="$TMP/sessions.jsonl" > "$TMP/iot.log" 2>&1)
+rc=$?
+check '[ $rc -eq 0 ]' "iot runs on the embedded cluster (rc $rc: $(head -c 300 "$TMP/iot.log"))"
+# The readings as "machine ts temp", in time order per machine.
+sed -E 's/^\{"machine":"([^"]*)","temp":([0-9.]+),"rpm":[0-9]+,"ts":([0-9]+)\}$/\1 \3 \2/' \
+  "$RN_SRC/examples/iot/readings.jsonl" | sort -k1,1 -k2,2n > "$TMP/readings"
+# An alert per episode over 90 C that lasts 120 s: cooled at or after
+# since + 120 s, or never cooled before the end.
+awk '$1 != m { if (since != "") print m, since, since + 120000; m = $1; since = "" }
+  $3 > 90 { if (since == "") since = $2; next }
+  { if (since != "" && $2 >= since + 120000) print m, since, since + 120000; since = "" }
+  END { if (since != "") print m, since, since + 120000 }' OFMT=%.0f "$TMP/readings" | sort > "$TMP/want-alerts"
+sed -E 's/^\{"machine":"([^"]*)","over_since":([0-9]+),"alert_at":([0-9]+)\}$/\1 \2 \3/' \
+  "$TMP/alerts.jsonl" 2>/dev/null | sort > "$TMP/got-alerts"
+check '[ -s "$TMP/want-alerts" ] && cmp -s "$TMP/want-alerts" "$TMP/got-alerts"' \
+  "iot: an alert for each episode over 90 C of 2 minutes or more, none for shorter ones ($(tr '\n' ';' < "$TMP/got-alerts"))"
+# Sessions: readings less than 2 minutes apart; the window ends 2 minutes
+# after the last.
+awk '$1 != m || $2 >= last + 120000 { if (m != "") print m, start, last + 120000, n; m = $1; start = $2; n = 0 }
+  { last = $2; n++ } END { print m, start, last + 120000, n }' OFMT=%.0f "$TMP/readings" | sort > "$TMP/want-sessions"
+sed -E 's/^\{"machine":"([^"]*)","window_start":([0-9]+),"window_end":([0-9]+),"readings":([0-9]+),.*/\1 \2 \3 \4/' \
+  "$TMP/sessions.jsonl" 2>/dev/null | sort > "$TMP/got-sessions"
+check '[ "$(wc -l < "$TMP/want-sessions")" -gt 5 ] && cmp -s "$TMP/want-sessions" "$TMP/got-sessions"' \
+  "iot: session windows of activity per machine, split where a machine went quiet ($(wc -l < "$TMP/got-sessions") sessions)"
 
 if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$TMP"; else echo "kept: $TMP"; fi
 exit $fail
