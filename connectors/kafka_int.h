@@ -53,4 +53,10 @@ void rn__kembed_writers(const char *topic, int delta);
 /* @returns whether a sink instance of this process still writes to topic. */
 bool rn__kembed_writing(const char *topic);
 
+/* The same for topics of real brokers, keyed by the job file's `brokers`
+ * text (kafka_writers.c): delta more (or fewer) instances of at-least-once
+ * sinks write topic; busy while any does. */
+void rn__kwriters_add(const char *brokers, const char *topic, int delta);
+bool rn__kwriters_busy(const char *brokers, const char *topic);
+
 #endif

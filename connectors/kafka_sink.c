@@ -98,6 +98,8 @@ ksink_plan_free(void *p)
         if (plan->left != NULL)
             rn__kembed_writers(plan->topic, -atomic_load(plan->left));
         rn__kembed_release();
+    } else if (plan->left != NULL) {
+        rn__kwriters_add(plan->brokers, plan->topic, -atomic_load(plan->left));
     }
     rn_free(plan->left);
     rn_free(plan->dead_topic);
@@ -259,6 +261,13 @@ ksink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         }
     } else {
         plan->brokers = rn_xstrdup(brokers);
+        /* Bounded readers of the topic in this job wait for these
+         * instances too (kafka_writers.c). */
+        if (!plan->exactly_once) {
+            plan->left = rn_xcalloc(1, sizeof(*plan->left));
+            atomic_init(plan->left, rn__pc_parallelism(pc));
+            rn__kwriters_add(plan->brokers, topic, rn__pc_parallelism(pc));
+        }
     }
     return RN_OK;
 }
@@ -619,9 +628,12 @@ ksink_finish(rn_op_t *op, rn_error_t *err)
         return rn__ktxn_finish(s->txn, err);
     rn_code_t rc = flush_all(s, err);
     if (rc == RN_OK && s->plan->left != NULL) {
-        /* Delivered: readers of the embedded topic may end at its end. */
+        /* Delivered: bounded readers of the topic may end at its end. */
         atomic_fetch_sub(s->plan->left, 1);
-        rn__kembed_writers(s->plan->topic, -1);
+        if (s->plan->embedded)
+            rn__kembed_writers(s->plan->topic, -1);
+        else
+            rn__kwriters_add(s->plan->brokers, s->plan->topic, -1);
     }
     return rc;
 }

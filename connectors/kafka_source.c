@@ -107,8 +107,9 @@ typedef struct ksrc {
     int64_t discovered_ms; /* processing time of the last discovery */
     int parallelism, instance;
     int64_t now_ms;  /* processing time of this poll */
-    /* Bounded, embedded: the ends are read once the job's own sinks to
-     * the topic finished (kafka_embedded.c); until then they are open. */
+    /* Bounded: the ends are read once the job's own sinks to the topic
+     * finished (kafka_embedded.c, kafka_writers.c); until then they are
+     * open. */
     bool ends_wait;
     rn_csv_dec_t *csv;
     rn_bad_records_t bad;
@@ -399,6 +400,9 @@ assign(ksrc_t *st, rn_error_t *err)
             if (kp->next < 0)
                 kp->next = 0; /* the cluster began empty with the job */
         } else if (st->plan->bounded) {
+            /* The job's own sinks to the topic (a real broker) are still
+             * writing: the end is taken when they finished (read_ends). */
+            bool wait = rn__kwriters_busy(st->plan->brokers, st->plan->topic);
             int64_t lo, hi;
             rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
                 st->rk, st->plan->topic, kp->id, &lo, &hi, META_TIMEOUT_MS);
@@ -407,7 +411,8 @@ assign(ksrc_t *st, rn_error_t *err)
                 return rn__errf(err, RN_EIO, "%s: end offset of %s/%" PRId32 ": %s", st->what,
                                 st->plan->topic, kp->id, rd_kafka_err2str(e));
             }
-            kp->end = hi;
+            kp->end = wait ? INT64_MAX : hi;
+            st->ends_wait = st->ends_wait || wait;
             /* From a known offset, so that "read up to end" can be told:
              * an empty partition (lo == hi) is read at once. */
             if (kp->next < 0)
@@ -834,11 +839,12 @@ ksrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
     return rc;
 }
 
-/* Bounded, embedded: the ends, once no sink of the job writes the topic. */
+/* Bounded: the ends, once no sink of the job writes the topic. */
 static rn_code_t
 read_ends(ksrc_t *st, rn_error_t *err)
 {
-    if (rn__kembed_writing(st->plan->topic))
+    if (st->plan->embedded ? rn__kembed_writing(st->plan->topic)
+                           : rn__kwriters_busy(st->plan->brokers, st->plan->topic))
         return RN_OK;
     for (size_t i = 0; i < st->nparts; i++) {
         kpart_t *kp = &st->parts[i];
