@@ -344,6 +344,7 @@ int rn_pf_instance(const rn_pf_t *f) { return rn__op_instance(f->op); }
 int rn_pf_parallelism(const rn_pf_t *f) { return rn__op_parallelism(f->op); }
 const char *rn_pf_name(const rn_pf_t *f) { return rn__op_name(f->op); }
 int64_t rn_pf_watermark(const rn_pf_t *f) { return rn__op_watermark(f->op); }
+int64_t rn_pf_now(const rn_pf_t *f) { return rn__op_now(f->op); }
 
 int
 rn_pf_field(const rn_pf_t *f, const char *name)

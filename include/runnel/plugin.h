@@ -107,6 +107,8 @@ RN_API int rn_pf_parallelism(const rn_pf_t *f);
 RN_API const char *rn_pf_name(const rn_pf_t *f); /* the component's */
 /* The instance's input watermark (INT64_MIN before the first). */
 RN_API int64_t rn_pf_watermark(const rn_pf_t *f);
+/* Processing time: the clock, epoch ms (for RN_PF_PROCESSING_TIME timers). */
+RN_API int64_t rn_pf_now(const rn_pf_t *f);
 
 /* The position of an input field (-1: none); look it up in open(). */
 RN_API int rn_pf_field(const rn_pf_t *f, const char *name);

@@ -94,7 +94,7 @@ refused noinit "noinit.yaml:[0-9]*:[0-9]*: .*has no function runnel_plugin_init"
   threshold "{threshold: 1}" "$RN_PLUGINS/libtest_ops_noinit.so"
 refused symbol "symbol.yaml:[0-9]*:[0-9]*: .*cannot be loaded: .*undefined symbol: rn_pf_not_in_any_runnel" \
   threshold "{threshold: 1}" "$RN_PLUGINS/libtest_ops_missing.so"
-refused noop "noop.yaml:[0-9]*:[0-9]*: .*has no operator 'nosuch' (it registers: threshold, doubler, per_second)" nosuch "{}"
+refused noop "noop.yaml:[0-9]*:[0-9]*: .*has no operator 'nosuch' (it registers: threshold, doubler, per_second, probe)" nosuch "{}"
 refused config "config.yaml:[0-9]*:[0-9]*: .*threshold 'ten' is not an integer" threshold "{threshold: ten}"
 mkdir -p shared
 cp "$RN_PLUGINS/libtest_ops.so" shared/
@@ -114,6 +114,33 @@ rc=$?
 check '[ $rc -ne 0 ] && grep -q "operator .op. (instance [01]): record 5000 has value -1" bad.log' \
   "a process() failure stops the job with the operator's message (rc $rc: $(head -1 bad.log | cut -c1-200))"
 check '! grep -q "AddressSanitizer\|LeakSanitizer\|runtime error" *.log' "no sanitizer report"
+
+# ---- the rest of the API: getters, instance calls, processing time, clears ----------
+cat > probe.yaml <<YAML
+name: plugin-probe
+parallelism: 2
+sources:
+  gen: {type: datagen, generator: sequence, events: 4000, rate: 2000, event_time: ts}
+operators:
+  flagged: {type: map, inputs: [gen], select: {id: id, value: value, flag: "value % 2 == 0", ts: ts}}
+  op: {type: plugin, inputs: [flagged], library: $RN_PLUGINS/libtest_ops.so, operator: probe, key: [value]}
+sinks:
+  out: {type: file, inputs: [op], path: ./probe.jsonl}
+  proc: {type: file, inputs: [op.proc], path: ./proc.jsonl}
+YAML
+"$RUNNEL" run probe.yaml --quiet > probe.log 2>&1
+rc=$?
+checks=$(grep -c '"checks":true' probe.jsonl 2>/dev/null)
+floats=$(grep -c '"v_float":[0-9]*\.0,' probe.jsonl 2>/dev/null)
+check '[ $rc -eq 0 ] && [ "$checks" -eq 4000 ] && [ "$floats" -eq 4000 ] && grep -q "\"nothing\":null" probe.jsonl' \
+  "getters, is_null, key_int, instance, parallelism, name, port, now, watermark answer as they must ($checks of 4000; rc $rc: $(head -c 200 probe.log))"
+procs=$(grep -c '"ok":true' proc.jsonl 2>/dev/null)
+keys=$(grep -o '"k":[0-9]*' proc.jsonl 2>/dev/null | sort -u | wc -l)
+# A key comes back every 1000 records (0.5 s), long after its timer
+# fired and cleared its state: it sets a new one. Timers still pending when
+# the input ends do not fire (as in Flink).
+check '[ "$procs" -ge 1000 ] && [ "$procs" -le 4000 ] && [ "$keys" -eq 1000 ] && ! grep -q "\"ok\":false" proc.jsonl' \
+  "processing-time timers fire with their key; value and map states clear; deleted event-time timers never fire ($procs fired, all ok, $keys keys)"
 
 # ---- keyed state and timers, across stops, a savepoint and a rescale ------------------
 # per_second builds 1 s windows from a map, a list, a value and a reducing

@@ -23,6 +23,13 @@
  *     (a value state), listed says the end was in "pending" (then taken
  *     out of it), fired_sum is the sum of the key's fired window ends (a
  *     reducing state). All of it deterministic, whatever the batches.
+ *   probe (keyed by an int): the rest of the API. Per record, to the main
+ *     output {id, v_float, checks}: checks is true when the getters and
+ *     instance calls answer as they must. The first record of a key sets
+ *     a processing-time timer 20 ms on and an event-time timer that it
+ *     deletes at once (it must never fire). The processing-time timer
+ *     emits {k, ok} to the side output `proc`: ok when the key decodes to
+ *     the int, and the value and map states of the key clear.
  */
 #include <runnel/plugin.h>
 
@@ -395,6 +402,124 @@ static const rn_process_fn_t per_second_fn = {
     .on_timer = ps_on_timer,
 };
 
+/* ---- probe ---- */
+
+typedef struct probe {
+    rn_pf_value_t *first;
+    rn_pf_map_t *marks;
+    int f_id, f_value, f_flag, f_none;
+    int proc, o_id, o_vf, o_checks, p_k, p_ok;
+} probe_t;
+
+static int
+probe_plan(rn_pf_plan_t *p, rn_error_t *err)
+{
+    int rc = rn_pf_plan_output(p, NULL, "id", RN_TYPE_INT, err);
+    if (rc == RN_OK)
+        rc = rn_pf_plan_output(p, NULL, "v_float", RN_TYPE_FLOAT, err);
+    if (rc == RN_OK)
+        rc = rn_pf_plan_output(p, NULL, "checks", RN_TYPE_BOOL, err);
+    if (rc == RN_OK)
+        rc = rn_pf_plan_output(p, NULL, "nothing", RN_TYPE_STRING, err);
+    if (rc == RN_OK)
+        rc = rn_pf_plan_output(p, "proc", "k", RN_TYPE_INT, err);
+    if (rc == RN_OK)
+        rc = rn_pf_plan_output(p, "proc", "ok", RN_TYPE_BOOL, err);
+    return rc;
+}
+
+static int
+probe_open(rn_pf_t *f, rn_error_t *err)
+{
+    probe_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return rn_pf_fail(f, err, RN_ENOMEM, "out of memory");
+    if ((s->first = rn_pf_value_state(f, "first", err)) == NULL ||
+        (s->marks = rn_pf_map_state(f, "marks", err)) == NULL) {
+        free(s);
+        return err->code;
+    }
+    s->f_id = rn_pf_field(f, "id");
+    s->f_value = rn_pf_field(f, "value");
+    s->f_flag = rn_pf_field(f, "flag");
+    s->f_none = rn_pf_field(f, "no_such_field");
+    s->proc = rn_pf_port(f, "proc");
+    s->o_id = rn_pf_out_field(f, 0, "id");
+    s->o_vf = rn_pf_out_field(f, 0, "v_float");
+    s->o_checks = rn_pf_out_field(f, 0, "checks");
+    s->p_k = rn_pf_out_field(f, s->proc, "k");
+    s->p_ok = rn_pf_out_field(f, s->proc, "ok");
+    rn_pf_set_data(f, s);
+    return RN_OK;
+}
+
+static int
+probe_process(rn_pf_t *f, rn_error_t *err)
+{
+    probe_t *s = rn_pf_data(f);
+    int64_t v = rn_pf_get_int(f, s->f_value);
+    size_t len;
+    bool checks = s->f_none == -1 && rn_pf_is_null(f, s->f_none) &&
+                  rn_pf_get_bool(f, s->f_flag) == (v % 2 == 0) && !rn_pf_is_null(f, s->f_flag) &&
+                  rn_pf_get_string(f, s->f_value, &len) == NULL && len == 0 &&
+                  rn_pf_key_int(f, 0) == v && rn_pf_instance(f) >= 0 &&
+                  rn_pf_instance(f) < rn_pf_parallelism(f) && rn_pf_parallelism(f) == 2 &&
+                  strcmp(rn_pf_name(f), "op") == 0 && rn_pf_port(f, "nope") == -1 &&
+                  rn_pf_now(f) > 1700000000000 && rn_pf_timestamp(f) >= rn_pf_watermark(f);
+    int rc = rn_pf_out_begin(f, 0, err);
+    if (rc != RN_OK)
+        return rc;
+    rn_pf_out_set_int(f, s->o_id, rn_pf_get_int(f, s->f_id));
+    rn_pf_out_set_float(f, s->o_vf, rn_pf_get_float(f, s->f_value)); /* an int read as a float */
+    rn_pf_out_set_bool(f, s->o_checks, checks);
+    rn_pf_out_set_null(f, rn_pf_out_field(f, 0, "nothing"));
+    const void *val;
+    rc = rn_pf_value_get(s->first, &val, &len, err);
+    if (rc != RN_ENOTFOUND)
+        return rc;
+    int64_t ts = rn_pf_timestamp(f);
+    if ((rc = rn_pf_value_put(s->first, &ts, sizeof(ts), err)) != RN_OK ||
+        (rc = rn_pf_map_put(s->marks, "x", 1, "1", 1, err)) != RN_OK ||
+        (rc = rn_pf_timer_register(f, RN_PF_PROCESSING_TIME, rn_pf_now(f) + 20, err)) != RN_OK ||
+        (rc = rn_pf_timer_register(f, RN_PF_EVENT_TIME, ts + 1, err)) != RN_OK)
+        return rc;
+    return rn_pf_timer_delete(f, RN_PF_EVENT_TIME, ts + 1, err);
+}
+
+static int
+probe_on_timer(rn_pf_t *f, int64_t time, int domain, rn_error_t *err)
+{
+    probe_t *s = rn_pf_data(f);
+    (void)time;
+    if (domain != RN_PF_PROCESSING_TIME)
+        return rn_pf_fail(f, err, RN_EINVAL, "a deleted event-time timer fired");
+    const void *val;
+    size_t len;
+    bool ok = rn_pf_value_get(s->first, &val, &len, err) == RN_OK && len == 8 &&
+              rn_pf_map_get(s->marks, "x", 1, &val, &len, err) == RN_OK && len == 1;
+    int rc;
+    if ((rc = rn_pf_value_clear(s->first, err)) != RN_OK ||
+        (rc = rn_pf_map_clear(s->marks, err)) != RN_OK)
+        return rc;
+    ok = ok && rn_pf_value_get(s->first, &val, &len, err) == RN_ENOTFOUND &&
+         rn_pf_map_get(s->marks, "x", 1, &val, &len, err) == RN_ENOTFOUND;
+    if ((rc = rn_pf_out_begin(f, s->proc, err)) != RN_OK)
+        return rc;
+    rn_pf_out_set_int(f, s->p_k, rn_pf_key_int(f, 0));
+    rn_pf_out_set_bool(f, s->p_ok, ok);
+    return RN_OK;
+}
+
+static const rn_process_fn_t probe_fn = {
+    .size = sizeof(rn_process_fn_t),
+    .name = "probe",
+    .plan = probe_plan,
+    .open = probe_open,
+    .process = probe_process,
+    .close = thr_close, /* frees the data */
+    .on_timer = probe_on_timer,
+};
+
 static const rn_process_fn_t threshold_fn = {
     .size = sizeof(rn_process_fn_t),
     .name = "threshold",
@@ -425,5 +550,7 @@ runnel_plugin_init(rn_plugin_t *p, rn_error_t *err)
         rc = rn_plugin_register(p, TEST_ABI, &doubler_fn, err);
     if (rc == RN_OK)
         rc = rn_plugin_register(p, TEST_ABI, &per_second_fn, err);
+    if (rc == RN_OK)
+        rc = rn_plugin_register(p, TEST_ABI, &probe_fn, err);
     return rc;
 }
