@@ -105,14 +105,13 @@ plugin_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if (rn__pc_ninputs(pc) != 1)
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "inputs"),
                             "%s: a plugin operator has exactly one input", what);
-    const rn_conf_t *libnode = rn__conf_require(conf, "library", what, err);
-    if (libnode == NULL)
-        return err ? err->code : RN_EINVAL;
+    /* Without a library: a function the program registered itself. */
+    const rn_conf_t *libnode = rn_conf_get(conf, "library");
     const rn_conf_t *opnode = rn__conf_require(conf, "operator", what, err);
     if (opnode == NULL)
         return err ? err->code : RN_EINVAL;
-    const char *path = rn_conf_scalar(libnode), *name = rn_conf_scalar(opnode);
-    if (path == NULL)
+    const char *path = libnode ? rn_conf_scalar(libnode) : NULL, *name = rn_conf_scalar(opnode);
+    if (libnode != NULL && path == NULL)
         return rn__conf_err(err, RN_EINVAL, libnode, "%s: library must be a path", what);
     if (name == NULL)
         return rn__conf_err(err, RN_EINVAL, opnode, "%s: operator must be a name", what);
@@ -132,10 +131,10 @@ plugin_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     pplan_t *pl = rn_xcalloc(1, sizeof(*pl));
     pl->config = rn_conf_get(conf, "config");
     pl->in = rn__pc_input_schema(pc, 0);
-    if ((pl->lib = rn__plugin_load(path, name, &e)) == NULL) {
+    pl->lib = path ? rn__plugin_load(path, name, &e) : rn__plugin_builtin(name, &e);
+    if (pl->lib == NULL) {
         pplan_free(pl);
-        return rn__conf_err(err, e.code, e.code == RN_EINVAL || e.code == RN_EABI ? libnode : opnode,
-                            "%s: %s", what, e.msg);
+        return rn__conf_err(err, e.code, libnode ? libnode : opnode, "%s: %s", what, e.msg);
     }
     pl->fn = &pl->lib->fn;
     if (pl->fn->plan != NULL) {

@@ -39,5 +39,9 @@ struct rn_pf {
 rn__plugin_lib_t *rn__plugin_load(const char *path, const char *name, rn_error_t *err);
 /* Accepts NULL. */
 void rn__plugin_unload(rn__plugin_lib_t *lib);
+/* The process function name registered by the program itself
+ * (rn_process_fn_register), as a library without a handle. @returns it
+ * (free with rn__plugin_unload) or NULL with err set. */
+rn__plugin_lib_t *rn__plugin_builtin(const char *name, rn_error_t *err);
 
 #endif

@@ -21,6 +21,7 @@
 #include "stream/plugin_int.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -189,5 +190,50 @@ rn__plugin_load(const char *path, const char *name, rn_error_t *err)
         return NULL;
     }
     rn_free(reg.fns);
+    return lib;
+}
+
+/* ---- process functions registered by the program itself ---- */
+
+static pthread_mutex_t fn_lock = PTHREAD_MUTEX_INITIALIZER;
+static rn_plugin_t program = {.path = "this program"};
+
+int
+rn_process_fn_register(const rn_process_fn_t *fn, rn_error_t *err)
+{
+    pthread_mutex_lock(&fn_lock);
+    int rc = RN_OK;
+    bool known = false;
+    for (size_t i = 0; fn != NULL && fn->name != NULL && i < program.n; i++)
+        if (strcmp(program.fns[i].name, fn->name) == 0) {
+            /* Again the same table: once is enough; another one under
+             * the same name is a mistake. */
+            known = true;
+            if (program.fns[i].process != fn->process)
+                rc = rn__errf(err, RN_EINVAL, "another process function is registered as '%s'",
+                              fn->name);
+        }
+    if (!known)
+        rc = rn_plugin_register(&program, RN_ABI_VERSION, fn, err);
+    pthread_mutex_unlock(&fn_lock);
+    return rc;
+}
+
+rn__plugin_lib_t *
+rn__plugin_builtin(const char *name, rn_error_t *err)
+{
+    rn__plugin_lib_t *lib = NULL;
+    pthread_mutex_lock(&fn_lock);
+    for (size_t i = 0; i < program.n; i++)
+        if (strcmp(program.fns[i].name, name) == 0) {
+            lib = rn_xcalloc(1, sizeof(*lib));
+            lib->fn = program.fns[i];
+        }
+    pthread_mutex_unlock(&fn_lock);
+    if (lib == NULL)
+        rn__errf(err, RN_EINVAL,
+                 "no process function '%s' is registered in this program "
+                 "(rn_process_fn_register), and no library is given",
+                 name);
     return lib;
 }

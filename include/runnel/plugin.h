@@ -84,6 +84,13 @@ typedef int (*rn_plugin_init_fn)(rn_plugin_t *p, rn_error_t *err);
 RN_API int rn_plugin_register(rn_plugin_t *p, int abi, const rn_process_fn_t *fn,
                               rn_error_t *err);
 
+/* A program that links librunnel registers its own process functions
+ * here, with no library: a `plugin` component without `library:` (or
+ * rn_process() of runnel/datastream.h) names them by `operator:`. The
+ * same table again is a no-op; another under a taken name, RN_EINVAL.
+ * @param fn borrowed for the process's life. @thread any. */
+RN_API int rn_process_fn_register(const rn_process_fn_t *fn, rn_error_t *err);
+
 /* ---- plan time ---- */
 
 /* The component's `config` (borrowed; NULL when absent). */

@@ -6,6 +6,7 @@
 
 #include <runnel/common.h>
 #include <runnel/conf.h>
+#include <runnel/datastream.h>
 #include <runnel/error.h>
 #include <runnel/graph.h>
 #include <runnel/plugin.h>

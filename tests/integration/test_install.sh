@@ -16,7 +16,7 @@ san=""
 if grep -q 'RN_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then san="-fsanitize=address,undefined"; fi
 cc -std=c11 -Wall -Wextra -Werror $san "$RN_SRC/examples/embedded/main.c" $flags \
    -Wl,-rpath,"$work/prefix/lib" -o "$work/embedded"
-"$work/embedded" "$work/c.jsonl" >/dev/null
+"$work/embedded" "$work/c.jsonl" "$work/running.jsonl" >/dev/null
 
 cat > "$work/job.yaml" <<YAML
 name: embedded
@@ -48,6 +48,15 @@ fi
 grep -q '"key":"k1","window_start":1700000000000,"window_end":1700000001000,"n":250,' "$work/c.jsonl" || {
   echo "FAIL: window k1 [0,1s) should count 250 events"; cat "$work/c.jsonl"; exit 1; }
 echo "ok: installed, built with pkg-config, embedded job matches the YAML job"
+# The program's own process function (keyed value state): each key's
+# running total of its windows' totals, window by window.
+want=$(sed -E 's/^\{"key":"([^"]*)","window_start":[0-9]+,"window_end":([0-9]+),"n":[0-9]+,"total":([0-9]+)\}$/\1 \2 \3/' "$work/c.jsonl" |
+  sort -k1,1 -k2,2n | awk '$1 != k { k = $1; s = 0 } { s += $3; print $1, $2, s }')
+got=$(sed -E 's/^\{"key":"([^"]*)","window_end":([0-9]+),"running":([0-9]+)\}$/\1 \2 \3/' "$work/running.jsonl" | sort -k1,1 -k2,2n)
+if [ -z "$want" ] || [ "$want" != "$got" ]; then
+  echo "FAIL: the running totals of the embedded program's process function"; echo "$got" | head -5; exit 1
+fi
+echo "ok: the embedded program's DataStream job runs its own keyed process function"
 
 # An out-of-tree plugin built against the installed headers with pkg-config
 # (no library to link: the runnel program provides the rn_* functions) and
