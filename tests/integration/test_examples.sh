@@ -10,6 +10,8 @@
 #   state, an event-time timer) alerts once per episode over 90 C that
 #   lasts 2 minutes, and session windows cut each machine's activity where
 #   it went quiet; both equal what awk works out from the readings.
+# - clv: orders through an embedded topic; the clv plugin's value after
+#   each customer's last order equals APV x PF x CL x GM worked out here.
 #
 # Env: RUNNEL, RN_SRC (the source tree), RN_EXAMPLES (build/examples, the
 # examples' plugins), RN_TEST_TMP.
@@ -67,6 +69,31 @@ sed -E 's/^\{"machine":"([^"]*)","window_start":([0-9]+),"window_end":([0-9]+),"
   "$TMP/sessions.jsonl" 2>/dev/null | sort > "$TMP/got-sessions"
 check '[ "$(wc -l < "$TMP/want-sessions")" -gt 5 ] && cmp -s "$TMP/want-sessions" "$TMP/got-sessions"' \
   "iot: session windows of activity per machine, split where a machine went quiet ($(wc -l < "$TMP/got-sessions") sessions)"
+
+# ---- clv ---------------------------------------------------------------------------
+(cd "$RN_SRC" && "$RUNNEL" run examples/clv/clv.yaml --quiet \
+   --set operators.clv.library="$RN_EXAMPLES/libclv.so" \
+   --set sinks.clv_file.path="$TMP/clv.jsonl" > "$TMP/clv.log" 2>&1)
+rc=$?
+check '[ $rc -eq 0 ]' "clv runs on the embedded cluster (rc $rc: $(head -c 300 "$TMP/clv.log"))"
+orders=$(wc -l < "$RN_SRC/examples/clv/orders.jsonl")
+check '[ "$(wc -l < "$TMP/clv.jsonl")" -eq "$orders" ]' "clv: a value after every order ($orders)"
+# Each customer's value after its last order, worked out here:
+# APV x PF x 104 x GM, PF in orders per week over at least a week.
+sed -E 's/^\{"order_id":[0-9]+,"customer":"([^"]*)","amount":([0-9.]+),"cost":([0-9.]+),"ts":([0-9]+)\}$/\1 \2 \3 \4/' \
+  "$RN_SRC/examples/clv/orders.jsonl" | awk '
+  { n[$1]++; r[$1] += $2; c[$1] += $3; if (!($1 in f) || $4 < f[$1]) f[$1] = $4; if ($4 > l[$1]) l[$1] = $4 }
+  END { for (k in n) { w = (l[k] - f[k]) / 604800000; if (w < 1) w = 1
+    apv = r[k] / n[k]; pf = n[k] / w; gm = (r[k] - c[k]) / r[k]; printf "%s %d %.6f\n", k, n[k], apv * pf * 104 * gm } }' |
+  sort > "$TMP/want-clv"
+sed -E 's/^\{"customer":"([^"]*)","orders":([0-9]+),.*"clv":([0-9.e+-]+)\}$/\1 \2 \3/' "$TMP/clv.jsonl" |
+  sort -k1,1 -k2,2n | awk '{ last[$1] = $0 } END { for (k in last) { split(last[k], a, " "); printf "%s %d %.6f\n", a[1], a[2], a[3] } }' |
+  sort > "$TMP/got-clv"
+check '[ "$(wc -l < "$TMP/want-clv")" -eq 20 ] && cmp -s "$TMP/want-clv" "$TMP/got-clv"' \
+  "clv: each customer's lifetime value after its last order equals APV x PF x CL x GM worked out from the orders"
+steps=$(sed -E 's/^\{"customer":"([^"]*)","orders":([0-9]+),.*/\1 \2/' "$TMP/clv.jsonl" | sort -k1,1 -k2,2n |
+  awk '$1 != k { k = $1; i = 0 } { i++; if ($2 != i) bad++ } END { print bad + 0 }')
+check '[ "$steps" -eq 0 ]' "clv: every customer's changelog counts its orders 1, 2, 3, ... ($steps out of step)"
 
 if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$TMP"; else echo "kept: $TMP"; fi
 exit $fail
