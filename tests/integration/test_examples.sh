@@ -12,6 +12,8 @@
 #   it went quiet; both equal what awk works out from the readings.
 # - clv: orders through an embedded topic; the clv plugin's value after
 #   each customer's last order equals APV x PF x CL x GM worked out here.
+# - fraud: payments through an embedded topic; the fraud plugin's flags
+#   (burst, spike, two countries) equal the rules applied with awk.
 #
 # Env: RUNNEL, RN_SRC (the source tree), RN_EXAMPLES (build/examples, the
 # examples' plugins), RN_TEST_TMP.
@@ -94,6 +96,26 @@ check '[ "$(wc -l < "$TMP/want-clv")" -eq 20 ] && cmp -s "$TMP/want-clv" "$TMP/g
 steps=$(sed -E 's/^\{"customer":"([^"]*)","orders":([0-9]+),.*/\1 \2/' "$TMP/clv.jsonl" | sort -k1,1 -k2,2n |
   awk '$1 != k { k = $1; i = 0 } { i++; if ($2 != i) bad++ } END { print bad + 0 }')
 check '[ "$steps" -eq 0 ]' "clv: every customer's changelog counts its orders 1, 2, 3, ... ($steps out of step)"
+
+# ---- fraud -------------------------------------------------------------------------
+(cd "$RN_SRC" && "$RUNNEL" run examples/fraud/fraud.yaml --quiet \
+   --set operators.flag.library="$RN_EXAMPLES/libfraud.so" \
+   --set sinks.flags_file.path="$TMP/flags.jsonl" > "$TMP/fraud.log" 2>&1)
+rc=$?
+check '[ $rc -eq 0 ]' "fraud runs on the embedded cluster (rc $rc: $(head -c 300 "$TMP/fraud.log"))"
+# The three rules, per card in time order, as the example's README states them.
+sed -E 's/^\{"tx_id":([0-9]+),"card":"([^"]*)","amount":([0-9.]+),"country":"([A-Z]+)","ts":([0-9]+)\}$/\2 \5 \1 \3 \4/' \
+  "$RN_SRC/examples/fraud/transactions.jsonl" | sort -k1,1 -k2,2n | awk '
+  $1 != card { card = $1; n = 0; sum = 0; k = 0; lts = ""; lc = "" }
+  { k++; t[k] = $2; c = 0; for (i = 1; i <= k; i++) if (t[i] > $2 - 120000 && t[i] <= $2) c++
+    if (c == 5) print $3, "burst"
+    if (n >= 3 && $4 > 5 * sum / n) print $3, "spike"
+    n++; sum += $4
+    if (lts != "" && $2 - lts < 600000 && $5 != lc) print $3, "two_countries"
+    lts = $2; lc = $5 }' OFMT=%.0f | sort > "$TMP/want-flags"
+sed -E 's/^\{"tx_id":([0-9]+),"card":"[^"]*","reason":"([a-z_]+)",.*/\1 \2/' "$TMP/flags.jsonl" 2>/dev/null | sort > "$TMP/got-flags"
+check '[ "$(cut -d" " -f2 "$TMP/want-flags" | sort -u | wc -l)" -eq 3 ] && cmp -s "$TMP/want-flags" "$TMP/got-flags"' \
+  "fraud: bursts, spikes and two countries flagged as the rules say, nothing else ($(tr '\n' ';' < "$TMP/got-flags"))"
 
 if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$TMP"; else echo "kept: $TMP"; fi
 exit $fail
