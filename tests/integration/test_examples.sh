@@ -14,6 +14,10 @@
 #   each customer's last order equals APV x PF x CL x GM worked out here.
 # - fraud: payments through an embedded topic; the fraud plugin's flags
 #   (burst, spike, two countries) equal the rules applied with awk.
+# - churn: train.sh trains the committed model (held-out AUC at least
+#   0.8); the job's alerts name customers at most once, each over 0.8,
+#   and find the generator's churners with precision and recall of at
+#   least 0.7.
 #
 # Env: RUNNEL, RN_SRC (the source tree), RN_EXAMPLES (build/examples, the
 # examples' plugins), RN_TEST_TMP.
@@ -116,6 +120,30 @@ sed -E 's/^\{"tx_id":([0-9]+),"card":"([^"]*)","amount":([0-9.]+),"country":"([A
 sed -E 's/^\{"tx_id":([0-9]+),"card":"[^"]*","reason":"([a-z_]+)",.*/\1 \2/' "$TMP/flags.jsonl" 2>/dev/null | sort > "$TMP/got-flags"
 check '[ "$(cut -d" " -f2 "$TMP/want-flags" | sort -u | wc -l)" -eq 3 ] && cmp -s "$TMP/want-flags" "$TMP/got-flags"' \
   "fraud: bursts, spikes and two countries flagged as the rules say, nothing else ($(tr '\n' ';' < "$TMP/got-flags"))"
+
+# ---- churn -------------------------------------------------------------------------
+"$RN_SRC/examples/churn/gen_events.sh" > "$TMP/events.jsonl"
+"$RN_SRC/examples/churn/gen_events.sh" labels > "$TMP/labels"
+"$RN_SRC/examples/churn/train.sh" "$TMP/events.jsonl" "$TMP/labels" > "$TMP/model.txt" 2> "$TMP/train.log"
+auc=$(sed -n 's/^held-out AUC \([0-9.]*\).*/\1/p' "$TMP/train.log")
+check 'awk -v a="$auc" "BEGIN { exit !(a >= 0.8) }"' "churn: train.sh trains a model with a held-out AUC of at least 0.8 ($auc)"
+check 'awk "NR == FNR { if (\$1 !~ /^#/) w[\$1] = \$2; next } \$1 !~ /^#/ { d = \$2 - w[\$1]; if (d > 1e-3 || d < -1e-3) bad++ } END { exit bad > 0 }" "$TMP/model.txt" "$RN_SRC/examples/churn/model.txt"' \
+  "churn: the committed model.txt is what train.sh makes from the generated data"
+(cd "$RN_SRC" && RUNNEL="$RUNNEL" examples/churn/run.sh --quiet \
+   --set sources.file.path="$TMP/events.jsonl" \
+   --set operators.score.library="$RN_EXAMPLES/libchurn.so" \
+   --set sinks.alerts_file.path="$TMP/alerts.jsonl" > "$TMP/churn.log" 2>&1)
+rc=$?
+check '[ $rc -eq 0 ]' "churn runs on the embedded cluster (rc $rc: $(head -c 300 "$TMP/churn.log"))"
+read -r alerts tp once above <<< "$(awk 'NR == FNR { l[$1] = $2; next }
+  { split($0, a, "\""); c = a[4]; n++; if (l[c]) tp++; if (seen[c]++) twice++
+    p = $0; sub(/.*"p":/, "", p); sub(/,.*/, "", p); if (p + 0 <= 0.8) low++ }
+  END { print n + 0, tp + 0, (twice + 0 == 0), (low + 0 == 0) }' "$TMP/labels" "$TMP/alerts.jsonl" 2>/dev/null)"
+churners=$(awk '{ n += $2 } END { print n }' "$TMP/labels")
+check '[ "${once:-0}" = 1 ] && [ "${above:-0}" = 1 ] && [ "${alerts:-0}" -gt 0 ]' \
+  "churn: one alert per customer at most, each with a churn probability over 0.8 (${alerts:-0} alerts)"
+check 'awk -v a="${alerts:-0}" -v t="${tp:-0}" -v c="$churners" "BEGIN { exit !(a > 0 && t / a >= 0.7 && t / c >= 0.7) }"' \
+  "churn: the alerts find churners: precision $(awk -v a="${alerts:-0}" -v t="${tp:-0}" 'BEGIN { printf "%.2f", a ? t / a : 0 }'), recall $(awk -v c="$churners" -v t="${tp:-0}" 'BEGIN { printf "%.2f", t / c }') (at least 0.7 each)"
 
 if [ $fail -eq 0 ] && [ -z "${RN_KEEP:-}" ]; then rm -rf "$TMP"; else echo "kept: $TMP"; fi
 exit $fail
