@@ -185,9 +185,12 @@ plugin_open(rn_op_t *op, rn_error_t *err)
     f->plan = pl;
     f->out = rn_xcalloc((size_t)pl->nports, sizeof(*f->out));
     rn__arena_init(&f->key_arena);
+    f->max_ts = INT64_MIN;
     if (pl->fn->open != NULL) {
         rn_error_t e = RN_ERROR_INIT;
+        f->opening = true;
         int rc = pl->fn->open(f, &e);
+        f->opening = false;
         if (rc != RN_OK) {
             /* Neither close() is called: the function's open cleans up
              * after itself. */
@@ -207,6 +210,8 @@ plugin_open(rn_op_t *op, rn_error_t *err)
 static rn_code_t
 flush_out(rn_pf_t *f, rn_error_t *err)
 {
+    f->orow = NULL; /* whatever happens, the rows are not the function's now */
+    f->obatch = NULL;
     for (int p = 0; p < f->plan->nports; p++) {
         if (f->out[p] == NULL)
             continue;
@@ -221,16 +226,33 @@ flush_out(rn_pf_t *f, rn_error_t *err)
     return RN_OK;
 }
 
+/* What a callback returned (rc, e), with a failed emit taking precedence:
+ * RN_OK or err filled with the operator's name. */
+static rn_code_t
+outcome(rn_pf_t *f, int rc, const rn_error_t *e, const char *which, rn_error_t *err)
+{
+    f->orow = NULL;
+    f->obatch = NULL;
+    if (f->emit_rc != RN_OK) {
+        if (err != NULL)
+            *err = f->emit_err;
+        return f->emit_rc;
+    }
+    if (rc == RN_OK)
+        return RN_OK;
+    return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL, "operator '%s' (instance %d): %s",
+                    rn__op_name(f->op), rn__op_instance(f->op), e->msg[0] ? e->msg : which);
+}
+
 /* Runs a callback of the function and turns its failure into err. */
 static rn_code_t
 call(rn_pf_t *f, int (*cb)(rn_pf_t *, rn_error_t *), const char *which, rn_error_t *err)
 {
     rn_error_t e = RN_ERROR_INIT;
+    f->orow = NULL;
+    f->obatch = NULL;
     int rc = cb(f, &e);
-    if (rc == RN_OK)
-        return RN_OK;
-    return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL, "operator '%s' (instance %d): %s",
-                    rn__op_name(f->op), rn__op_instance(f->op), e.msg[0] ? e.msg : which);
+    return outcome(f, rc, &e, which, err);
 }
 
 static rn_code_t
@@ -243,6 +265,8 @@ plugin_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
     for (uint32_t r = 0; r < b->n && rc == RN_OK; r++) {
         f->row = r;
         f->key_ok = false;
+        if (b->ts[r] > f->max_ts)
+            f->max_ts = b->ts[r];
         if (keyed) {
             const uint8_t *k;
             size_t klen;
@@ -270,11 +294,12 @@ plugin_on_timer(rn_op_t *op, const rn_timer_t *t, rn_error_t *err)
     f->ts = t->time;
     f->key_ok = false;
     rn_error_t e = RN_ERROR_INIT;
+    f->orow = NULL;
+    f->obatch = NULL;
     int rc = f->plan->fn->on_timer(f, t->time, (int)t->domain, &e);
-    if (rc != RN_OK)
-        return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL,
-                        "operator '%s' (instance %d): %s", rn__op_name(op), rn__op_instance(op),
-                        e.msg[0] ? e.msg : "its on_timer function failed");
+    rn_code_t orc = outcome(f, rc, &e, "its on_timer function failed", err);
+    if (orc != RN_OK)
+        return orc;
     /* Event-time timers fire in a row before the watermark moves on
      * (on_watermark emits what they produced, batched); processing-time
      * ones have no such end. */
@@ -294,7 +319,9 @@ plugin_finish(rn_op_t *op, rn_error_t *err)
     rn_pf_t *f = rn__op_data(op);
     rn_code_t rc = RN_OK;
     f->in = NULL;
-    f->ts = rn__op_watermark(op);
+    /* The final watermark (+infinity) has gone by already: rows made here
+     * carry the latest record time the instance saw instead. */
+    f->ts = f->max_ts != INT64_MIN ? f->max_ts : 0;
     f->key_ok = false;
     if (f->plan->fn->finish != NULL)
         rc = call(f, f->plan->fn->finish, "its finish function failed", err);
@@ -437,13 +464,26 @@ rn_pf_out_begin(rn_pf_t *f, int port, rn_error_t *err)
     if (port < 0 || port >= f->plan->nports)
         return rn__errf(err, RN_EINVAL, "operator '%s': no output port %d", rn__op_name(f->op),
                         port);
+    if (f->opening)
+        return rn__errf(err, RN_EINVAL, "operator '%s': nothing can be emitted in open()",
+                        rn__op_name(f->op));
+    if (f->emit_rc != RN_OK) {
+        if (err != NULL)
+            *err = f->emit_err;
+        return f->emit_rc;
+    }
     rn_batch_t *b = f->out[port];
     if (b != NULL && rn__batch_full(b)) {
         f->out[port] = NULL;
         f->orow = NULL;
-        rn_code_t rc = rn__op_emit(f->op, port, b, err);
-        if (rc != RN_OK)
+        f->obatch = NULL;
+        rn_code_t rc = rn__op_emit(f->op, port, b, &f->emit_err);
+        if (rc != RN_OK) {
+            f->emit_rc = rc;
+            if (err != NULL)
+                *err = f->emit_err;
             return rc;
+        }
         b = NULL;
     }
     if (b == NULL)

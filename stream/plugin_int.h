@@ -25,8 +25,14 @@ struct rn_pf {
     uint32_t row;
     int64_t ts;           /* in on_timer: the timer's time */
     rn_batch_t **out;     /* a batch per port, or NULL */
-    rn_value_t *orow;     /* the row begun last */
+    rn_value_t *orow;     /* the row begun last, NULL between callbacks */
     rn_batch_t *obatch;   /* and its batch */
+    bool opening;         /* in open(): nothing may be emitted yet */
+    int64_t max_ts;       /* the latest record time seen (finish's rows) */
+    /* An emit that failed inside rn_pf_out_begin: the callback fails with
+     * it whatever the function returns (it may ignore the code). */
+    rn_code_t emit_rc;
+    rn_error_t emit_err;
     /* The current key decoded (rn_pf_key_*), when key_ok. */
     bool key_ok;
     rn_value_t key[RN_KEY_FIELDS_MAX];

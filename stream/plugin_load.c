@@ -130,15 +130,17 @@ rn__plugin_unload(rn__plugin_lib_t *lib)
 rn__plugin_lib_t *
 rn__plugin_load(const char *path, const char *name, rn_error_t *err)
 {
-    rn_code_t rc = check_file(path, err);
-    if (rc != RN_OK)
-        return NULL;
-    /* A path without a slash would make dlopen search the library path. */
+    /* The file itself, through any symlinks, and its own directory are
+     * what must be safe (a symlink in a safe directory may point into an
+     * unsafe one); loading the resolved path also keeps dlopen from
+     * searching the library path for a name without a slash. */
     char resolved[PATH_MAX];
     if (realpath(path, resolved) == NULL) {
         rn__errf(err, RN_EINVAL, "plugin library %s: %s", path, strerror(errno));
         return NULL;
     }
+    if (check_file(resolved, err) != RN_OK)
+        return NULL;
     dlerror();
     void *h = dlopen(resolved, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
@@ -204,12 +206,19 @@ rn_process_fn_register(const rn_process_fn_t *fn, rn_error_t *err)
     pthread_mutex_lock(&fn_lock);
     int rc = RN_OK;
     bool known = false;
-    for (size_t i = 0; fn != NULL && fn->name != NULL && i < program.n; i++)
+    for (size_t i = 0; fn != NULL && fn->size >= FN_MIN_SIZE && fn->name != NULL && i < program.n;
+         i++)
         if (strcmp(program.fns[i].name, fn->name) == 0) {
             /* Again the same table: once is enough; another one under
-             * the same name is a mistake. */
+             * the same name is a mistake. Compared member by member (the
+             * registry holds a copy). */
+            rn_process_fn_t c;
+            memset(&c, 0, sizeof(c));
+            memcpy(&c, fn, fn->size < sizeof(c) ? fn->size : sizeof(c));
             known = true;
-            if (program.fns[i].process != fn->process)
+            if (c.plan != program.fns[i].plan || c.open != program.fns[i].open ||
+                c.process != program.fns[i].process || c.finish != program.fns[i].finish ||
+                c.close != program.fns[i].close || c.on_timer != program.fns[i].on_timer)
                 rc = rn__errf(err, RN_EINVAL, "another process function is registered as '%s'",
                               fn->name);
         }

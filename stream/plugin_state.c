@@ -9,10 +9,15 @@
  */
 #include "stream/plugin_int.h"
 
-/* The instance's state backend, or NULL with err set: state needs `key:`. */
+/* The instance's state backend, or NULL with err set: state needs `key:`
+ * (and a name, for the callers that register one). */
 static rn_state_t *
-state_of(rn_pf_t *f, rn_error_t *err)
+state_named(rn_pf_t *f, const char *name, rn_error_t *err)
 {
+    if (name == NULL || name[0] == '\0') {
+        rn__errf(err, RN_EINVAL, "operator '%s': a state needs a name", rn__op_name(f->op));
+        return NULL;
+    }
     rn_state_t *st = rn__op_state(f->op);
     if (st == NULL)
         rn__errf(err, RN_EINVAL,
@@ -21,24 +26,30 @@ state_of(rn_pf_t *f, rn_error_t *err)
     return st;
 }
 
+static rn_state_t *
+state_of(rn_pf_t *f, rn_error_t *err)
+{
+    return state_named(f, "timer", err);
+}
+
 rn_pf_value_t *
 rn_pf_value_state(rn_pf_t *f, const char *name, rn_error_t *err)
 {
-    rn_state_t *st = state_of(f, err);
+    rn_state_t *st = state_named(f, name, err);
     return st ? rn__state_value(st, name, err) : NULL;
 }
 
 rn_pf_list_t *
 rn_pf_list_state(rn_pf_t *f, const char *name, rn_error_t *err)
 {
-    rn_state_t *st = state_of(f, err);
+    rn_state_t *st = state_named(f, name, err);
     return st ? rn__state_list(st, name, err) : NULL;
 }
 
 rn_pf_map_t *
 rn_pf_map_state(rn_pf_t *f, const char *name, rn_error_t *err)
 {
-    rn_state_t *st = state_of(f, err);
+    rn_state_t *st = state_named(f, name, err);
     return st ? rn__state_map(st, name, err) : NULL;
 }
 
@@ -46,7 +57,7 @@ rn_pf_value_t *
 rn_pf_reducing_state(rn_pf_t *f, const char *name, size_t size, rn_pf_merge_fn merge,
                      rn_error_t *err)
 {
-    rn_state_t *st = state_of(f, err);
+    rn_state_t *st = state_named(f, name, err);
     if (st == NULL)
         return NULL;
     if (size == 0 || size > 4096 || merge == NULL) {
@@ -82,9 +93,9 @@ rn_pf_reduce(rn_pf_value_t *s, const void *v, rn_error_t *err)
     /* The state's own size and merge function; the backend hands out the
      * value, or a zeroed delta it folds in later (RocksDB, uncached), and
      * v is folded into either. */
-    const rn_state_merge_t *m = rn__vstate_merge_of(s);
-    if (m == NULL)
-        return rn__errf(err, RN_EINVAL, "rn_pf_reduce: not a reducing state");
+    const rn_state_merge_t *m = s ? rn__vstate_merge_of(s) : NULL;
+    if (m == NULL || v == NULL)
+        return rn__errf(err, RN_EINVAL, "rn_pf_reduce: not a reducing state, or no value");
     bool fresh;
     void *dst = rn__vstate_ref_part(s, NULL, 0, m->size, &fresh, err);
     if (dst == NULL)
@@ -111,6 +122,18 @@ each_tramp(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
     return RN_ECANCELED; /* stops the walk; the plugin's code is returned */
 }
 
+/* The walk's outcome: the callback's own non-zero code (err says so), or
+ * the walk's. */
+static int
+stopped(const each_ctx_t *e, rn_code_t rc, rn_error_t *err)
+{
+    if (e->stopped == 0)
+        return rc;
+    rn__errf(err, e->stopped < 0 ? (rn_code_t)e->stopped : RN_EINVAL,
+             "the walk was stopped by its callback (%d)", e->stopped);
+    return e->stopped;
+}
+
 int
 rn_pf_list_add(rn_pf_list_t *s, const void *val, size_t len, rn_error_t *err)
 {
@@ -122,7 +145,7 @@ rn_pf_list_each(rn_pf_list_t *s, rn_pf_each_fn fn, void *ctx, rn_error_t *err)
 {
     each_ctx_t e = {fn, ctx, 0};
     rn_code_t rc = rn__lstate_each(s, NULL, 0, each_tramp, &e, err);
-    return e.stopped ? e.stopped : rc;
+    return stopped(&e, rc, err);
 }
 
 int
@@ -156,7 +179,7 @@ rn_pf_map_each(rn_pf_map_t *s, rn_pf_each_fn fn, void *ctx, rn_error_t *err)
 {
     each_ctx_t e = {fn, ctx, 0};
     rn_code_t rc = rn__mstate_each(s, NULL, 0, each_tramp, &e, err);
-    return e.stopped ? e.stopped : rc;
+    return stopped(&e, rc, err);
 }
 
 int

@@ -212,7 +212,7 @@ sum_range(void *ctx, const void *k, size_t klen, const void *v, size_t vlen)
 }
 
 /* The sums of m over (a0, a1] and (b0, b1]; entries at or before drop
- * are removed (they can no longer count). */
+ * are removed (no later score can count them). */
 static int
 sums(rn_pf_map_t *m, sums_t *s, rn_error_t *err)
 {
@@ -229,9 +229,16 @@ static int
 score(rn_pf_t *f, churn_t *s, int64_t T, cust_t *c, rn_error_t *err)
 {
     double x[4];
-    sums_t d = {T - DAY_MS, T, 0, 0, T - DAY_MS, 0, 0, NULL, 0, 0};
-    sums_t u = {T - 7 * DAY_MS, T, 0, 0, T - 7 * DAY_MS, 0, 0, NULL, 0, 0};
-    sums_t m = {T - 7 * DAY_MS, T, T - 14 * DAY_MS, T - 7 * DAY_MS, T - 14 * DAY_MS, 0, 0, NULL, 0, 0};
+    /* Entries leave the maps once no later score can need them: behind
+     * the watermark by a window (records can come ahead of a timer, so T
+     * itself is not safe for that). */
+    int64_t wm = rn_pf_watermark(f);
+    int64_t safe = wm < T ? wm : T;
+    if (safe < INT64_MIN + 14 * DAY_MS)
+        safe = INT64_MIN + 14 * DAY_MS;
+    sums_t d = {T - DAY_MS, T, 0, 0, safe - DAY_MS, 0, 0, NULL, 0, 0};
+    sums_t u = {T - 7 * DAY_MS, T, 0, 0, safe - 7 * DAY_MS, 0, 0, NULL, 0, 0};
+    sums_t m = {T - 7 * DAY_MS, T, T - 14 * DAY_MS, T - 7 * DAY_MS, safe - 14 * DAY_MS, 0, 0, NULL, 0, 0};
     int rc;
     if ((rc = sums(s->drops, &d, err)) != RN_OK || (rc = sums(s->support, &u, err)) != RN_OK ||
         (rc = sums(s->data, &m, err)) != RN_OK)

@@ -190,6 +190,10 @@ fraud_process(rn_pf_t *f, rn_error_t *err)
     const void *v;
     size_t len;
     int rc;
+    if (country == NULL) { /* null: no country to compare */
+        country = "";
+        clen = 0;
+    }
 
     /* burst: this payment and those of the burst_ms before it. */
     unsigned char k[8];

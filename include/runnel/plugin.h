@@ -135,8 +135,11 @@ RN_API int rn_pf_port(const rn_pf_t *f, const char *name);
 /* The position of a field of an output port (-1: none). */
 RN_API int rn_pf_out_field(const rn_pf_t *f, int port, const char *name);
 /* Begins a record on port, every field null, with the current record's
- * event time (in finish: the watermark); where the port has the input's
- * schema, a copy of the current record. It is emitted by itself. */
+ * event time (in on_timer: the timer's; in finish: the latest record time
+ * the instance saw); where the port has the input's schema, a copy of the
+ * current record. It is emitted by itself. Not in open(). A failed emit
+ * (the job is failing) is returned here and fails the callback whatever
+ * it returns. */
 RN_API int rn_pf_out_begin(rn_pf_t *f, int port, rn_error_t *err);
 RN_API void rn_pf_out_set_null(rn_pf_t *f, int field);
 RN_API void rn_pf_out_set_int(rn_pf_t *f, int field, int64_t v); /* int and timestamp */
@@ -148,7 +151,8 @@ RN_API void rn_pf_out_set_string(rn_pf_t *f, int field, const char *s, size_t le
 /* ---- keyed state and timers (operators with `key:` only) ----
  *
  * State belongs to the current key: the key of the record in process(),
- * of the timer in on_timer(). It goes into checkpoints and savepoints and
+ * of the timer in on_timer(). Read and write state and set timers only
+ * there (in open() there is no key; in finish() the last one lingers). It goes into checkpoints and savepoints and
  * is restored, also with another parallelism (by key group), as every
  * operator's state is; data kept with rn_pf_set_data is not. Register
  * states in open() (a restored job matches them by name); a name has one

@@ -798,7 +798,13 @@ START_TEST(test_runtime_sink_failure)
     char path[700], yaml[2048];
     rn_error_t err = RN_ERROR_INIT;
 
-    snprintf(path, sizeof(path), "%s/no-such-dir/out.jsonl", dir);
+    /* A missing directory is made; a file where the directory should be
+     * cannot be. */
+    snprintf(path, sizeof(path), "%s/not-a-dir", dir);
+    FILE *in_the_way = fopen(path, "w");
+    ck_assert_ptr_nonnull(in_the_way);
+    fclose(in_the_way);
+    snprintf(path, sizeof(path), "%s/not-a-dir/out.jsonl", dir);
     snprintf(yaml, sizeof(yaml), BASIC_YAML, 2, 5000, 7, path);
     rn_job_t *job = job_from_yaml(yaml, 2, &err);
     ck_assert_msg(job != NULL, "%s", err.msg);
@@ -807,7 +813,7 @@ START_TEST(test_runtime_sink_failure)
     ck_assert_int_eq(err.code, rc);
     /* The message names the sink and the path. */
     ck_assert_msg(strstr(err.msg, "sink 'out'") != NULL, "%s", err.msg);
-    ck_assert_msg(strstr(err.msg, "no-such-dir") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "not-a-dir") != NULL, "%s", err.msg);
     rn_job_stats_t st;
     rn_job_stats(job, &st);
     ck_assert(!st.running);
