@@ -7,6 +7,8 @@
 #     and the test fails ($fail).
 #   kafka_topic NAME PARTITIONS: creates a topic or fails the test.
 #   wait_lines FILE N TRIES: waits until FILE has N lines.
+#   read_committed_stable DIR: runs DIR/job.yaml, a bounded read_committed
+#     reader writing DIR/out.jsonl, until two reads agree (see below).
 BROKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/broker.sh
 fail=0
 
@@ -42,4 +44,23 @@ wait_lines() {
     sleep 0.2
   done
   return 1
+}
+
+# A bounded read_committed reader ends at each partition's last stable
+# offset, and Kafka writes a committed transaction's markers only after
+# EndTxn has answered: read right after a job, a partition may not show
+# its last transaction yet. Read until two reads half a second apart give
+# as many lines (six at most); lost or doubled records still show.
+read_committed_stable() {
+  local rc=0 prev=-1 n _
+  for _ in 1 2 3 4 5 6; do
+    (cd "$1" && timeout 120 "$RUNNEL" run job.yaml --quiet > log 2>&1)
+    rc=$?
+    [ $rc -eq 0 ] || return $rc
+    n=$( { wc -l < "$1/out.jsonl"; } 2>/dev/null || echo 0)
+    [ "$n" = "$prev" ] && return 0
+    prev=$n
+    sleep 0.5
+  done
+  return $rc
 }

@@ -69,7 +69,7 @@ sinks:
 YAML
   # An open transaction would hold read_committed back at its start: the
   # reader would not reach the end it was given.
-  (cd "$1" && timeout 120 "$RUNNEL" run job.yaml --quiet > log 2>&1)
+  read_committed_stable "$1"
 }
 
 # ---- chaos ----------------------------------------------------------------------

@@ -68,7 +68,7 @@ sources:
 sinks:
   out: {type: file, inputs: [src], path: ./out.jsonl}
 YAML
-  (cd "$1" && timeout 120 "$RUNNEL" run job.yaml --quiet > log 2>&1)
+  read_committed_stable "$1"
 }
 
 d=$work/faults

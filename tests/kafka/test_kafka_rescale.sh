@@ -70,7 +70,7 @@ sources:
 sinks:
   out: {type: file, inputs: [src], path: ./out.jsonl}
 YAML
-  (cd "$1" && timeout 120 "$RUNNEL" run job.yaml --quiet > log 2>&1)
+  read_committed_stable "$1"
 }
 
 lines 0 $((N / 2 - 1)) | "$KAFKA_PRODUCE" "$addr" in 3 2>/dev/null
