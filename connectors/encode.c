@@ -11,10 +11,18 @@
  * @thread an encoder is immutable once built.
  */
 #include "connectors/encode.h"
+#include "stream/plugin_ext.h"
 
 #include <math.h>
 
 const char *const rn__format_names[] = {"json", "csv", NULL};
+
+bool
+rn__format_builtin(const char *name)
+{
+    /* raw is the Kafka connectors' third format. */
+    return strcmp(name, "json") == 0 || strcmp(name, "csv") == 0 || strcmp(name, "raw") == 0;
+}
 
 #define CELL_MAX 32 /* longest non-string cell: a float or an int64 */
 

@@ -29,6 +29,7 @@
  */
 #include "stream/conf.h"
 #include "stream/expr_int.h"
+#include "stream/plugin_ext.h"
 
 #include <errno.h>
 #include <math.h>
@@ -521,6 +522,12 @@ fn_find(const char *name, size_t len)
         if (strlen(fns[f].name) == len && memcmp(fns[f].name, name, len) == 0)
             return f;
     return -1;
+}
+
+bool
+rn__expr_fn_builtin(const char *name)
+{
+    return fn_find(name, strlen(name)) >= 0;
 }
 
 /* The arguments of one call while it is checked. */

@@ -12,13 +12,14 @@
  * @thread control.
  */
 #include "stream/job_int.h"
+#include "stream/plugin_ext.h"
 
 #include <ctype.h>
 #include <unistd.h>
 
 static const char *const job_keys[] = {"name",  "parallelism", "max_parallelism", "workers",
                                        "checkpoints", "state", "rest", "sources",
-                                       "operators",   "sinks", NULL};
+                                       "operators",   "sinks", "plugins", NULL};
 static const char *const section_names[] = {"sources", "operators", "sinks"};
 static const char *const section_singular[] = {"source", "operator", "sink"};
 
@@ -299,6 +300,30 @@ plan_job_settings(rn_job_t *job, rn_error_t *err)
     /* rn_job_options (the --workers flag) wins over the file. */
     if (v > 0 && job->nworkers == 0)
         job->nworkers = (int)v;
+    return RN_OK;
+}
+
+/* The libraries of `plugins:` (a path or a list of paths), loaded before
+ * any component is planned: their functions, formats, sources and sinks
+ * are then known by name (stream/plugin_ext.h). */
+static rn_code_t
+plan_plugins(rn_job_t *job, rn_error_t *err)
+{
+    const rn_conf_t *list = rn_conf_get(job->root, "plugins");
+    if (list == NULL)
+        return RN_OK;
+    size_t n = rn_conf_kind(list) == RN_CONF_SEQ ? rn_conf_len(list) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const rn_conf_t *item = rn_conf_kind(list) == RN_CONF_SEQ ? rn_conf_at(list, i) : list;
+        const char *path = rn_conf_scalar(item);
+        if (path == NULL || path[0] == '\0')
+            return rn__conf_err(err, RN_EINVAL, item,
+                                "plugins: expected the path of a shared library, or a list of them");
+        rn_error_t e = RN_ERROR_INIT;
+        rn_code_t rc = rn__plugin_load_global(path, &e);
+        if (rc != RN_OK)
+            return rn__conf_err(err, rc, item, "%s", e.msg);
+    }
     return RN_OK;
 }
 
@@ -734,7 +759,7 @@ rn__job_plan(rn_job_t *job, rn_error_t *err)
 {
     rn_code_t rc;
 
-    if ((rc = plan_job_settings(job, err)) != RN_OK ||
+    if ((rc = plan_job_settings(job, err)) != RN_OK || (rc = plan_plugins(job, err)) != RN_OK ||
         (rc = plan_state_settings(job, err)) != RN_OK ||
         (rc = collect_nodes(job, err)) != RN_OK)
         return rc;

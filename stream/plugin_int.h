@@ -9,12 +9,25 @@
 
 #include <runnel/plugin.h>
 
+#include <limits.h>
+
 typedef struct rn__plugin_lib {
     void *handle;              /* dlopen's */
     rn_process_fn_t fn; /* the operator the component names (a copy) */
 } rn__plugin_lib_t;
 
 typedef struct pplan pplan_t; /* op_plugin.c */
+
+typedef struct rn__ext rn__ext_t; /* plugin_ext.c */
+
+/* What one library's init registers (or, for the process functions the
+ * program registers itself, the program). */
+struct rn_plugin {
+    const char *path;
+    rn_process_fn_t *fns; /* copies, members the plugin did not know zeroed */
+    size_t n, cap;
+    rn__ext_t *ext;       /* functions, formats, sources, sinks: a list, owned */
+};
 
 /* One running instance of a plugin operator. */
 struct rn_pf {
@@ -43,6 +56,15 @@ struct rn_pf {
  * name in it. @returns the loaded library (free with rn__plugin_unload)
  * or NULL with err set. */
 rn__plugin_lib_t *rn__plugin_load(const char *path, const char *name, rn_error_t *err);
+/* Checks, loads (dlopen) and initialises the library at path: reg gets
+ * what it registered (free with rn__plugin_reg_fini), resolved its
+ * realpath. @returns the dlopen handle, or NULL with err set. */
+void *rn__plugin_open(const char *path, char resolved[PATH_MAX], rn_plugin_t *reg,
+                      rn_error_t *err);
+void rn__plugin_reg_fini(rn_plugin_t *reg);
+/* Frees a list of pending registrations (plugin_ext.c). Accepts NULL. */
+void rn__ext_list_free(rn__ext_t *list);
+
 /* Accepts NULL. */
 void rn__plugin_unload(rn__plugin_lib_t *lib);
 /* The process function name registered by the program itself

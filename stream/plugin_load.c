@@ -19,6 +19,7 @@
  * @thread control (plan time).
  */
 #include "stream/plugin_int.h"
+#include "stream/plugin_ext.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -29,12 +30,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct rn_plugin {
-    const char *path;
-    rn_process_fn_t *fns; /* copies, members the plugin did not know zeroed */
-    size_t n, cap;
-};
 
 /* The smallest table accepted: up to process(), which every ABI has. */
 #define FN_MIN_SIZE (offsetof(rn_process_fn_t, process) + sizeof(void (*)(void)))
@@ -127,14 +122,23 @@ rn__plugin_unload(rn__plugin_lib_t *lib)
     rn_free(lib);
 }
 
-rn__plugin_lib_t *
-rn__plugin_load(const char *path, const char *name, rn_error_t *err)
+void
+rn__plugin_reg_fini(rn_plugin_t *reg)
+{
+    rn_free(reg->fns);
+    rn__ext_list_free(reg->ext);
+    reg->fns = NULL;
+    reg->ext = NULL;
+    reg->n = reg->cap = 0;
+}
+
+void *
+rn__plugin_open(const char *path, char resolved[PATH_MAX], rn_plugin_t *reg, rn_error_t *err)
 {
     /* The file itself, through any symlinks, and its own directory are
      * what must be safe (a symlink in a safe directory may point into an
      * unsafe one); loading the resolved path also keeps dlopen from
      * searching the library path for a name without a slash. */
-    char resolved[PATH_MAX];
     if (realpath(path, resolved) == NULL) {
         rn__errf(err, RN_EINVAL, "plugin library %s: %s", path, strerror(errno));
         return NULL;
@@ -149,30 +153,42 @@ rn__plugin_load(const char *path, const char *name, rn_error_t *err)
                  why ? why : "unknown error");
         return NULL;
     }
-    rn__plugin_lib_t *lib = rn_xcalloc(1, sizeof(*lib));
-    lib->handle = h;
     void *sym = dlsym(h, RN_PLUGIN_INIT_SYMBOL);
     if (sym == NULL) {
         rn__errf(err, RN_EINVAL,
                  "plugin library %s has no function %s: a plugin exports "
                  "int " RN_PLUGIN_INIT_SYMBOL "(rn_plugin_t *, rn_error_t *) (runnel/plugin.h)",
                  path, RN_PLUGIN_INIT_SYMBOL);
-        rn__plugin_unload(lib);
+        dlclose(h);
         return NULL;
     }
     rn_plugin_init_fn init;
     memcpy(&init, &sym, sizeof(init)); /* object to function pointer, as POSIX allows */
-    struct rn_plugin reg = {.path = path};
+    memset(reg, 0, sizeof(*reg));
+    reg->path = path;
     rn_error_t e = RN_ERROR_INIT;
-    int irc = init(&reg, &e);
+    int irc = init(reg, &e);
     if (irc != RN_OK) {
         if (e.msg[0] == '\0')
             rn__errf(&e, irc, "%s failed (%d)", RN_PLUGIN_INIT_SYMBOL, irc);
         rn__errf(err, irc < 0 ? (rn_code_t)irc : RN_EINVAL, "plugin library %s: %s", path, e.msg);
-        rn_free(reg.fns);
-        rn__plugin_unload(lib);
+        rn__plugin_reg_fini(reg);
+        dlclose(h);
         return NULL;
     }
+    return h;
+}
+
+rn__plugin_lib_t *
+rn__plugin_load(const char *path, const char *name, rn_error_t *err)
+{
+    char resolved[PATH_MAX];
+    rn_plugin_t reg;
+    void *h = rn__plugin_open(path, resolved, &reg, err);
+    if (h == NULL)
+        return NULL;
+    rn__plugin_lib_t *lib = rn_xcalloc(1, sizeof(*lib));
+    lib->handle = h;
     bool found = false;
     for (size_t i = 0; i < reg.n; i++)
         if (strcmp(reg.fns[i].name, name) == 0) {
@@ -187,11 +203,14 @@ rn__plugin_load(const char *path, const char *name, rn_error_t *err)
                                   reg.fns[i].name);
         rn__errf(err, RN_EINVAL, "plugin library %s has no operator '%s' (it registers: %s)", path,
                  name, reg.n ? names : "none");
-        rn_free(reg.fns);
+        rn__plugin_reg_fini(&reg);
         rn__plugin_unload(lib);
         return NULL;
     }
-    rn_free(reg.fns);
+    /* Functions, formats, sources and sinks of a library named by an
+     * operator's `library:` are not registered: those come from the job's
+     * `plugins:` list (rn__plugin_load_global). */
+    rn__plugin_reg_fini(&reg);
     return lib;
 }
 
@@ -242,7 +261,8 @@ rn__plugin_builtin(const char *name, rn_error_t *err)
     if (lib == NULL)
         rn__errf(err, RN_EINVAL,
                  "no process function '%s' is registered in this program "
-                 "(rn_process_fn_register), and no library is given",
+                 "(rn_process_fn_register) or by a library of the job's `plugins:`, and no "
+                 "library is given",
                  name);
     return lib;
 }

@@ -17,6 +17,7 @@
  */
 #include "stream/conf.h"
 #include "windows/window_int.h"
+#include "stream/plugin_ext.h"
 
 #include <ctype.h>
 
@@ -27,6 +28,15 @@ const char *
 rn__agg_fn_name(rn_agg_fn_t fn)
 {
     return fn_names[fn];
+}
+
+bool
+rn__agg_fn_builtin(const char *name)
+{
+    for (int i = 0; fn_names[i] != NULL; i++)
+        if (strcmp(fn_names[i], name) == 0)
+            return true;
+    return false;
 }
 
 /* ---- parsing ---- */

@@ -212,4 +212,10 @@ RN_API const char *rn_pf_key_string(rn_pf_t *f, int i, size_t *len);
 RN_API int rn_pf_fail(const rn_pf_t *f, rn_error_t *err, int code, const char *fmt, ...)
     RN_PRINTF(4, 5);
 
+/* What else a plugin may register: scalar and aggregate functions,
+ * formats, sources and sinks. */
+#include <runnel/connector.h>
+#include <runnel/format.h>
+#include <runnel/functions.h>
+
 #endif
