@@ -18,6 +18,7 @@
 # Env: RUNNEL, RN_PLUGINS (the built test plugins), RN_TEST_TMP.
 set -u
 : "${RUNNEL:?}" "${RN_PLUGINS:?}"
+mkdir -p "${RN_TEST_TMP:-/tmp}"
 TMP=$(mktemp -d "${RN_TEST_TMP:-/tmp}/plugin.XXXXXX")
 cd "$TMP" || exit 1
 fail=0
@@ -105,6 +106,45 @@ chmod 0755 shared/libtest_ops.so
 chmod 0777 shared
 refused writable_dir "which others than its owner can write" threshold "{threshold: 1}" "$TMP/shared/libtest_ops.so"
 chmod 0755 shared
+
+# ---- the job's plugins: list ------------------------------------------------------
+# A library named in the top-level plugins: registers its operators for
+# the process: `type: plugin` then names them without library:. Listed
+# twice (the same file through another path), it loads once. A missing
+# library or a non-path entry is refused at its own line.
+ln -sf "$RN_PLUGINS/libtest_ops.so" ops-link.so
+plugins_job() { # FILE PLUGINS-YAML
+  cat > "$1" <<YAML
+name: plugins-list
+plugins: $2
+sources:
+  src: {type: file, path: in.jsonl, schema: {id: int, key: string, value: int, ts: timestamp}, event_time: ts}
+operators:
+  op: {type: plugin, inputs: [src], operator: doubler}
+sinks:
+  out: {type: file, inputs: [op], path: ./$1.out.jsonl}
+YAML
+}
+plugins_job list.yaml "[$RN_PLUGINS/libtest_ops.so, ./ops-link.so]"
+"$RUNNEL" run list.yaml --quiet > list.log 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(sort list.yaml.out.jsonl)" = "$want" ]' \
+  "an operator of a library in plugins: runs without library: (the library listed twice loads once; rc $rc: $(head -c 300 list.log))"
+plugins_job nolist.yaml "[]"
+"$RUNNEL" run nolist.yaml --quiet > nolist.log 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "nolist.yaml:[0-9]*:[0-9]*: .*no process function .doubler. is registered .*plugins:" nolist.log' \
+  "without the library, the operator is unknown and the message names plugins: ($(head -1 nolist.log | cut -c1-200))"
+plugins_job miss.yaml "[./ops-link.so, ./nope.so]"
+"$RUNNEL" run miss.yaml --quiet > miss.log 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "miss.yaml:2:[0-9]*: plugin library ./nope.so: No such file" miss.log' \
+  "a missing library in plugins: is refused at its line ($(head -1 miss.log | cut -c1-200))"
+plugins_job notpath.yaml "[{a: b}]"
+"$RUNNEL" run notpath.yaml --quiet > notpath.log 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "notpath.yaml:2:[0-9]*: plugins: expected the path of a shared library" notpath.log' \
+  "a plugins: entry that is not a path is refused ($(head -1 notpath.log | cut -c1-200))"
 
 # ---- a failure in process() ---------------------------------------------------------
 { head -500 in.jsonl; echo '{"id":5000,"key":"k1","value":-1,"ts":1700000001000}'; } > bad.jsonl
