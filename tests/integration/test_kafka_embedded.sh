@@ -105,5 +105,37 @@ rc=$?
 check '[ $rc -eq 0 ] && [ "$(grep -c window_start out)" -gt 0 ]' \
   "examples/quickstart/kafka.yaml runs and prints windows (rc $rc)"
 
+# ---- ${NAME} in properties ------------------------------------------------------
+# A property's value may come from the environment, so that secrets stay
+# out of job files: the value reaches librdkafka (a bad one is refused by
+# librdkafka, naming it), and an unset variable is refused at its line.
+env_job() {
+  cat > env.yaml <<'YAML'
+name: embedded-env
+sources:
+  gen: {type: datagen, generator: sequence, events: 100, keys: 5, event_time: ts}
+sinks:
+  out:
+    type: kafka
+    inputs: [gen]
+    brokers: embedded
+    topic: env
+    format: json
+    properties: {security.protocol: "${RN_TEST_PROTOCOL}"}
+YAML
+}
+env_job
+RN_TEST_PROTOCOL=plaintext "$RUNNEL" run env.yaml --quiet > env_ok.log 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "a property from the environment (security.protocol=\${RN_TEST_PROTOCOL}=plaintext) is accepted (rc $rc: $(head -c 200 env_ok.log))"
+RN_TEST_PROTOCOL=carrier-pigeon "$RUNNEL" run env.yaml --quiet > env_bad.log 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "carrier-pigeon" env_bad.log' \
+  "the variable's value is what librdkafka gets: a bad one is refused with it ($(head -1 env_bad.log | cut -c1-200))"
+env -u RN_TEST_PROTOCOL "$RUNNEL" run env.yaml --quiet > env_unset.log 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "env.yaml:[0-9]*:[0-9]*: .*needs the environment variable RN_TEST_PROTOCOL, which is not set" env_unset.log' \
+  "an unset variable is refused at its line ($(head -1 env_unset.log | cut -c1-200))"
+
 [ $fail -eq 0 ] && cd / && rm -rf "$TMP"
 exit $fail
