@@ -294,6 +294,28 @@ if [ -n "${RN_EXAMPLES:-}" ] && [ -n "${RN_SRC:-}" ]; then
   rc=$?
   check '[ $rc -eq 0 ] && [ -s "$work/al-emb.jsonl" ] && [ "$(sort "$work/al-real.jsonl")" = "$(sort "$work/al-emb.jsonl")" ] && [ "$(sort "$work/se-real.jsonl")" = "$(sort "$work/se-emb.jsonl")" ]' \
     "examples/iot against the broker: the alerts and sessions of the embedded run (rc $rc)"
+  # clv, fraud and churn: the same, each job's Kafka components given
+  # this broker (the topics are created here, with 3 partitions).
+  for t in orders clv payments flags customer-events churn-alerts; do kafka_topic "$t" 3; done
+  ex clv-emb clv/clv.yaml clv --set "sinks.clv_file.path=$work/clv-emb.jsonl"
+  ex clv-real clv/clv.yaml clv --set "sinks.clv_file.path=$work/clv-real.jsonl" \
+    --set "sources.orders.brokers=$addr" --set "sinks.to_kafka.brokers=$addr" --set "sinks.clv_topic.brokers=$addr"
+  rc=$?
+  check '[ $rc -eq 0 ] && [ -s "$work/clv-emb.jsonl" ] && [ "$(sort "$work/clv-real.jsonl")" = "$(sort "$work/clv-emb.jsonl")" ]' \
+    "examples/clv against the broker: the values of the embedded run ($(wc -l < "$work/clv-real.jsonl" 2>/dev/null) updates, rc $rc)"
+  ex fraud-emb fraud/fraud.yaml flag --set "sinks.flags_file.path=$work/fr-emb.jsonl"
+  ex fraud-real fraud/fraud.yaml flag --set "sinks.flags_file.path=$work/fr-real.jsonl" \
+    --set "sources.payments.brokers=$addr" --set "sinks.to_kafka.brokers=$addr" --set "sinks.flags_topic.brokers=$addr"
+  rc=$?
+  check '[ $rc -eq 0 ] && [ -s "$work/fr-emb.jsonl" ] && [ "$(sort "$work/fr-real.jsonl")" = "$(sort "$work/fr-emb.jsonl")" ]' \
+    "examples/fraud against the broker: the flags of the embedded run ($(wc -l < "$work/fr-real.jsonl" 2>/dev/null) flags, rc $rc)"
+  (cd "$RN_SRC" && examples/churn/gen_events.sh > "$work/churn-events.jsonl")
+  ex churn-emb churn/churn.yaml score --set "sources.file.path=$work/churn-events.jsonl" --set "sinks.alerts_file.path=$work/ch-emb.jsonl"
+  ex churn-real churn/churn.yaml score --set "sources.file.path=$work/churn-events.jsonl" --set "sinks.alerts_file.path=$work/ch-real.jsonl" \
+    --set "sources.events.brokers=$addr" --set "sinks.to_kafka.brokers=$addr" --set "sinks.alerts_topic.brokers=$addr"
+  rc=$?
+  check '[ $rc -eq 0 ] && [ -s "$work/ch-emb.jsonl" ] && [ "$(sort "$work/ch-real.jsonl")" = "$(sort "$work/ch-emb.jsonl")" ]' \
+    "examples/churn against the broker: the alerts of the embedded run ($(wc -l < "$work/ch-real.jsonl" 2>/dev/null) alerts, rc $rc)"
 fi
 
 # ---- refusals ---------------------------------------------------------------
