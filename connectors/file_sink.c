@@ -1,6 +1,6 @@
 /*
- * connectors/file_sink.c: the "file" sink: one file of JSON lines or CSV
- * at `path`, written by a single instance whatever the job's parallelism.
+ * connectors/file_sink.c: the "file" sink: one file of JSON lines, CSV or
+ * lines of a plugin's format (text_sink.c) at `path`, written by a single instance whatever the job's parallelism.
  *
  * Design: an output file is never left half-written. The sink writes into
  * a temporary file in the destination's directory (".NAME.tmp-PID", so

@@ -1,6 +1,6 @@
 /*
- * connectors/file_source.c: the "file" source: JSON lines or CSV files read
- * into rows of a declared schema.
+ * connectors/file_source.c: the "file" source: JSON lines, CSV files or
+ * lines of a plugin's format read into rows of a declared schema.
  *
  * Design: `path` is a file or a glob pattern. The matching files, sorted by
  * name, are dealt to the instances round-robin (file k to instance
@@ -14,7 +14,9 @@
  * bad record, handled by on_error: fail (the poll fails with
  * "FILE:LINE: field 'x': expected ..."), skip (dropped and counted; one
  * warning with the count and the first reason at close) or dead-letter (a
- * row on the side output "errors": error, raw record, "FILE:LINE"). A CSV
+ * row on the side output "errors": error, raw record, "FILE:LINE"). A
+ * plugin's format decodes each line (without its line break): its RN_EDATA
+ * is a bad record, any other error stops the job at the line. A CSV
  * file whose header lacks a schema field fails the job whatever on_error
  * says: no record of it could be read.
  *
@@ -36,6 +38,7 @@ static const char *const keys[] = {"path", "format", "schema", "on_error", NULL}
 typedef struct fsrc_plan {
     char *path; /* owned */
     rn_format_t format;
+    const rn_format_fn_t *ext; /* a plugin's format (format then json), or NULL */
     int on_error;
     int et_field;    /* event-time field of the main output, or -1 */
     int errors_port; /* side output "errors", or -1 */
@@ -77,6 +80,7 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     fsrc_plan_t *plan;
     rn_schema_t *schema;
     const char *path = NULL;
+    const rn_format_fn_t *ext;
     int format;
     char what[160];
     rn_code_t rc;
@@ -85,8 +89,8 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if (rn__conf_require(conf, "path", what, err) == NULL)
         return err ? err->code : RN_EINVAL;
     if ((rc = rn__conf_str(conf, "path", NULL, &path, err)) != RN_OK ||
-        (rc = rn__conf_enum(conf, "format", rn__format_names, RN_FORMAT_JSON, &format, err)) !=
-            RN_OK)
+        (rc = rn__conn_format(conf, what, rn__format_names, RN_FORMAT_JSON, RN_FMT_DECODE,
+                              &format, &ext, err)) != RN_OK)
         return rc;
     if (path == NULL || *path == '\0')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "path"),
@@ -98,6 +102,7 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     plan = rn_xcalloc(1, sizeof(*plan));
     plan->path = rn_xstrdup(path);
     plan->format = (rn_format_t)format;
+    plan->ext = ext;
     rn__pc_set_plan(pc, plan, fsrc_plan_free);
     if ((rc = rn__bad_plan(pc, &plan->on_error, &plan->errors_port, err)) != RN_OK)
         return rc;
@@ -420,13 +425,19 @@ fsrc_close(rn_op_t *op)
     rn__op_set_data(op, NULL);
 }
 
+/* @returns RN_OK, RN_EDATA (a bad record: the reason in st->errbuf) or
+ * another error in err (a plugin's format failing: the job stops). */
 static rn_code_t
-decode(fsrc_t *st, const char *rec, size_t len, rn_value_t *row, rn_arena_t *arena)
+decode(fsrc_t *st, const char *rec, size_t len, rn_value_t *row, rn_arena_t *arena,
+       rn_error_t *err)
 {
     const fsrc_plan_t *plan = st->plan;
     rn_code_t rc;
 
-    if (plan->format == RN_FORMAT_CSV)
+    if (plan->ext != NULL)
+        rc = rn__fmt_decode(plan->ext, st->schema, rec, len, row, arena, st->errbuf,
+                            sizeof(st->errbuf), err);
+    else if (plan->format == RN_FORMAT_CSV)
         rc = rn__csv_dec_record(st->csv, rec, len, row, arena, st->errbuf, sizeof(st->errbuf));
     else
         rc = rn__json_decode_line(st->schema, rec, len, row, arena, st->errbuf,
@@ -467,11 +478,15 @@ fsrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
         if (rc != RN_OK)
             break;
         rn_value_t *row = rn__batch_append(b, 0);
-        if (decode(st, rec, len, row, &b->arena) == RN_OK) {
+        if ((rc = decode(st, rec, len, row, &b->arena, err)) == RN_OK) {
             b->ts[b->n - 1] = et >= 0 ? row[et].u.i : 0;
             continue;
         }
         b->n--;
+        if (rc != RN_EDATA) {
+            rn__errctx(err, "%s:%lld", st->name, (long long)line);
+            break;
+        }
         if ((rc = bad_record(op, st, rec, len, line, err)) != RN_OK)
             break;
     }

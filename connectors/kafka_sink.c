@@ -1,6 +1,7 @@
 /*
  * connectors/kafka_sink.c: the "kafka" sink: each row a message of a
- * topic, JSON or CSV (no header), keyed by fields; at-least-once here,
+ * topic, JSON, CSV (no header) or a plugin's format (the bytes its encode
+ * writes), keyed by fields; at-least-once here,
  * exactly-once through kafka_txn.c.
  *
  * Design: an idempotent librdkafka producer per instance (no duplicates
@@ -573,7 +574,14 @@ ksink_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
             continue;
         }
         s->out.buf.len = 0;
-        if ((rc = rn__encoder_row(enc, row, &s->out.buf)) != RN_OK) {
+        if (enc == NULL) {
+            /* A plugin's format: its bytes are the value. */
+            if ((rc = rn__fmt_encode(s->out.ext, s->out.schemas[input], row, &s->out.buf,
+                                     err)) != RN_OK) {
+                rn__errctx(err, "%s", s->what);
+                break;
+            }
+        } else if ((rc = rn__encoder_row(enc, row, &s->out.buf)) != RN_OK) {
             rc = rn__errf(err, rc, "%s: out of memory encoding a row", s->what);
             break;
         }

@@ -1,6 +1,6 @@
 /*
- * connectors/kafka_source.c: the "kafka" source: records of a topic, JSON
- * or CSV, into rows of a declared schema.
+ * connectors/kafka_source.c: the "kafka" source: records of a topic, JSON,
+ * CSV, raw or a plugin's format, into rows of a declared schema.
  *
  * Design: partitions are assigned, not subscribed: partition p goes to
  * instance p % parallelism, so that who reads what is decided by the job,
@@ -30,7 +30,9 @@
  * headers (a JSON object of strings).
  *
  * `format: raw` puts the value as it is into the schema's one string
- * field (a record without a value: null).
+ * field (a record without a value: null). A plugin's format decodes the
+ * value (format_plugin.c): its RN_EDATA is a bad record, any other error
+ * stops the job with the record's TOPIC/PARTITION@OFFSET.
  *
  * `brokers: embedded`: kafka_embedded.c. Dead letters to a topic: the
  * kafka sink's `dead_letters` takes the `errors` output.
@@ -75,7 +77,8 @@ typedef struct ksrc_plan {
     rn_schema_t *payload;          /* the declared schema: what a message's value holds; owned */
     int meta[META_N];              /* output field of each metadata, or -1 */
     rn_kafka_props_t props;
-    int format; /* KFORMAT_* */
+    int format;                /* KFORMAT_* */
+    const rn_format_fn_t *ext; /* a plugin's format (format then json), or NULL */
     int start;
     bool bounded;
     int64_t discovery_ms; /* partition_discovery; 0: off */
@@ -180,6 +183,7 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     const rn_conf_t *conf = rn__pc_conf(pc);
     const char *brokers = NULL, *topic = NULL, *group = NULL;
     int format, start, bounded = -1;
+    const rn_format_fn_t *ext;
     char what[160];
     rn_code_t rc;
 
@@ -190,8 +194,8 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if ((rc = rn__conf_str(conf, "brokers", NULL, &brokers, err)) != RN_OK ||
         (rc = rn__conf_str(conf, "topic", NULL, &topic, err)) != RN_OK ||
         (rc = rn__conf_str(conf, "group", NULL, &group, err)) != RN_OK ||
-        (rc = rn__conf_enum(conf, "format", format_names, KFORMAT_JSON, &format, err)) !=
-            RN_OK ||
+        (rc = rn__conn_format(conf, what, format_names, KFORMAT_JSON, RN_FMT_DECODE, &format,
+                              &ext, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "start", start_names, START_EARLIEST, &start, err)) != RN_OK ||
         (rc = rn__conf_enum(conf, "bounded", bounded_names, -1, &bounded, err)) != RN_OK)
         return rc;
@@ -244,6 +248,7 @@ ksrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         snprintf(plan->group, n, "runnel.%s", rn__pc_name(pc));
     }
     plan->format = format;
+    plan->ext = ext;
     if (format == KFORMAT_RAW &&
         (plan->payload->nfields != 1 || plan->payload->fields[0].type != RN_TYPE_STRING)) {
         ksrc_plan_free(plan);
@@ -643,8 +648,11 @@ fill_metadata(const ksrc_plan_t *plan, const rd_kafka_message_t *m, rn_value_t *
         row[plan->meta[META_HEADERS]] = headers_value(m, arena);
 }
 
+/* @returns RN_OK, RN_EDATA (a bad record: the reason in st->errbuf) or
+ * another error in err (a plugin's format failing: the job stops). */
 static rn_code_t
-decode(ksrc_t *st, const rd_kafka_message_t *m, rn_value_t *row, rn_arena_t *arena)
+decode(ksrc_t *st, const rd_kafka_message_t *m, rn_value_t *row, rn_arena_t *arena,
+       rn_error_t *err)
 {
     const ksrc_plan_t *plan = st->plan;
     const char *rec = m->payload != NULL ? m->payload : "";
@@ -655,6 +663,9 @@ decode(ksrc_t *st, const rd_kafka_message_t *m, rn_value_t *row, rn_arena_t *are
                                                   len > UINT32_MAX ? UINT32_MAX : (uint32_t)len)
                                     : rn__val_null();
         rc = RN_OK;
+    } else if (plan->ext != NULL) {
+        rc = rn__fmt_decode(plan->ext, plan->payload, rec, len, row, arena, st->errbuf,
+                            sizeof(st->errbuf), err);
     } else if (plan->format == KFORMAT_CSV)
         rc = rn__csv_dec_record(st->csv, rec, len, row, arena, st->errbuf, sizeof(st->errbuf));
     else
@@ -727,7 +738,8 @@ take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_error_t *
     kp->next = m->offset + 1;
     kp->last_ms = st->now_ms;
     rn_value_t *row = rn__batch_append(b, 0);
-    if (decode(st, m, row, &b->arena) == RN_OK) {
+    rn_code_t rc = decode(st, m, row, &b->arena, err);
+    if (rc == RN_OK) {
         int64_t ts = st->plan->et_field >= 0 ? row[st->plan->et_field].u.i : 0;
         b->ts[b->n - 1] = ts;
         if (ts > kp->max_ts)
@@ -735,6 +747,9 @@ take(rn_op_t *op, ksrc_t *st, rd_kafka_message_t *m, rn_batch_t *b, rn_error_t *
         return RN_OK;
     }
     b->n--;
+    if (rc != RN_EDATA)
+        return rn__errctx(err, "%s: %s/%" PRId32 "@%" PRId64, st->what, st->plan->topic,
+                          m->partition, m->offset);
     return bad_record(op, st, m, err);
 }
 

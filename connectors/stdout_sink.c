@@ -1,7 +1,7 @@
 /*
- * connectors/stdout_sink.c: the "stdout" sink: JSON lines or CSV on the
- * standard output, for demos and pipes. One instance, so that lines from
- * different instances never interleave.
+ * connectors/stdout_sink.c: the "stdout" sink: JSON lines, CSV or the
+ * lines of a plugin's format on the standard output, for demos and pipes.
+ * One instance, so that lines from different instances never interleave.
  *
  * Design: the same encoders as the file sink fill a buffer that goes to
  * stdout through stdio (so that it keeps its order with anything else the

@@ -1,14 +1,16 @@
 /*
- * connectors/text_sink.c: what the file and stdout sinks share: reading
+ * connectors/text_sink.c: what the file, stdout and Kafka sinks share: reading
  * `format`, keeping the input schemas, and encoding batches of any input
  * into one buffer (see connector_int.h).
  *
  * Design: a sink may have several inputs. JSON lines carry their field
  * names, so inputs with different schemas can share one output; a CSV file
  * has one header, so every input must have the first input's schema (names
- * and types, in order), which plan time checks. Schemas are copied at plan
- * time so that the encoders do not depend on how long the upstream's plan
- * keeps its own.
+ * and types, in order), which plan time checks. A plugin's format
+ * (format_plugin.c) encodes each row alone, with its input's schema, into
+ * bytes that end with the line break added here. Schemas are copied at
+ * plan time so that the encoders do not depend on how long the upstream's
+ * plan keeps its own.
  *
  * @thread plan: control; rn_text_out_t: the sink's task.
  */
@@ -34,12 +36,12 @@ rn__text_plan_init(rn_plan_ctx_t *pc, const char *what, rn_text_plan_t *tp, rn_e
     rn_code_t rc;
 
     memset(tp, 0, sizeof(*tp));
-    if ((rc = rn__conf_enum(conf, "format", rn__format_names, RN_FORMAT_JSON, &format, err)) !=
-        RN_OK)
+    if ((rc = rn__conn_format(conf, what, rn__format_names, RN_FORMAT_JSON, RN_FMT_ENCODE,
+                              &format, &tp->ext, err)) != RN_OK)
         return rc;
     int n = rn__pc_ninputs(pc);
     const rn_schema_t *first = n > 0 ? rn__pc_input_schema(pc, 0) : NULL;
-    for (int i = 1; i < n && format == RN_FORMAT_CSV; i++) {
+    for (int i = 1; i < n && tp->ext == NULL && format == RN_FORMAT_CSV; i++) {
         const rn_schema_t *s = rn__pc_input_schema(pc, i);
         if (!same_schema(first, s)) {
             char a[200], b[200];
@@ -80,6 +82,10 @@ rn__text_out_init(rn_text_out_t *out, const rn_text_plan_t *tp, rn_error_t *err)
     if (out->enc == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory");
     out->n = tp->ninputs;
+    out->ext = tp->ext;
+    out->schemas = tp->schemas;
+    if (tp->ext != NULL)
+        return RN_OK; /* the plugin encodes; there is no header */
     for (int i = 0; i < tp->ninputs; i++)
         if ((out->enc[i] = rn__encoder_new(tp->format, tp->schemas[i])) == NULL)
             return rn__errf(err, RN_ENOMEM, "out of memory");
@@ -100,10 +106,28 @@ rn__text_out_fini(rn_text_out_t *out)
     memset(out, 0, sizeof(*out));
 }
 
+/* A plugin's format: each row's bytes and a line break. */
+static rn_code_t
+ext_batch(rn_text_out_t *out, int input, const rn_batch_t *b, rn_error_t *err)
+{
+    for (uint32_t r = 0; r < b->n; r++) {
+        rn_code_t rc = rn__fmt_encode(out->ext, out->schemas[input], RN_ROW(b, r), &out->buf, err);
+        if (rc != RN_OK)
+            return rc;
+        if (rn__buf_reserve(&out->buf, 1) != RN_OK)
+            return rn__errf(err, RN_ENOMEM, "out of memory encoding %u records", b->n);
+        out->buf.data[out->buf.len++] = '\n';
+    }
+    out->records += b->n;
+    return RN_OK;
+}
+
 rn_code_t
 rn__text_out_batch(rn_text_out_t *out, int input, const rn_batch_t *b, rn_error_t *err)
 {
     rn_assert(input >= 0 && input < out->n);
+    if (out->ext != NULL)
+        return ext_batch(out, input, b, err);
     if (rn__encoder_batch(out->enc[input], b, &out->buf) != RN_OK)
         return rn__errf(err, RN_ENOMEM, "out of memory encoding %u records", b->n);
     out->records += b->n;
