@@ -13,6 +13,7 @@
  */
 #include "stream/job_int.h"
 #include "stream/plugin_ext.h"
+#include "stream/plugin_int.h"
 
 #include <ctype.h>
 #include <unistd.h>
@@ -462,19 +463,43 @@ collect_nodes(rn_job_t *job, rn_error_t *err)
                 return err ? err->code : RN_EINVAL;
             if ((rc = rn__conf_str(conf, "type", NULL, &type, err)) != RN_OK)
                 return rc;
+            /* Built in, else a source or sink a library of `plugins:`
+             * registered (a generic class that finds it by this name). */
             const rn_opclass_t *cls = rn__opclass_find((rn_section_t)s, type);
+            if (cls == NULL)
+                cls = rn__opclass_ext((rn_section_t)s, type);
             if (cls == NULL) {
-                const char *const *names = rn__opclass_names((rn_section_t)s);
+                const char *const *builtin = rn__opclass_names((rn_section_t)s);
+                char ext[512] = "";
+                if (s != RN_OPERATOR)
+                    rn__ext_names(s == RN_SOURCE ? RN_EXT_SOURCE : RN_EXT_SINK, ext,
+                                  sizeof(ext));
+                /* Candidates: the built-in names, then the registered ones
+                 * (ext split at its ", " in place). */
+                const char *names[64];
+                size_t nn = 0;
+                for (size_t k = 0; builtin[k] && nn < 63; k++)
+                    names[nn++] = builtin[k];
+                for (char *p = ext[0] ? ext : NULL; p != NULL && nn < 63;) {
+                    names[nn++] = p;
+                    char *sep = strstr(p, ", ");
+                    if (sep != NULL) {
+                        *sep = '\0';
+                        sep += 2;
+                    }
+                    p = sep;
+                }
+                names[nn] = NULL;
                 const char *dym = rn__did_you_mean(type, names);
-                char list[256] = "";
+                char list[768] = "";
                 for (size_t k = 0; names[k]; k++) {
                     strncat(list, k ? ", " : "", sizeof(list) - strlen(list) - 1);
                     strncat(list, names[k], sizeof(list) - strlen(list) - 1);
                 }
                 if (dym)
                     return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "type"),
-                                        "%s: unknown %s type '%s'; did you mean '%s'?", what,
-                                        section_singular[s], type, dym);
+                                        "%s: unknown %s type '%s'; did you mean '%s'? (known: %s)",
+                                        what, section_singular[s], type, dym, list);
                 return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "type"),
                                     "%s: unknown %s type '%s' (known: %s)", what,
                                     section_singular[s], type, list);

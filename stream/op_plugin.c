@@ -1,7 +1,9 @@
 /*
  * stream/op_plugin.c: the `plugin` operator, a process function written in
  * C and loaded from a shared library (include/runnel/plugin.h,
- * docs/plugins.md).
+ * docs/plugins.md), and the rn_pf_t machinery it shares with the plugin
+ * sources and sinks (op_plugin_io.c): plans, instances, the rn_pf_*
+ * accessors and emitting.
  *
  * Plan time loads the library (stream/plugin_load.c), lets the function
  * declare its outputs and keeps both in the plan, shared by the
@@ -20,28 +22,8 @@
 
 static const char *const plugin_keys[] = {"library", "operator", "key", "config", NULL};
 
-typedef struct pport {
-    char *name;          /* NULL: the main output */
-    rn_schema_t *schema; /* until handed to rn__pc_add_output */
-    bool as_input;       /* the input's schema: a begun row copies the record */
-} pport_t;
-
-typedef struct pplan {
-    rn__plugin_lib_t *lib;
-    const rn_process_fn_t *fn;
-    const rn_conf_t *config; /* borrowed from the job's tree */
-    const rn_schema_t *in;   /* the input's schema, borrowed from the graph */
-    int nports;              /* port i of the component is ports[i] */
-    pport_t *ports;
-} pplan_t;
-
-struct rn_pf_plan {
-    rn_plan_ctx_t *pc;
-    pplan_t *plan;
-};
-
-static void
-pplan_free(void *p)
+void
+rn__pplan_free(void *p)
 {
     pplan_t *pl = p;
     if (pl == NULL)
@@ -66,6 +48,8 @@ rn_pf_plan_config(const rn_pf_plan_t *p)
 int
 rn_pf_plan_input_field(const rn_pf_plan_t *p, const char *name, rn_type_t *type)
 {
+    if (rn__pc_ninputs(p->pc) < 1) /* a source */
+        return -1;
     const rn_schema_t *s = rn__pc_input_schema(p->pc, 0);
     int i = name ? rn__schema_find(s, name) : -1;
     if (i >= 0 && type != NULL)
@@ -78,6 +62,11 @@ rn_pf_plan_output(rn_pf_plan_t *p, const char *port, const char *field, rn_type_
                   rn_error_t *err)
 {
     pplan_t *pl = p->plan;
+    if (pl->sink != NULL)
+        return rn__errf(err, RN_EINVAL, "a sink has no output (field '%s')", field ? field : "");
+    if (pl->src != NULL && port != NULL)
+        return rn__errf(err, RN_EINVAL,
+                        "a source has only its main output (port NULL), not '%s'", port);
     if (field == NULL || field[0] == '\0')
         return rn__errf(err, RN_EINVAL, "an output field without a name");
     if (type < RN_TYPE_STRING || type > RN_TYPE_TIMESTAMP)
@@ -129,11 +118,12 @@ plugin_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 
     rn_error_t e = RN_ERROR_INIT;
     pplan_t *pl = rn_xcalloc(1, sizeof(*pl));
+    pl->kind = "operator";
     pl->config = rn_conf_get(conf, "config");
     pl->in = rn__pc_input_schema(pc, 0);
     pl->lib = path ? rn__plugin_load(path, name, &e) : rn__plugin_builtin(name, &e);
     if (pl->lib == NULL) {
-        pplan_free(pl);
+        rn__pplan_free(pl);
         return rn__conf_err(err, e.code, libnode ? libnode : opnode, "%s: %s", what, e.msg);
     }
     pl->fn = &pl->lib->fn;
@@ -143,18 +133,29 @@ plugin_plan(rn_plan_ctx_t *pc, rn_error_t *err)
         if (prc != RN_OK) {
             if (e.msg[0] == '\0')
                 rn__errf(&e, RN_EINVAL, "its plan function failed (%d)", prc);
-            pplan_free(pl);
+            rn__pplan_free(pl);
             const rn_conf_t *at = rn_conf_get(conf, "config") ? rn_conf_get(conf, "config") : opnode;
             return rn__conf_err(err, prc < 0 ? (rn_code_t)prc : RN_EINVAL, at, "%s: %s", what,
                                 e.msg);
         }
     }
+    return rn__pplan_commit(pc, pl, err);
+}
+
+rn_code_t
+rn__pplan_commit(rn_plan_ctx_t *pc, pplan_t *pl, rn_error_t *err)
+{
+    rn_code_t rc;
     /* The main output first (port 0), then the side outputs in the order
      * declared; the main one is the input's when nothing was declared. */
     int main = -1;
     for (int i = 0; i < pl->nports; i++)
         if (pl->ports[i].name == NULL)
             main = i;
+    if (pl->sink != NULL) {
+        rn__pc_set_plan(pc, pl, rn__pplan_free);
+        return RN_OK; /* a sink has no output */
+    }
     if (main < 0) {
         pl->ports = rn_xrealloc(pl->ports, (size_t)(pl->nports + 1) * sizeof(pport_t));
         main = pl->nports++;
@@ -164,7 +165,7 @@ plugin_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     pport_t m = pl->ports[main];
     memmove(&pl->ports[1], &pl->ports[0], (size_t)main * sizeof(pport_t));
     pl->ports[0] = m;
-    rn__pc_set_plan(pc, pl, pplan_free);
+    rn__pc_set_plan(pc, pl, rn__pplan_free);
     for (int i = 0; i < pl->nports; i++) {
         rn_schema_t *s = pl->ports[i].schema;
         pl->ports[i].schema = NULL; /* the graph's now */
@@ -176,16 +177,36 @@ plugin_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 
 /* ---- run time ---- */
 
+rn_pf_t *
+rn__pf_new(rn_op_t *op, const pplan_t *pl)
+{
+    rn_pf_t *f = rn_xcalloc(1, sizeof(*f));
+    f->op = op;
+    f->plan = pl;
+    f->out = rn_xcalloc(pl->nports > 0 ? (size_t)pl->nports : 1, sizeof(*f->out));
+    rn__arena_init(&f->key_arena);
+    f->max_ts = INT64_MIN;
+    return f;
+}
+
+void
+rn__pf_free(rn_pf_t *f)
+{
+    if (f == NULL)
+        return;
+    for (int p = 0; p < f->plan->nports; p++)
+        if (f->out[p] != NULL)
+            rn__op_free_batch(f->op, f->out[p]);
+    rn_free(f->out);
+    rn__arena_fini(&f->key_arena);
+    rn_free(f);
+}
+
 static rn_code_t
 plugin_open(rn_op_t *op, rn_error_t *err)
 {
     const pplan_t *pl = rn__op_plan(op);
-    rn_pf_t *f = rn_xcalloc(1, sizeof(*f));
-    f->op = op;
-    f->plan = pl;
-    f->out = rn_xcalloc((size_t)pl->nports, sizeof(*f->out));
-    rn__arena_init(&f->key_arena);
-    f->max_ts = INT64_MIN;
+    rn_pf_t *f = rn__pf_new(op, pl);
     if (pl->fn->open != NULL) {
         rn_error_t e = RN_ERROR_INIT;
         f->opening = true;
@@ -194,9 +215,7 @@ plugin_open(rn_op_t *op, rn_error_t *err)
         if (rc != RN_OK) {
             /* Neither close() is called: the function's open cleans up
              * after itself. */
-            rn__arena_fini(&f->key_arena);
-            rn_free(f->out);
-            rn_free(f);
+            rn__pf_free(f);
             /* The runtime adds which operator and instance. */
             return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL, "%s",
                             e.msg[0] ? e.msg : "its open function failed");
@@ -206,9 +225,8 @@ plugin_open(rn_op_t *op, rn_error_t *err)
     return RN_OK;
 }
 
-/* Emits every port's pending rows. */
-static rn_code_t
-flush_out(rn_pf_t *f, rn_error_t *err)
+rn_code_t
+rn__pf_flush(rn_pf_t *f, rn_error_t *err)
 {
     f->orow = NULL; /* whatever happens, the rows are not the function's now */
     f->obatch = NULL;
@@ -226,10 +244,9 @@ flush_out(rn_pf_t *f, rn_error_t *err)
     return RN_OK;
 }
 
-/* What a callback returned (rc, e), with a failed emit taking precedence:
- * RN_OK or err filled with the operator's name. */
-static rn_code_t
-outcome(rn_pf_t *f, int rc, const rn_error_t *e, const char *which, rn_error_t *err)
+rn_code_t
+rn__pf_outcome(rn_pf_t *f, int rc, const rn_error_t *e, const char *which, bool prefix,
+               rn_error_t *err)
 {
     f->orow = NULL;
     f->obatch = NULL;
@@ -240,8 +257,12 @@ outcome(rn_pf_t *f, int rc, const rn_error_t *e, const char *which, rn_error_t *
     }
     if (rc == RN_OK)
         return RN_OK;
-    return rn__errf(err, rc < 0 ? (rn_code_t)rc : RN_EINVAL, "operator '%s' (instance %d): %s",
-                    rn__op_name(f->op), rn__op_instance(f->op), e->msg[0] ? e->msg : which);
+    rn_code_t code = rc < 0 ? (rn_code_t)rc : RN_EINVAL;
+    const char *msg = e->msg[0] ? e->msg : which;
+    if (!prefix)
+        return rn__errf(err, code, "%s", msg);
+    return rn__errf(err, code, "%s '%s' (instance %d): %s", f->plan->kind, rn__op_name(f->op),
+                    rn__op_instance(f->op), msg);
 }
 
 /* Runs a callback of the function and turns its failure into err. */
@@ -252,7 +273,7 @@ call(rn_pf_t *f, int (*cb)(rn_pf_t *, rn_error_t *), const char *which, rn_error
     f->orow = NULL;
     f->obatch = NULL;
     int rc = cb(f, &e);
-    return outcome(f, rc, &e, which, err);
+    return rn__pf_outcome(f, rc, &e, which, true, err);
 }
 
 static rn_code_t
@@ -278,7 +299,7 @@ plugin_process(rn_op_t *op, int input, rn_batch_t *b, rn_error_t *err)
     /* Output rows own their strings (copied into their batch's arena), so
      * they could wait for more input; they go now to keep latency low. */
     if (rc == RN_OK)
-        rc = flush_out(f, err);
+        rc = rn__pf_flush(f, err);
     f->in = NULL;
     rn__op_free_batch(op, b);
     return rc;
@@ -297,20 +318,20 @@ plugin_on_timer(rn_op_t *op, const rn_timer_t *t, rn_error_t *err)
     f->orow = NULL;
     f->obatch = NULL;
     int rc = f->plan->fn->on_timer(f, t->time, (int)t->domain, &e);
-    rn_code_t orc = outcome(f, rc, &e, "its on_timer function failed", err);
+    rn_code_t orc = rn__pf_outcome(f, rc, &e, "its on_timer function failed", true, err);
     if (orc != RN_OK)
         return orc;
     /* Event-time timers fire in a row before the watermark moves on
      * (on_watermark emits what they produced, batched); processing-time
      * ones have no such end. */
-    return t->domain == RN_TIME_PROCESSING ? flush_out(f, err) : RN_OK;
+    return t->domain == RN_TIME_PROCESSING ? rn__pf_flush(f, err) : RN_OK;
 }
 
 static rn_code_t
 plugin_on_watermark(rn_op_t *op, int64_t wm, rn_error_t *err)
 {
     (void)wm;
-    return flush_out(rn__op_data(op), err);
+    return rn__pf_flush(rn__op_data(op), err);
 }
 
 static rn_code_t
@@ -326,7 +347,7 @@ plugin_finish(rn_op_t *op, rn_error_t *err)
     if (f->plan->fn->finish != NULL)
         rc = call(f, f->plan->fn->finish, "its finish function failed", err);
     if (rc == RN_OK)
-        rc = flush_out(f, err);
+        rc = rn__pf_flush(f, err);
     return rc;
 }
 
@@ -338,13 +359,7 @@ plugin_close(rn_op_t *op)
         return;
     if (f->plan != NULL && f->plan->fn->close != NULL)
         f->plan->fn->close(f);
-    const pplan_t *pl = rn__op_plan(op);
-    for (int p = 0; p < pl->nports; p++)
-        if (f->out[p] != NULL)
-            rn__op_free_batch(op, f->out[p]);
-    rn_free(f->out);
-    rn__arena_fini(&f->key_arena);
-    rn_free(f);
+    rn__pf_free(f);
     rn__op_set_data(op, NULL);
 }
 
@@ -375,7 +390,7 @@ int64_t rn_pf_now(const rn_pf_t *f) { return rn__op_now(f->op); }
 int
 rn_pf_field(const rn_pf_t *f, const char *name)
 {
-    return name ? rn__schema_find(f->plan->in, name) : -1;
+    return name && f->plan->in ? rn__schema_find(f->plan->in, name) : -1;
 }
 
 /* The current record's cell of field, or NULL (no record, no such field,
@@ -462,11 +477,11 @@ int
 rn_pf_out_begin(rn_pf_t *f, int port, rn_error_t *err)
 {
     if (port < 0 || port >= f->plan->nports)
-        return rn__errf(err, RN_EINVAL, "operator '%s': no output port %d", rn__op_name(f->op),
-                        port);
+        return rn__errf(err, RN_EINVAL, "%s '%s': no output port %d", f->plan->kind,
+                        rn__op_name(f->op), port);
     if (f->opening)
-        return rn__errf(err, RN_EINVAL, "operator '%s': nothing can be emitted in open()",
-                        rn__op_name(f->op));
+        return rn__errf(err, RN_EINVAL, "%s '%s': nothing can be emitted in open()",
+                        f->plan->kind, rn__op_name(f->op));
     if (f->emit_rc != RN_OK) {
         if (err != NULL)
             *err = f->emit_err;

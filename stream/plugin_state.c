@@ -19,7 +19,11 @@ state_named(rn_pf_t *f, const char *name, rn_error_t *err)
         return NULL;
     }
     rn_state_t *st = rn__op_state(f->op);
-    if (st == NULL)
+    if (st == NULL && f->plan->fn == NULL) /* a plugin source or sink */
+        rn__errf(err, RN_EINVAL,
+                 "%s '%s': keyed state and timers are for operators with `key:`",
+                 f->plan->kind, rn__op_name(f->op));
+    else if (st == NULL)
         rn__errf(err, RN_EINVAL,
                  "operator '%s' has no key: keyed state and timers need `key:` in the job file",
                  rn__op_name(f->op));

@@ -1,7 +1,10 @@
 /*
  * stream/registry.c: the built-in component types, by section and name.
  * Operators from shared libraries are instances of the one `plugin` type
- * (op_plugin.c).
+ * (op_plugin.c); sources and sinks plugins register are not listed here
+ * but resolved by name to the generic classes of op_plugin_io.c (graph.c
+ * asks rn__opclass_ext when a type is not built in), so that these lists
+ * stay the built-in names a plugin may not take.
  * @thread any (read-only tables).
  */
 #include "stream/component.h"

@@ -20,10 +20,12 @@
  *
  * Guarantees: a source's position goes into checkpoints and savepoints
  * (snapshot) and comes back in open(), so that with a replayable position
- * the job is exactly-once up to its sinks. A plugin sink is at-least-once:
+ * the job is exactly-once up to its sinks. Positions are opaque bytes
+ * that runnel cannot split: resuming a savepoint with another parallelism
+ * of a plugin source is refused. A plugin sink is at-least-once:
  * flush() is called when a checkpoint's barrier reaches it, and must make
  * everything written before durable; a checkpoint completes only after
- * every flush succeeded.
+ * every flush succeeded (a failed flush declines the checkpoint).
  */
 #ifndef RUNNEL_CONNECTOR_H
 #define RUNNEL_CONNECTOR_H
