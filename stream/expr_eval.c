@@ -17,6 +17,8 @@
  */
 #include "stream/expr_int.h"
 
+#include <runnel/functions.h>
+
 #include <math.h>
 
 static void ev(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_t *arena,
@@ -158,6 +160,50 @@ concat(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_
 
 /* substr(s, start, len) with SQL's 1-based start: the bytes at positions
  * [start, start + len) that exist, so substr('hello', 0, 3) is 'he'. */
+/* What rn_fn_alloc allocates from: the arena of the row's batch. */
+struct rn_fn_ctx {
+    rn_arena_t *arena;
+};
+
+void *
+rn_fn_alloc(rn_fn_ctx_t *ctx, size_t n)
+{
+    return rn__arena_alloc(ctx->arena, n ? n : 1);
+}
+
+/* A plugin's scalar function. Its result is made to look like the
+ * built-ins' (pad and len zeroed where they mean nothing), whatever the
+ * plugin left in them. */
+static __attribute__((noinline)) void
+call(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_t *arena,
+     rn_value_t *out)
+{
+    const rn_scalar_fn_t *fn = e->fns[n->b];
+    rn_value_t args[64];
+    for (uint32_t i = 0; i < n->nargs; i++) {
+        rn_value_t t;
+        args[i] = *arg(e, e->args[n->a + (int32_t)i], row, arena, &t);
+        if (args[i].null && !(fn->flags & RN_FN_NULL_CALL)) {
+            put_null(out);
+            return;
+        }
+    }
+    struct rn_fn_ctx ctx = {arena};
+    rn_value_t r;
+    memset(&r, 0, sizeof(r));
+    fn->eval(&ctx, (const rn_val_t *)args, (int)n->nargs, (rn_val_t *)&r);
+    if (r.null)
+        put_null(out);
+    else if (n->type == RN_TYPE_STRING)
+        put_str(out, r.u.s, r.len);
+    else if (n->type == RN_TYPE_FLOAT)
+        put_float(out, r.u.f);
+    else if (n->type == RN_TYPE_BOOL)
+        put_bool(out, r.u.b);
+    else
+        put_int(out, r.u.i);
+}
+
 static __attribute__((noinline)) void
 substr(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_t *arena,
        rn_value_t *out)
@@ -537,6 +583,7 @@ ev(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_t *a
         return;
     }
     case RN_X_CONCAT: concat(e, n, row, arena, out); return;
+    case RN_X_CALL: call(e, n, row, arena, out); return;
     case RN_X_SUBSTR: substr(e, n, row, arena, out); return;
     case RN_X_ABS_I: {
         UN(x);

@@ -81,6 +81,7 @@ typedef enum rn_xop {
     RN_X_INT_B,
     RN_X_FLT_S,   /* to_float */
     RN_X_FLT_B,
+    RN_X_CALL,    /* a plugin's scalar function fns[b] on args[a .. a+nargs) */
     RN_X_NOPS
 } rn_xop_t;
 
@@ -101,6 +102,8 @@ struct rn_expr {
     uint32_t nargs, capargs;
     int32_t root;
     bool makes_strings; /* some node allocates in the arena when evaluated */
+    const struct rn_scalar_fn **fns; /* RN_X_CALL's functions (the registry's); array owned */
+    uint32_t nfns;
     rn_arena_t lits;    /* bytes of string literals and folded constants */
 };
 

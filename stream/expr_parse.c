@@ -307,7 +307,7 @@ mk_const(parser_t *p, rn_type_t type, rn_value_t v, size_t off)
 static bool
 is_variadic(rn_xop_t op)
 {
-    return op == RN_X_COALESCE || op == RN_X_CONCAT;
+    return op == RN_X_COALESCE || op == RN_X_CONCAT || op == RN_X_CALL;
 }
 
 /* Operators that give null when any operand is null. */
@@ -349,6 +349,10 @@ finish(parser_t *p, int32_t i)
     n->depth = (uint16_t)(depth + 1 > MAX_DEPTH + 1 ? MAX_DEPTH + 1 : depth + 1);
     if (n->depth > MAX_DEPTH)
         return fail(p, n->off, "expression nested too deeply (more than %d levels)", MAX_DEPTH);
+    /* A plugin's function is never folded: it may not be pure, and its
+     * strings would have to outlive the call's arena. */
+    if (n->op == RN_X_CALL)
+        return i;
     if (some_null && is_strict((rn_xop_t)n->op)) {
         n->k = rn__val_null();
     } else if (all_const) {
@@ -719,6 +723,69 @@ word_is(const char *s, size_t len, const char *word)
     return strlen(word) == len && strncasecmp(s, word, len) == 0;
 }
 
+/* A call of a plugin's scalar function (the current token is the '(');
+ * checked by its own plan(). */
+static int32_t
+parse_ext_call(parser_t *p, size_t off, const rn_scalar_fn_t *fn)
+{
+    rn_expr_t *e = p->e;
+    int32_t args[MAX_ARGS];
+    rn_type_t types[MAX_ARGS];
+    int n = 0;
+
+    if (!lex(p))
+        return -1;
+    while (p->tok.kind != T_RP || n > 0) {
+        if (n == MAX_ARGS)
+            return fail(p, p->tok.off, "too many arguments to '%s' (at most %d)", fn->name,
+                        MAX_ARGS);
+        if ((args[n] = parse_expr(p)) < 0)
+            return -1;
+        types[n] = TY(args[n]);
+        n++;
+        if (p->tok.kind == T_RP)
+            break;
+        if (p->tok.kind != T_COMMA)
+            return fail(p, p->tok.off, "expected ',' or ')' in call to '%s'", fn->name);
+        if (!lex(p))
+            return -1;
+    }
+    if (!lex(p))
+        return -1;
+    if (n < fn->min_args || (fn->max_args >= 0 && n > fn->max_args)) {
+        if (fn->max_args < 0)
+            return fail(p, off, "function '%s' takes at least %d argument%s, got %d", fn->name,
+                        fn->min_args, fn->min_args == 1 ? "" : "s", n);
+        if (fn->min_args == fn->max_args)
+            return fail(p, off, "function '%s' takes %d argument%s, got %d", fn->name,
+                        fn->min_args, fn->min_args == 1 ? "" : "s", n);
+        return fail(p, off, "function '%s' takes %d to %d arguments, got %d", fn->name,
+                    fn->min_args, fn->max_args, n);
+    }
+    rn_type_t ret = RN_TYPE_NULL;
+    rn_error_t perr = RN_ERROR_INIT;
+    if (fn->plan(types, n, &ret, &perr) != RN_OK)
+        return fail(p, off, "function '%s': %s", fn->name,
+                    perr.msg[0] ? perr.msg : "its plan refused the arguments");
+    if (ret < RN_TYPE_STRING || ret > RN_TYPE_TIMESTAMP)
+        return fail(p, off, "function '%s': its plan gave no result type", fn->name);
+
+    e->fns = rn_xrealloc(e->fns, (e->nfns + 1) * sizeof(*e->fns));
+    int32_t fi = (int32_t)e->nfns;
+    e->fns[e->nfns++] = fn;
+    if (e->nargs + (uint32_t)n > e->capargs) {
+        while (e->nargs + (uint32_t)n > e->capargs)
+            e->capargs = e->capargs ? e->capargs * 2 : 16;
+        e->args = rn_xrealloc(e->args, e->capargs * sizeof(*e->args));
+    }
+    int32_t start = (int32_t)e->nargs;
+    memcpy(e->args + start, args, (size_t)n * sizeof(int32_t));
+    e->nargs += (uint32_t)n;
+    int32_t i = node_add(p, RN_X_CALL, ret, start, fi, -1, off);
+    e->nodes[i].nargs = (uint32_t)n;
+    return finish(p, i);
+}
+
 /* The current token is the '(' after the function's name. */
 static int32_t
 parse_call(parser_t *p, size_t off, size_t len)
@@ -726,8 +793,16 @@ parse_call(parser_t *p, size_t off, size_t len)
     const char *name = p->text + off;
     call_t c;
     int f = fn_find(name, len);
+    const rn_scalar_fn_t *xf = f < 0 ? rn__ext_scalar(name, len) : NULL;
 
+    if (xf != NULL)
+        return parse_ext_call(p, off, xf);
     if (f < 0) {
+        char more[512];
+        rn__ext_names(RN_EXT_SCALAR, more, sizeof(more));
+        if (more[0] != '\0')
+            return fail(p, off, "unknown function '%.*s' (built-in ones: see docs/job-file.md; "
+                        "from plugins: %s)", (int)len, name, more);
         const char *names[F_COUNT + 1];
         for (int k = 0; k < F_COUNT; k++)
             names[k] = fns[k].name;
@@ -1039,6 +1114,10 @@ rn__expr_parse(const char *text, const rn_schema_t *schema, size_t *erroff, rn_e
         case RN_X_STR_I:
         case RN_X_STR_F:
         case RN_X_STR_T: e->makes_strings = true; break;
+        case RN_X_CALL:
+            if (e->nodes[k].type == RN_TYPE_STRING)
+                e->makes_strings = true;
+            break;
         default: break;
         }
     }
@@ -1052,6 +1131,7 @@ rn__expr_destroy(rn_expr_t *e)
         return;
     rn_free(e->nodes);
     rn_free(e->args);
+    rn_free(e->fns);
     rn__arena_fini(&e->lits);
     rn_free(e);
 }

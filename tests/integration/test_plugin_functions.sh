@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# tests/integration/test_plugin_functions.sh: scalar functions from a
+# plugin (runnel/functions.h) in job-file expressions, with the test
+# plugin tests/plugins/ext_functions.c loaded through `plugins:`.
+#
+# - A filter and a map call haversine_km (float, four number arguments,
+#   ints and floats mixed), initials (a string made with rn_fn_alloc),
+#   nz (called with a null argument: RN_FN_NULL_CALL) and twice; every
+#   output row equals what awk computes from the input, and a null
+#   argument of a function without RN_FN_NULL_CALL gives null.
+# - Refusals, each at the job file's line and column: a function nobody
+#   registered (the message lists the plugins' functions), a wrong number
+#   of arguments, a type the function's plan refuses (its message), a
+#   name another library registered already, a built-in name.
+#
+# Env: RUNNEL, RN_PLUGINS (the built test plugins), RN_TEST_TMP.
+set -u
+: "${RUNNEL:?}" "${RN_PLUGINS:?}"
+mkdir -p "${RN_TEST_TMP:-/tmp}"
+TMP=$(mktemp -d "${RN_TEST_TMP:-/tmp}/plugin_fn.XXXXXX")
+cd "$TMP" || exit 1
+fail=0
+check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+
+# id, a name (null every 7th), a position around Berlin, opt (null every 3rd).
+awk 'BEGIN { srand(7); for (i = 0; i < 2000; i++) {
+  name = (i % 7 == 0) ? "null" : sprintf("\"ada %s lovelace\"", (i % 2) ? "king" : "byron")
+  opt = (i % 3 == 0) ? "null" : i % 50
+  printf "{\"id\":%d,\"name\":%s,\"lat\":%.4f,\"lon\":%d,\"opt\":%s,\"ts\":%d}\n", i, name, 40 + rand() * 25, int(rand() * 40) - 5, opt, 1700000000000 + i } }' > in.jsonl
+
+job() { # FILE PLUGINS WHERE SELECT
+  cat > "$1" <<YAML
+name: plugin-functions
+plugins: $2
+sources:
+  src:
+    type: file
+    path: in.jsonl
+    schema: {id: int, name: string, lat: float, lon: int, opt: int, ts: timestamp}
+    event_time: ts
+operators:
+  near:
+    type: filter
+    inputs: [src]
+    where: $3
+  out:
+    type: map
+    inputs: [near]
+    select: $4
+sinks:
+  file: {type: file, inputs: [out], path: ./$1.jsonl}
+YAML
+}
+LIB=$RN_PLUGINS/libext_functions.so
+job ok.yaml "[$LIB]" "haversine_km(lat, lon, 52.52, 13) < 800" \
+  "{id: id, m: 'round(haversine_km(lat, lon, 52.52, 13) * 1000)', ini: 'initials(name)', v: 'nz(opt, -1)', t: 'twice(opt)'}"
+"$RUNNEL" run ok.yaml --quiet > ok.log 2>&1
+rc=$?
+# The same with awk: haversine, rounded to metres (half away from zero).
+awk -F'[:,}]' 'function asin(x) { return atan2(x, sqrt(1 - x * x)) }
+  { for (i = 1; i < NF; i++) { gsub(/[{"]/, "", $i) } ; id = $2; name = $4; lat = $6; lon = $8; opt = $10
+    r = 3.141592653589793 / 180; la1 = lat * r; lo1 = lon * r; la2 = 52.52 * r; lo2 = 13 * r
+    h = sin((la2 - la1) / 2) ^ 2 + cos(la1) * cos(la2) * sin((lo2 - lo1) / 2) ^ 2
+    d = 2 * 6371 * asin(sqrt(h)); if (d >= 800) next
+    ini = "null"; if (name != "null") { n = split(name, w, " "); ini = ""; for (k = 1; k <= n; k++) ini = ini toupper(substr(w[k], 1, 1)); ini = "\"" ini "\"" }
+    v = (opt == "null") ? -1 : opt; t = (opt == "null") ? "null" : 2 * opt
+    printf "%s %.0f %s %s %s\n", id, int(d * 1000 + 0.5), ini, v, t }' in.jsonl | sort > want.txt
+sed -E 's/^\{"id":([0-9]+),"m":([0-9.e+]+),"ini":("[A-Z]*"|null),"v":(-?[0-9]+),"t":(-?[0-9]+|null)\}$/\1 \2 \3 \4 \5/' ok.yaml.jsonl 2>/dev/null |
+  awk '{ printf "%s %.0f %s %s %s\n", $1, $2, $3, $4, $5 }' | sort > got.txt
+n=$(wc -l < want.txt)
+check '[ $rc -eq 0 ] && [ "$n" -gt 100 ] && [ "$n" -lt 2000 ] && cmp -s got.txt want.txt' \
+  "filter and map with plugin functions give what awk computes ($(wc -l < got.txt) of $n rows; rc $rc: $(head -c 300 ok.log); first difference: $(diff got.txt want.txt 2>/dev/null | sed -n 2p))"
+check 'grep -q "\"ini\":null" ok.yaml.jsonl && grep -q "\"t\":null,\\?" ok.yaml.jsonl && grep -q "\"v\":-1" ok.yaml.jsonl' \
+  "null arguments: null without RN_FN_NULL_CALL, the function's own answer with it"
+
+refused() { # NAME PATTERN PLUGINS WHERE SELECT
+  local name=$1 pat=$2
+  job "$name.yaml" "$3" "$4" "$5"
+  "$RUNNEL" run "$name.yaml" --quiet > "$name.log" 2>&1
+  local rc=$?
+  check '[ $rc -ne 0 ] && grep -q -- "$pat" "$name.log" && [ ! -s "$name.yaml.jsonl" ]' \
+    "$name: refused with \"$(head -1 "$name.log" | cut -c1-220)\""
+}
+refused unknown "unknown.yaml:13:12: operator 'near' where: unknown function 'haversine' (.*from plugins: .*haversine_km" "[$LIB]" "haversine(lat) < 1" "{id: id}"
+refused count "count.yaml:13:12: operator 'near' where: function 'haversine_km' takes 4 arguments, got 3" "[$LIB]" "haversine_km(lat, lon, 1) < 1" "{id: id}"
+refused type "type.yaml:17:[0-9]*: operator 'out' select 'i': function 'initials': takes a string, got int" "[$LIB]" "true" "{i: 'initials(id)'}"
+refused clash "clash.yaml:2:[0-9]*: .*scalar function 'twice' is already registered by .*libext_functions.so" \
+  "[$LIB, $RN_PLUGINS/libext_functions_dup.so]" "true" "{id: id}"
+refused builtin "builtin.yaml:2:[0-9]*: .*'lower' is runnel's own scalar function: a plugin cannot replace it" \
+  "[$RN_PLUGINS/libext_functions_builtin.so]" "true" "{id: id}"
+check '! grep -q "AddressSanitizer\|LeakSanitizer\|runtime error" *.log' "no sanitizer report"
+
+[ $fail -eq 0 ] && cd / && rm -rf "$TMP"
+exit $fail

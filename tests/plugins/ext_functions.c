@@ -1,0 +1,147 @@
+/*
+ * tests/plugins/ext_functions.c: scalar functions for
+ * integration.plugin_functions (runnel/functions.h).
+ *
+ *   haversine_km(lat1, lon1, lat2, lon2)  float: great-circle distance
+ *   initials(s)                           string: first letter of each word,
+ *                                         upper-cased (rn_fn_alloc)
+ *   nz(x, d)                              int: d when x is null
+ *                                         (RN_FN_NULL_CALL)
+ *   twice(x)                              int: 2x; its plan refuses
+ *                                         anything but an int
+ */
+#include <runnel/plugin.h>
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool
+numeric(rn_type_t t)
+{
+    return t == RN_TYPE_INT || t == RN_TYPE_FLOAT;
+}
+
+static double
+num(const rn_val_t *v, rn_type_t t)
+{
+    return t == RN_TYPE_INT ? (double)v->u.i : v->u.f;
+}
+
+/* The argument types, kept from plan for eval (one job per process). */
+static rn_type_t hv_types[4];
+
+static int
+hv_plan(const rn_type_t *args, int n, rn_type_t *ret, rn_error_t *err)
+{
+    for (int i = 0; i < n; i++) {
+        if (!numeric(args[i])) {
+            err->code = RN_EINVAL;
+            snprintf(err->msg, sizeof(err->msg), "argument %d must be a number, got %s", i + 1,
+                     rn_type_name(args[i]));
+            return RN_EINVAL;
+        }
+        hv_types[i] = args[i];
+    }
+    *ret = RN_TYPE_FLOAT;
+    return RN_OK;
+}
+
+static void
+hv_eval(rn_fn_ctx_t *ctx, const rn_val_t *a, int n, rn_val_t *out)
+{
+    (void)ctx;
+    (void)n;
+    const double r = M_PI / 180.0;
+    double la1 = num(&a[0], hv_types[0]) * r, lo1 = num(&a[1], hv_types[1]) * r;
+    double la2 = num(&a[2], hv_types[2]) * r, lo2 = num(&a[3], hv_types[3]) * r;
+    double h = pow(sin((la2 - la1) / 2), 2) + cos(la1) * cos(la2) * pow(sin((lo2 - lo1) / 2), 2);
+    out->u.f = 2 * 6371.0 * asin(sqrt(h));
+}
+
+static int
+str_plan(const rn_type_t *args, int n, rn_type_t *ret, rn_error_t *err)
+{
+    (void)n;
+    if (args[0] != RN_TYPE_STRING) {
+        err->code = RN_EINVAL;
+        snprintf(err->msg, sizeof(err->msg), "takes a string, got %s", rn_type_name(args[0]));
+        return RN_EINVAL;
+    }
+    *ret = RN_TYPE_STRING;
+    return RN_OK;
+}
+
+static void
+initials_eval(rn_fn_ctx_t *ctx, const rn_val_t *a, int n, rn_val_t *out)
+{
+    (void)n;
+    char *buf = rn_fn_alloc(ctx, a[0].len + 1);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < a[0].len; i++)
+        if (a[0].u.s[i] != ' ' && (i == 0 || a[0].u.s[i - 1] == ' '))
+            buf[k++] = (char)toupper((unsigned char)a[0].u.s[i]);
+    out->u.s = buf;
+    out->len = k;
+}
+
+static int
+int_plan(const rn_type_t *args, int n, rn_type_t *ret, rn_error_t *err)
+{
+    for (int i = 0; i < n; i++)
+        if (args[i] != RN_TYPE_INT && args[i] != RN_TYPE_NULL) {
+            err->code = RN_EINVAL;
+            snprintf(err->msg, sizeof(err->msg), "argument %d must be an int, got %s", i + 1,
+                     rn_type_name(args[i]));
+            return RN_EINVAL;
+        }
+    *ret = RN_TYPE_INT;
+    return RN_OK;
+}
+
+static void
+nz_eval(rn_fn_ctx_t *ctx, const rn_val_t *a, int n, rn_val_t *out)
+{
+    (void)ctx;
+    (void)n;
+    *out = a[0].null ? a[1] : a[0];
+}
+
+static void
+twice_eval(rn_fn_ctx_t *ctx, const rn_val_t *a, int n, rn_val_t *out)
+{
+    (void)ctx;
+    (void)n;
+    out->u.i = 2 * a[0].u.i;
+}
+
+static const rn_scalar_fn_t fns[] = {
+    {sizeof(rn_scalar_fn_t), "twice", 1, 1, 0, int_plan, twice_eval},
+    {sizeof(rn_scalar_fn_t), "haversine_km", 4, 4, 0, hv_plan, hv_eval},
+    {sizeof(rn_scalar_fn_t), "initials", 1, 1, 0, str_plan, initials_eval},
+    {sizeof(rn_scalar_fn_t), "nz", 2, 2, RN_FN_NULL_CALL, int_plan, nz_eval},
+};
+
+/* The duplicate registers twice only; the others all. */
+#ifdef TEST_DUP
+#define NFNS 1
+#else
+#define NFNS (sizeof(fns) / sizeof(fns[0]))
+#endif
+
+int
+runnel_plugin_init(rn_plugin_t *p, rn_error_t *err)
+{
+    for (size_t i = 0; i < NFNS; i++) {
+        int rc = rn_plugin_register_scalar(p, RN_ABI_VERSION, &fns[i], err);
+        if (rc != RN_OK)
+            return rc;
+    }
+#ifdef TEST_BUILTIN
+    static const rn_scalar_fn_t lower = {sizeof(rn_scalar_fn_t), "lower", 1, 1, 0, str_plan,
+                                         initials_eval};
+    return rn_plugin_register_scalar(p, RN_ABI_VERSION, &lower, err);
+#endif
+    return RN_OK;
+}
