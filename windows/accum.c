@@ -27,7 +27,7 @@ static const char *const fn_names[] = {"count", "sum",           "min",   "max",
 const char *
 rn__agg_fn_name(rn_agg_fn_t fn)
 {
-    return fn_names[fn];
+    return fn == RN_AGG_PLUGIN ? "plugin" : fn_names[fn];
 }
 
 bool
@@ -134,7 +134,56 @@ agg_type(rn_agg_t *agg, const rn_schema_t *schema, const char *name, size_t nlen
         agg->out = agg->in;
         agg->is_string = agg->in == RN_TYPE_STRING;
         break;
+    case RN_AGG_PLUGIN: RN_NOTREACHED(); /* parse_plugin */
     }
+    return RN_OK;
+}
+
+/* The rest of "name(arg)" for a plugin's aggregate (agg->ext set): one
+ * field or none, checked by the function's plan. */
+static rn_code_t
+parse_plugin(const char *text, size_t i, const rn_schema_t *schema, rn_agg_t *agg, size_t *off,
+             char *msg, size_t msgsize)
+{
+    const char *name = agg->ext->name;
+    agg->fn = RN_AGG_PLUGIN;
+    i = skip_ws(text, i);
+    if (text[i] != '(')
+        return perr(off, i, msg, msgsize, "expected '(' after '%s'", name);
+    i = skip_ws(text, i + 1);
+    size_t as = i, ae = ident_end(text, i);
+    i = skip_ws(text, ae);
+    if (text[i] != ')')
+        return perr(off, i, msg, msgsize, "%s() takes no argument or one field", name);
+    size_t close = i;
+    i = skip_ws(text, i + 1);
+    if (text[i] != '\0')
+        return perr(off, i, msg, msgsize, "unexpected '%s' after %s(...)", text + i, name);
+    if (ae > as) {
+        char field[256];
+        if (ae - as >= sizeof(field))
+            return perr(off, as, msg, msgsize, "field name too long");
+        memcpy(field, text + as, ae - as);
+        field[ae - as] = '\0';
+        if ((agg->arg = rn__schema_find(schema, field)) < 0) {
+            char fields[256];
+            rn__schema_format(schema, fields, sizeof(fields));
+            return perr(off, as, msg, msgsize, "unknown field '%s' in %s() (input fields: %s)",
+                        field, name, fields);
+        }
+        agg->in = schema->fields[agg->arg].type;
+    }
+    rn_error_t e = RN_ERROR_INIT;
+    rn_type_t out = RN_TYPE_NULL;
+    if (agg->ext->plan(agg->in, &out, &e) != RN_OK)
+        return perr(off, ae > as ? as : close, msg, msgsize, "%s(): %s", name,
+                    e.msg[0] ? e.msg : "its plan refused the argument");
+    if (out != RN_TYPE_INT && out != RN_TYPE_FLOAT && out != RN_TYPE_BOOL &&
+        out != RN_TYPE_TIMESTAMP)
+        return perr(off, close, msg, msgsize,
+                    "%s(): an aggregate's result must be int, float, bool or timestamp, not %s",
+                    name, rn_type_name(out));
+    agg->out = out;
     return RN_OK;
 }
 
@@ -155,9 +204,17 @@ rn__agg_parse(const char *text, const rn_schema_t *schema, rn_agg_t *agg, size_t
     for (int k = 0; fn_names[k] != NULL; k++)
         if (strlen(fn_names[k]) == fe - fs && strncmp(fn_names[k], text + fs, fe - fs) == 0)
             fn = k;
+    if (fn < 0 && (agg->ext = rn__ext_aggregate(text + fs, fe - fs)) != NULL)
+        return parse_plugin(text, fe, schema, agg, off, msg, msgsize);
     if (fn < 0) {
-        char word[64];
+        char word[64], more[300];
         snprintf(word, sizeof(word), "%.*s", (int)(fe - fs), text + fs);
+        rn__ext_names(RN_EXT_AGGREGATE, more, sizeof(more));
+        if (more[0] != '\0')
+            return perr(off, fs, msg, msgsize,
+                        "unknown aggregate function '%s' (expected count, sum, min, max, avg, "
+                        "count_distinct, first or last, or from plugins: %s)",
+                        word, more);
         const char *dym = rn__did_you_mean(word, fn_names);
         return perr(off, fs, msg, msgsize,
                     "unknown aggregate function '%s'%s%s%s (expected count, sum, min, max, "
@@ -216,6 +273,13 @@ rn__acc_add(const rn_agg_t *agg, rn_acc_cell_t *c, const rn_value_t *v, int64_t 
 {
     rn_acc_cell_t x;
 
+    if (agg->fn == RN_AGG_PLUGIN) {
+        if (agg->arg < 0)
+            agg->ext->add(c, NULL, ts);
+        else if (!v->null)
+            agg->ext->add(c, (const rn_val_t *)v, ts);
+        return;
+    }
     if (agg->fn == RN_AGG_COUNT) {
         if (agg->arg < 0 || !v->null)
             c->n++;
@@ -257,6 +321,7 @@ rn__acc_add(const rn_agg_t *agg, rn_acc_cell_t *c, const rn_value_t *v, int64_t 
         break;
     case RN_AGG_COUNT:
     case RN_AGG_COUNT_DISTINCT:
+    case RN_AGG_PLUGIN:
         RN_NOTREACHED();
     }
     c->n++;
@@ -322,11 +387,19 @@ void
 rn__acc_merge(const rn_agg_t *agg, rn_acc_cell_t *dst, const rn_acc_cell_t *src)
 {
     rn_dassert(!agg->is_string);
+    if (agg->fn == RN_AGG_PLUGIN) {
+        /* Without merge, never called: the plan refuses session windows
+         * and the operator reads whole accumulators (window_op.c). */
+        if (agg->ext->merge != NULL)
+            agg->ext->merge(dst, src);
+        return;
+    }
     if (src->n == 0)
         return;
     switch (agg->fn) {
     case RN_AGG_COUNT:
     case RN_AGG_COUNT_DISTINCT:
+    case RN_AGG_PLUGIN:
         break;
     case RN_AGG_SUM:
         if (agg->in == RN_TYPE_FLOAT)
@@ -380,6 +453,21 @@ rn__acc_merge_str_decide(const rn_agg_t *agg, const rn_acc_cell_t *dst, const rn
 void
 rn__acc_result_to(const rn_agg_t *agg, const rn_acc_cell_t *c, rn_value_t *out)
 {
+    if (agg->fn == RN_AGG_PLUGIN) {
+        rn_value_t r;
+        memset(&r, 0, sizeof(r));
+        agg->ext->result(c, (rn_val_t *)&r);
+        bool null = r.null != 0;
+        memset(out, 0, sizeof(*out));
+        out->null = null;
+        if (!null && agg->out == RN_TYPE_FLOAT)
+            out->u.f = r.u.f;
+        else if (!null && agg->out == RN_TYPE_BOOL)
+            out->u.b = r.u.b;
+        else if (!null)
+            out->u.i = r.u.i;
+        return;
+    }
     /* Union first, then the rest, which is all zero but for null. */
     if (agg->fn == RN_AGG_COUNT || agg->fn == RN_AGG_COUNT_DISTINCT) {
         out->u.i = c->n;

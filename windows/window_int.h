@@ -16,6 +16,8 @@
 #ifndef RN_WINDOWS_WINDOW_INT_H
 #define RN_WINDOWS_WINDOW_INT_H
 
+#include <runnel/functions.h>
+
 #include "stream/component.h"
 
 /* ---- windows (assign.c) ---- */
@@ -96,6 +98,7 @@ typedef enum rn_agg_fn {
     RN_AGG_COUNT_DISTINCT,
     RN_AGG_FIRST,
     RN_AGG_LAST,
+    RN_AGG_PLUGIN, /* a plugin's aggregate function (ext) */
 } rn_agg_fn_t;
 
 typedef struct rn_agg {
@@ -104,6 +107,7 @@ typedef struct rn_agg {
     rn_type_t in;    /* the argument's type (RN_TYPE_NULL for count()) */
     rn_type_t out;   /* the result's type */
     bool is_string;  /* min/max/first/last of a string: bytes live in state */
+    const struct rn_aggregate_fn *ext; /* RN_AGG_PLUGIN: the registry's table */
 } rn_agg_t;
 
 /* Parses "fn(arg)" (spaces allowed around tokens) and type-checks it
@@ -135,6 +139,8 @@ typedef struct rn_acc_cell {
 } rn_acc_cell_t;
 
 _Static_assert(sizeof(rn_acc_cell_t) == 24, "accumulator cell layout");
+/* A plugin's aggregate owns its whole cell (runnel/functions.h). */
+_Static_assert(sizeof(rn_acc_cell_t) == RN_AGG_ACC_SIZE, "a plugin's accumulator is a cell");
 
 /* What to do with a string candidate. */
 typedef enum rn_acc_str {

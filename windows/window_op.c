@@ -597,6 +597,10 @@ acc_state(win_op_t *w, rn_error_t *err)
      * and move accumulators: those read and write whole values. */
     w->merging =
         !plan->has_strings && !plan->has_distinct && plan->spec.kind != RN_WIN_SESSION;
+    /* Partial accumulators folded later need every aggregate's merge. */
+    for (uint32_t i = 0; i < plan->naggs; i++)
+        if (plan->aggs[i].fn == RN_AGG_PLUGIN && plan->aggs[i].ext->merge == NULL)
+            w->merging = false;
     if (!w->merging)
         return rn__state_value(w->st, "acc", err);
     size_t len = sizeof(merge_spec_t) + plan->naggs * sizeof(rn_agg_t);

@@ -136,6 +136,12 @@ plan_aggs(rn_plan_ctx_t *pc, rn_win_plan_t *plan, rn_schema_t *out, rn_error_t *
         if (rn__agg_parse(rn_conf_scalar(node), rn__pc_input_schema(pc, 0), agg, &off, msg,
                           sizeof(msg)) != RN_OK)
             return agg_err(node, what, msg, off, err);
+        if (agg->fn == RN_AGG_PLUGIN && agg->ext->merge == NULL &&
+            plan->spec.kind == RN_WIN_SESSION)
+            return rn__conf_err(err, RN_EINVAL, node,
+                                "%s: %s() has no merge function, which session windows need "
+                                "(sessions that come together merge their accumulators)",
+                                what, agg->ext->name);
         plan->has_strings |= agg->is_string;
         plan->has_distinct |= agg->fn == RN_AGG_COUNT_DISTINCT;
         rn_error_t e = RN_ERROR_INIT;

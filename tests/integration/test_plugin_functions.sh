@@ -8,10 +8,15 @@
 #   nz (called with a null argument: RN_FN_NULL_CALL) and twice; every
 #   output row equals what awk computes from the input, and a null
 #   argument of a function without RN_FN_NULL_CALL gives null.
+# - Aggregates: stddev (with merge) and spread (without) per key in
+#   tumbling windows, and stddev in session windows (sessions merge their
+#   accumulators through the plugin's merge), equal to awk's figures.
 # - Refusals, each at the job file's line and column: a function nobody
 #   registered (the message lists the plugins' functions), a wrong number
 #   of arguments, a type the function's plan refuses (its message), a
-#   name another library registered already, a built-in name.
+#   name another library registered already, a built-in name, an
+#   aggregate without merge in session windows, an aggregate's plan
+#   refusing the field's type.
 #
 # Env: RUNNEL, RN_PLUGINS (the built test plugins), RN_TEST_TMP.
 set -u
@@ -26,7 +31,7 @@ check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
 awk 'BEGIN { srand(7); for (i = 0; i < 2000; i++) {
   name = (i % 7 == 0) ? "null" : sprintf("\"ada %s lovelace\"", (i % 2) ? "king" : "byron")
   opt = (i % 3 == 0) ? "null" : i % 50
-  printf "{\"id\":%d,\"name\":%s,\"lat\":%.4f,\"lon\":%d,\"opt\":%s,\"ts\":%d}\n", i, name, 40 + rand() * 25, int(rand() * 40) - 5, opt, 1700000000000 + i } }' > in.jsonl
+  printf "{\"id\":%d,\"name\":%s,\"lat\":%.4f,\"lon\":%d,\"opt\":%s,\"ts\":%.0f}\n", i, name, 40 + rand() * 25, int(rand() * 40) - 5, opt, 1700000000000 + i } }' > in.jsonl
 
 job() { # FILE PLUGINS WHERE SELECT
   cat > "$1" <<YAML
@@ -72,6 +77,65 @@ check '[ $rc -eq 0 ] && [ "$n" -gt 100 ] && [ "$n" -lt 2000 ] && cmp -s got.txt 
   "filter and map with plugin functions give what awk computes ($(wc -l < got.txt) of $n rows; rc $rc: $(head -c 300 ok.log); first difference: $(diff got.txt want.txt 2>/dev/null | sed -n 2p))"
 check 'grep -q "\"ini\":null" ok.yaml.jsonl && grep -q "\"t\":null,\\?" ok.yaml.jsonl && grep -q "\"v\":-1" ok.yaml.jsonl' \
   "null arguments: null without RN_FN_NULL_CALL, the function's own answer with it"
+
+# ---- aggregates ----------------------------------------------------------------
+win_job() { # FILE WINDOW AGGREGATES
+  cat > "$1" <<YAML
+name: plugin-aggregates
+plugins: [$LIB]
+state: {backend: rocksdb, memory: 16MB}
+sources:
+  src:
+    type: file
+    path: in.jsonl
+    schema: {id: int, name: string, lat: float, lon: int, opt: int, ts: timestamp}
+    event_time: ts
+operators:
+  w:
+    type: window_aggregate
+    inputs: [src]
+    key: [lon]
+    window: $2
+    aggregates: $3
+sinks:
+  file: {type: file, inputs: [w], path: ./$1.jsonl}
+YAML
+}
+norm() { sed -E 's/^\{"lon":(-?[0-9]+),"window_start":([0-9]+),"window_end":[0-9]+,(.*)\}$/\1 \2 \3/; s/"[a-z]+"://g; s/,/ /g' "$1" |
+  awk '{ printf "%s %s", $1, $2; for (i = 3; i <= NF; i++) printf " %.4f", $i; print "" }' | sort; }
+win_job tumble.yaml "{type: tumbling, size: 500ms}" "{n: count(), sd: stddev(lat), sp: spread(lat)}"
+"$RUNNEL" run tumble.yaml --quiet > tumble.log 2>&1
+rc=$?
+awk -F'[:,}]' '{ lat = $6; lon = $8; d = $12 - 1700000000000; k = lon SUBSEP (d - d % 500)
+    n[k]++; s[k] += lat; q[k] += lat * lat; if (!(k in lo) || lat < lo[k]) lo[k] = lat; if (!(k in hi) || lat > hi[k]) hi[k] = lat }
+  END { for (k in n) { split(k, p, SUBSEP); m = s[k] / n[k]; v = q[k] / n[k] - m * m; if (v < 0) v = 0
+    printf "%s %.0f %.4f %.4f %.4f\n", p[1], 1700000000000 + p[2], n[k], sqrt(v), hi[k] - lo[k] } }' in.jsonl | sort > want_t.txt
+norm tumble.yaml.jsonl > got_t.txt
+check '[ $rc -eq 0 ] && [ -s want_t.txt ] && cmp -s got_t.txt want_t.txt' \
+  "tumbling windows: stddev and spread per key and window as awk computes them ($(wc -l < got_t.txt) of $(wc -l < want_t.txt) windows; rc $rc: $(head -c 300 tumble.log); $(diff got_t.txt want_t.txt | sed -n 2p))"
+win_job sess.yaml "{type: session, gap: 200ms}" "{n: count(), sd: stddev(lat)}"
+"$RUNNEL" run sess.yaml --quiet > sess.log 2>&1
+rc=$?
+# A session per key ends 200 ms after its last row (the rows are 1 ms
+# apart, keys at random): awk cuts them the same way.
+awk -F'[:,}]' '{ lat = $6; lon = $8; d = $12 - 1700000000000
+    if (!(lon in last) || d - last[lon] >= 200) { ns++; cur[lon] = ns; f[ns] = d; key[ns] = lon }
+    last[lon] = d; k = cur[lon]; n[k]++; s[k] += lat; q[k] += lat * lat }
+  END { for (k = 1; k <= ns; k++) { m = s[k] / n[k]; v = q[k] / n[k] - m * m; if (v < 0) v = 0
+    printf "%s %.0f %.4f %.4f\n", key[k], 1700000000000 + f[k], n[k], sqrt(v) } }' in.jsonl | sort > want_s.txt
+norm sess.yaml.jsonl > got_s.txt
+check '[ $rc -eq 0 ] && [ -s want_s.txt ] && cmp -s got_s.txt want_s.txt' \
+  "session windows: stddev through the plugin's merge as sessions join ($(wc -l < got_s.txt) of $(wc -l < want_s.txt) sessions; rc $rc: $(head -c 300 sess.log); $(diff got_s.txt want_s.txt | sed -n 2p))"
+win_job nomerge.yaml "{type: session, gap: 200ms}" "{sp: spread(lat)}"
+"$RUNNEL" run nomerge.yaml --quiet > nomerge.log 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "nomerge.yaml:[0-9]*:[0-9]*: .*spread() has no merge function, which session windows need" nomerge.log' \
+  "an aggregate without merge is refused in session windows ($(head -1 nomerge.log | cut -c1-200))"
+win_job aggtype.yaml "{type: tumbling, size: 1s}" "{sd: stddev(name)}"
+"$RUNNEL" run aggtype.yaml --quiet > aggtype.log 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "aggtype.yaml:[0-9]*:[0-9]*: .*stddev(): needs a float field, got string" aggtype.log' \
+  "an aggregate's plan refuses the field's type ($(head -1 aggtype.log | cut -c1-200))"
 
 refused() { # NAME PATTERN PLUGINS WHERE SELECT
   local name=$1 pat=$2

@@ -9,6 +9,10 @@
  *                                         (RN_FN_NULL_CALL)
  *   twice(x)                              int: 2x; its plan refuses
  *                                         anything but an int
+ *   stddev(x)                             aggregate, float: population
+ *                                         standard deviation, with merge
+ *   spread(x)                             aggregate, float: max - min,
+ *                                         without merge
  */
 #include <runnel/plugin.h>
 
@@ -123,10 +127,92 @@ static const rn_scalar_fn_t fns[] = {
     {sizeof(rn_scalar_fn_t), "nz", 2, 2, RN_FN_NULL_CALL, int_plan, nz_eval},
 };
 
+/* ---- aggregates: 24-byte accumulators, all zero to begin with ---- */
+
+typedef struct sd_acc {
+    double n, sum, sumsq;
+} sd_acc_t;
+
+static int
+agg_plan(rn_type_t arg, rn_type_t *ret, rn_error_t *err)
+{
+    if (arg != RN_TYPE_FLOAT) {
+        err->code = RN_EINVAL;
+        snprintf(err->msg, sizeof(err->msg), "needs a float field, got %s", rn_type_name(arg));
+        return RN_EINVAL;
+    }
+    *ret = RN_TYPE_FLOAT;
+    return RN_OK;
+}
+
+static void
+sd_add(void *acc, const rn_val_t *v, int64_t ts)
+{
+    (void)ts;
+    sd_acc_t *a = acc;
+    a->n += 1;
+    a->sum += v->u.f;
+    a->sumsq += v->u.f * v->u.f;
+}
+
+static void
+sd_merge(void *dst, const void *src)
+{
+    sd_acc_t *d = dst;
+    const sd_acc_t *s = src;
+    d->n += s->n;
+    d->sum += s->sum;
+    d->sumsq += s->sumsq;
+}
+
+static void
+sd_result(const void *acc, rn_val_t *out)
+{
+    const sd_acc_t *a = acc;
+    if (a->n == 0) {
+        out->null = 1;
+        return;
+    }
+    double m = a->sum / a->n, var = a->sumsq / a->n - m * m;
+    out->u.f = sqrt(var > 0 ? var : 0);
+}
+
+typedef struct sp_acc {
+    double lo, hi, n;
+} sp_acc_t;
+
+static void
+sp_add(void *acc, const rn_val_t *v, int64_t ts)
+{
+    (void)ts;
+    sp_acc_t *a = acc;
+    if (a->n == 0 || v->u.f < a->lo)
+        a->lo = v->u.f;
+    if (a->n == 0 || v->u.f > a->hi)
+        a->hi = v->u.f;
+    a->n += 1;
+}
+
+static void
+sp_result(const void *acc, rn_val_t *out)
+{
+    const sp_acc_t *a = acc;
+    if (a->n == 0)
+        out->null = 1;
+    else
+        out->u.f = a->hi - a->lo;
+}
+
+static const rn_aggregate_fn_t aggs[] = {
+    {sizeof(rn_aggregate_fn_t), "stddev", agg_plan, sd_add, sd_merge, sd_result},
+    {sizeof(rn_aggregate_fn_t), "spread", agg_plan, sp_add, NULL, sp_result},
+};
+
 /* The duplicate registers twice only; the others all. */
 #ifdef TEST_DUP
 #define NFNS 1
 #else
+
 #define NFNS (sizeof(fns) / sizeof(fns[0]))
 #endif
 
@@ -138,6 +224,15 @@ runnel_plugin_init(rn_plugin_t *p, rn_error_t *err)
         if (rc != RN_OK)
             return rc;
     }
+#ifdef TEST_DUP
+    (void)aggs;
+#else
+    for (size_t i = 0; i < sizeof(aggs) / sizeof(aggs[0]); i++) {
+        int rc = rn_plugin_register_aggregate(p, RN_ABI_VERSION, &aggs[i], err);
+        if (rc != RN_OK)
+            return rc;
+    }
+#endif
 #ifdef TEST_BUILTIN
     static const rn_scalar_fn_t lower = {sizeof(rn_scalar_fn_t), "lower", 1, 1, 0, str_plan,
                                          initials_eval};
