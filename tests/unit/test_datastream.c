@@ -5,7 +5,10 @@
  * output its process function computes; the first mistake made while
  * building is the one reported, with its component; a YAML job names a
  * program's process function without a library; two functions under one
- * name are refused.
+ * name are refused; a scalar and an aggregate function the program
+ * registers itself (rn_plugin_register_scalar/_aggregate with no plugin)
+ * are used by a filter, a map and a window, and registering them again is
+ * a no-op while another table under a taken name is refused.
  */
 #include "rn_check.h"
 
@@ -161,6 +164,96 @@ START_TEST(test_datastream_yaml_names_program_function)
 }
 END_TEST
 
+/* triple(x) = 3x; maxval(x): the largest value (merge: the larger). */
+static int
+int_fn_plan(const rn_type_t *args, int n, rn_type_t *ret, rn_error_t *err)
+{
+    (void)err;
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(args[0], RN_TYPE_INT);
+    *ret = RN_TYPE_INT;
+    return RN_OK;
+}
+static void
+triple_eval(rn_fn_ctx_t *ctx, const rn_val_t *a, int n, rn_val_t *out)
+{
+    (void)ctx;
+    (void)n;
+    out->u.i = 3 * a[0].u.i;
+}
+static const rn_scalar_fn_t triple = {sizeof(rn_scalar_fn_t), "triple", 1, 1, 0, int_fn_plan,
+                                      triple_eval};
+static int
+maxval_plan(rn_type_t arg, rn_type_t *ret, rn_error_t *err)
+{
+    (void)err;
+    *ret = arg;
+    return RN_OK;
+}
+static void
+maxval_add(void *acc, const rn_val_t *v, int64_t ts)
+{
+    (void)ts;
+    int64_t *a = acc; /* a[0]: seen, a[1]: the largest */
+    if (a[0] == 0 || v->u.i > a[1])
+        a[1] = v->u.i;
+    a[0] = 1;
+}
+static void
+maxval_merge(void *dst, const void *src)
+{
+    const int64_t *s = src;
+    if (s[0] != 0)
+        maxval_add(dst, &(rn_val_t){.u.i = s[1]}, 0);
+}
+static void
+maxval_result(const void *acc, rn_val_t *out)
+{
+    const int64_t *a = acc;
+    out->null = a[0] == 0;
+    out->u.i = a[1];
+}
+static const rn_aggregate_fn_t maxval = {sizeof(rn_aggregate_fn_t), "maxval", maxval_plan,
+                                         maxval_add, maxval_merge, maxval_result};
+
+START_TEST(test_datastream_program_functions)
+{
+    const char *dir = fresh_dir("fn");
+    char settings[1024], out[600], wout[600];
+    snprintf(out, sizeof(out), "%s/out.jsonl", dir);
+    snprintf(wout, sizeof(wout), "%s/win.jsonl", dir);
+    rn_error_t err = RN_ERROR_INIT;
+    ck_assert_rn_ok(rn_plugin_register_scalar(NULL, RN_ABI_VERSION, &triple, &err), &err);
+    ck_assert_rn_ok(rn_plugin_register_scalar(NULL, RN_ABI_VERSION, &triple, &err), &err);
+    ck_assert_rn_ok(rn_plugin_register_aggregate(NULL, RN_ABI_VERSION, &maxval, &err), &err);
+    rn_scalar_fn_t other = triple;
+    ck_assert_int_eq(rn_plugin_register_scalar(NULL, RN_ABI_VERSION, &other, &err), RN_EINVAL);
+    ck_assert_int_eq(rn_plugin_register_scalar(NULL, RN_ABI_VERSION + 1, &triple, &err), RN_EABI);
+
+    rn_env_t *env = rn_env_new("fn");
+    rn_env_set(env, "state.backend", "memory");
+    rn_stream_t *src = rn_source(env, "gen", "datagen", "{events: 1000, keys: 4, event_time: ts}");
+    rn_stream_t *s = rn_filter(src, "big", "triple(value) >= 2970");
+    s = rn_map(s, "m", "{value: value, t: 'triple(value)'}");
+    snprintf(settings, sizeof(settings), "{path: '%s'}", out);
+    rn_sink(s, "out", "file", settings);
+    rn_stream_t *w = rn_window(rn_key_by(src, "key"), "w", "{type: tumbling, size: 1h}",
+                               "{top: maxval(value)}");
+    snprintf(settings, sizeof(settings), "{path: '%s'}", wout);
+    rn_sink(w, "wout", "file", settings);
+    rn_job_t *job = rn_env_job(env, NULL, &err);
+    ck_assert_msg(job != NULL, "%s", err.msg);
+    ck_assert_rn_ok(rn_job_run(job, &err), &err);
+    rn_job_destroy(job);
+    /* values 990..999 (value = id % 1000): triple >= 2970. */
+    ck_assert_int_eq(count_lines(out, NULL), 10);
+    ck_assert_int_eq(count_lines(out, "{\"value\":995,\"t\":2985}"), 1);
+    /* 4 keys, one window each; every key's largest value is 996..999. */
+    ck_assert_int_eq(count_lines(wout, NULL), 4);
+    ck_assert_int_eq(count_lines(wout, "\"top\":99"), 4);
+}
+END_TEST
+
 static Suite *
 datastream_suite(void)
 {
@@ -170,6 +263,7 @@ datastream_suite(void)
     tcase_add_test(tc, test_datastream_runs_a_process_function);
     tcase_add_test(tc, test_datastream_first_mistake_is_reported);
     tcase_add_test(tc, test_datastream_yaml_names_program_function);
+    tcase_add_test(tc, test_datastream_program_functions);
     suite_add_tcase(s, tc);
     return s;
 }
