@@ -11,6 +11,9 @@
 # - Aggregates: stddev (with merge) and spread (without) per key in
 #   tumbling windows, and stddev in session windows (sessions merge their
 #   accumulators through the plugin's merge), equal to awk's figures.
+# - Across a crash: a job with the plugin aggregate, RocksDB state and
+#   checkpoints every 100 ms, SIGKILLed mid-run and restarted, writes
+#   what a clean run writes (exactly-once file sink).
 # - Refusals, each at the job file's line and column: a function nobody
 #   registered (the message lists the plugins' functions), a wrong number
 #   of arguments, a type the function's plan refuses (its message), a
@@ -136,6 +139,43 @@ win_job aggtype.yaml "{type: tumbling, size: 1s}" "{sd: stddev(name)}"
 rc=$?
 check '[ $rc -ne 0 ] && grep -q "aggtype.yaml:[0-9]*:[0-9]*: .*stddev(): needs a float field, got string" aggtype.log' \
   "an aggregate's plan refuses the field's type ($(head -1 aggtype.log | cut -c1-200))"
+
+# ---- an aggregate's accumulators across a crash ------------------------------------
+ck_job() { # DIR
+  mkdir -p "$1"
+  cat > "$1/job.yaml" <<YAML
+name: plugin-agg-crash
+plugins: [$LIB]
+checkpoints: {interval: 100ms, dir: ./ckpt}
+state: {backend: rocksdb, dir: ./state, memory: 16MB}
+sources:
+  gen: {type: datagen, generator: sequence, events: 30000, rate: 10000, keys: 20, event_time: ts}
+operators:
+  f: {type: map, inputs: [gen], select: {key: key, v: 'to_float(value)', ts: ts}}
+  w:
+    type: window_aggregate
+    inputs: [f]
+    key: [key]
+    window: {type: tumbling, size: 500ms}
+    aggregates: {n: count(), sd: stddev(v)}
+sinks:
+  out: {type: file, inputs: [w], path: ./out.jsonl}
+YAML
+}
+ck_job clean
+(cd clean && "$RUNNEL" run job.yaml --quiet > log 2>&1)
+rc0=$?
+ck_job crash
+(cd crash && exec "$RUNNEL" run job.yaml --quiet > log 2>&1) &
+pid=$!
+sleep 1.5
+kill -KILL $pid
+wait $pid 2>/dev/null
+(cd crash && "$RUNNEL" run job.yaml > log2 2>&1)
+rc1=$?
+n=$(wc -l < clean/out.jsonl 2>/dev/null || echo 0)
+check '[ $rc0 -eq 0 ] && [ $rc1 -eq 0 ] && [ "$n" -gt 100 ] && grep -q "resum\|restor" crash/log2 && [ "$(sort crash/out.jsonl)" = "$(sort clean/out.jsonl)" ]' \
+  "killed and restarted from a checkpoint, the plugin aggregate gives the clean run's windows ($n windows; rc $rc0 $rc1: $(grep -i -m1 "resum\|restor" crash/log2 | cut -c1-120))"
 
 refused() { # NAME PATTERN PLUGINS WHERE SELECT
   local name=$1 pat=$2
