@@ -36,9 +36,11 @@ const char *rn__ext_kind_name(rn_ext_kind_t kind);
 /* Loads the library at path (checked as rn__plugin_load does), runs its
  * init and adds everything it registers to the registry: its operators
  * become process functions (`type: plugin` without `library:`), the rest
- * usable by name. The same library again is a no-op. A name taken by
- * another library or built in refuses the whole library (nothing of it
- * is added). @returns RN_OK or an error. */
+ * usable by name. The same library again is a no-op. A function,
+ * format, source or sink name taken by another library or built in
+ * refuses the library before any of those is added; an operator name
+ * another table has is refused after them (its earlier operators stay
+ * registered). @returns RN_OK or an error. */
 rn_code_t rn__plugin_load_global(const char *path, rn_error_t *err);
 
 /* Lookups by name (name[0..len) need not be NUL-terminated). @returns
