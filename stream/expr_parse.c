@@ -10,7 +10,10 @@
  * operators are chosen here too (ADD_I or ADD_F, with I2F conversions
  * inserted where an int meets a float), and any node whose operands are all
  * constants is evaluated at once and becomes a constant (constant folding),
- * as does any strict operator with a null constant operand.
+ * as does any strict operator with a null constant operand. A call of a
+ * plugin's scalar function (parse_ext_call) is never folded, volatile or
+ * not (RN_FN_VOLATILE needs no test here): its purity is the plugin's
+ * word, and a folded string would have to outlive the call's arena.
  *
  * Type rules (null is the type of the literal null and fits anywhere):
  *   + - * /     int,int -> int; int/float mixed -> float;
@@ -786,6 +789,38 @@ parse_ext_call(parser_t *p, size_t off, const rn_scalar_fn_t *fn)
     return finish(p, i);
 }
 
+/* Refuses a call of a function that is neither built in nor registered:
+ * the nearest name of either kind, and the plugins' functions (which the
+ * user may not know are loaded, or not). */
+static int32_t
+unknown_fn(parser_t *p, size_t off, size_t len)
+{
+    const char *name = p->text + off;
+    char more[512];
+    const char *names[F_COUNT + 1 + 64];
+    int n = 0;
+
+    for (int k = 0; k < F_COUNT; k++)
+        names[n++] = fns[k].name;
+    rn__ext_names(RN_EXT_SCALAR, more, sizeof(more));
+    /* "a, b, c" into candidates, on a copy: more is printed whole. */
+    char split[sizeof(more)];
+    memcpy(split, more, sizeof(more));
+    for (char *s = split; *s != '\0' && n < (int)(sizeof(names) / sizeof(names[0])) - 1;) {
+        names[n++] = s;
+        char *comma = strstr(s, ", ");
+        if (comma == NULL)
+            break;
+        *comma = '\0';
+        s = comma + 2;
+    }
+    names[n] = NULL;
+    const char *best = nearest(name, len, names);
+    return fail(p, off, "unknown function '%.*s'%s%s%s%s%s%s", (int)len, name,
+                best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "",
+                more[0] ? " (functions from plugins: " : "", more, more[0] ? ")" : "");
+}
+
 /* The current token is the '(' after the function's name. */
 static int32_t
 parse_call(parser_t *p, size_t off, size_t len)
@@ -797,22 +832,8 @@ parse_call(parser_t *p, size_t off, size_t len)
 
     if (xf != NULL)
         return parse_ext_call(p, off, xf);
-    if (f < 0) {
-        char more[512];
-        rn__ext_names(RN_EXT_SCALAR, more, sizeof(more));
-        if (more[0] != '\0')
-            return fail(p, off, "unknown function '%.*s' (built-in ones: see docs/job-file.md; "
-                        "from plugins: %s)", (int)len, name, more);
-        const char *names[F_COUNT + 1];
-        for (int k = 0; k < F_COUNT; k++)
-            names[k] = fns[k].name;
-        names[F_COUNT] = NULL;
-        const char *best = nearest(name, len, names);
-        if (best != NULL)
-            return fail(p, off, "unknown function '%.*s'; did you mean '%s'?", (int)len, name,
-                        best);
-        return fail(p, off, "unknown function '%.*s'", (int)len, name);
-    }
+    if (f < 0)
+        return unknown_fn(p, off, len);
     c.f = (fid_t)f;
     c.off = off;
     c.n = 0;
@@ -1115,8 +1136,9 @@ rn__expr_parse(const char *text, const rn_schema_t *schema, size_t *erroff, rn_e
         case RN_X_STR_F:
         case RN_X_STR_T: e->makes_strings = true; break;
         case RN_X_CALL:
-            if (e->nodes[k].type == RN_TYPE_STRING)
-                e->makes_strings = true;
+            /* Whatever its type: eval may take scratch from rn_fn_alloc,
+             * which needs an arena (a filter's is made for makes_strings). */
+            e->makes_strings = true;
             break;
         default: break;
         }

@@ -187,6 +187,38 @@ parse_plugin(const char *text, size_t i, const rn_schema_t *schema, rn_agg_t *ag
     return RN_OK;
 }
 
+/* Refuses an aggregate neither built in nor registered: the nearest
+ * name of either kind, and the plugins' aggregates. */
+static rn_code_t
+unknown_fn(const char *name, size_t len, size_t at, size_t *off, char *msg, size_t msgsize)
+{
+    char word[64], more[300], split[300];
+    const char *cands[sizeof(fn_names) / sizeof(fn_names[0]) + 64];
+    size_t n = 0;
+
+    snprintf(word, sizeof(word), "%.*s", (int)len, name);
+    for (; fn_names[n] != NULL; n++)
+        cands[n] = fn_names[n];
+    rn__ext_names(RN_EXT_AGGREGATE, more, sizeof(more));
+    /* "a, b, c" into candidates, on a copy: more is printed whole. */
+    memcpy(split, more, sizeof(split));
+    for (char *s = split; *s != '\0' && n < sizeof(cands) / sizeof(cands[0]) - 1;) {
+        cands[n++] = s;
+        char *comma = strstr(s, ", ");
+        if (comma == NULL)
+            break;
+        *comma = '\0';
+        s = comma + 2;
+    }
+    cands[n] = NULL;
+    const char *dym = rn__did_you_mean(word, cands);
+    return perr(off, at, msg, msgsize,
+                "unknown aggregate function '%s'%s%s%s (expected count, sum, min, max, avg, "
+                "count_distinct, first or last%s%s)",
+                word, dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "",
+                more[0] ? ", or from plugins: " : "", more);
+}
+
 rn_code_t
 rn__agg_parse(const char *text, const rn_schema_t *schema, rn_agg_t *agg, size_t *off, char *msg,
               size_t msgsize)
@@ -206,21 +238,8 @@ rn__agg_parse(const char *text, const rn_schema_t *schema, rn_agg_t *agg, size_t
             fn = k;
     if (fn < 0 && (agg->ext = rn__ext_aggregate(text + fs, fe - fs)) != NULL)
         return parse_plugin(text, fe, schema, agg, off, msg, msgsize);
-    if (fn < 0) {
-        char word[64], more[300];
-        snprintf(word, sizeof(word), "%.*s", (int)(fe - fs), text + fs);
-        rn__ext_names(RN_EXT_AGGREGATE, more, sizeof(more));
-        if (more[0] != '\0')
-            return perr(off, fs, msg, msgsize,
-                        "unknown aggregate function '%s' (expected count, sum, min, max, avg, "
-                        "count_distinct, first or last, or from plugins: %s)",
-                        word, more);
-        const char *dym = rn__did_you_mean(word, fn_names);
-        return perr(off, fs, msg, msgsize,
-                    "unknown aggregate function '%s'%s%s%s (expected count, sum, min, max, "
-                    "avg, count_distinct, first or last)",
-                    word, dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
-    }
+    if (fn < 0)
+        return unknown_fn(text + fs, fe - fs, fs, off, msg, msgsize);
     agg->fn = (rn_agg_fn_t)fn;
     i = skip_ws(text, fe);
     if (text[i] != '(')
