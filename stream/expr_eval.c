@@ -11,7 +11,9 @@
  * frame stays small for the recursion. Nothing here fails: runtime faults
  * (division by zero, integer overflow, a bad number in to_int) give null.
  * Nothing here calls malloc: strings made are bump-allocated in the arena
- * the caller passes in.
+ * the caller passes in. A plugin's scalar function (RN_X_CALL, call())
+ * is called a row at a time, from whichever thread evaluates, with its
+ * arguments in place and rn_fn_alloc drawing from that same arena.
  *
  * @thread any: an expression is immutable once parsed.
  */
@@ -158,9 +160,8 @@ concat(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_
     put_str(out, d, (uint32_t)total);
 }
 
-/* substr(s, start, len) with SQL's 1-based start: the bytes at positions
- * [start, start + len) that exist, so substr('hello', 0, 3) is 'he'. */
-/* What rn_fn_alloc allocates from: the arena of the row's batch. */
+/* What rn_fn_alloc allocates from: the arena of the row's batch (a map's
+ * output batch, a filter's scratch arena of the chunk). */
 struct rn_fn_ctx {
     rn_arena_t *arena;
 };
@@ -171,15 +172,20 @@ rn_fn_alloc(rn_fn_ctx_t *ctx, size_t n)
     return rn__arena_alloc(ctx->arena, n ? n : 1);
 }
 
-/* A plugin's scalar function. Its result is made to look like the
- * built-ins' (pad and len zeroed where they mean nothing), whatever the
- * plugin left in them. */
+/* A plugin's scalar function. Arguments are passed as they are (rn_val_t
+ * has rn_value_t's layout); with a null one and without RN_FN_NULL_CALL,
+ * the result is null without a call. A result not null is taken as the
+ * type the function's plan declared, the node's type: only the union
+ * member of that type is read, so the value can never be of another type
+ * downstream (a string's bytes and length are trusted as they come). len
+ * and pad are zeroed where they mean nothing, whatever the plugin left. */
 static __attribute__((noinline)) void
 call(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_t *arena,
      rn_value_t *out)
 {
     const rn_scalar_fn_t *fn = e->fns[n->b];
-    rn_value_t args[64];
+    rn_value_t args[64]; /* the parser's MAX_ARGS */
+    rn_dassert(n->nargs <= 64);
     for (uint32_t i = 0; i < n->nargs; i++) {
         rn_value_t t;
         args[i] = *arg(e, e->args[n->a + (int32_t)i], row, arena, &t);
@@ -204,6 +210,8 @@ call(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_t 
         put_int(out, r.u.i);
 }
 
+/* substr(s, start, len) with SQL's 1-based start: the bytes at positions
+ * [start, start + len) that exist, so substr('hello', 0, 3) is 'he'. */
 static __attribute__((noinline)) void
 substr(const rn_expr_t *e, const rn_xnode_t *n, const rn_value_t *row, rn_arena_t *arena,
        rn_value_t *out)
@@ -675,7 +683,8 @@ rn__expr_eval(const rn_expr_t *e, const rn_value_t *row, rn_arena_t *arena, rn_v
  * with stride 0. Each level keeps two chunk buffers on the stack, so only
  * trees of at most VEC_DEPTH levels go this way; deeper ones (rare) go a
  * row at a time through ev(). Nodes without a chunk loop below (string
- * functions, conversions) are evaluated by ev() for each row of the chunk. */
+ * functions, conversions, plugin calls) are evaluated by ev() for each row
+ * of the chunk. */
 #define CHUNK 64
 #define VEC_DEPTH 8
 

@@ -51,7 +51,9 @@ typedef struct rn_fn_ctx rn_fn_ctx_t; /* one evaluation */
 #define RN_FN_NULL_CALL 1u /* called with null arguments too (default: any
                               null argument gives null without a call) */
 #define RN_FN_VOLATILE 2u  /* not a pure function of its arguments (a clock,
-                              a random number): never folded at plan time */
+                              a random number): never folded at plan time
+                              (this runnel folds no plugin call: say it all
+                              the same, a later one may fold pure calls) */
 
 typedef struct rn_scalar_fn {
     /* sizeof(rn_scalar_fn_t) as the plugin was compiled. */
@@ -65,10 +67,18 @@ typedef struct rn_scalar_fn {
      * (not RN_TYPE_NULL). Refuses types it cannot take with RN_EINVAL and
      * a message (runnel adds the job file's position). */
     int (*plan)(const rn_type_t *args, int nargs, rn_type_t *ret, rn_error_t *err);
-    /* Per row, required: sets *out (out->null = 1 for null). A string
-     * result points into memory from rn_fn_alloc(ctx, ...) or into an
-     * argument's bytes. Cannot fail: a runtime fault gives null, as the
-     * built-in functions do. @thread any (several at once). */
+    /* Per row, required: sets *out (out->null = 1 for null; *out is all
+     * zero on entry). A result that is not null is taken as the type plan
+     * declared, unchecked: only that member of u is read (and, for a
+     * string, len and the bytes). A string result points into memory from
+     * rn_fn_alloc(ctx, ...) or into an argument's bytes. args are borrowed
+     * for the call. eval is not told the arguments' types (an int and a
+     * float are both 8 bytes): a plan should accept one type per argument
+     * position, or keep what it needs to tell them apart inside the call
+     * (job files convert with to_float(), to_int()). Cannot fail: a
+     * runtime fault gives null, as the built-in functions do.
+     * @thread any, several at once: no mutable state shared between
+     * calls. */
     void (*eval)(rn_fn_ctx_t *ctx, const rn_val_t *args, int nargs, rn_val_t *out);
 } rn_scalar_fn_t;
 
@@ -102,10 +112,16 @@ typedef struct rn_aggregate_fn {
      * `name()`); sets *ret: int, float, bool or timestamp. */
     int (*plan)(rn_type_t arg, rn_type_t *ret, rn_error_t *err);
     /* Required: adds a non-null value v (NULL for `name()`: a row) of
-     * event time ts to acc. */
+     * event time ts to acc (RN_AGG_ACC_SIZE bytes, 8-byte aligned; v
+     * borrowed for the call). @thread the operator instance's task. */
     void (*add)(void *acc, const rn_val_t *v, int64_t ts);
-    /* Merges src into dst (session windows merging; dst the earlier).
-     * Optional: an aggregate without it is refused in session windows. */
+    /* Merges src into dst (dst the earlier): when session windows merge,
+     * and, with RocksDB state, to fold a window's partial accumulators
+     * (a zeroed one updated with add() without reading the stored one).
+     * Must be associative with the all-zero accumulator as its identity.
+     * @thread any (RocksDB's compaction threads too, several at once).
+     * Optional: an aggregate without it is refused in session windows, and
+     * its window's accumulators are read before each add(). */
     void (*merge)(void *dst, const void *src);
     /* Required: the window's result into *out (out->null = 1 for null). */
     void (*result)(const void *acc, rn_val_t *out);
