@@ -224,7 +224,7 @@ static rn_code_t
 grow(membe_t *m, rn_error_t *err)
 {
     size_t ncap = m->cap * 2;
-    slot_t *ns = rn_calloc(ncap, sizeof(slot_t));
+    slot_t *ns = rn_zalloc(ncap, sizeof(slot_t));
     if (ns == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory growing the state table to %zu slots",
                         ncap);
@@ -336,7 +336,7 @@ mem_open(const rn_state_options_t *opts, void **be, rn_error_t *err)
         return nomem(err, sizeof(*m));
     m->cap = MIN_CAP;
     m->fc.keep = RN__FC_KEEP_UNBOUNDED;
-    m->slots = rn_calloc(m->cap, sizeof(slot_t));
+    m->slots = rn_zalloc(m->cap, sizeof(slot_t));
     if (m->slots == NULL) {
         rn_free(m);
         return nomem(err, MIN_CAP * sizeof(slot_t));

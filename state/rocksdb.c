@@ -141,8 +141,9 @@ rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
      * deleted): keep it out of the block cache. */
     rocksdb_readoptions_set_fill_cache(ro, 0);
     /* Timers (from a timer key on) are frozen only as the timer writes a
-     * checkpoint took over, which their loads wait for themselves
-     * (rn__rdb_timer_load). Anything else may meet frozen keys. */
+     * checkpoint took over, which their loads take from the task's copy
+     * or wait for themselves (rn__rdb_timer_load). Anything else may meet
+     * frozen keys. */
     if (from == NULL || fromlen == 0 || from[0] < RN__RDB_TIMER_TAG)
         rn__rdb_fence(rdb);
     rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
@@ -296,8 +297,7 @@ rdb_free(rn__rdb_t *rdb)
     /* A snapshot's finish runs on the coordinator, which ends first. */
     rn__rdb_fence(rdb);
     rn__rdb_frozen_free(&rdb->fz);
-    rn_free(rdb->fz_trash[0]);
-    rn_free(rdb->fz_trash[1]);
+    rn_free(rdb->fz_trash);
     pthread_mutex_destroy(&rdb->fence_lock);
     pthread_cond_destroy(&rdb->fence_cond);
     if (rdb->db != NULL) {
@@ -321,10 +321,7 @@ rdb_free(rn__rdb_t *rdb)
     rn__rc_fini(&rdb->cache);
     if (rdb->wb != NULL)
         rocksdb_writebatch_destroy(rdb->wb);
-    rn_free(rdb->tbuf);
-    rn_free(rdb->toff);
-    rn_free(rdb->tres[0]);
-    rn_free(rdb->tres[1]);
+    rn__rdb_timer_fini(rdb);
     if (rdb->wopts != NULL)
         rocksdb_writeoptions_destroy(rdb->wopts);
     if (rdb->ropts != NULL)
@@ -361,6 +358,7 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     pthread_mutex_init(&rdb->fence_lock, NULL);
     pthread_cond_init(&rdb->fence_cond, NULL);
     atomic_init(&rdb->fence_busy, false);
+    rdb->tgmin[0] = rdb->tgmin[1] = SIZE_MAX;
     rdb->ingest_min = opts->ingest_min_bytes > 0 ? opts->ingest_min_bytes : RN__RDB_INGEST_MIN;
     long long mem = opts->memory_bytes > 0 ? opts->memory_bytes : DEFAULT_MEMORY;
     long long part = mem / 4 > MIN_PART ? mem / 4 : MIN_PART;

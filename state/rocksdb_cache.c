@@ -147,7 +147,7 @@ rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err)
     memset(c, 0, sizeof(*c));
     c->cap = MIN_CAP;
     c->limit = limit;
-    c->slots = rn_calloc(c->cap, sizeof(rn__rcslot_t));
+    c->slots = rn_zalloc(c->cap, sizeof(rn__rcslot_t));
     if (c->slots == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory for the state cache");
     return rn__rf_init(&c->filter, err);
@@ -236,7 +236,7 @@ static rn_code_t
 grow(rn__rcache_t *c, rn_error_t *err)
 {
     size_t ncap = c->cap * 2;
-    rn__rcslot_t *ns = rn_calloc(ncap, sizeof(rn__rcslot_t));
+    rn__rcslot_t *ns = rn_zalloc(ncap, sizeof(rn__rcslot_t));
     if (ns == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory growing the state cache to %zu slots",
                         ncap);
@@ -539,19 +539,19 @@ mark_written(rn__rcent_t *e)
  * memory: entries already marked written are only in fz, there is no way
  * back (as for the other allocations that must not fail, rn_xrealloc). */
 static void
-fz_room(rn__rdb_frozen_t *fz, size_t *cap, size_t *offcap, size_t need)
+fz_room(rn__rdb_frozen_t *fz, size_t need)
 {
-    if (fz->len + need > *cap) {
-        size_t ncap = *cap ? *cap * 2 : (1u << 20);
+    if (fz->len + need > fz->cap) {
+        size_t ncap = fz->cap ? fz->cap * 2 : (1u << 20);
         while (ncap < fz->len + need)
             ncap *= 2;
         fz->buf = rn_xrealloc(fz->buf, ncap);
-        *cap = ncap;
+        fz->cap = ncap;
     }
-    if (fz->n == *offcap) {
-        *offcap = *offcap ? *offcap * 2 : 4096;
-        fz->off = rn_xrealloc(fz->off, *offcap * sizeof(*fz->off));
-        fz->hash = rn_xrealloc(fz->hash, *offcap * sizeof(*fz->hash));
+    if (fz->n == fz->offcap) {
+        fz->offcap = fz->offcap ? fz->offcap * 2 : 4096;
+        fz->off = rn_xrealloc(fz->off, fz->offcap * sizeof(*fz->off));
+        fz->hash = rn_xrealloc(fz->hash, fz->offcap * sizeof(*fz->hash));
     }
 }
 
@@ -560,7 +560,7 @@ static void
 freeze_one(rn__rcfreeze_t *f, rn__rcent_t *e, uint64_t h)
 {
     rn__rdb_frozen_t *fz = f->fz;
-    fz_room(fz, &f->cap, &f->offcap, 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen);
+    fz_room(fz, 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen);
     uint8_t *p = fz->buf + fz->len;
     uint8_t op = (e->flags & F_ABSENT) ? RN__FZ_DEL : (e->flags & F_PART) ? RN__FZ_MERGE
                                                                        : RN__FZ_PUT;
@@ -652,7 +652,10 @@ void
 rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
 {
     rn__rcache_t *c = &rdb->cache;
-    memset(fz, 0, sizeof(*fz));
+    fz->len = 0;
+    fz->n = 0;
+    fz->ntimers = 0;
+    fz->has_zero = false;
     memset(&c->frz, 0, sizeof(c->frz));
     c->frz.fz = fz;
     c->frz.t0 = rn__mono_ns();
@@ -663,7 +666,7 @@ rn__rdb_freeze_raw(rn__rdb_t *rdb, const uint8_t *key, size_t klen)
 {
     rn__rcfreeze_t *f = &rdb->cache.frz;
     rn__rdb_frozen_t *fz = f->fz;
-    fz_room(fz, &f->cap, &f->offcap, 9 + klen);
+    fz_room(fz, 9 + klen);
     uint8_t *p = fz->buf + fz->len;
     uint32_t k32 = (uint32_t)klen, v32 = 0;
     p[0] = RN__FZ_PUT;

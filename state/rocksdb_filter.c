@@ -40,7 +40,7 @@ blocks_for(uint64_t keys)
 static uint8_t *
 counters(size_t nblocks)
 {
-    return rn_calloc(nblocks, RN__RF_BLOCK);
+    return rn_zalloc(nblocks, RN__RF_BLOCK);
 }
 
 rn_code_t

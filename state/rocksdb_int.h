@@ -329,7 +329,6 @@ typedef struct rn__rcvic {
 /* A freeze in progress: what it gathered so far (rocksdb_cache.c). */
 typedef struct rn__rcfreeze {
     struct rn__rdb_frozen *fz;
-    size_t cap, offcap; /* of fz's buffer and arrays */
     /* The filter's changes, left for the end (rn__rdb_freeze). */
     struct rn__rcfh {
         uint64_t hash;
@@ -396,6 +395,10 @@ typedef struct rn__rdb_frozen {
     size_t *off;
     uint64_t *hash; /* hash[i]: record i's cache hash (rn__state_hash); 0 for a timer */
     size_t n;
+    /* Capacities of buf, and of off and hash. The buffers go from one
+     * checkpoint to the next: fresh pages cost a fault each (a sixth of
+     * the task's extra work for a checkpoint of a million values). */
+    size_t cap, offcap;
     size_t ntimers; /* records that are timers (rn__rdb_timer_freeze) */
     /* The hashes as a set (open addressing, 0 for empty, mask + 1 slots),
      * built by the task the first time it needs RocksDB while the
@@ -404,6 +407,30 @@ typedef struct rn__rdb_frozen {
     size_t mask;
     bool has_zero; /* a record's hash is 0 */
 } rn__rdb_frozen_t;
+
+/* Encoded timer keys in one buffer (rocksdb_timers.c). */
+typedef struct rn__rdb_tkpos {
+    size_t off;    /* in buf */
+    uint32_t len;
+    uint32_t dead; /* loaded already: neither written nor loaded again */
+} rn__rdb_tkpos_t;
+
+typedef struct rn__rdb_tkeys {
+    uint8_t *buf;
+    size_t len, cap;
+    rn__rdb_tkpos_t *pos;
+    size_t n, cappos;
+    size_t sorted; /* pos[0, sorted) is in key order */
+} rn__rdb_tkeys_t;
+
+/* A range of timer keys [lo, hi) to delete; lo and hi in one malloc'd
+ * block. */
+typedef struct rn__rdb_tdel {
+    uint8_t *lo;
+    size_t lolen;
+    const uint8_t *hi; /* lo + lolen */
+    size_t hilen;
+} rn__rdb_tdel_t;
 
 typedef struct rn__rdb rn__rdb_t;
 
@@ -421,12 +448,19 @@ struct rn__rdb {
     /* Spilled timers not yet written (rocksdb_timers.c): registrations in
      * the store's range gather here, encoded, and go to RocksDB a sorted
      * batch at a time, before any read of the timers. */
-    uint8_t *tbuf;    /* encoded keys, back to back */
-    size_t tlen;
-    size_t tcap;
-    size_t *toff;     /* start of each key in tbuf; its end is the next start */
-    size_t ntoff;
-    size_t captoff;
+    rn__rdb_tkeys_t tg;
+    size_t tgmin[2]; /* by domain: index in tg of its smallest key; SIZE_MAX: none */
+    /* The gathered timers the running checkpoint took over (they reach
+     * RocksDB with its frozen values): the task's own copy, since the
+     * checkpoint's part frees fz's when done. A load meanwhile merges
+     * them with RocksDB's rather than wait (rocksdb_timers.c). */
+    rn__rdb_tkeys_t tfz;
+    rn__rdb_kref_t *tfzsort; /* tfz's keys in key order, no duplicates; NULL: not made */
+    size_t ntfzsort;
+    /* Range deletes of timers loaded while a checkpoint's part ran:
+     * written once it is done, before any other timer write. */
+    rn__rdb_tdel_t *tdel;
+    size_t ntdel, captdel;
     /* By domain: the first key the last load left (malloc'd), while every
      * stored timer is at or after it; NULL: unknown. */
     uint8_t *tres[2];
@@ -453,9 +487,9 @@ struct rn__rdb {
     bool fence_pass;     /* the task's RocksDB reads need not wait (rn__rdb_freeze_step) */
     uint64_t ingest_min; /* rn_state_options_t.ingest_min_bytes */
     char *fz_dir; /* where the RocksDB checkpoint goes, owned */
-    /* The previous checkpoint's frozen hashes and set, freed by the next
+    /* The previous checkpoint's set of frozen hashes, freed by the next
      * finish (off the task: returning large blocks to the system is slow). */
-    void *fz_trash[2];
+    void *fz_trash;
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
@@ -499,8 +533,8 @@ rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
  * writes fz before anything else reaches RocksDB (the fence,
  * rocksdb_snap.c). */
 rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn_error_t *err);
-/* Starts a freeze into fz (emptied): rn__rdb_freeze_raw, then
- * rn__rdb_freeze or rn__rdb_freeze_begin. */
+/* Starts a freeze into fz (emptied, its buffers kept): rn__rdb_freeze_raw,
+ * then rn__rdb_freeze or rn__rdb_freeze_begin. */
 void rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz);
 /* Adds a put of key (klen bytes, not a cache key) with an empty value. */
 void rn__rdb_freeze_raw(rn__rdb_t *rdb, const uint8_t *key, size_t klen);
@@ -508,6 +542,12 @@ void rn__rdb_freeze_raw(rn__rdb_t *rdb, const uint8_t *key, size_t klen);
  * (a checkpoint: they reach RocksDB with its frozen values, off the
  * task's thread; loads of timers wait for that meanwhile). */
 void rn__rdb_timer_freeze(rn__rdb_t *rdb);
+/* Writes the range deletes of the timers loaded while the last
+ * checkpoint's part ran (waits for that part when it still runs). Before
+ * a snapshot, so that the checkpoint does not hold them. */
+rn_code_t rn__rdb_timer_settle(rn__rdb_t *rdb, rn_error_t *err);
+/* Frees the timer store's buffers (on close). */
+void rn__rdb_timer_fini(rn__rdb_t *rdb);
 /* rn__rdb_freeze in slices: begin takes the list of entries that became
  * dirty (O(1)) and returns false when there is none to take (the list
  * overflowed: the caller freezes at once); rn__rdb_freeze_step freezes

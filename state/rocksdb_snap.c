@@ -2,8 +2,10 @@
  * state/rocksdb_snap.c: checkpoints of the RocksDB backend (see
  * state/snapshot.c for the handle's part).
  *
- * Snapshot: synchronously, on the task thread, the gathered timer writes
- * go into RocksDB and the write-back cache's list of dirty entries is
+ * Snapshot: synchronously, on the task thread, the range deletes of
+ * timers loaded during the last checkpoint's part are written, the
+ * gathered timer writes are taken over (frozen, the task keeping a copy:
+ * rocksdb_timers.c) and the write-back cache's list of dirty entries is
  * taken over. The task then copies those entries out (freezes them) and
  * marks them written a slice at a time between its batches (rn__state_
  * tick), and copies one first when something is about to change it
@@ -17,7 +19,8 @@
  * done, the task's writes to RocksDB wait at the fence (rn__rdb_fence),
  * finishing the freeze first: none may come before the frozen values or
  * into the checkpoint; so does a read of a frozen key (it must see the
- * frozen value) and a scan (it may meet them), but a point read of any
+ * frozen value) and a scan of state (it may meet them; timer loads merge
+ * the task's copy instead), but a point read of any
  * other key goes on (rn__rdb_fence_key), and eviction takes clean
  * entries only meanwhile. A job whose state the cache holds does not
  * wait at all. Copying the files into the checkpoint store follows, also
@@ -196,9 +199,8 @@ static rn_code_t
 finish(void *ctx, bool keep, rn_error_t *err)
 {
     rn__rdb_t *rdb = ctx;
-    rn_free(rdb->fz_trash[0]);
-    rn_free(rdb->fz_trash[1]);
-    rdb->fz_trash[0] = rdb->fz_trash[1] = NULL;
+    rn_free(rdb->fz_trash);
+    rdb->fz_trash = NULL;
     if (pthread_equal(pthread_self(), rdb->fz_thread)) {
         (void)rn__rdb_freeze_step(rdb, SIZE_MAX);
     } else {
@@ -230,14 +232,16 @@ finish(void *ctx, bool keep, rn_error_t *err)
                  rdb->fz.n, (double)(t1 - t0) / 1e6, (double)(rn__mono_ns() - t1) / 1e6);
     if (rc != RN_OK && !keep)
         RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
-    /* The values go here, off the task: returning a hundred MB to the
-     * system took the task 50 ms in a checkpoint's pause. The hashes stay: the task may be reading them (rn__rdb_frozen_has); it
-     * frees them at its next snapshot or on close. */
-    rn_free(rdb->fz.buf);
-    rdb->fz.buf = NULL;
-    rdb->fz.len = 0;
-    rn_free(rdb->fz.off);
-    rdb->fz.off = NULL;
+    /* The buffers stay for the next checkpoint's freeze (the task may be
+     * reading the hashes meanwhile: rn__rdb_frozen_has). A buffer of
+     * values four times larger than this checkpoint needed goes here, off
+     * the task: returning a hundred MB to the system took the task 50 ms
+     * in a checkpoint's pause. */
+    if (rdb->fz.len < rdb->fz.cap / 4) {
+        rn_free(rdb->fz.buf);
+        rdb->fz.buf = NULL;
+        rdb->fz.cap = 0;
+    }
     rn_free(rdb->fz_dir);
     rdb->fz_dir = NULL;
     pthread_mutex_lock(&rdb->fence_lock);
@@ -296,7 +300,7 @@ rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
         size_t cap = 16;
         while (cap < 2 * fz->n)
             cap *= 2;
-        fz->set = rn_calloc(cap, sizeof(*fz->set));
+        fz->set = rn_zalloc(cap, sizeof(*fz->set));
         if (fz->set == NULL)
             return true; /* no set: wait, as for every key */
         fz->mask = cap - 1;
@@ -339,13 +343,12 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     rn__rdb_t *rdb = be;
     rn_code_t rc;
     rn__rdb_fence(rdb); /* the previous checkpoint's part is done */
-    rn_free(rdb->fz_trash[0]); /* NULL unless that part failed to start */
-    rn_free(rdb->fz_trash[1]);
-    rdb->fz_trash[0] = rdb->fz.hash;
-    rdb->fz_trash[1] = rdb->fz.set;
-    rdb->fz.hash = NULL;
+    /* Timers loaded meanwhile leave RocksDB before this checkpoint. */
+    if ((rc = rn__rdb_timer_settle(rdb, err)) != RN_OK)
+        return rc;
+    rn_free(rdb->fz_trash); /* NULL unless that part failed to start */
+    rdb->fz_trash = rdb->fz.set;
     rdb->fz.set = NULL;
-    rn__rdb_frozen_free(&rdb->fz);
     int64_t t0 = rn__mono_ns();
     rdb->fz_thread = pthread_self();
     rn__rdb_freeze_init(rdb, &rdb->fz);

@@ -85,53 +85,250 @@ rn__rdb_timer_budget(void *be, const uint64_t *bytes[2])
     return rdb->tlimit;
 }
 
-/* Timers gathered in rdb->tbuf before they are written: a RocksDB write
+/* Timers gathered in rdb->tg before they are written: a RocksDB write
  * per registration costs a memtable insert each, with cache misses all
  * the way down its skiplist; a batch sorted by key inserts each key next
  * to the last (the memtable keeps the last insert's position), which
  * measured several times cheaper. */
 #define TBUF_MAX 8192
 
-/* Writes the gathered timers in key order (rn__rdb_cmp_key), so that
- * reads see them. */
-static rn_code_t
-tbuf_flush(rn__rdb_t *rdb, rn_error_t *err)
+/* Key i of ks. */
+static rn__rdb_kref_t
+tk_at(const rn__rdb_tkeys_t *ks, size_t i)
 {
-    size_t n = rdb->ntoff;
-    if (n == 0)
-        return RN_OK;
-    rn__rdb_kref_t *keys = rn_malloc(n * sizeof(*keys));
-    if (keys == NULL)
-        return rn__errf(err, RN_ENOMEM, "out of memory writing %zu timers", n);
-    for (size_t i = 0; i < n; i++) {
-        size_t end = i + 1 < n ? rdb->toff[i + 1] : rdb->tlen;
-        keys[i] = (rn__rdb_kref_t){rdb->tbuf + rdb->toff[i], end - rdb->toff[i]};
+    return (rn__rdb_kref_t){ks->buf + ks->pos[i].off, ks->pos[i].len};
+}
+
+/* Room for one more key of up to need bytes. @returns false when out of
+ * memory. */
+static bool
+tk_room(rn__rdb_tkeys_t *ks, size_t need)
+{
+    if (ks->len + need > ks->cap) {
+        size_t ncap = ks->cap ? ks->cap * 2 : 64 << 10;
+        while (ncap < ks->len + need)
+            ncap *= 2;
+        uint8_t *nb = rn_realloc(ks->buf, ncap);
+        if (nb == NULL)
+            return false;
+        ks->buf = nb;
+        ks->cap = ncap;
     }
-    qsort(keys, n, sizeof(*keys), rn__rdb_cmp_key);
+    if (ks->n == ks->cappos) {
+        size_t ncap = ks->cappos ? ks->cappos * 2 : 1024;
+        rn__rdb_tkpos_t *np = rn_realloc(ks->pos, ncap * sizeof(*np));
+        if (np == NULL)
+            return false;
+        ks->pos = np;
+        ks->cappos = ncap;
+    }
+    return true;
+}
+
+static int
+cmp_pos(const void *a, const void *b, void *buf)
+{
+    const rn__rdb_tkpos_t *x = a, *y = b;
+    rn__rdb_kref_t kx = {(const uint8_t *)buf + x->off, x->len};
+    rn__rdb_kref_t ky = {(const uint8_t *)buf + y->off, y->len};
+    return rn__rdb_cmp_key(&kx, &ky);
+}
+
+/* The index in sorted ks of its first key at or after k. */
+static size_t
+tk_lower(const rn__rdb_tkeys_t *ks, const rn__rdb_kref_t *k)
+{
+    size_t lo = 0, hi = ks->sorted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        rn__rdb_kref_t m = tk_at(ks, mid);
+        if (rn__rdb_cmp_key(&m, k) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* tgmin[domain] of a sorted tg: its first live key of the domain. */
+static void
+tg_min_sorted(rn__rdb_t *rdb, rn_time_domain_t domain, size_t from)
+{
+    rn__rdb_tkeys_t *tg = &rdb->tg;
+    size_t i = from;
+    while (i < tg->n && tg->pos[i].dead)
+        i++;
+    rn__rdb_kref_t k;
+    rdb->tgmin[domain] = i < tg->n && (k = tk_at(tg, i), k.len > 1 && k.key[1] == (uint8_t)domain)
+                             ? i
+                             : SIZE_MAX;
+}
+
+/* Sorts the gathered timers by key (a load that needs them while a
+ * checkpoint's part runs): only what was added since the last sort is
+ * new, a sort a firing at most. */
+static void
+tg_sort(rn__rdb_t *rdb)
+{
+    rn__rdb_tkeys_t *tg = &rdb->tg;
+    if (tg->sorted == tg->n)
+        return;
+    qsort_r(tg->pos, tg->n, sizeof(*tg->pos), cmp_pos, tg->buf);
+    tg->sorted = tg->n;
+    for (int d = 0; d < 2; d++) {
+        uint8_t first[2] = {(uint8_t)RN__RDB_TIMER_TAG, (uint8_t)d};
+        rn__rdb_kref_t k = {first, 2};
+        tg_min_sorted(rdb, (rn_time_domain_t)d, tk_lower(tg, &k));
+    }
+}
+
+/* Empties the gathered timers (keeping their buffers). */
+static void
+tg_clear(rn__rdb_t *rdb)
+{
+    rdb->tg.n = 0;
+    rdb->tg.len = 0;
+    rdb->tg.sorted = 0;
+    rdb->tgmin[0] = rdb->tgmin[1] = SIZE_MAX;
+}
+
+/* Forgets the task's copy of a checkpoint's timers (its part is done). */
+static void
+tfz_clear(rn__rdb_t *rdb)
+{
+    rdb->tfz.n = 0;
+    rdb->tfz.len = 0;
+    rdb->tfz.sorted = 0;
+    rn_free(rdb->tfzsort);
+    rdb->tfzsort = NULL;
+    rdb->ntfzsort = 0;
+}
+
+/* Adds the deferred range deletes to rdb->wb, first in the batch (the
+ * write waits at the fence: the checkpoint's timers are in RocksDB
+ * before, and the ranges delete them too; a timer written after them,
+ * in the same batch or later, stays). @returns whether there were any. */
+static bool
+tdel_take(rn__rdb_t *rdb)
+{
+    for (size_t i = 0; i < rdb->ntdel; i++) {
+        rn__rdb_tdel_t *d = &rdb->tdel[i];
+        rocksdb_writebatch_delete_range(rdb->wb, (const char *)d->lo, d->lolen,
+                                        (const char *)d->hi, d->hilen);
+        rn_free(d->lo);
+    }
+    bool any = rdb->ntdel > 0;
+    rdb->ntdel = 0;
+    return any;
+}
+
+rn_code_t
+rn__rdb_timer_settle(rn__rdb_t *rdb, rn_error_t *err)
+{
+    return tdel_take(rdb) ? rn__rdb_write(rdb, err) : RN_OK;
+}
+
+/* Defers the delete of [lo, hi); a range that starts where the last one
+ * ends extends it (loads follow each other). */
+static rn_code_t
+tdel_add(rn__rdb_t *rdb, const uint8_t *lo, size_t lolen, const uint8_t *hi, size_t hilen,
+         rn_error_t *err)
+{
+    rn__rdb_tdel_t *last = rdb->ntdel > 0 ? &rdb->tdel[rdb->ntdel - 1] : NULL;
+    if (last != NULL && last->hilen == lolen && memcmp(last->hi, lo, lolen) == 0) {
+        uint8_t *b = rn_malloc(last->lolen + hilen);
+        if (b == NULL)
+            return rn__errf(err, RN_ENOMEM, "out of memory deferring a timer delete");
+        memcpy(b, last->lo, last->lolen);
+        memcpy(b + last->lolen, hi, hilen);
+        rn_free(last->lo);
+        last->lo = b;
+        last->hi = b + last->lolen;
+        last->hilen = hilen;
+        return RN_OK;
+    }
+    if (rdb->ntdel == rdb->captdel) {
+        size_t ncap = rdb->captdel ? rdb->captdel * 2 : 8;
+        rn__rdb_tdel_t *nd = rn_realloc(rdb->tdel, ncap * sizeof(*nd));
+        if (nd == NULL)
+            return rn__errf(err, RN_ENOMEM, "out of memory deferring a timer delete");
+        rdb->tdel = nd;
+        rdb->captdel = ncap;
+    }
+    uint8_t *b = rn_malloc(lolen + hilen);
+    if (b == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory deferring a timer delete");
+    memcpy(b, lo, lolen);
+    memcpy(b + lolen, hi, hilen);
+    rdb->tdel[rdb->ntdel++] = (rn__rdb_tdel_t){b, lolen, b + lolen, hilen};
+    return RN_OK;
+}
+
+/* Writes the gathered timers in key order (rn__rdb_cmp_key), so that
+ * reads see them, after the deferred deletes in the same batch. */
+static rn_code_t
+tg_flush(rn__rdb_t *rdb, rn_error_t *err)
+{
+    size_t n = rdb->tg.n;
+    bool any = tdel_take(rdb);
+    if (n == 0)
+        return any ? rn__rdb_write(rdb, err) : RN_OK;
+    rn__rdb_kref_t *keys = rn_malloc(n * sizeof(*keys));
+    if (keys == NULL) {
+        rocksdb_writebatch_clear(rdb->wb);
+        return rn__errf(err, RN_ENOMEM, "out of memory writing %zu timers", n);
+    }
+    size_t k = 0;
     for (size_t i = 0; i < n; i++)
+        if (!rdb->tg.pos[i].dead)
+            keys[k++] = tk_at(&rdb->tg, i);
+    if (rdb->tg.sorted < n)
+        qsort(keys, k, sizeof(*keys), rn__rdb_cmp_key);
+    for (size_t i = 0; i < k; i++)
         rocksdb_writebatch_put(rdb->wb, (const char *)keys[i].key, keys[i].len, "", 0);
     rn_free(keys);
-    rdb->ntoff = 0;
-    rdb->tlen = 0;
+    tg_clear(rdb);
     return rn__rdb_write(rdb, err);
 }
 
 rn_code_t
 rn__rdb_timer_sync(void *be, rn_error_t *err)
 {
-    return tbuf_flush(be, err);
+    return tg_flush(be, err);
 }
 
 void
 rn__rdb_timer_freeze(rn__rdb_t *rdb)
 {
-    for (size_t i = 0; i < rdb->ntoff; i++) {
-        size_t end = i + 1 < rdb->ntoff ? rdb->toff[i + 1] : rdb->tlen;
-        rn__rdb_freeze_raw(rdb, rdb->tbuf + rdb->toff[i], end - rdb->toff[i]);
+    for (size_t i = 0; i < rdb->tg.n; i++) {
+        if (rdb->tg.pos[i].dead)
+            continue;
+        rn__rdb_kref_t k = tk_at(&rdb->tg, i);
+        rn__rdb_freeze_raw(rdb, k.key, k.len);
+        rdb->fz.ntimers++;
     }
-    rdb->fz.ntimers += rdb->ntoff;
-    rdb->ntoff = 0;
-    rdb->tlen = 0;
+    /* The task keeps them (the buffers swap: no copy), the gathering
+     * starts again in the previous copy's buffers. */
+    tfz_clear(rdb);
+    rn__rdb_tkeys_t t = rdb->tfz;
+    rdb->tfz = rdb->tg;
+    rdb->tg = t;
+    tg_clear(rdb);
+}
+
+void
+rn__rdb_timer_fini(rn__rdb_t *rdb)
+{
+    tfz_clear(rdb);
+    rn_free(rdb->tg.buf);
+    rn_free(rdb->tg.pos);
+    rn_free(rdb->tfz.buf);
+    rn_free(rdb->tfz.pos);
+    for (size_t i = 0; i < rdb->ntdel; i++)
+        rn_free(rdb->tdel[i].lo);
+    rn_free(rdb->tdel);
+    rn_free(rdb->tres[0]);
+    rn_free(rdb->tres[1]);
 }
 
 rn_code_t
@@ -139,32 +336,24 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
                     rn_error_t *err)
 {
     rn__rdb_t *rdb = be;
+    rn__rdb_tkeys_t *tg = &rdb->tg;
     for (size_t i = 0; i < n; i++) {
-        size_t need = rdb->tlen + t[i].keylen + RN__RDB_TIMER_OVERHEAD;
-        if (need > rdb->tcap) {
-            size_t ncap = rdb->tcap ? rdb->tcap * 2 : 64 << 10;
-            while (ncap < need)
-                ncap *= 2;
-            uint8_t *nb = rn_realloc(rdb->tbuf, ncap);
-            if (nb == NULL)
-                return rn__errf(err, RN_ENOMEM, "out of memory for %zu timers", rdb->ntoff);
-            rdb->tbuf = nb;
-            rdb->tcap = ncap;
-        }
-        if (rdb->ntoff == rdb->captoff) {
-            size_t ncap = rdb->captoff ? rdb->captoff * 2 : 1024;
-            size_t *no = rn_realloc(rdb->toff, ncap * sizeof(*no));
-            if (no == NULL)
-                return rn__errf(err, RN_ENOMEM, "out of memory for %zu timers", rdb->ntoff);
-            rdb->toff = no;
-            rdb->captoff = ncap;
-        }
-        rdb->toff[rdb->ntoff++] = rdb->tlen;
-        uint8_t *k = rdb->tbuf + rdb->tlen;
+        if (!tk_room(tg, t[i].keylen + RN__RDB_TIMER_OVERHEAD))
+            return rn__errf(err, RN_ENOMEM, "out of memory for %zu timers", tg->n);
+        uint8_t *k = tg->buf + tg->len;
         size_t klen = tkey_encode(k, domain, &t[i]);
-        rdb->tlen += klen;
+        tg->pos[tg->n++] = (rn__rdb_tkpos_t){tg->len, (uint32_t)klen, 0};
+        tg->len += klen;
+        rn__rdb_kref_t a = {k, klen};
+        if (rdb->tgmin[domain] == SIZE_MAX) {
+            rdb->tgmin[domain] = tg->n - 1;
+        } else {
+            rn__rdb_kref_t m = tk_at(tg, rdb->tgmin[domain]);
+            if (rn__rdb_cmp_key(&a, &m) < 0)
+                rdb->tgmin[domain] = tg->n - 1;
+        }
         if (rdb->tres[domain] != NULL) {
-            rn__rdb_kref_t a = {k, klen}, b = {rdb->tres[domain], rdb->treslen[domain]};
+            rn__rdb_kref_t b = {rdb->tres[domain], rdb->treslen[domain]};
             if (rn__rdb_cmp_key(&a, &b) < 0) {
                 /* Where the last load stopped is no longer the first key
                  * left. */
@@ -177,10 +366,10 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
          * the batch grows meanwhile up to a quarter of the timers' own
          * bound (docs/state.md: outside the memory bound, like RocksDB's
          * index blocks). */
-        if (rdb->ntoff >= TBUF_MAX &&
+        if (tg->n >= TBUF_MAX &&
             (!rn__rdb_fence_busy(rdb) ||
-             (rdb->ntoff >= 16 * TBUF_MAX && rdb->tlen >= rdb->tlimit / 4))) {
-            rn_code_t rc = tbuf_flush(rdb, err);
+             (tg->n >= 16 * TBUF_MAX && tg->len >= rdb->tlimit / 4))) {
+            rn_code_t rc = tg_flush(rdb, err);
             if (rc != RN_OK)
                 return rc;
         }
@@ -211,7 +400,7 @@ rn__rdb_timer_del(void *be, rn_time_domain_t domain, const rn__tref_t *t, bool *
     rn__rdb_t *rdb = be;
     size_t klen;
     *existed = false;
-    rn_code_t rc = tbuf_flush(rdb, err);
+    rn_code_t rc = tg_flush(rdb, err);
     if (rc != RN_OK)
         return rc;
     rc = tkey_lookup(rdb, domain, t, &klen, err);
@@ -238,6 +427,19 @@ typedef struct load {
     rn_code_t rc;
 } load_t;
 
+/* Stops the load at key (of time): the first key not loaded. */
+static void
+load_stop(load_t *ld, const uint8_t *key, size_t len, int64_t time)
+{
+    ld->next = time;
+    ld->stop = rn_malloc(len);
+    if (ld->stop == NULL)
+        ld->rc = RN_ENOMEM;
+    else
+        memcpy(ld->stop, key, len);
+    ld->stoplen = len;
+}
+
 static bool
 load_key(void *ctx, const uint8_t *key, size_t len)
 {
@@ -249,13 +451,7 @@ load_key(void *ctx, const uint8_t *key, size_t len)
         /* A load may stop inside a time (one time may hold millions of
          * timers); the next one seeks to the same time and finds the rest
          * past the range tombstone of this one. */
-        ld->next = t.time;
-        ld->stop = rn_malloc(len);
-        if (ld->stop == NULL)
-            ld->rc = RN_ENOMEM;
-        else
-            memcpy(ld->stop, key, len);
-        ld->stoplen = len;
+        load_stop(ld, key, len, t.time);
         return false;
     }
     rn_code_t rc = ld->fn(ld->ctx, &t);
@@ -268,6 +464,213 @@ load_key(void *ctx, const uint8_t *key, size_t len)
     return true;
 }
 
+/* ---- loads while a checkpoint's part runs ----
+ *
+ * Until the part is done, the timers the checkpoint took over are not
+ * in RocksDB (they go with its frozen values) and no write of the task
+ * may reach RocksDB (the fence). A load then merges RocksDB's timers
+ * with the task's copy of the taken ones (tfz) and, when it wants any of
+ * them, the gathered ones (tg, marked dead once loaded), and defers its
+ * range delete (tdel), written before any other timer write once the
+ * part is done: at the firing of a window of a million keys the task
+ * used to wait a second there. It still waits when where loads resume is
+ * unknown while a deferred delete is not written (it would read what an
+ * earlier load took). */
+
+/* tfz's live keys in key order (duplicates stay: the merge loads a key
+ * once). @returns false when out of memory. */
+static bool
+tfz_sort(rn__rdb_t *rdb)
+{
+    size_t n = rdb->tfz.n;
+    if (rdb->tfzsort != NULL || n == 0)
+        return true;
+    rn__rdb_kref_t *w = rn_malloc(n * sizeof(*w));
+    if (w == NULL)
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!rdb->tfz.pos[i].dead)
+            w[k++] = tk_at(&rdb->tfz, i);
+    qsort(w, k, sizeof(*w), rn__rdb_cmp_key);
+    rdb->tfzsort = w;
+    rdb->ntfzsort = k;
+    return true;
+}
+
+/* Whether a load may go on without waiting (see above). */
+static bool
+busy_ok(rn__rdb_t *rdb, rn_time_domain_t domain)
+{
+    /* Every deferred range ends at or before where loads resume. */
+    if (rdb->tres[domain] == NULL)
+        for (size_t i = 0; i < rdb->ntdel; i++)
+            if (rdb->tdel[i].lo[1] == (uint8_t)domain)
+                return false;
+    return tfz_sort(rdb);
+}
+
+typedef struct merge {
+    load_t *ld;
+    const rn__rdb_kref_t *fz; /* rdb->tfzsort */
+    size_t ja, na;            /* the next of fz, and its length */
+    rn__rdb_tkeys_t *tg;      /* sorted; NULL: not wanted */
+    size_t jb;                /* the next of tg */
+    rn__rdb_kref_t bound;     /* tg not wanted: its smallest key of the domain; len 0: none */
+    uint8_t *last;            /* the last key loaded (a key in two sources loads once) */
+    size_t lastlen, lastcap;
+    bool halt;                /* the load stopped */
+} merge_t;
+
+static bool
+feed(merge_t *m, const uint8_t *key, size_t len)
+{
+    rn__rdb_kref_t k = {key, len};
+    if (m->lastlen > 0) {
+        rn__rdb_kref_t l = {m->last, m->lastlen};
+        if (rn__rdb_cmp_key(&k, &l) == 0)
+            return true;
+    }
+    if (m->bound.len > 0 && rn__rdb_cmp_key(&k, &m->bound) >= 0) {
+        /* A gathered key comes first: the load stops there (after upto),
+         * as it would have had the key been written. */
+        rn__tref_t t;
+        (void)tkey_decode(m->bound.key, m->bound.len, m->ld->domain, &t);
+        load_stop(m->ld, m->bound.key, m->bound.len, t.time);
+        m->halt = true;
+        return false;
+    }
+    if (!load_key(m->ld, key, len)) {
+        m->halt = true;
+        return false;
+    }
+    if (len > m->lastcap) {
+        uint8_t *nl = rn_realloc(m->last, len);
+        if (nl == NULL) {
+            m->ld->rc = RN_ENOMEM;
+            m->halt = true;
+            return false;
+        }
+        m->last = nl;
+        m->lastcap = len;
+    }
+    memcpy(m->last, key, len);
+    m->lastlen = len;
+    return true;
+}
+
+/* The smaller of the two copies' next keys, in *k. @returns 0 when both
+ * are done, 1 for fz, 2 for tg. */
+static int
+head(merge_t *m, rn__rdb_kref_t *k)
+{
+    if (m->tg != NULL)
+        while (m->jb < m->tg->n && m->tg->pos[m->jb].dead)
+            m->jb++;
+    bool a = m->ja < m->na, b = m->tg != NULL && m->jb < m->tg->n;
+    rn__rdb_kref_t kb = b ? tk_at(m->tg, m->jb) : (rn__rdb_kref_t){NULL, 0};
+    if (a && (!b || rn__rdb_cmp_key(&m->fz[m->ja], &kb) <= 0)) {
+        *k = m->fz[m->ja];
+        return 1;
+    }
+    if (b) {
+        *k = kb;
+        return 2;
+    }
+    return 0;
+}
+
+/* Feeds the copies' keys up to upto (NULL: all). @returns false when the
+ * load stopped. */
+static bool
+feed_heads(merge_t *m, const rn__rdb_kref_t *upto)
+{
+    rn__rdb_kref_t k;
+    int w;
+    while ((w = head(m, &k)) != 0 && (upto == NULL || rn__rdb_cmp_key(&k, upto) <= 0)) {
+        if (!feed(m, k.key, k.len))
+            return false;
+        if (w == 1)
+            m->ja++;
+        else
+            m->jb++;
+    }
+    return true;
+}
+
+/* RocksDB's next key, after the copies' keys before it. */
+static bool
+merge_key(void *ctx, const uint8_t *key, size_t len)
+{
+    merge_t *m = ctx;
+    rn__rdb_kref_t k = {key, len};
+    return feed_heads(m, &k) && feed(m, key, len);
+}
+
+/* The first index of sorted refs w (n of them) at or after k. */
+static size_t
+kref_lower(const rn__rdb_kref_t *w, size_t n, const rn__rdb_kref_t *k)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rn__rdb_cmp_key(&w[mid], k) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The merged scan from start (busy_ok holds). The gathered timers of the
+ * domain are a source when the first of them is due (at or before upto);
+ * loaded, they are marked dead. */
+static rn_code_t
+scan_busy(rn__rdb_t *rdb, load_t *ld, const uint8_t *start, size_t startlen, rn_error_t *err)
+{
+    rn_time_domain_t domain = ld->domain;
+    rn__rdb_kref_t s = {start, startlen};
+    merge_t m = {.ld = ld, .fz = rdb->tfzsort, .na = rdb->ntfzsort};
+    m.ja = kref_lower(m.fz, m.na, &s);
+    size_t jb0 = 0;
+    if (rdb->tgmin[domain] != SIZE_MAX) {
+        rn__rdb_kref_t b = tk_at(&rdb->tg, rdb->tgmin[domain]);
+        rn__tref_t t;
+        if (tkey_decode(b.key, b.len, domain, &t) && t.time > ld->upto) {
+            m.bound = b;
+        } else {
+            tg_sort(rdb);
+            m.tg = &rdb->tg;
+            m.jb = jb0 = tk_lower(&rdb->tg, &s);
+        }
+    }
+    rn_code_t rc = rn__rdb_scan_from(rdb, start, startlen, merge_key, &m, err);
+    if (rc == RN_OK && !m.halt)
+        (void)feed_heads(&m, NULL);
+    if (rc == RN_OK && !m.halt && m.bound.len > 0) {
+        rn__tref_t t;
+        (void)tkey_decode(m.bound.key, m.bound.len, domain, &t);
+        load_stop(ld, m.bound.key, m.bound.len, t.time);
+    }
+    rn_free(m.last);
+    if (rc != RN_OK || ld->rc != RN_OK || m.tg == NULL)
+        return rc;
+    /* The gathered keys from start up to the stop (or the domain's end)
+     * are loaded: never written nor loaded again. */
+    rn__rdb_tkeys_t *tg = &rdb->tg;
+    rn__rdb_kref_t stop = {ld->stop, ld->stoplen};
+    size_t i = jb0;
+    for (; i < tg->n; i++) {
+        rn__rdb_kref_t k = tk_at(tg, i);
+        if (ld->stop != NULL ? rn__rdb_cmp_key(&k, &stop) >= 0
+                             : k.len < 2 || k.key[1] != (uint8_t)domain)
+            break;
+        tg->pos[i].dead = 1;
+    }
+    tg_min_sorted(rdb, domain, i);
+    return rc;
+}
+
 rn_code_t
 rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto, size_t max,
                    rn_code_t (*fn)(void *ctx, const rn__tref_t *t), void *ctx, int64_t *next,
@@ -277,13 +680,17 @@ rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto
     uint8_t seek[10];
     load_t ld = {rdb, domain, upto, max, 0, fn, ctx, INT64_MAX, NULL, 0, RN_OK};
     size_t slen = tkey_seek(seek, domain, from);
-    /* Timers a checkpoint took over are not in RocksDB before its part is
-     * done (rn__rdb_timer_freeze). */
-    if (rdb->fz.ntimers > 0)
+    bool busy = rn__rdb_fence_busy(rdb) && busy_ok(rdb, domain);
+    rn_code_t rc = RN_OK;
+    if (!busy) {
+        /* Timers a checkpoint took over are in RocksDB once its part is
+         * done (rn__rdb_timer_freeze); the copy is of no more use. */
         rn__rdb_fence(rdb);
-    rn_code_t rc = tbuf_flush(rdb, err);
-    if (rc != RN_OK)
-        return rc;
+        tfz_clear(rdb);
+        rc = tg_flush(rdb, err);
+        if (rc != RN_OK)
+            return rc;
+    }
     /* Start where the last load stopped when that is past from: every key
      * before it is loaded (and deleted) or was never there. */
     const uint8_t *start = seek;
@@ -297,9 +704,13 @@ rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto
             startlen = rdb->treslen[domain];
         }
     }
-    rc = rn__rdb_scan_from(rdb, start, startlen, load_key, &ld, err);
+    if (busy)
+        rc = scan_busy(rdb, &ld, start, startlen, err);
+    else
+        rc = rn__rdb_scan_from(rdb, start, startlen, load_key, &ld, err);
     if (rc == RN_OK && ld.rc != RN_OK)
         rc = rn__errf(err, ld.rc, "loading spilled timers at time %lld", (long long)ld.next);
+    uint8_t end[2] = {(uint8_t)RN__RDB_TIMER_TAG, (uint8_t)(domain + 1)};
     if (rc == RN_OK && ld.n > 0) {
         /* Everything from `from` up to the first key not loaded went to
          * memory: one range tombstone rather than a delete per timer
@@ -307,14 +718,15 @@ rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto
          * spilling run). The store never receives a time below what it
          * holds (state.c), so the range covers exactly what was loaded. On
          * failure nothing is deleted: the error stops the job. */
-        uint8_t end[2] = {(uint8_t)RN__RDB_TIMER_TAG, (uint8_t)(domain + 1)};
-        if (ld.stop != NULL)
+        const uint8_t *to = ld.stop != NULL ? ld.stop : end; /* else to the domain's end */
+        size_t tolen = ld.stop != NULL ? ld.stoplen : sizeof(end);
+        if (busy) {
+            rc = tdel_add(rdb, start, startlen, to, tolen, err);
+        } else {
             rocksdb_writebatch_delete_range(rdb->wb, (const char *)start, startlen,
-                                            (const char *)ld.stop, ld.stoplen);
-        else /* to the end of the domain */
-            rocksdb_writebatch_delete_range(rdb->wb, (const char *)start, startlen,
-                                            (const char *)end, sizeof(end));
-        rc = rn__rdb_write(rdb, err);
+                                            (const char *)to, tolen);
+            rc = rn__rdb_write(rdb, err);
+        }
     }
     rn_free(res);
     if (rc == RN_OK && ld.stop != NULL) {
@@ -322,6 +734,12 @@ rn__rdb_timer_load(void *be, rn_time_domain_t domain, int64_t from, int64_t upto
         rdb->treslen[domain] = ld.stoplen;
     } else {
         rn_free(ld.stop);
+        /* Loaded to the domain's end while the delete waits: loads resume
+         * there (nothing of the domain is left before it), not at from. */
+        if (rc == RN_OK && busy && ld.n > 0 && (rdb->tres[domain] = rn_malloc(sizeof(end))) != NULL) {
+            memcpy(rdb->tres[domain], end, sizeof(end));
+            rdb->treslen[domain] = sizeof(end);
+        }
     }
     *next = ld.next;
     return rc;

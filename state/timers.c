@@ -331,7 +331,7 @@ static rn_code_t
 btab_grow(rn__timers_t *tm, rn_error_t *err)
 {
     size_t ocap = tm->btabcap, ncap = ocap ? ocap * 2 : 16;
-    uint32_t *nt = rn_calloc(ncap, sizeof(*nt));
+    uint32_t *nt = rn_zalloc(ncap, sizeof(*nt));
     if (nt == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory for %zu timer times", ncap);
     uint32_t *old = tm->btab;
@@ -546,7 +546,7 @@ tab_put(rn__ttab_t *tab, size_t cap, uint64_t h, rn__tnode_t *n)
 static rn_code_t
 tab_resize(rn__timers_t *tm, size_t ncap, rn_error_t *err)
 {
-    rn__ttab_t *nt = rn_calloc(ncap, sizeof(*nt));
+    rn__ttab_t *nt = rn_zalloc(ncap, sizeof(*nt));
     if (nt == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory resizing the timer index to %zu", ncap);
     for (size_t i = 0; i < tm->tabcap; i++)

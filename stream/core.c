@@ -5,6 +5,7 @@
  */
 #include "stream/core.h"
 
+#include <string.h>
 #include <time.h>
 
 int rn__log_level = RN_LOG_LEVEL_WARN;
@@ -13,6 +14,17 @@ void *rn_malloc(size_t size) { return malloc(size); }
 void *rn_calloc(size_t n, size_t size) { return calloc(n, size); }
 void *rn_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
 void rn_free(void *ptr) { free(ptr); }
+
+void *
+rn_zalloc(size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / size)
+        return NULL;
+    void *p = rn_malloc(n * size);
+    if (p != NULL)
+        memset(p, 0, n * size);
+    return p;
+}
 
 static void
 oom(size_t size)

@@ -4,7 +4,8 @@
  * reads back equals what was there at the snapshot, not what came after.
  */
 #include "rn_check.h"
-#include "state/state.h"
+#include "state/rocksdb_int.h"
+#include "state/state_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -380,6 +381,154 @@ START_TEST(test_snapshot_reads_during_finish)
 }
 END_TEST
 
+/* Pops every timer up to upto: counts them by key and round (seen[k * 5
+ * + r], k < n), and checks time order and that none comes twice. Round r
+ * of key k is at time 1000 * (r % 4) + k % 50, ns r. @returns how many. */
+static int
+pop_all(rn_state_t *st, int64_t upto, int *seen, int n)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    rn_timer_t t;
+    int got = 0;
+    int64_t last = INT64_MIN;
+    rn_code_t rc;
+    while ((rc = rn__timer_pop(st, RN_TIME_EVENT, upto, &t, &err)) == RN_OK) {
+        ck_assert_int_ge(t.time, last);
+        last = t.time;
+        size_t len;
+        const char *key = rn__state_key(st, &len);
+        char kb[16];
+        ck_assert_uint_lt(len, sizeof(kb));
+        memcpy(kb, key, len);
+        kb[len] = '\0';
+        int k = atoi(kb + 1);
+        ck_assert_int_lt(k, n);
+        ck_assert_uint_eq(t.nslen, 1);
+        int r = t.ns[0] - '0';
+        ck_assert_int_eq(t.time, 1000 * (r % 4) + k % 50);
+        seen[k * 5 + r]++;
+        ck_assert_int_eq(seen[k * 5 + r], 1);
+        got++;
+    }
+    ck_assert_int_eq(rc, RN_ENOTFOUND);
+    return got;
+}
+
+static void
+register_round(rn_state_t *st, int r, int from, int to)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char ns[2] = {(char)('0' + r), 0};
+    for (int k = from; k < to; k++) {
+        set_key(st, k);
+        ck_assert_rn_ok(
+            rn__timer_register(st, RN_TIME_EVENT, 1000 * (r % 4) + k % 50, ns, 1, &err), &err);
+    }
+}
+
+/* Counts the timer keys RocksDB holds of times before `before`. */
+typedef struct tcount {
+    int64_t before;
+    int n;
+} tcount_t;
+
+static bool
+count_timer_key(void *ctx, const uint8_t *key, size_t len)
+{
+    tcount_t *c = ctx;
+    if (len < RN__RDB_TIMER_HEAD || key[0] != RN__RDB_TIMER_TAG)
+        return true;
+    int64_t time = (int64_t)(rn__rdb_load_be64(key + 2) ^ (1ULL << 63));
+    c->n += time < c->before;
+    return true;
+}
+
+/* RocksDB: timers spilled to RocksDB load while a checkpoint's part has
+ * not run (it runs 1.5 s late), without waiting for it: those the
+ * checkpoint took over (gathered, not in RocksDB yet) merge with
+ * RocksDB's, and due ones gathered after the barrier come too, each timer
+ * once and in time order; once the part is done, the deferred range
+ * deletes take the loaded ones out of RocksDB and the gathered ones that
+ * were loaded are never written; the first snapshot holds what was there
+ * at its barrier, a second one what was left. */
+START_TEST(test_snapshot_timer_loads_during_finish)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[2][256], cmd[600];
+    const char *tmp = getenv("RN_TEST_TMP");
+    for (int i = 0; i < 2; i++) {
+        snprintf(snap[i], sizeof(snap[i]), "%s/snapt-%d-%d", tmp ? tmp : "/tmp", i,
+                 (int)getpid());
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    enum { N = 20000 };
+    int *seen = calloc(N * 5, sizeof(int));
+    ck_assert_ptr_nonnull(seen);
+    rn_state_t *st = open_state(1, 64 << 10, NULL);
+    handles_t h;
+    register_all(st, &h);
+    /* Round 1 (times 1000..1049): most spill; the last ones are still
+     * gathered when the snapshot takes them. */
+    register_round(st, 1, 0, N);
+    uint64_t spilled = st->spill_writes;
+    ck_assert_uint_gt(spilled, N / 2);
+    late_fin_t lf = {.rc = RN_OK};
+    atomic_init(&lf.done, false);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[0], &lf.fin, &err), &err);
+    ck_assert_ptr_nonnull(lf.fin.fn);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, late_fin_main, &lf), 0);
+    /* After the barrier: round 2 (times 2000..2049), and round 5 (times
+     * of round 1) for some keys, due with round 1 and gathered: neither
+     * is in RocksDB. */
+    register_round(st, 2, 0, N);
+    register_round(st, 5, 0, N / 4);
+    ck_assert_uint_ge(st->spill_writes, spilled + N + N / 4);
+    int got = pop_all(st, 1999, seen, N);
+    ck_assert_msg(!atomic_load(&lf.done), "timer loads waited for the checkpoint");
+    ck_assert_int_eq(got, N + N / 4);
+    for (int k = 0; k < N; k++) {
+        ck_assert_int_eq(seen[k * 5 + 1], 1);
+        ck_assert_int_eq(seen[k * 5 + 5], k < N / 4);
+        ck_assert_int_eq(seen[k * 5 + 2], 0);
+    }
+    while (rn__state_tick(st, false))
+        ;
+    pthread_join(th, NULL);
+    ck_assert_int_eq(lf.rc, RN_OK);
+    /* The second snapshot writes what is deferred first. */
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[1], NULL, &err), &err);
+    tcount_t c = {2000, 0};
+    ck_assert_rn_ok(rn__rdb_scan_keys(st->be, count_timer_key, &c, &err), &err);
+    ck_assert_msg(c.n == 0, "%d loaded timers left in RocksDB", c.n);
+    c.before = INT64_MAX;
+    ck_assert_rn_ok(rn__rdb_scan_keys(st->be, count_timer_key, &c, &err), &err);
+    ck_assert_int_gt(c.n, N / 2); /* round 2, spilled */
+    register_round(st, 3, 0, N / 2);
+    memset(seen, 0, N * 5 * sizeof(int));
+    ck_assert_int_eq(pop_all(st, INT64_MAX, seen, N), N + N / 2);
+    rn__state_destroy(st);
+
+    /* The first snapshot: round 1 alone, as at its barrier; the second:
+     * round 2. */
+    for (int i = 0; i < 2; i++) {
+        rn_state_t *rs = open_state(1, 64 << 10, snap[i]);
+        handles_t rh;
+        register_all(rs, &rh);
+        ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+        memset(seen, 0, N * 5 * sizeof(int));
+        ck_assert_int_eq(pop_all(rs, INT64_MAX, seen, N), N);
+        for (int k = 0; k < N; k++)
+            ck_assert_int_eq(seen[k * 5 + (i == 0 ? 1 : 2)], 1);
+        rn__state_destroy(rs);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    free(seen);
+}
+END_TEST
+
 static void *
 fin_main(void *arg)
 {
@@ -662,6 +811,7 @@ snapshot_suite(void)
     tcase_add_loop_test(tc, test_snapshot_mismatch, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_twice, 0, 3);
     tcase_add_test(tc, test_snapshot_reads_during_finish);
+    tcase_add_test(tc, test_snapshot_timer_loads_during_finish);
     tcase_add_loop_test(tc, test_snapshot_timers_pinned, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_copy_on_write, 0, 2);
     suite_add_tcase(s, tc);
