@@ -575,7 +575,7 @@ freeze_one(rn__rcfreeze_t *f, rn__rcent_t *e, uint64_t h)
     fz->hash[fz->n] = h;
     fz->off[fz->n++] = fz->len;
     fz->len += 9 + klen + vlen;
-    rn__rdb_frozen_note(fz, h);
+    rn__rdb_frozen_note(fz, h, fz->n - 1);
     /* The filter's changes wait for the end of the freeze: making room
      * may rebuild it from RocksDB, which does not have these yet. */
     if (op == RN__FZ_DEL || !(e->flags & (F_INDB | F_ABSENT))) {
@@ -656,6 +656,7 @@ rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
     fz->n = 0;
     fz->ntimers = 0;
     fz->has_zero = false;
+    fz->set_on = false;
     memset(&c->frz, 0, sizeof(c->frz));
     c->frz.fz = fz;
     c->frz.t0 = rn__mono_ns();
@@ -788,6 +789,18 @@ rn__rdb_flush(void *be, rn_error_t *err)
 
 /* ---- lookups ---- */
 
+/* Whether the key of hash h is surely absent from RocksDB: the filter
+ * says so, and no checkpoint in progress froze it (the filter learns of
+ * the keys a freeze made new only when the freeze ends, and such a key
+ * may have left the cache meanwhile: clean, since the checkpoint took
+ * it). */
+static inline bool
+known_absent(rn__rdb_t *rdb, uint64_t h)
+{
+    return !rn__rf_maybe(&rdb->cache.filter, h) &&
+           !(rn__rdb_fence_busy(rdb) && rn__rdb_frozen_has(rdb, h));
+}
+
 /* Reads the value of k from RocksDB, unless the filter rules it out.
  * @returns RN_OK with *val (free with rocksdb_free()), RN_ENOTFOUND or an
  * error. */
@@ -801,7 +814,7 @@ read_db(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, char **val, size_t *vle
     *keylen = klen;
     *val = NULL;
     *vlen = 0;
-    if (!rn__rf_maybe(&c->filter, h)) {
+    if (known_absent(rdb, h)) {
         c->skipped++;
 #ifndef NDEBUG
         /* Debug builds check every answer of the filter against RocksDB:
@@ -814,7 +827,7 @@ read_db(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, char **val, size_t *vle
 #endif
         return RN_ENOTFOUND;
     }
-    return rn__rdb_get_cached(rdb, h, kb, klen, val, vlen, err);
+    return rn__rdb_get_cached(rdb, h, k->state, kb, klen, val, vlen, err);
 }
 
 /* Puts a new entry for k (hash h, not cached) with flags and vlen bytes
@@ -917,7 +930,7 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, size_t absent_vlen, rn_e
     } else if (rc != RN_OK) {
         return SIZE_MAX;
     }
-    rn_dassert(rc != RN_OK || rn__rf_maybe(&c->filter, h));
+    rn_dassert(rc != RN_OK || !known_absent(rdb, h));
     i = insert(rdb, k, h, val, vlen, rc == RN_OK ? F_INDB | F_REF : F_ABSENT | F_REF, err);
     rocksdb_free(val);
     return i;
@@ -1036,7 +1049,7 @@ rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, r
         return NULL;
     }
     *fresh = true;
-    if (!rn__rf_maybe(&c->filter, h)) {
+    if (known_absent(rdb, h)) {
         /* Known absent: a whole new value, as ref makes it. read_db
          * answers from the filter (and checks it in debug builds). */
         char *val;

@@ -404,7 +404,9 @@ typedef struct rn__rdb_frozen {
      * built by the task the first time it needs RocksDB while the
      * checkpoint's part runs: a read of a key not in it need not wait. */
     uint64_t *set;
+    size_t *sidx;  /* sidx[j]: the record of set[j] */
     size_t mask;
+    bool set_on;   /* set holds this freeze's hashes (else it is memory kept) */
     bool has_zero; /* a record's hash is 0 */
 } rn__rdb_frozen_t;
 
@@ -483,13 +485,15 @@ struct rn__rdb {
     pthread_cond_t fence_cond;
     uint64_t fence_waits, fence_wait_ns; /* the task's waits there (debug log) */
     rn__rdb_frozen_t fz;
+    /* Where the checkpoint's part is: 0 its writes not begun (a frozen key
+     * reads as its record over RocksDB's value: rn__rdb_get_cached), 1
+     * being written, 2 written. */
+    _Atomic int fz_state;
+    uint8_t *fz_old; /* a buffer of values outgrown, freed by the next part */
     pthread_t fz_thread; /* the task that took the snapshot */
     bool fence_pass;     /* the task's RocksDB reads need not wait (rn__rdb_freeze_step) */
     uint64_t ingest_min; /* rn_state_options_t.ingest_min_bytes */
     char *fz_dir; /* where the RocksDB checkpoint goes, owned */
-    /* The previous checkpoint's set of frozen hashes, freed by the next
-     * finish (off the task: returning large blocks to the system is slow). */
-    void *fz_trash;
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
@@ -558,7 +562,10 @@ void rn__rdb_timer_fini(rn__rdb_t *rdb);
 bool rn__rdb_freeze_begin(rn__rdb_t *rdb);
 bool rn__rdb_freeze_step(rn__rdb_t *rdb, size_t budget);
 /* Adds hash h of a newly frozen record to fz's set, when it has one. */
-void rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h);
+void rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h, size_t i);
+/* The frozen record of key (klen bytes, hash h) in fz, or NULL. The task
+ * alone (it grows fz). */
+const uint8_t *rn__rdb_frozen_find(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen);
 /* Waits until a checkpoint's frozen writes are in RocksDB: every access
  * to the database from the task goes through it (or rn__rdb_fence_key). */
 void rn__rdb_fence_wait(rn__rdb_t *rdb);
@@ -593,9 +600,11 @@ void rn__rdb_frozen_free(rn__rdb_frozen_t *fz);
  * RocksDB: free with rocksdb_free()) and *len, RN_ENOTFOUND, or RN_EIO. */
 rn_code_t rn__rdb_get(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size_t *len,
                       rn_error_t *err);
-/* rn__rdb_get of a cache key of hash h (rn__rdb_fence_key). */
-rn_code_t rn__rdb_get_cached(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen,
-                             char **val, size_t *len, rn_error_t *err);
+/* rn__rdb_get of a cache key of hash h and state id state: waits only
+ * for a frozen key, and not even then before the checkpoint's writes
+ * began (its value is then its frozen record's over RocksDB's). */
+rn_code_t rn__rdb_get_cached(rn__rdb_t *rdb, uint64_t h, uint32_t state, const uint8_t *key,
+                             size_t klen, char **val, size_t *len, rn_error_t *err);
 /* Batched MultiGet of n encoded keys sorted in RocksDB's order: vals[i]
  * is the value (destroy with rocksdb_pinnableslice_destroy) or NULL when
  * absent. errs is caller scratch of n pointers. @returns RN_OK, or RN_EIO

@@ -199,8 +199,8 @@ static rn_code_t
 finish(void *ctx, bool keep, rn_error_t *err)
 {
     rn__rdb_t *rdb = ctx;
-    rn_free(rdb->fz_trash);
-    rdb->fz_trash = NULL;
+    rn_free(rdb->fz_old);
+    rdb->fz_old = NULL;
     if (pthread_equal(pthread_self(), rdb->fz_thread)) {
         (void)rn__rdb_freeze_step(rdb, SIZE_MAX);
     } else {
@@ -210,7 +210,9 @@ finish(void *ctx, bool keep, rn_error_t *err)
         pthread_mutex_unlock(&rdb->fence_lock);
     }
     int64_t t0 = rn__mono_ns();
+    atomic_store(&rdb->fz_state, 1);
     rn_code_t rc = write_frozen(rdb, &rdb->fz, err);
+    atomic_store(&rdb->fz_state, 2);
     int64_t t1 = rn__mono_ns();
     if (rc == RN_OK && keep) {
         char *rerr = NULL;
@@ -233,15 +235,7 @@ finish(void *ctx, bool keep, rn_error_t *err)
     if (rc != RN_OK && !keep)
         RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
     /* The buffers stay for the next checkpoint's freeze (the task may be
-     * reading the hashes meanwhile: rn__rdb_frozen_has). A buffer of
-     * values four times larger than this checkpoint needed goes here, off
-     * the task: returning a hundred MB to the system took the task 50 ms
-     * in a checkpoint's pause. */
-    if (rdb->fz.len < rdb->fz.cap / 4) {
-        rn_free(rdb->fz.buf);
-        rdb->fz.buf = NULL;
-        rdb->fz.cap = 0;
-    }
+     * reading them meanwhile: rn__rdb_get_cached). */
     rn_free(rdb->fz_dir);
     rdb->fz_dir = NULL;
     pthread_mutex_lock(&rdb->fence_lock);
@@ -258,12 +252,14 @@ rn__rdb_frozen_free(rn__rdb_frozen_t *fz)
     rn_free(fz->off);
     rn_free(fz->hash);
     rn_free(fz->set);
+    rn_free(fz->sidx);
     memset(fz, 0, sizeof(*fz));
 }
 
-/* Adds hash h to fz's set (which has room: at most half full). */
+/* Adds hash h of record i to fz's set (which has room: at most half
+ * full); a hash met again keeps its last record. */
 static void
-set_put(rn__rdb_frozen_t *fz, uint64_t h)
+set_put(rn__rdb_frozen_t *fz, uint64_t h, size_t i)
 {
     if (h == 0) {
         fz->has_zero = true;
@@ -273,21 +269,21 @@ set_put(rn__rdb_frozen_t *fz, uint64_t h)
     while (fz->set[j] != 0 && fz->set[j] != h)
         j = (j + 1) & fz->mask;
     fz->set[j] = h;
+    fz->sidx[j] = i;
 }
 
 void
-rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h)
+rn__rdb_frozen_note(rn__rdb_frozen_t *fz, uint64_t h, size_t i)
 {
-    if (fz->set == NULL)
+    if (!fz->set_on)
         return;
     if (2 * fz->n > fz->mask + 1) {
         /* Too full: rebuilt larger when next asked. */
-        rn_free(fz->set);
-        fz->set = NULL;
+        fz->set_on = false;
         fz->has_zero = false;
         return;
     }
-    set_put(fz, h);
+    set_put(fz, h, i);
 }
 
 bool
@@ -296,16 +292,34 @@ rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
     rn__rdb_frozen_t *fz = &rdb->fz;
     if (fz->n == 0)
         return false;
-    if (fz->set == NULL) {
+    if (!fz->set_on) {
+        /* The last checkpoint's set when it is large enough: its pages
+         * are there already (a fresh one faults each in). */
         size_t cap = 16;
         while (cap < 2 * fz->n)
             cap *= 2;
-        fz->set = rn_zalloc(cap, sizeof(*fz->set));
-        if (fz->set == NULL)
-            return true; /* no set: wait, as for every key */
-        fz->mask = cap - 1;
+        if (fz->set != NULL && fz->mask + 1 >= cap) {
+            memset(fz->set, 0, (fz->mask + 1) * sizeof(*fz->set));
+        } else {
+            /* Outgrown (the changes of a checkpoint grew): freed here,
+             * on the task, but only when the set must grow. */
+            rn_free(fz->set);
+            rn_free(fz->sidx);
+            fz->set = rn_zalloc(cap, sizeof(*fz->set));
+            fz->sidx = rn_zalloc(cap, sizeof(*fz->sidx));
+            if (fz->set == NULL || fz->sidx == NULL) {
+                rn_free(fz->set);
+                rn_free(fz->sidx);
+                fz->set = NULL;
+                fz->sidx = NULL;
+                return true; /* no set: wait, as for every key */
+            }
+            fz->mask = cap - 1;
+        }
+        fz->has_zero = false;
+        fz->set_on = true;
         for (size_t i = 0; i < fz->n; i++)
-            set_put(fz, fz->hash[i]);
+            set_put(fz, fz->hash[i], i);
     }
     if (h == 0)
         return fz->has_zero;
@@ -313,6 +327,24 @@ rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
         if (fz->set[j] == h)
             return true;
     return false;
+}
+
+const uint8_t *
+rn__rdb_frozen_find(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen)
+{
+    rn__rdb_frozen_t *fz = &rdb->fz;
+    if (h == 0 || !rn__rdb_frozen_has(rdb, h) || !fz->set_on)
+        return NULL;
+    for (size_t j = h & fz->mask; fz->set[j] != 0; j = (j + 1) & fz->mask) {
+        if (fz->set[j] != h)
+            continue;
+        const uint8_t *r = fz->buf + fz->off[fz->sidx[j]];
+        uint32_t rk;
+        memcpy(&rk, r + 1, 4);
+        /* Another key of the same hash: not known here. */
+        return rk == klen && memcmp(r + 9, key, klen) == 0 ? r : NULL;
+    }
+    return NULL;
 }
 
 void
@@ -346,9 +378,17 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     /* Timers loaded meanwhile leave RocksDB before this checkpoint. */
     if ((rc = rn__rdb_timer_settle(rdb, err)) != RN_OK)
         return rc;
-    rn_free(rdb->fz_trash); /* NULL unless that part failed to start */
-    rdb->fz_trash = rdb->fz.set;
-    rdb->fz.set = NULL;
+    /* A buffer of values four times larger than the last checkpoint
+     * needed is given back, by this checkpoint's part (off the task:
+     * returning a hundred MB to the system took the task 50 ms in a
+     * pause). */
+    if (rdb->fz.len < rdb->fz.cap / 4) {
+        rn_free(rdb->fz_old); /* NULL unless a part never ran */
+        rdb->fz_old = rdb->fz.buf;
+        rdb->fz.buf = NULL;
+        rdb->fz.cap = 0;
+    }
+    atomic_store(&rdb->fz_state, 0);
     int64_t t0 = rn__mono_ns();
     rdb->fz_thread = pthread_self();
     rn__rdb_freeze_init(rdb, &rdb->fz);
