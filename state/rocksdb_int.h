@@ -485,9 +485,10 @@ struct rn__rdb {
     pthread_cond_t fence_cond;
     uint64_t fence_waits, fence_wait_ns; /* the task's waits there (debug log) */
     rn__rdb_frozen_t fz;
-    /* Where the checkpoint's part is: 0 its writes not begun (a frozen key
-     * reads as its record over RocksDB's value: rn__rdb_get_cached), 1
-     * being written, 2 written. */
+    /* Where the checkpoint's part is: 0 RocksDB not changed yet (the
+     * frozen values being sorted, their SST file written: a frozen key
+     * reads as its record over RocksDB's value, rn__rdb_get_cached), 1
+     * being written or ingested, 2 written. */
     _Atomic int fz_state;
     uint8_t *fz_old; /* a buffer of values outgrown, freed by the next part */
     pthread_t fz_thread; /* the task that took the snapshot */

@@ -117,6 +117,7 @@ batch_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
         else
             rocksdb_writebatch_put(wb, k, w[i].klen, v, vlen);
     }
+    atomic_store(&rdb->fz_state, 1); /* rn__rdb_get_cached: RocksDB changes now */
     rocksdb_write(rdb->db, rdb->wopts, wb, rerr);
     rocksdb_writebatch_destroy(wb);
 }
@@ -159,6 +160,7 @@ ingest_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
         rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
         rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
         const char *files[1] = {path};
+        atomic_store(&rdb->fz_state, 1); /* rn__rdb_get_cached: RocksDB changes now */
         rocksdb_ingest_external_file_cf(rdb->db, rdb->cf, files, 1, io, rerr);
         rocksdb_ingestexternalfileoptions_destroy(io);
     }
@@ -210,7 +212,6 @@ finish(void *ctx, bool keep, rn_error_t *err)
         pthread_mutex_unlock(&rdb->fence_lock);
     }
     int64_t t0 = rn__mono_ns();
-    atomic_store(&rdb->fz_state, 1);
     rn_code_t rc = write_frozen(rdb, &rdb->fz, err);
     atomic_store(&rdb->fz_state, 2);
     int64_t t1 = rn__mono_ns();
