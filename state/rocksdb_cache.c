@@ -353,13 +353,19 @@ typedef struct wkey {
 /* Makes room in the filter for nnew more keys: a rebuild at twice the
  * size when the count would pass what it is sized for. A failed rebuild
  * keeps the old filter, which stays correct (more false "maybe"s). */
-static void
+static bool
+filter_has_room(const rn__rfilter_t *f, size_t nnew)
+{
+    return (f->count + nnew) * RN__RF_PER_KEY <= (uint64_t)f->nblocks * RN__RF_BLOCK;
+}
+
+/* @returns whether the filter was rebuilt (from RocksDB alone). */
+static bool
 filter_room(rn__rdb_t *rdb, size_t nnew)
 {
     rn__rfilter_t *f = &rdb->cache.filter;
-    if (f->ctr == NULL ||
-        (f->count + nnew) * RN__RF_PER_KEY <= (uint64_t)f->nblocks * RN__RF_BLOCK)
-        return;
+    if (f->ctr == NULL || filter_has_room(f, nnew))
+        return false;
     /* The filter costs 8 bytes per key RocksDB holds, inside the bound:
      * past 1/8 of it, it would squeeze the cache (and every rebuild
      * scans the database), so it stops there and misses ask RocksDB,
@@ -368,11 +374,14 @@ filter_room(rn__rdb_t *rdb, size_t nnew)
         RN_LOG_DEBUG(rdb->owner, "state filter off: %llu keys in RocksDB",
                      (unsigned long long)(f->count + nnew));
         rn__rf_fini(f);
-        return;
+        return false;
     }
     rn_error_t err = RN_ERROR_INIT;
-    if (rn__rf_rebuild(rdb, 2 * (f->count + nnew), &err) != RN_OK)
+    if (rn__rf_rebuild(rdb, 2 * (f->count + nnew), &err) != RN_OK) {
         RN_LOG_WARN(rdb->owner, "state filter not rebuilt: %s", err.msg);
+        return false;
+    }
+    return true;
 }
 
 /* Writes the dirty entries among ents[0..n) in one WriteBatch sorted by
@@ -557,8 +566,9 @@ fz_room(rn__rdb_frozen_t *fz, size_t need)
 
 /* Copies dirty entry e (hash h) into the freeze and marks it written. */
 static void
-freeze_one(rn__rcfreeze_t *f, rn__rcent_t *e, uint64_t h)
+freeze_one(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
 {
+    rn__rcfreeze_t *f = &c->frz;
     rn__rdb_frozen_t *fz = f->fz;
     fz_room(fz, 9 + e->keylen + RN__RDB_PREFIX_OVERHEAD + e->vlen);
     uint8_t *p = fz->buf + fz->len;
@@ -576,16 +586,24 @@ freeze_one(rn__rcfreeze_t *f, rn__rcent_t *e, uint64_t h)
     fz->off[fz->n++] = fz->len;
     fz->len += 9 + klen + vlen;
     rn__rdb_frozen_note(fz, h, fz->n - 1);
-    /* The filter's changes wait for the end of the freeze: making room
-     * may rebuild it from RocksDB, which does not have these yet. */
+    /* A key new to RocksDB goes into the filter at once when it has room
+     * (else at the end: making room rebuilds it from RocksDB, which does
+     * not have these yet, and a rebuild at the end adds them all again);
+     * a delete's removal waits for the end, as a written delete's does. */
     if (op == RN__FZ_DEL || !(e->flags & (F_INDB | F_ABSENT))) {
         if (f->nh == f->caph) {
             f->caph = f->caph ? f->caph * 2 : 4096;
             f->hs = rn_xrealloc(f->hs, f->caph * sizeof(*f->hs));
         }
+        rn__rfilter_t *flt = &c->filter;
+        bool add = op != RN__FZ_DEL;
+        bool now = add && flt->ctr != NULL && filter_has_room(flt, f->nnew + 1);
+        if (now)
+            rn__rf_add(flt, h);
         f->hs[f->nh].hash = h;
-        f->hs[f->nh++].add = op != RN__FZ_DEL;
-        f->nnew += op != RN__FZ_DEL;
+        f->hs[f->nh].add = add;
+        f->hs[f->nh++].done = now;
+        f->nnew += add && !now;
     }
     mark_written(e);
 }
@@ -602,7 +620,7 @@ static void
 cow(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
 {
     if (pending(c, e))
-        freeze_one(&c->frz, e, h);
+        freeze_one(c, e, h);
 }
 
 /* The filter's changes the freeze gathered; the freeze is over. */
@@ -611,9 +629,9 @@ freeze_end(rn__rdb_t *rdb)
 {
     rn__rcache_t *c = &rdb->cache;
     rn__rcfreeze_t *f = &c->frz;
-    filter_room(rdb, f->nnew);
+    bool rebuilt = filter_room(rdb, f->nnew);
     for (size_t i = 0; i < f->nh; i++)
-        if (f->hs[i].add)
+        if (f->hs[i].add && (rebuilt || !f->hs[i].done))
             rn__rf_add(&c->filter, f->hs[i].hash);
     for (size_t i = 0; i < f->nh; i++)
         if (!f->hs[i].add)
@@ -643,7 +661,7 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
         for (size_t i = h & mask; c->slots[i].e != NULL; i = (i + 1) & mask) {
             rn__rcent_t *e = c->slots[i].e;
             if (c->slots[i].hash == h && (want ? pending(c, e) : (e->flags & F_DIRTY) != 0))
-                freeze_one(&c->frz, e, h);
+                freeze_one(c, e, h);
         }
     }
 }
@@ -693,7 +711,7 @@ rn__rdb_freeze(rn__rdb_t *rdb, rn_error_t *err)
                 __builtin_prefetch(c->slots[i + 16].e);
             rn__rcent_t *e = c->slots[i].e;
             if (e != NULL && (e->flags & F_DIRTY))
-                freeze_one(&c->frz, e, c->slots[i].hash);
+                freeze_one(c, e, c->slots[i].hash);
         }
     }
     dirty_reset(c);
@@ -790,15 +808,14 @@ rn__rdb_flush(void *be, rn_error_t *err)
 /* ---- lookups ---- */
 
 /* Whether the key of hash h is surely absent from RocksDB: the filter
- * says so, and no checkpoint in progress froze it (the filter learns of
- * the keys a freeze made new only when the freeze ends, and such a key
- * may have left the cache meanwhile: clean, since the checkpoint took
- * it). */
+ * says so, and no freeze in progress took it when the filter had no room
+ * for it (such keys go in when the freeze ends, and one may have left
+ * the cache meanwhile: clean, since the checkpoint took it). */
 static inline bool
 known_absent(rn__rdb_t *rdb, uint64_t h)
 {
     return !rn__rf_maybe(&rdb->cache.filter, h) &&
-           !(rn__rdb_fence_busy(rdb) && rn__rdb_frozen_has(rdb, h));
+           !(rdb->cache.frz.nnew > 0 && rn__rdb_frozen_has(rdb, h));
 }
 
 /* Reads the value of k from RocksDB, unless the filter rules it out.

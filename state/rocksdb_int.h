@@ -333,8 +333,11 @@ typedef struct rn__rcfreeze {
     struct rn__rcfh {
         uint64_t hash;
         bool add;
+        bool done; /* added at once (the filter had room) */
     } *hs;
-    size_t nh, caph, nnew;
+    size_t nh, caph;
+    size_t nnew; /* adds not done at once: until the end, the filter may
+                  * call a frozen key absent (rocksdb_cache.c, known_absent) */
     int64_t t0;       /* when it began, for the debug log */
     pthread_t thread; /* the task's, which alone may go on with it */
 } rn__rcfreeze_t;

@@ -545,14 +545,14 @@ get_i64(rn_vstate_t *v, const char *ns, int k, rn_code_t *rcp)
 }
 
 /* RocksDB: keys frozen by a checkpoint whose freeze is not over yet,
- * then evicted (clean, since the checkpoint took them) among clean keys
- * RocksDB holds: B new ones (frozen as puts), A merging deltas over
- * values RocksDB holds (frozen as merges). They read back their values,
- * without waiting for the checkpoint's part (its writes have not begun:
- * a frozen key reads as its record over RocksDB's value), though the
- * filter of what RocksDB holds learns of the freeze's new keys only when
- * the freeze ends (a read that trusted it lost the value); and the
- * snapshot holds them. */
+ * then evicted (clean, since the checkpoint took them): B new ones
+ * (frozen as puts), A merging deltas over values RocksDB holds (frozen
+ * as merges). They read back their values without waiting for the
+ * checkpoint's part (its writes have not begun: a frozen key reads as
+ * its record over RocksDB's value), also the B keys the filter of what
+ * RocksDB holds had no room for (they go in when the freeze ends: a read
+ * that trusted the filter lost their values); and the snapshot holds
+ * them. */
 START_TEST(test_snapshot_evicted_while_freezing)
 {
     rn_error_t err = RN_ERROR_INIT;
@@ -564,9 +564,11 @@ START_TEST(test_snapshot_evicted_while_freezing)
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
         ck_assert_int_eq(system(cmd), 0);
     }
-    /* A: in RocksDB; B: new; C: new, to make room for. */
-    enum { NA = 10000, NB = 12000, NC = 100000, C0 = NA + NB };
-    rn_state_t *st = open_state(1, 8 << 20, NULL);
+    /* A: in RocksDB; B: new, more than the filter has room for (its adds
+     * past that wait for the end of the freeze); C: new, to make room
+     * for. */
+    enum { NA = 10000, NB = 50000, NC = 200000, C0 = NA + NB };
+    rn_state_t *st = open_state(1, 16 << 20, NULL);
     rn__rdb_t *rdb = st->be;
     handles_t h;
     register_all(st, &h);
@@ -582,7 +584,7 @@ START_TEST(test_snapshot_evicted_while_freezing)
     ck_assert_rn_ok(rn__state_snapshot(st, snap[0], NULL, &err), &err);
     /* Restored from it, the cache is empty. */
     rn__state_destroy(st);
-    st = open_state(1, 8 << 20, snap[0]);
+    st = open_state(1, 16 << 20, snap[0]);
     rdb = st->be;
     register_all(st, &h);
     ck_assert_rn_ok(rn__state_ready(st, &err), &err);
@@ -605,9 +607,10 @@ START_TEST(test_snapshot_evicted_while_freezing)
     ck_assert_ptr_nonnull(lf.fin.fn);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, late_fin_main, &lf), 0);
-    /* Four slices of the freeze (of six): enough clean entries for a
-     * round of eviction, and more are left. */
-    for (int i = 0; i < 4; i++)
+    /* Slices of the freeze until the filter ran out of room and a few
+     * more: enough clean entries for a round of eviction, and more are
+     * left. */
+    while (rdb->cache.frz.nnew < 4000)
         ck_assert(rn__state_tick(st, false));
     /* C until a round of eviction ran: clean entries went, the freeze
      * goes on (past that, eviction would wait for the checkpoint). */
@@ -619,7 +622,7 @@ START_TEST(test_snapshot_evicted_while_freezing)
         ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
     }
     ck_assert_msg(rdb->cache.evicted > ev0, "nothing was evicted");
-    ck_assert_msg(rdb->cache.freezing && rdb->cache.filter.ctr != NULL,
+    ck_assert_msg(rdb->cache.freezing && rdb->cache.filter.ctr != NULL && rdb->cache.frz.nnew > 0,
                   "the freeze is over or the filter off: the case is not there");
     rn_code_t rc;
     for (int k = 0; k < NA + NB; k++) {
@@ -638,7 +641,7 @@ START_TEST(test_snapshot_evicted_while_freezing)
     pthread_join(th, NULL);
     ck_assert_int_eq(lf.rc, RN_OK);
     rn__state_destroy(st);
-    rn_state_t *rs = open_state(1, 8 << 20, snap[1]);
+    rn_state_t *rs = open_state(1, 16 << 20, snap[1]);
     handles_t rh;
     register_all(rs, &rh);
     ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
