@@ -273,7 +273,16 @@ typedef struct rn__timers {
     uint64_t bytes;
     rn__fcache_t fc; /* recycled nodes */
     bool pinned;       /* rn__timers_pin: frees are held back */
-    rn__tnode_t *held; /* nodes freed while pinned, linked */
+    /* Nodes freed while pinned, with their size classes: an array, so
+     * that unpin fetches them ahead (a linked list of a million nodes
+     * freed at a window's firing was a cache miss each, 50 ms), kept
+     * for the next; linked instead when the array cannot grow. */
+    struct rn__theld {
+        rn__tnode_t *n;
+        size_t cls;
+    } *heldv;
+    size_t nheld, capheld;
+    rn__tnode_t *held;
 } rn__timers_t;
 
 void rn__timers_init(rn__timers_t *tm);

@@ -231,8 +231,19 @@ node_free(rn__timers_t *tm, rn__tnode_t *n)
     /* A pinned node may be being read by a snapshot's writer: kept, and
      * untouched but for the link (the writer never reads keyhash). */
     if (RN_UNLIKELY(tm->pinned)) {
-        n->u.held_next = tm->held;
-        tm->held = n;
+        if (tm->nheld == tm->capheld) {
+            size_t ncap = tm->capheld ? tm->capheld * 2 : 4096;
+            struct rn__theld *nv = rn_realloc(tm->heldv, ncap * sizeof(*nv));
+            if (nv == NULL) {
+                n->u.held_next = tm->held;
+                tm->held = n;
+                return;
+            }
+            tm->heldv = nv;
+            tm->capheld = ncap;
+        }
+        tm->heldv[tm->nheld].n = n;
+        tm->heldv[tm->nheld++].cls = rn__fc_round(size) / 16 - 1;
         return;
     }
     rn__fc_free(&tm->fc, n, size);
@@ -259,6 +270,7 @@ rn__timers_fini(rn__timers_t *tm)
     rn_free(tm->counts);
     tm->pinned = false;
     rn__timers_unpin(tm);
+    rn_free(tm->heldv);
     rn__fc_fini(&tm->fc);
     memset(tm, 0, sizeof(*tm));
     tm->last = NO_BUCKET;
@@ -949,13 +961,29 @@ void
 rn__timers_unpin(rn__timers_t *tm)
 {
     tm->pinned = false;
-    rn__tnode_t *n = tm->held;
-    tm->held = NULL;
     /* Into the free lists whatever their bound: given back to malloc at
      * once, a few hundred thousand small blocks made glibc's next large
      * allocation consolidate them all (50 ms, in the next checkpoint's
      * pause). New timers take them (timers come and go at about the same
-     * rate); they are no more than were live a checkpoint ago. */
+     * rate); they are no more than were live a checkpoint ago. The
+     * array's nodes are fetched ahead; the list's (when the array could
+     * not grow) one by one. */
+    for (size_t i = 0; i < tm->nheld; i++) {
+        if (i + 16 < tm->nheld)
+            __builtin_prefetch(tm->heldv[i + 16].n, 1);
+        rn__tnode_t *h = tm->heldv[i].n;
+        size_t c = tm->heldv[i].cls;
+        if (c < RN__FC_CLASSES) {
+            *(void **)h = tm->fc.head[c];
+            tm->fc.head[c] = h;
+            tm->fc.count[c]++;
+        } else {
+            rn_free(h);
+        }
+    }
+    tm->nheld = 0;
+    rn__tnode_t *n = tm->held;
+    tm->held = NULL;
     while (n != NULL) {
         rn__tnode_t *next = n->u.held_next;
         size_t c = rn__fc_round(node_size(n)) / 16 - 1;
