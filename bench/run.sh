@@ -25,6 +25,7 @@ median() {
   med=$(printf '%s\n' "${vals[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
 }
 result() { echo "$last" | grep "^RESULT $1=" | cut -d= -f2; }
+median_of() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 mev() { awk -v v="$1" 'BEGIN { printf "%.2f M", v / 1e6 }'; }
 
 if [ "${RN_BENCH_ONLY:-}" != checkpoints ]; then
@@ -62,13 +63,21 @@ fi
 echo
 echo "| checkpoint benchmark | no checkpoints | checkpoint every 1 s | pause p50 / p99 / max | per checkpoint: added, referred, duration | command |"
 echo "| --- | --- | --- | --- | --- | --- |"
+# $runs pairs of runs without and with checkpoints, back to back: this machine's speed moves more from one run to the next
+# than checkpoints cost, so the row shows the medians and the median of
+# the pairs' ratios (each pair's ratio in brackets); pauses and sizes of
+# the last run with checkpoints.
 ckrow() { # TITLE EVENTS KEYS INTERVAL MEMORY SIZE
   local title=$1; shift
-  local none ck
-  none=$("$b/bench_checkpoint" "$@" 0 | grep "^RESULT events_per_sec=" | cut -d= -f2)
-  last=$("$b/bench_checkpoint" "$@" 1s)
-  ck=$(result events_per_sec)
-  echo "| $title | $(mev "$none") | $(mev "$ck") ($(awk -v a="$ck" -v b="$none" 'BEGIN { printf "%.0f%%", 100 * a / b }')) | $(result pause_p50_ms) / $(result pause_p99_ms) / $(result pause_max_ms) ms | $(result added_mb) MB, $(result referred_mb) MB, $(result duration_ms) ms | \`$b/bench_checkpoint $* 1s\` |"
+  local none ck nones="" cks="" ratios="" i
+  for i in $(seq "$runs"); do
+    none=$("$b/bench_checkpoint" "$@" 0 | grep "^RESULT events_per_sec=" | cut -d= -f2)
+    last=$("$b/bench_checkpoint" "$@" 1s)
+    ck=$(result events_per_sec)
+    nones="$nones $none"; cks="$cks $ck"
+    ratios="$ratios $(awk -v a="$ck" -v b="$none" 'BEGIN { printf "%.0f", 100 * a / b }')"
+  done
+  echo "| $title | $(mev "$(median_of $nones)") | $(mev "$(median_of $cks)") ($(median_of $ratios)%: $(echo $ratios | sed 's/ /%, /g')%) | $(result pause_p50_ms) / $(result pause_p99_ms) / $(result pause_max_ms) ms | $(result added_mb) MB, $(result referred_mb) MB, $(result duration_ms) ms | \`$b/bench_checkpoint $* 1s\` |"
 }
 ckrow "window, 1k keys, tumbling 1 s, RocksDB 256MB" 100000000 1000 1us 256MB 1s
 ckrow "window, 1M keys, tumbling 10 s, 10 events per key per window, RocksDB 256MB" 20000000 1000000 1us 256MB 10s
