@@ -338,13 +338,6 @@ typedef struct rn__rcfreeze {
     size_t nh, caph;
     size_t nnew; /* adds not done at once: until the end, the filter may
                   * call a frozen key absent (rocksdb_cache.c, known_absent) */
-    /* Entries whose delete it took: dropped at the end (rocksdb_cache.c,
-     * freeze_end). */
-    struct rn__rcdead {
-        uint64_t hash;
-        struct rn__rcent *e;
-    } *dead;
-    size_t ndead, capdead;
     int64_t t0;       /* when it began, for the debug log */
     pthread_t thread; /* the task's, which alone may go on with it */
 } rn__rcfreeze_t;

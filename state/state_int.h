@@ -190,6 +190,15 @@ rn__fc_alloc(rn__fcache_t *fc, size_t size)
     return rn_malloc(rn__fc_round(size));
 }
 
+/* Whether a block of size bytes would be kept by rn__fc_free (rather
+ * than given back to malloc). */
+static inline bool
+rn__fc_keeps(const rn__fcache_t *fc, size_t size)
+{
+    size_t c = rn__fc_round(size) / 16 - 1;
+    return c < RN__FC_CLASSES && fc->count[c] < (fc->keep ? fc->keep : RN__FC_KEEP);
+}
+
 /* Frees a block of size bytes (the size it was asked for). */
 static inline void
 rn__fc_free(rn__fcache_t *fc, void *p, size_t size)
