@@ -857,12 +857,16 @@ read_db(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, char **val, size_t *vle
         c->skipped++;
 #ifndef NDEBUG
         /* Debug builds check every answer of the filter against RocksDB:
-         * a wrong "absent" would lose state. */
-        char *v = NULL;
-        size_t n;
-        rn_code_t drc = rn__rdb_get(rdb, kb, klen, &v, &n, NULL);
-        rocksdb_free(v);
-        rn_assert(drc != RN_OK);
+         * a wrong "absent" would lose state. Not while a checkpoint's
+         * part runs: the read would wait for it, which a release build
+         * does not (and the frozen keys are not in RocksDB yet). */
+        if (!rn__rdb_fence_busy(rdb)) {
+            char *v = NULL;
+            size_t n;
+            rn_code_t drc = rn__rdb_get(rdb, kb, klen, &v, &n, NULL);
+            rocksdb_free(v);
+            rn_assert(drc != RN_OK);
+        }
 #endif
         return RN_ENOTFOUND;
     }

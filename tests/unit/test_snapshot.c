@@ -381,7 +381,7 @@ START_TEST(test_snapshot_reads_during_finish)
 }
 END_TEST
 
-/* Pops every timer up to upto: counts them by key and round (seen[k * 5
+/* Pops every timer up to upto: counts them by key and round (seen[k * 6
  * + r], k < n), and checks time order and that none comes twice. Round r
  * of key k is at time 1000 * (r % 4) + k % 50, ns r. @returns how many. */
 static int
@@ -405,9 +405,10 @@ pop_all(rn_state_t *st, int64_t upto, int *seen, int n)
         ck_assert_int_lt(k, n);
         ck_assert_uint_eq(t.nslen, 1);
         int r = t.ns[0] - '0';
+        ck_assert(r >= 0 && r < 6);
         ck_assert_int_eq(t.time, 1000 * (r % 4) + k % 50);
-        seen[k * 5 + r]++;
-        ck_assert_int_eq(seen[k * 5 + r], 1);
+        seen[k * 6 + r]++;
+        ck_assert_int_eq(seen[k * 6 + r], 1);
         got++;
     }
     ck_assert_int_eq(rc, RN_ENOTFOUND);
@@ -463,7 +464,7 @@ START_TEST(test_snapshot_timer_loads_during_finish)
         ck_assert_int_eq(system(cmd), 0);
     }
     enum { N = 20000 };
-    int *seen = calloc(N * 5, sizeof(int));
+    int *seen = calloc(N * 6, sizeof(int));
     ck_assert_ptr_nonnull(seen);
     rn_state_t *st = open_state(1, 64 << 10, NULL);
     handles_t h;
@@ -489,9 +490,9 @@ START_TEST(test_snapshot_timer_loads_during_finish)
     ck_assert_msg(!atomic_load(&lf.done), "timer loads waited for the checkpoint");
     ck_assert_int_eq(got, N + N / 4);
     for (int k = 0; k < N; k++) {
-        ck_assert_int_eq(seen[k * 5 + 1], 1);
-        ck_assert_int_eq(seen[k * 5 + 5], k < N / 4);
-        ck_assert_int_eq(seen[k * 5 + 2], 0);
+        ck_assert_int_eq(seen[k * 6 + 1], 1);
+        ck_assert_int_eq(seen[k * 6 + 5], k < N / 4);
+        ck_assert_int_eq(seen[k * 6 + 2], 0);
     }
     while (rn__state_tick(st, false))
         ;
@@ -506,7 +507,7 @@ START_TEST(test_snapshot_timer_loads_during_finish)
     ck_assert_rn_ok(rn__rdb_scan_keys(st->be, count_timer_key, &c, &err), &err);
     ck_assert_int_gt(c.n, N / 2); /* round 2, spilled */
     register_round(st, 3, 0, N / 2);
-    memset(seen, 0, N * 5 * sizeof(int));
+    memset(seen, 0, N * 6 * sizeof(int));
     ck_assert_int_eq(pop_all(st, INT64_MAX, seen, N), N + N / 2);
     rn__state_destroy(st);
 
@@ -517,10 +518,10 @@ START_TEST(test_snapshot_timer_loads_during_finish)
         handles_t rh;
         register_all(rs, &rh);
         ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
-        memset(seen, 0, N * 5 * sizeof(int));
+        memset(seen, 0, N * 6 * sizeof(int));
         ck_assert_int_eq(pop_all(rs, INT64_MAX, seen, N), N);
         for (int k = 0; k < N; k++)
-            ck_assert_int_eq(seen[k * 5 + (i == 0 ? 1 : 2)], 1);
+            ck_assert_int_eq(seen[k * 6 + (i == 0 ? 1 : 2)], 1);
         rn__state_destroy(rs);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
         ck_assert_int_eq(system(cmd), 0);
