@@ -805,15 +805,8 @@ unknown_fn(parser_t *p, size_t off, size_t len)
     rn__ext_names(RN_EXT_SCALAR, more, sizeof(more));
     /* "a, b, c" into candidates, on a copy: more is printed whole. */
     char split[sizeof(more)];
-    memcpy(split, more, sizeof(more));
-    for (char *s = split; *s != '\0' && n < (int)(sizeof(names) / sizeof(names[0])) - 1;) {
-        names[n++] = s;
-        char *comma = strstr(s, ", ");
-        if (comma == NULL)
-            break;
-        *comma = '\0';
-        s = comma + 2;
-    }
+    n += (int)rn__ext_names_split(more, split, sizeof(split), names + n,
+                                  sizeof(names) / sizeof(names[0]) - 1 - (size_t)n);
     names[n] = NULL;
     const char *best = nearest(name, len, names);
     return fail(p, off, "unknown function '%.*s'%s%s%s%s%s%s", (int)len, name,

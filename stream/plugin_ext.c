@@ -413,3 +413,21 @@ rn__ext_names(rn_ext_kind_t kind, char *buf, size_t size)
             o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? ", " : "", ext_name(x));
     pthread_mutex_unlock(&ext_lock);
 }
+
+size_t
+rn__ext_names_split(const char *list, char *split, size_t size, const char **out, size_t max)
+{
+    size_t n = 0;
+    if (size == 0)
+        return 0;
+    snprintf(split, size, "%s", list);
+    for (char *s = split; *s != '\0' && n < max;) {
+        out[n++] = s;
+        char *comma = strstr(s, ", ");
+        if (comma == NULL)
+            break;
+        *comma = '\0';
+        s = comma + 2;
+    }
+    return n;
+}

@@ -55,6 +55,12 @@ const rn_sink_fn_t *rn__ext_sink(const char *name);
 /* Writes the registered names of kind, ", "-separated, into buf ("" when
  * none), for "expected one of" messages. */
 void rn__ext_names(rn_ext_kind_t kind, char *buf, size_t size);
+/* Splits a copy (split, size bytes, as long as list's buffer) of a list
+ * rn__ext_names made into at most max names, in out. @returns how many;
+ * out points into split. For did-you-mean over built-in and plugins'
+ * names. */
+size_t rn__ext_names_split(const char *list, char *split, size_t size, const char **out,
+                           size_t max);
 
 /* Built-in names, which a plugin may not take (each defined beside the
  * built-ins: expr_parse.c, windows/accum.c, connectors, registry.c). */

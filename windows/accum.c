@@ -201,15 +201,8 @@ unknown_fn(const char *name, size_t len, size_t at, size_t *off, char *msg, size
         cands[n] = fn_names[n];
     rn__ext_names(RN_EXT_AGGREGATE, more, sizeof(more));
     /* "a, b, c" into candidates, on a copy: more is printed whole. */
-    memcpy(split, more, sizeof(split));
-    for (char *s = split; *s != '\0' && n < sizeof(cands) / sizeof(cands[0]) - 1;) {
-        cands[n++] = s;
-        char *comma = strstr(s, ", ");
-        if (comma == NULL)
-            break;
-        *comma = '\0';
-        s = comma + 2;
-    }
+    n += rn__ext_names_split(more, split, sizeof(split), cands + n,
+                             sizeof(cands) / sizeof(cands[0]) - 1 - n);
     cands[n] = NULL;
     const char *dym = rn__did_you_mean(word, cands);
     return perr(off, at, msg, msgsize,
