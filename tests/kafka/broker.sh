@@ -405,8 +405,15 @@ check_owner() { # OWNER
 
 start_watchdog() { # OWNER (checked by check_owner)
     local owner=$1
+    # A restart (cmd_restart) leaves a moment with no broker; the marker
+    # file keeps the watchdog from taking that for a stop and ending, or
+    # worse, from stopping the new broker as its owner's leftover.
     (
-        while kill -0 "$owner" 2>/dev/null && broker_pid >/dev/null; do
+        while kill -0 "$owner" 2>/dev/null; do
+            if ! broker_pid >/dev/null && [ ! -e "$DIR/restarting" ] &&
+                ! broker_pid >/dev/null; then
+                exit 0
+            fi
             sleep 1
         done
         if broker_pid >/dev/null; then
@@ -414,6 +421,7 @@ start_watchdog() { # OWNER (checked by check_owner)
             RN_KAFKA_DIR=$DIR "$SELF" stop
         fi
     ) </dev/null >>"$DIR/watchdog.log" 2>&1 &
+    echo $! >"$DIR/watchdog.pid"
     say "the broker stops when process $owner ends (watchdog pid $!)"
 }
 
@@ -482,10 +490,12 @@ cmd_stop() {
 }
 
 cmd_restart() {
-    local pid port
+    local pid port wd
     pid=$(broker_pid) || die "no broker runs from $DIR"
     port=$(cat "$DIR/port")
     say "restarting the broker (pid $pid) of $DIR"
+    touch "$DIR/restarting"
+    trap 'rm -f "$DIR/restarting"' EXIT
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 $((STOP_TIMEOUT * 5))); do
         broker_pid >/dev/null || break
@@ -497,8 +507,11 @@ cmd_restart() {
     fi
     run_jvm "$port"
     [ "$LAUNCHED" = yes ] || die "the broker did not start again on port $port"
-    # The watchdog ended with the first process.
-    if [ -n "${RN_KAFKA_WATCH_PID:-}" ] && kill -0 "$RN_KAFKA_WATCH_PID" 2>/dev/null; then
+    rm -f "$DIR/restarting"
+    # The watchdog waits out a restart; one is started only if it is gone.
+    wd=$(cat "$DIR/watchdog.pid" 2>/dev/null || true)
+    if [ -n "${RN_KAFKA_WATCH_PID:-}" ] && kill -0 "$RN_KAFKA_WATCH_PID" 2>/dev/null &&
+        ! { [ -n "$wd" ] && kill -0 "$wd" 2>/dev/null; }; then
         start_watchdog "$RN_KAFKA_WATCH_PID"
     fi
     say "serving again (pid $(cat "$DIR/pid"))"
