@@ -653,9 +653,19 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
         if (j + 16 < to)
             __builtin_prefetch(&c->slots[list[j + 16] & mask]);
         if (j + 8 < to) {
-            rn__rcent_t *pe = c->slots[list[j + 8] & mask].e;
+            uint64_t ph = list[j + 8];
+            rn__rcent_t *pe = c->slots[ph & mask].e;
             if (pe != NULL)
                 __builtin_prefetch(pe);
+            /* freeze_one's other misses: the frozen set's slot and the
+             * filter's block (a new key), both where the hash says. */
+            const rn__rdb_frozen_t *fz = c->frz.fz;
+            if (fz->set_on) {
+                __builtin_prefetch(&fz->set[ph & fz->mask], 1);
+                __builtin_prefetch(&fz->sidx[ph & fz->mask], 1);
+            }
+            if (c->filter.ctr != NULL)
+                __builtin_prefetch(rn__rf_block(&c->filter, ph), 1);
         }
         uint64_t h = list[j];
         for (size_t i = h & mask; c->slots[i].e != NULL;) {
