@@ -556,11 +556,14 @@ fz_room(rn__rdb_frozen_t *fz, size_t need)
             ncap *= 2;
         fz->buf = rn_xrealloc(fz->buf, ncap);
         fz->cap = ncap;
+        rn_huge_hint(fz->buf, ncap);
     }
     if (fz->n == fz->offcap) {
         fz->offcap = fz->offcap ? fz->offcap * 2 : 4096;
         fz->off = rn_xrealloc(fz->off, fz->offcap * sizeof(*fz->off));
         fz->hash = rn_xrealloc(fz->hash, fz->offcap * sizeof(*fz->hash));
+        rn_huge_hint(fz->off, fz->offcap * sizeof(*fz->off));
+        rn_huge_hint(fz->hash, fz->offcap * sizeof(*fz->hash));
     }
 }
 

@@ -6,6 +6,7 @@
 #include "stream/core.h"
 
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 int rn__log_level = RN_LOG_LEVEL_WARN;
@@ -19,14 +20,34 @@ void rn_free(void *ptr) { free(ptr); }
  * zero into calloc, which is what rn_zalloc is not. */
 static void *(*const volatile zero_fill)(void *, int, size_t) = memset;
 
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+
+void
+rn_huge_hint(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    if (p == NULL || len < 2 * HUGE_PAGE)
+        return;
+    uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    uintptr_t b = ((uintptr_t)p + len) & ~(HUGE_PAGE - 1);
+    if (b > a)
+        (void)madvise((void *)a, b - a, MADV_HUGEPAGE); /* a hint: failure is harmless */
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 void *
 rn_zalloc(size_t n, size_t size)
 {
     if (size != 0 && n > SIZE_MAX / size)
         return NULL;
     void *p = rn_malloc(n * size);
-    if (p != NULL)
+    if (p != NULL) {
+        rn_huge_hint(p, n * size);
         zero_fill(p, 0, n * size);
+    }
     return p;
 }
 

@@ -30,6 +30,11 @@ void *rn_xcalloc(size_t n, size_t size);
  * CPU running one of the process's threads (a checkpoint's coordinator
  * beside the task: 7% of a task's time); these are written once here. */
 void *rn_zalloc(size_t n, size_t size);
+/* Asks for transparent huge pages over the 2 MB pages inside [p, p+len)
+ * (madvise MADV_HUGEPAGE; a hint, ignored where THP is off). For large
+ * tables read at random, before their pages are touched: with 4 kB pages
+ * nearly every probe of a table of tens of MB is a TLB miss too. */
+void rn_huge_hint(void *p, size_t len);
 void *rn_xrealloc(void *ptr, size_t size);
 char *rn_xstrdup(const char *s);
 char *rn_xstrndup(const char *s, size_t n);
