@@ -658,8 +658,12 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
         if (j + 8 < to) {
             uint64_t ph = list[j + 8];
             rn__rcent_t *pe = c->slots[ph & mask].e;
-            if (pe != NULL)
+            if (pe != NULL) {
+                /* Both lines: an entry of 50-100 bytes mostly straddles
+                 * two, and the value's copy stalled on the second. */
                 __builtin_prefetch(pe);
+                __builtin_prefetch((const char *)pe + 64);
+            }
             /* freeze_one's other misses: the frozen set's slot and the
              * filter's block (a new key), both where the hash says. */
             const rn__rdb_frozen_t *fz = c->frz.fz;
