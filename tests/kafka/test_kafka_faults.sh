@@ -93,10 +93,9 @@ touch "$d/running"
 sup=$!
 
 # The pause comes first, while the first run is at work with epochs on
-# their way (it waits for three checkpoints; a checkpoint's epoch is sent
-# before the next one is taken). After a broker restart the consumers may
-# wait seconds before they fetch again, and a pause then would find no
-# epoch to catch.
+# their way (three checkpoints completed: the job is past its start).
+# After a broker restart the consumers may wait seconds before they fetch
+# again, and a pause then found no epoch to catch.
 newest() { ls -d "$d"/ckpt/chk-* 2>/dev/null | grep -v inprogress | tail -1; }
 seen=0 c0=
 for _ in $(seq 1 600); do
