@@ -221,6 +221,21 @@ find_empty(const rn__rcache_t *c, uint64_t h)
     return i;
 }
 
+/* Whether one more entry calls for a larger table: at half full while
+ * the slots take at most 1 MB, else at three quarters. A small table
+ * lives in the CPU's caches, where the probes themselves are the cost (a
+ * checkpoint keeps the deletes of fired windows until the next freeze,
+ * which took a 1k-key table to 3/4 full and cost a lookup 7 ns); in a
+ * large one the first probe is a memory miss and the next ones share its
+ * line, and memory counts more. */
+static inline bool
+too_full(const rn__rcache_t *c)
+{
+    size_t n = c->count + 1;
+    return c->cap * sizeof(rn__rcslot_t) <= ((size_t)1 << 20) ? n * 2 > c->cap
+                                                               : n * 4 > c->cap * 3;
+}
+
 /* Places e (hash h, not present) without growing: the caller made room. */
 static size_t
 place(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
@@ -901,7 +916,7 @@ insert(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, const void *val, size_t 
     size_t need = rn__fc_round(ent_size(k->keylen, k->nslen, vlen));
     if (total(c) + need > c->limit && evict(rdb, need, err) != RN_OK)
         return SIZE_MAX;
-    if ((c->count + 1) * 4 > c->cap * 3 && grow(c, err) != RN_OK)
+    if (too_full(c) && grow(c, err) != RN_OK)
         return SIZE_MAX;
     rn__rcent_t *e = ent_new(c, k, vlen);
     if (e == NULL) {
