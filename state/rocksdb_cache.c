@@ -682,10 +682,8 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
             /* freeze_one's other misses: the frozen set's slot and the
              * filter's block (a new key), both where the hash says. */
             const rn__rdb_frozen_t *fz = c->frz.fz;
-            if (fz->set_on) {
+            if (fz->set_on)
                 __builtin_prefetch(&fz->set[ph & fz->mask], 1);
-                __builtin_prefetch(&fz->sidx[ph & fz->mask], 1);
-            }
             if (c->filter.ctr != NULL)
                 __builtin_prefetch(rn__rf_block(&c->filter, ph), 1);
         }

@@ -406,8 +406,10 @@ typedef struct rn__rdb_frozen {
     /* The hashes as a set (open addressing, 0 for empty, mask + 1 slots),
      * built by the task the first time it needs RocksDB while the
      * checkpoint's part runs: a read of a key not in it need not wait. */
-    uint64_t *set;
-    size_t *sidx;  /* sidx[j]: the record of set[j] */
+    struct rn__fzslot {
+        uint64_t hash; /* 0: empty */
+        size_t i;      /* its record */
+    } *set;        /* hash and record side by side: one miss a probe */
     size_t mask;
     bool set_on;   /* set holds this freeze's hashes (else it is memory kept) */
     bool has_zero; /* a record's hash is 0 */

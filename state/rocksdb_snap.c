@@ -253,7 +253,6 @@ rn__rdb_frozen_free(rn__rdb_frozen_t *fz)
     rn_free(fz->off);
     rn_free(fz->hash);
     rn_free(fz->set);
-    rn_free(fz->sidx);
     memset(fz, 0, sizeof(*fz));
 }
 
@@ -267,10 +266,10 @@ set_put(rn__rdb_frozen_t *fz, uint64_t h, size_t i)
         return;
     }
     size_t j = h & fz->mask;
-    while (fz->set[j] != 0 && fz->set[j] != h)
+    while (fz->set[j].hash != 0 && fz->set[j].hash != h)
         j = (j + 1) & fz->mask;
-    fz->set[j] = h;
-    fz->sidx[j] = i;
+    fz->set[j].hash = h;
+    fz->set[j].i = i;
 }
 
 void
@@ -305,16 +304,9 @@ rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
             /* Outgrown (the changes of a checkpoint grew): freed here,
              * on the task, but only when the set must grow. */
             rn_free(fz->set);
-            rn_free(fz->sidx);
             fz->set = rn_zalloc(cap, sizeof(*fz->set));
-            fz->sidx = rn_zalloc(cap, sizeof(*fz->sidx));
-            if (fz->set == NULL || fz->sidx == NULL) {
-                rn_free(fz->set);
-                rn_free(fz->sidx);
-                fz->set = NULL;
-                fz->sidx = NULL;
+            if (fz->set == NULL)
                 return true; /* no set: wait, as for every key */
-            }
             fz->mask = cap - 1;
         }
         fz->has_zero = false;
@@ -324,8 +316,8 @@ rn__rdb_frozen_has(rn__rdb_t *rdb, uint64_t h)
     }
     if (h == 0)
         return fz->has_zero;
-    for (size_t j = h & fz->mask; fz->set[j] != 0; j = (j + 1) & fz->mask)
-        if (fz->set[j] == h)
+    for (size_t j = h & fz->mask; fz->set[j].hash != 0; j = (j + 1) & fz->mask)
+        if (fz->set[j].hash == h)
             return true;
     return false;
 }
@@ -336,10 +328,10 @@ rn__rdb_frozen_find(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen)
     rn__rdb_frozen_t *fz = &rdb->fz;
     if (h == 0 || !rn__rdb_frozen_has(rdb, h) || !fz->set_on)
         return NULL;
-    for (size_t j = h & fz->mask; fz->set[j] != 0; j = (j + 1) & fz->mask) {
-        if (fz->set[j] != h)
+    for (size_t j = h & fz->mask; fz->set[j].hash != 0; j = (j + 1) & fz->mask) {
+        if (fz->set[j].hash != h)
             continue;
-        const uint8_t *r = fz->buf + fz->off[fz->sidx[j]];
+        const uint8_t *r = fz->buf + fz->off[fz->set[j].i];
         uint32_t rk;
         memcpy(&rk, r + 1, 4);
         /* Another key of the same hash: not known here. */
