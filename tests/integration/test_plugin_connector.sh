@@ -113,8 +113,10 @@ check '[ "$(wc -l < clean.sorted)" -eq 240 ] && [ "$(sort -n clean/ids.txt | uni
 write_job crash 2
 (cd crash && exec "$RUNNEL" run job.yaml --quiet > log 2>&1) &
 pid=$!
-for _ in $(seq 200); do
+# Up to a minute: a sanitizer build on a loaded machine starts slowly.
+for _ in $(seq 1200); do
   [ "$(ls crash/ckpt 2>/dev/null | grep -cE '^chk-[0-9]+$')" -ge 3 ] && break
+  kill -0 $pid 2>/dev/null || break
   sleep 0.05
 done
 kill -9 $pid; wait $pid 2>/dev/null
