@@ -64,8 +64,8 @@ fi
 echo
 echo "| checkpoint benchmark | no checkpoints | checkpoint every 1 s | pause p50 / p99 / max | per checkpoint: added, referred, duration | command |"
 echo "| --- | --- | --- | --- | --- | --- |"
-# Pairs of runs without and with checkpoints, back to back ($ckruns; five
-# for the row nearest the 90% goal): this machine's speed moves more from one run to the next
+# Pairs of runs without and with checkpoints, back to back ($ckruns; two
+# more for the row nearest the 90% goal): this machine's speed moves more from one run to the next
 # than checkpoints cost, so the row shows the medians and the median of
 # the pairs' ratios (each pair's ratio in brackets); pauses and sizes of
 # the last run with checkpoints.

@@ -416,6 +416,12 @@ start_watchdog() { # OWNER (checked by check_owner)
             fi
             sleep 1
         done
+        # The owner ended in the middle of a restart: the new broker is
+        # stopped once it is up (or the restart gave up).
+        for _ in $(seq 1 300); do
+            [ -e "$DIR/restarting" ] || break
+            sleep 0.2
+        done
         if broker_pid >/dev/null; then
             echo "process $owner ended; stopping its broker"
             RN_KAFKA_DIR=$DIR "$SELF" stop
@@ -436,6 +442,7 @@ cmd_start() {
         die "a broker already runs from $DIR (pid $pid, port $(cat "$DIR/port"));" \
             "run '$0 stop' first"
     fi
+    rm -f "$DIR/restarting" # left by a restart that was killed
     # Checked before the broker starts, so that a bad value leaves none running.
     if [ -n "${RN_KAFKA_WATCH_PID:-}" ]; then
         check_owner "$RN_KAFKA_WATCH_PID"
@@ -486,7 +493,7 @@ cmd_stop() {
     # Only the data goes: broker.log and the configuration stay for a
     # post-mortem of a failed test.
     rm -rf "$DIR/data"
-    rm -f "$DIR/pid"
+    rm -f "$DIR/pid" "$DIR/restarting"
 }
 
 cmd_restart() {
