@@ -176,11 +176,18 @@ rn__fc_round(size_t size)
     return (size + 15) & ~(size_t)15;
 }
 
+/* The free list of blocks of size bytes (RN__FC_CLASSES and above: none). */
+static inline size_t
+rn__fc_class(size_t size)
+{
+    return rn__fc_round(size) / 16 - 1;
+}
+
 /* @returns rn__fc_round(size) bytes, or NULL when out of memory. */
 static inline void *
 rn__fc_alloc(rn__fcache_t *fc, size_t size)
 {
-    size_t c = rn__fc_round(size) / 16 - 1;
+    size_t c = rn__fc_class(size);
     if (c < RN__FC_CLASSES && fc->head[c] != NULL) {
         void *p = fc->head[c];
         fc->head[c] = *(void **)p;
@@ -195,22 +202,32 @@ rn__fc_alloc(rn__fcache_t *fc, size_t size)
 static inline bool
 rn__fc_keeps(const rn__fcache_t *fc, size_t size)
 {
-    size_t c = rn__fc_round(size) / 16 - 1;
+    size_t c = rn__fc_class(size);
     return c < RN__FC_CLASSES && fc->count[c] < (fc->keep ? fc->keep : RN__FC_KEEP);
 }
 
-/* Frees a block of size bytes (the size it was asked for). */
+/* Puts block p of class c into its free list whatever the list's bound
+ * (to malloc when there is no list for c). */
 static inline void
-rn__fc_free(rn__fcache_t *fc, void *p, size_t size)
+rn__fc_put(rn__fcache_t *fc, void *p, size_t c)
 {
-    size_t c = rn__fc_round(size) / 16 - 1;
-    if (c < RN__FC_CLASSES && fc->count[c] < (fc->keep ? fc->keep : RN__FC_KEEP)) {
+    if (c < RN__FC_CLASSES) {
         *(void **)p = fc->head[c];
         fc->head[c] = p;
         fc->count[c]++;
         return;
     }
     rn_free(p);
+}
+
+/* Frees a block of size bytes (the size it was asked for). */
+static inline void
+rn__fc_free(rn__fcache_t *fc, void *p, size_t size)
+{
+    if (rn__fc_keeps(fc, size))
+        rn__fc_put(fc, p, rn__fc_class(size));
+    else
+        rn_free(p);
 }
 
 static inline void

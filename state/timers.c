@@ -243,7 +243,7 @@ node_free(rn__timers_t *tm, rn__tnode_t *n)
             tm->capheld = ncap;
         }
         tm->heldv[tm->nheld].n = n;
-        tm->heldv[tm->nheld++].cls = rn__fc_round(size) / 16 - 1;
+        tm->heldv[tm->nheld++].cls = rn__fc_class(size);
         return;
     }
     rn__fc_free(&tm->fc, n, size);
@@ -971,29 +971,14 @@ rn__timers_unpin(rn__timers_t *tm)
     for (size_t i = 0; i < tm->nheld; i++) {
         if (i + 16 < tm->nheld)
             __builtin_prefetch(tm->heldv[i + 16].n, 1);
-        rn__tnode_t *h = tm->heldv[i].n;
-        size_t c = tm->heldv[i].cls;
-        if (c < RN__FC_CLASSES) {
-            *(void **)h = tm->fc.head[c];
-            tm->fc.head[c] = h;
-            tm->fc.count[c]++;
-        } else {
-            rn_free(h);
-        }
+        rn__fc_put(&tm->fc, tm->heldv[i].n, tm->heldv[i].cls);
     }
     tm->nheld = 0;
     rn__tnode_t *n = tm->held;
     tm->held = NULL;
     while (n != NULL) {
         rn__tnode_t *next = n->u.held_next;
-        size_t c = rn__fc_round(node_size(n)) / 16 - 1;
-        if (c < RN__FC_CLASSES) {
-            *(void **)n = tm->fc.head[c];
-            tm->fc.head[c] = n;
-            tm->fc.count[c]++;
-        } else {
-            rn_free(n);
-        }
+        rn__fc_put(&tm->fc, n, rn__fc_class(node_size(n)));
         n = next;
     }
 }
