@@ -548,9 +548,12 @@ mark_written(rn__rcent_t *e)
 {
     if (e->flags & F_PART) {
         /* RocksDB has (or will have first) the delta: the entry restarts
-         * from the identity. */
+         * from the identity, and RocksDB holds the key (a delete must
+         * reach it; and the next write of a delta is not a new key to
+         * the filter: counted at every checkpoint, the keys of a million
+         * windows counted ten times each pushed it past its share). */
         memset(ent_val(e), 0, e->vlen);
-        e->flags &= (uint8_t)~F_DIRTY;
+        e->flags = (uint8_t)((e->flags & ~F_DIRTY) | F_INDB);
         return;
     }
     /* A written delete leaves a clean known-absent entry. */
@@ -637,8 +640,10 @@ pending(const rn__rcache_t *c, const rn__rcent_t *e)
 static void
 cow(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
 {
-    if (pending(c, e))
+    if (pending(c, e)) {
+        c->frz.ncow++;
         freeze_one(c, e, h);
+    }
 }
 
 /* The filter's changes the freeze gathered; the freeze is over. */
@@ -692,18 +697,22 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
             rn__rcent_t *e = c->slots[i].e;
             if (c->slots[i].hash == h && (want ? pending(c, e) : (e->flags & F_DIRTY) != 0)) {
                 freeze_one(c, e, h);
-                if ((e->flags & F_ABSENT) && rn__fc_keeps(&c->fc, ent_alloc(e))) {
+                if (e->flags & F_ABSENT) {
                     /* Its delete taken (a window fired), the entry goes
                      * now, while it is at hand, rather than stay as a
                      * known-absent one: nobody reads an old window
                      * again, and kept they filled the table (ten
                      * thousand after ten checkpoints of 1k keys'
-                     * windows, every lookup a third slower) until
-                     * eviction had to clear them. Only while the free
-                     * list takes its block, which the next window's
-                     * entry then reuses: a million given back to malloc
-                     * at a firing cost a tenth of a run of 1M keys (the
-                     * rest stay, clean, for the evictor). Whatever a
+                     * windows, every lookup a third slower; a million
+                     * at each firing of 1M keys' windows, which grew the
+                     * table to 8M slots) until eviction had to clear
+                     * them. The block goes to its free list while that
+                     * takes it, else to malloc (a free list of a
+                     * million handed the next windows' entries out
+                     * scattered, where malloc's come in the order of
+                     * their first touch: every access of a run of 1M
+                     * keys in order missed the processor's cache, five
+                     * times as costly). Whatever a
                      * read of the key meets meanwhile says absent: the
                      * filter (its removal comes at the end, "maybe"
                      * until then), the frozen delete, RocksDB once it is
@@ -803,13 +812,26 @@ rn__rdb_freeze_step(rn__rdb_t *rdb, size_t budget)
     rn__rcache_t *c = &rdb->cache;
     if (!c->freezing)
         return false;
-    size_t to = c->npend - c->pendpos > budget ? c->pendpos + budget : c->npend;
-    freeze_list(c, c->pend, c->pendpos, to, true);
-    c->pendpos = to;
-    if (to < c->npend)
+    /* From the end of the list: the entries that became dirty last are
+     * those the input changes last again (keys recur in about the same
+     * order), while those it changes first are frozen as they change,
+     * with the entry at hand (cow), at a fraction of a cold one's cost. */
+    size_t left = c->npend - c->pendpos;
+    size_t n = left > budget ? budget : left;
+    freeze_list(c, c->pend, left - n, left, true);
+    c->pendpos += n;
+    if (c->pendpos < c->npend)
         return true;
-    RN_LOG_DEBUG(rdb->owner, "checkpoint: %zu values frozen, in slices over %.1f ms",
-                 c->frz.fz->n - c->frz.fz->ntimers, (double)(rn__mono_ns() - c->frz.t0) / 1e6);
+    RN_LOG_DEBUG(rdb->owner,
+                 "checkpoint: %zu values frozen (%zu as they changed), in slices over %.1f "
+                 "ms; pool: %zu entries (%.1f MB), slots %.1f MB, filter %.1f MB, all %.1f MB "
+                 "of %.1f MB",
+                 c->frz.fz->n - c->frz.fz->ntimers, c->frz.ncow,
+                 (double)(rn__mono_ns() - c->frz.t0) / 1e6,
+                 c->count, (double)c->bytes / 1048576,
+                 (double)(c->cap * sizeof(rn__rcslot_t)) / 1048576,
+                 (double)rn__rf_bytes(&c->filter) / 1048576, (double)total(c) / 1048576,
+                 (double)c->limit / 1048576);
     /* The filter's rebuild, if it needs one, reads RocksDB past the
      * fence: it still holds what it held at the barrier, since the
      * checkpoint's part (finish() in rocksdb_snap.c) waits for this. */

@@ -148,6 +148,52 @@ rn__rdb_cmp_key(const void *a, const void *b)
     return (x->len > y->len) - (x->len < y->len);
 }
 
+/* A key to sort by: its first 16 bytes inline, big-endian and
+ * zero-padded, so that most comparisons never touch the key itself (a
+ * cache miss each: sorting a million keys through pointers took most of
+ * a second). 32 bytes in all: glibc's qsort sorts larger elements
+ * through pointers. */
+typedef struct rn__rdb_skey {
+    uint64_t p0, p1;
+    const uint8_t *key; /* borrowed */
+    uint64_t klen;
+} rn__rdb_skey_t;
+
+static inline uint64_t
+rn__rdb_be_pad(const uint8_t *p, size_t len)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | (i < len ? p[i] : 0);
+    return v;
+}
+
+static inline void
+rn__rdb_skey_set(rn__rdb_skey_t *s, const uint8_t *key, size_t klen)
+{
+    s->key = key;
+    s->klen = klen;
+    s->p0 = rn__rdb_be_pad(key, klen);
+    s->p1 = klen > 8 ? rn__rdb_be_pad(key + 8, klen - 8) : 0;
+}
+
+/* qsort comparator of rn__rdb_skey_t: RocksDB's bytewise order. Equal
+ * prefixes decide nothing when a key is shorter than 16 bytes (padding),
+ * so ties compare the whole keys. */
+static inline int
+rn__rdb_cmp_skey(const void *a, const void *b)
+{
+    const rn__rdb_skey_t *x = a, *y = b;
+    if (x->p0 != y->p0)
+        return x->p0 < y->p0 ? -1 : 1;
+    if (x->p1 != y->p1)
+        return x->p1 < y->p1 ? -1 : 1;
+    rn__rdb_kref_t kx = {x->key, x->klen}, ky = {y->key, y->klen};
+    return rn__rdb_cmp_key(&kx, &ky);
+}
+
+_Static_assert(sizeof(rn__rdb_skey_t) == 32, "sorted in place by glibc's qsort");
+
 /* Writes the (kg, state, key, ns) prefix to out (room for keylen +
  * RN__RDB_PREFIX_OVERHEAD bytes). @returns its length. */
 static inline size_t
@@ -336,6 +382,7 @@ typedef struct rn__rcfreeze {
         bool done; /* added at once (the filter had room) */
     } *hs;
     size_t nh, caph;
+    size_t ncow; /* values frozen as they were about to change */
     size_t nnew; /* adds not done at once: until the end, the filter may
                   * call a frozen key absent (rocksdb_cache.c, known_absent) */
     int64_t t0;       /* when it began, for the debug log */
@@ -378,7 +425,7 @@ typedef struct rn__rcache {
     bool freezing;
     uint8_t gen;
     uint64_t *pend;
-    size_t npend, pendpos, cappend;
+    size_t npend, pendpos, cappend; /* pendpos: how many of pend[] (from its end) are done */
     rn__rcfreeze_t frz;
     /* Counters, for stats and the benchmark. */
     uint64_t hits;
@@ -457,6 +504,7 @@ struct rn__rdb {
      * batch at a time, before any read of the timers. */
     rn__rdb_tkeys_t tg;
     size_t tgmin[2]; /* by domain: index in tg of its smallest key; SIZE_MAX: none */
+    bool tg_hold;    /* checkpoints are taken: tg waits for the next one */
     /* The gathered timers the running checkpoint took over (they reach
      * RocksDB with its frozen values): the task's own copy, since the
      * checkpoint's part frees fz's when done. A load meanwhile merges

@@ -45,64 +45,27 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A frozen value to sort: the key's first 16 bytes inline, big-endian
- * and zero-padded, so that most comparisons never touch the frozen
- * buffer (a cache miss each: sorting a million keys through pointers
- * took most of a second). */
-typedef struct fzkey {
-    uint64_t p0, p1;
-    const uint8_t *key; /* in its record (rn__rdb_frozen_t), 9 bytes on */
-    uint64_t klen;      /* 32 bytes in all: glibc's qsort sorts larger
-                         * elements through pointers */
-} fzkey_t;
-
-static uint64_t
-be_pad(const uint8_t *p, size_t len)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++)
-        v = (v << 8) | (i < len ? p[i] : 0);
-    return v;
-}
-
-/* RocksDB's bytewise order. Equal prefixes decide nothing when a key is
- * shorter than 16 bytes (padding), so ties compare the whole keys. */
-static int
-cmp_fzkey(const void *a, const void *b)
-{
-    const fzkey_t *x = a, *y = b;
-    if (x->p0 != y->p0)
-        return x->p0 < y->p0 ? -1 : 1;
-    if (x->p1 != y->p1)
-        return x->p1 < y->p1 ? -1 : 1;
-    rn__rdb_kref_t kx = {x->key, x->klen}, ky = {y->key, y->klen};
-    return rn__rdb_cmp_key(&kx, &ky);
-}
-
 /* The frozen values sorted by key (rn_malloc'd; NULL when out of memory). */
-static fzkey_t *
+static rn__rdb_skey_t *
 sort_frozen(const rn__rdb_frozen_t *fz)
 {
-    fzkey_t *w = rn_malloc(fz->n * sizeof(*w));
+    rn__rdb_skey_t *w = rn_malloc(fz->n * sizeof(*w));
     if (w == NULL)
         return NULL;
     for (size_t i = 0; i < fz->n; i++) {
         const uint8_t *p = fz->buf + fz->off[i];
         uint32_t klen;
         memcpy(&klen, p + 1, 4);
-        w[i].key = p + 9;
-        w[i].klen = klen;
-        w[i].p0 = be_pad(p + 9, klen);
-        w[i].p1 = klen > 8 ? be_pad(p + 17, klen - 8) : 0;
+        rn__rdb_skey_set(&w[i], p + 9, klen);
     }
-    qsort(w, fz->n, sizeof(*w), cmp_fzkey);
+    qsort(w, fz->n, sizeof(*w), rn__rdb_cmp_skey);
     return w;
 }
 
 /* A few: through a write batch of its own (the task may be filling
  * rdb->wb meanwhile) into the memtable, flushed by the checkpoint. */
 static void
-batch_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
+batch_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
 {
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
@@ -128,7 +91,7 @@ batch_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
  * sequence number above everything in the database, as a write would:
  * nothing else writes meanwhile (the fence). */
 static void
-ingest_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
+ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
 {
     char path[4096 + 64];
     snprintf(path, sizeof(path), "%s/frozen.sst", rdb->path);
@@ -138,7 +101,7 @@ ingest_frozen(rn__rdb_t *rdb, const fzkey_t *w, size_t n, char **rerr)
     rocksdb_sstfilewriter_open(sw, path, rerr);
     for (size_t i = 0; *rerr == NULL && i < n; i++) {
         /* A timer registered twice: the writer takes each key once. */
-        if (i > 0 && cmp_fzkey(&w[i - 1], &w[i]) == 0)
+        if (i > 0 && rn__rdb_cmp_skey(&w[i - 1], &w[i]) == 0)
             continue;
         const uint8_t *p = w[i].key - 9;
         uint32_t vlen;
@@ -175,7 +138,7 @@ write_frozen(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
 {
     if (fz->n == 0)
         return RN_OK;
-    fzkey_t *w = sort_frozen(fz);
+    rn__rdb_skey_t *w = sort_frozen(fz);
     if (w == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory writing %zu frozen values", fz->n);
     char *rerr = NULL;
