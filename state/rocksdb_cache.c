@@ -1267,11 +1267,8 @@ del_at(rn__rdb_t *rdb, size_t i)
         ent_free(c, e);
         return;
     }
-    /* A pending delete. Its value bytes are freed when a smaller block can
-     * be had; when not, the stale bytes stay and ABSENT says they are gone. */
-    rn__rcent_t *ne = ent_resize(c, i, 0);
-    if (ne != NULL)
-        e = ne;
+    /* A pending delete, in its block (the stale bytes stay, ABSENT says
+     * they are gone) until the next freeze or flush takes it. */
     e->flags = (uint8_t)(F_ABSENT | F_DIRTY | F_INDB | F_REF | (e->flags & F_GEN));
 }
 
