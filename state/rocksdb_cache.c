@@ -133,6 +133,8 @@ total(const rn__rcache_t *c)
     for (int d = 0; d < 2; d++)
         if (c->shared[d] != NULL)
             timers += *c->shared[d];
+    if (c->gathered != NULL)
+        timers += rn__rdb_tkeys_used(c->gathered);
     /* The timers spill at half the limit (rn__rdb_timer_budget); counting
      * no more than that keeps the cache's half even between a timer's
      * registration and its spill, so that eviction never empties it. */
@@ -660,7 +662,7 @@ freeze_end(rn__rdb_t *rdb)
         if (!f->hs[i].add)
             rn__rf_remove(&c->filter, f->hs[i].hash);
     rn_free(f->hs);
-    c->written += f->fz->n - f->fz->ntimers;
+    c->written += f->fz->n;
     memset(f, 0, sizeof(*f));
 }
 
@@ -734,28 +736,12 @@ rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
     fz->len = 0;
     fz->n = 0;
     fz->ntimers = 0;
+    fz->tk = NULL;
     fz->has_zero = false;
     fz->set_on = false;
     memset(&c->frz, 0, sizeof(c->frz));
     c->frz.fz = fz;
     c->frz.t0 = rn__mono_ns();
-}
-
-void
-rn__rdb_freeze_raw(rn__rdb_t *rdb, const uint8_t *key, size_t klen)
-{
-    rn__rcfreeze_t *f = &rdb->cache.frz;
-    rn__rdb_frozen_t *fz = f->fz;
-    fz_room(fz, 9 + klen);
-    uint8_t *p = fz->buf + fz->len;
-    uint32_t k32 = (uint32_t)klen, v32 = 0;
-    p[0] = RN__FZ_PUT;
-    memcpy(p + 1, &k32, 4);
-    memcpy(p + 5, &v32, 4);
-    memcpy(p + 9, key, klen);
-    fz->hash[fz->n] = 0;
-    fz->off[fz->n++] = fz->len;
-    fz->len += 9 + klen;
 }
 
 rn_code_t
@@ -826,7 +812,7 @@ rn__rdb_freeze_step(rn__rdb_t *rdb, size_t budget)
                  "checkpoint: %zu values frozen (%zu as they changed), in slices over %.1f "
                  "ms; pool: %zu entries (%.1f MB), slots %.1f MB, filter %.1f MB, all %.1f MB "
                  "of %.1f MB",
-                 c->frz.fz->n - c->frz.fz->ntimers, c->frz.ncow,
+                 c->frz.fz->n, c->frz.ncow,
                  (double)(rn__mono_ns() - c->frz.t0) / 1e6,
                  c->count, (double)c->bytes / 1048576,
                  (double)(c->cap * sizeof(rn__rcslot_t)) / 1048576,

@@ -401,6 +401,9 @@ typedef struct rn__rcache {
     /* The handle's in-memory timers by domain (rn__rdb_timer_budget): they
      * share limit with the cache, which gives way as they grow. */
     const uint64_t *shared[2];
+    /* And the timers gathered for the store (rn__rdb_t.tg), once
+     * checkpoints run as large as the timers' share allows. */
+    const struct rn__rdb_tkeys *gathered;
     /* Eviction scratch, kept between rounds to spare the allocator. */
     rn__rcvic_t *victims;
     size_t nvictims;
@@ -449,7 +452,11 @@ typedef struct rn__rdb_frozen {
      * checkpoint to the next: fresh pages cost a fault each (a sixth of
      * the task's extra work for a checkpoint of a million values). */
     size_t cap, offcap;
-    size_t ntimers; /* records that are timers (rn__rdb_timer_freeze) */
+    /* The timer writes taken (rn__rdb_timer_freeze): the task's copy of
+     * them, read in place, written after the records (timer keys sort
+     * after every state key); NULL: none. */
+    const struct rn__rdb_tkeys *tk;
+    size_t ntimers; /* tk->n */
     /* The hashes as a set (open addressing, 0 for empty, mask + 1 slots),
      * built by the task the first time it needs RocksDB while the
      * checkpoint's part runs: a read of a key not in it need not wait. */
@@ -476,6 +483,13 @@ typedef struct rn__rdb_tkeys {
     size_t n, cappos;
     size_t sorted; /* pos[0, sorted) is in key order */
 } rn__rdb_tkeys_t;
+
+/* Bytes the keys of ks use. */
+static inline uint64_t
+rn__rdb_tkeys_used(const rn__rdb_tkeys_t *ks)
+{
+    return ks->len + ks->n * sizeof(*ks->pos);
+}
 
 /* A range of timer keys [lo, hi) to delete; lo and hi in one malloc'd
  * block. */
@@ -591,11 +605,15 @@ rn_code_t rn__rdb_flush(void *be, rn_error_t *err);
  * writes fz before anything else reaches RocksDB (the fence,
  * rocksdb_snap.c). */
 rn_code_t rn__rdb_freeze(rn__rdb_t *rdb, rn_error_t *err);
-/* Starts a freeze into fz (emptied, its buffers kept): rn__rdb_freeze_raw,
- * then rn__rdb_freeze or rn__rdb_freeze_begin. */
+/* Starts a freeze into fz (emptied, its buffers kept): then
+ * rn__rdb_timer_freeze, then rn__rdb_freeze or rn__rdb_freeze_begin. */
 void rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz);
-/* Adds a put of key (klen bytes, not a cache key) with an empty value. */
-void rn__rdb_freeze_raw(rn__rdb_t *rdb, const uint8_t *key, size_t klen);
+/* Calls fn with each live key of ks in key order, once each, until fn
+ * returns false. @returns RN_OK or RN_ENOMEM. @thread any, while ks does
+ * not change. */
+rn_code_t rn__rdb_tkeys_sorted(const struct rn__rdb_tkeys *ks,
+                               bool (*fn)(void *ctx, const uint8_t *key, size_t len), void *ctx,
+                               rn_error_t *err);
 /* Hands the gathered timers to the freeze begun by rn__rdb_freeze_init
  * (a checkpoint: they reach RocksDB with its frozen values, off the
  * task's thread; loads of timers wait for that meanwhile). */

@@ -49,7 +49,7 @@
 static rn__rdb_skey_t *
 sort_frozen(const rn__rdb_frozen_t *fz)
 {
-    rn__rdb_skey_t *w = rn_malloc(fz->n * sizeof(*w));
+    rn__rdb_skey_t *w = rn_malloc((fz->n ? fz->n : 1) * sizeof(*w));
     if (w == NULL)
         return NULL;
     for (size_t i = 0; i < fz->n; i++) {
@@ -62,10 +62,32 @@ sort_frozen(const rn__rdb_frozen_t *fz)
     return w;
 }
 
+static bool
+batch_timer(void *ctx, const uint8_t *key, size_t len)
+{
+    rocksdb_writebatch_put(ctx, (const char *)key, len, "", 0);
+    return true;
+}
+
+typedef struct sst_timers {
+    rocksdb_sstfilewriter_t *sw;
+    char **rerr;
+} sst_timers_t;
+
+static bool
+sst_timer(void *ctx, const uint8_t *key, size_t len)
+{
+    sst_timers_t *st = ctx;
+    rocksdb_sstfilewriter_put(st->sw, (const char *)key, len, "", 0, st->rerr);
+    return *st->rerr == NULL;
+}
+
 /* A few: through a write batch of its own (the task may be filling
- * rdb->wb meanwhile) into the memtable, flushed by the checkpoint. */
-static void
-batch_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
+ * rdb->wb meanwhile) into the memtable, flushed by the checkpoint. The
+ * timers taken after the values: their keys sort after every state
+ * key. */
+static rn_code_t
+batch_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr, rn_error_t *err)
 {
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
@@ -80,9 +102,15 @@ batch_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
         else
             rocksdb_writebatch_put(wb, k, w[i].klen, v, vlen);
     }
-    atomic_store(&rdb->fz_state, 1); /* rn__rdb_get_cached: RocksDB changes now */
-    rocksdb_write(rdb->db, rdb->wopts, wb, rerr);
+    rn_code_t rc = RN_OK;
+    if (rdb->fz.tk != NULL)
+        rc = rn__rdb_tkeys_sorted(rdb->fz.tk, batch_timer, wb, err);
+    if (rc == RN_OK) {
+        atomic_store(&rdb->fz_state, 1); /* rn__rdb_get_cached: RocksDB changes now */
+        rocksdb_write(rdb->db, rdb->wopts, wb, rerr);
+    }
     rocksdb_writebatch_destroy(wb);
+    return rc;
 }
 
 /* Many: an SST file of their own, ingested. No memtable insert and no
@@ -90,8 +118,8 @@ batch_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
  * values a checkpoint of fast-changing state freezes. The file takes a
  * sequence number above everything in the database, as a write would:
  * nothing else writes meanwhile (the fence). */
-static void
-ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
+static rn_code_t
+ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr, rn_error_t *err)
 {
     char path[4096 + 64];
     snprintf(path, sizeof(path), "%s/frozen.sst", rdb->path);
@@ -100,9 +128,6 @@ ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
     rocksdb_sstfilewriter_t *sw = rocksdb_sstfilewriter_create(eo, rdb->opts);
     rocksdb_sstfilewriter_open(sw, path, rerr);
     for (size_t i = 0; *rerr == NULL && i < n; i++) {
-        /* A timer registered twice: the writer takes each key once. */
-        if (i > 0 && rn__rdb_cmp_skey(&w[i - 1], &w[i]) == 0)
-            continue;
         const uint8_t *p = w[i].key - 9;
         uint32_t vlen;
         memcpy(&vlen, p + 5, 4);
@@ -114,11 +139,16 @@ ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
         else
             rocksdb_sstfilewriter_put(sw, k, w[i].klen, v, vlen, rerr);
     }
-    if (*rerr == NULL)
+    rn_code_t rc = RN_OK;
+    if (*rerr == NULL && rdb->fz.tk != NULL) {
+        sst_timers_t st = {sw, rerr};
+        rc = rn__rdb_tkeys_sorted(rdb->fz.tk, sst_timer, &st, err);
+    }
+    if (*rerr == NULL && rc == RN_OK)
         rocksdb_sstfilewriter_finish(sw, rerr);
     rocksdb_sstfilewriter_destroy(sw);
     rocksdb_envoptions_destroy(eo);
-    if (*rerr == NULL) {
+    if (*rerr == NULL && rc == RN_OK) {
         /* Moved (hard-linked, the original removed), not copied. */
         rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
         rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
@@ -127,8 +157,9 @@ ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
         rocksdb_ingest_external_file_cf(rdb->db, rdb->cf, files, 1, io, rerr);
         rocksdb_ingestexternalfileoptions_destroy(io);
     }
-    if (*rerr != NULL)
+    if (*rerr != NULL || rc != RN_OK)
         unlink(path);
+    return rc;
 }
 
 /* Writes the frozen values in key order: sorted, the memtable inserts
@@ -136,23 +167,25 @@ ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr)
 static rn_code_t
 write_frozen(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
 {
-    if (fz->n == 0)
+    if (fz->n == 0 && fz->ntimers == 0)
         return RN_OK;
     rn__rdb_skey_t *w = sort_frozen(fz);
     if (w == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory writing %zu frozen values", fz->n);
     char *rerr = NULL;
-    if (fz->len >= rdb->ingest_min)
-        ingest_frozen(rdb, w, fz->n, &rerr);
-    else
-        batch_frozen(rdb, w, fz->n, &rerr);
+    uint64_t bytes = fz->len + (fz->tk != NULL ? rn__rdb_tkeys_used(fz->tk) : 0);
+    rn_code_t rc = bytes >= rdb->ingest_min ? ingest_frozen(rdb, w, fz->n, &rerr, err)
+                                            : batch_frozen(rdb, w, fz->n, &rerr, err);
     rn_free(w);
-    if (rerr != NULL) {
-        rn_code_t rc = rn__errf(err, RN_EIO, "%s: frozen values: %s", rdb->path, rerr);
+    if (rc != RN_OK) {
         rocksdb_free(rerr);
         return rc;
     }
-    return RN_OK;
+    if (rerr != NULL) {
+        rc = rn__errf(err, RN_EIO, "%s: frozen values: %s", rdb->path, rerr);
+        rocksdb_free(rerr);
+    }
+    return rc;
 }
 
 /* The asynchronous part: once the task has frozen everything, the frozen
@@ -193,9 +226,10 @@ finish(void *ctx, bool keep, rn_error_t *err)
             rocksdb_free(rerr);
         }
     }
-    RN_LOG_DEBUG(rdb->owner, "checkpoint: %zu frozen values written in %.1f ms, RocksDB "
-                             "checkpoint in %.1f ms",
-                 rdb->fz.n, (double)(t1 - t0) / 1e6, (double)(rn__mono_ns() - t1) / 1e6);
+    RN_LOG_DEBUG(rdb->owner, "checkpoint: %zu frozen values and %zu timers written in %.1f ms, "
+                             "RocksDB checkpoint in %.1f ms",
+                 rdb->fz.n, rdb->fz.ntimers, (double)(t1 - t0) / 1e6,
+                 (double)(rn__mono_ns() - t1) / 1e6);
     if (rc != RN_OK && !keep)
         RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
     /* The buffers stay for the next checkpoint's freeze (the task may be
@@ -350,7 +384,7 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     rn__rdb_freeze_init(rdb, &rdb->fz);
     /* The gathered timer writes go with the frozen values. */
     rn__rdb_timer_freeze(rdb);
-    size_t ntimers = rdb->fz.n;
+    size_t ntimers = rdb->fz.ntimers;
     if (!rn__rdb_freeze_begin(rdb) && (rc = rn__rdb_freeze(rdb, err)) != RN_OK)
         return rc;
     RN_LOG_DEBUG(rdb->owner, "snapshot: %zu timer writes taken, freeze %s in %.1f ms", ntimers,

@@ -82,6 +82,7 @@ rn__rdb_timer_budget(void *be, const uint64_t *bytes[2])
     rn__rdb_t *rdb = be;
     rdb->cache.shared[0] = bytes[0];
     rdb->cache.shared[1] = bytes[1];
+    rdb->cache.gathered = &rdb->tg;
     return rdb->tlimit;
 }
 
@@ -351,20 +352,46 @@ void
 rn__rdb_timer_freeze(rn__rdb_t *rdb)
 {
     rdb->tg_hold = true;
-    for (size_t i = 0; i < rdb->tg.n; i++) {
-        if (rdb->tg.pos[i].dead)
-            continue;
-        rn__rdb_kref_t k = tk_at(&rdb->tg, i);
-        rn__rdb_freeze_raw(rdb, k.key, k.len);
-        rdb->fz.ntimers++;
-    }
-    /* The task keeps them (the buffers swap: no copy), the gathering
-     * starts again in the previous copy's buffers. */
+    /* The checkpoint's part reads them where they are, in the task's copy
+     * (tfz), which nothing changes until that part is done (loads mark
+     * only tg's keys dead, and the next snapshot or a load clears tfz
+     * after the fence): copied here, a million timers held the task up
+     * 50 ms. The gathering starts again in the previous copy's buffers. */
     tfz_clear(rdb);
     rn__rdb_tkeys_t t = rdb->tfz;
     rdb->tfz = rdb->tg;
     rdb->tg = t;
     tg_clear(rdb);
+    rdb->fz.tk = &rdb->tfz;
+    rdb->fz.ntimers = rdb->tfz.n;
+}
+
+rn_code_t
+rn__rdb_tkeys_sorted(const rn__rdb_tkeys_t *ks,
+                     bool (*fn)(void *ctx, const uint8_t *key, size_t len), void *ctx,
+                     rn_error_t *err)
+{
+    if (ks->n == 0)
+        return RN_OK;
+    rn_assert(ks->n <= UINT32_MAX);
+    tsort_t *w = rn_malloc(ks->n * sizeof(*w));
+    if (w == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory sorting %zu timers", ks->n);
+    size_t k = 0;
+    for (size_t i = 0; i < ks->n; i++)
+        if (!ks->pos[i].dead)
+            tsort_set(&w[k++], ks, i);
+    qsort_r(w, k, sizeof(*w), cmp_tsort, (void *)ks);
+    for (size_t i = 0; i < k; i++) {
+        /* A timer registered twice: written once. */
+        if (i > 0 && cmp_tsort(&w[i - 1], &w[i], (void *)ks) == 0)
+            continue;
+        rn__rdb_kref_t t = tk_at(ks, w[i].i);
+        if (!fn(ctx, t.key, t.len))
+            break;
+    }
+    rn_free(w);
+    return RN_OK;
 }
 
 void
@@ -380,6 +407,18 @@ rn__rdb_timer_fini(rn__rdb_t *rdb)
     rn_free(rdb->tdel);
     rn_free(rdb->tres[0]);
     rn_free(rdb->tres[1]);
+}
+
+/* Whether the gathered timers and those in memory fill the timers' share
+ * of the bound. */
+static bool
+timers_full(const rn__rdb_t *rdb)
+{
+    uint64_t used = rn__rdb_tkeys_used(&rdb->tg);
+    for (int d = 0; d < 2; d++)
+        if (rdb->cache.shared[d] != NULL)
+            used += *rdb->cache.shared[d];
+    return used >= rdb->tlimit;
 }
 
 rn_code_t
@@ -416,14 +455,17 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
          * fence (a second, with a million changed windows a checkpoint);
          * and once the job takes checkpoints, the next one takes the
          * batch with its frozen values (rn__rdb_timer_freeze), sorted
-         * and written off the task: the sort of a few hundred thousand
-         * timers here was a tenth of the task's time. The batch grows
-         * meanwhile up to a quarter of the timers' own bound
-         * (docs/state.md: outside the memory bound, like RocksDB's index
-         * blocks); a load writes it first. */
-        bool hold = rdb->tg_hold || rn__rdb_fence_busy(rdb);
-        if (tg->n >= TBUF_MAX &&
-            (!hold || (tg->n >= 16 * TBUF_MAX && tg->len >= rdb->tlimit / 4))) {
+         * and ingested off the task: its sort and memtable inserts here
+         * were a tenth of the task's time. The batch counts in the
+         * timers' share of the bound (the cache gives way to it, total()
+         * in rocksdb_cache.c) and grows meanwhile until it and the
+         * timers in memory fill that share; a load writes it first. */
+        bool flush = tg->n >= TBUF_MAX;
+        if (flush && rn__rdb_fence_busy(rdb)) /* the write would wait */
+            flush = tg->n >= 16 * TBUF_MAX && timers_full(rdb);
+        else if (flush && rdb->tg_hold)
+            flush = timers_full(rdb);
+        if (flush) {
             rn_code_t rc = tg_flush(rdb, err);
             if (rc != RN_OK)
                 return rc;

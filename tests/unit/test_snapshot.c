@@ -530,6 +530,80 @@ START_TEST(test_snapshot_timer_loads_during_finish)
 }
 END_TEST
 
+/* Counts the timer keys RocksDB holds with times in [lo, hi). */
+static int
+timers_in_db(rn_state_t *st, int64_t lo, int64_t hi)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tcount_t a = {lo, 0}, b = {hi, 0};
+    ck_assert_rn_ok(rn__rdb_scan_keys(st->be, count_timer_key, &a, &err), &err);
+    ck_assert_rn_ok(rn__rdb_scan_keys(st->be, count_timer_key, &b, &err), &err);
+    return b.n - a.n;
+}
+
+/* RocksDB: once a job takes checkpoints, spilled timers gather until the
+ * next checkpoint, which writes them (not the task, at every 8192); a
+ * load of timers before it writes them first and finds them; a restore
+ * of that checkpoint has them. */
+START_TEST(test_snapshot_timers_wait_for_checkpoint)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[2][256], cmd[600];
+    const char *tmp = getenv("RN_TEST_TMP");
+    for (int i = 0; i < 2; i++) {
+        snprintf(snap[i], sizeof(snap[i]), "%s/snapw-%d-%d", tmp ? tmp : "/tmp", i,
+                 (int)getpid());
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    enum { N = 40000, M = 10000 };
+    int *seen = calloc(N * 6, sizeof(int));
+    ck_assert_ptr_nonnull(seen);
+    rn_state_t *st = open_state(1, 16 << 20, NULL);
+    handles_t h;
+    register_all(st, &h);
+    /* Round 1 (times 1000..1049) spills: later times go to the store. */
+    register_round(st, 1, 0, N);
+    ck_assert_uint_gt(st->spill_writes, 0);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[0], NULL, &err), &err);
+    /* Round 2 (2000..2049), more than a batch of 8192: gathered, not
+     * written. */
+    uint64_t w0 = st->spill_writes;
+    register_round(st, 2, 0, M);
+    ck_assert_uint_ge(st->spill_writes, w0 + M);
+    ck_assert_int_eq(timers_in_db(st, 2000, 3000), 0);
+    /* The next checkpoint writes them. */
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[1], NULL, &err), &err);
+    ck_assert_int_eq(timers_in_db(st, 2000, 3000), M);
+    /* Round 3 (3000..3049) gathers again; a load writes it first and
+     * finds every timer once, in time order. */
+    register_round(st, 3, 0, M);
+    ck_assert_int_eq(timers_in_db(st, 3000, 4000), 0);
+    ck_assert_int_eq(pop_all(st, INT64_MAX, seen, N), N + 2 * M);
+    for (int k = 0; k < N; k++) {
+        ck_assert_int_eq(seen[k * 6 + 1], 1);
+        ck_assert_int_eq(seen[k * 6 + 2], k < M);
+        ck_assert_int_eq(seen[k * 6 + 3], k < M);
+    }
+    rn__state_destroy(st);
+    /* The second checkpoint holds rounds 1 and 2. */
+    rn_state_t *rs = open_state(1, 16 << 20, snap[1]);
+    handles_t rh;
+    register_all(rs, &rh);
+    ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+    memset(seen, 0, N * 6 * sizeof(int));
+    ck_assert_int_eq(pop_all(rs, INT64_MAX, seen, N), N + M);
+    for (int k = 0; k < N; k++)
+        ck_assert_int_eq(seen[k * 6 + 2], k < M);
+    rn__state_destroy(rs);
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    free(seen);
+}
+END_TEST
+
 static int64_t
 get_i64(rn_vstate_t *v, const char *ns, int k, rn_code_t *rcp)
 {
@@ -998,6 +1072,7 @@ snapshot_suite(void)
     tcase_add_loop_test(tc, test_snapshot_mismatch, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_twice, 0, 3);
     tcase_add_test(tc, test_snapshot_reads_during_finish);
+    tcase_add_test(tc, test_snapshot_timers_wait_for_checkpoint);
     tcase_add_test(tc, test_snapshot_timer_loads_during_finish);
     tcase_add_test(tc, test_snapshot_evicted_while_freezing);
     tcase_add_test(tc, test_snapshot_deleted_leave_cache);
