@@ -141,6 +141,12 @@ total(const rn__rcache_t *c)
     return t + (timers < c->limit / 2 ? timers : c->limit / 2);
 }
 
+bool
+rn__rc_roomy(const rn__rcache_t *c)
+{
+    return total(c) < c->limit - c->limit / 8;
+}
+
 /* ---- the table ---- */
 
 rn_code_t

@@ -565,6 +565,9 @@ struct rn__rdb {
 };
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
+/* Whether the cache, the filter and the timers (gathered ones included)
+ * leave an eighth of the limit free: below, eviction is near. */
+bool rn__rc_roomy(const rn__rcache_t *c);
 void rn__rc_fini(rn__rcache_t *c);
 
 /* Value-state operations through the cache (k->kind VALUE, or LIST for list

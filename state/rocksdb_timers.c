@@ -459,12 +459,16 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
          * were a tenth of the task's time. The batch counts in the
          * timers' share of the bound (the cache gives way to it, total()
          * in rocksdb_cache.c) and grows meanwhile until it and the
-         * timers in memory fill that share; a load writes it first. */
+         * timers in memory fill that share, or (between checkpoints)
+         * while the pool has room: held in a full one, the timers
+         * pushed out cached values, written and read back again (1M
+         * windows in 256 MB ran at half the speed); a load writes it
+         * first. */
         bool flush = tg->n >= TBUF_MAX;
         if (flush && rn__rdb_fence_busy(rdb)) /* the write would wait */
-            flush = tg->n >= 16 * TBUF_MAX && timers_full(rdb);
-        else if (flush && rdb->tg_hold)
-            flush = timers_full(rdb);
+            flush = tg->n >= 16 * TBUF_MAX && (timers_full(rdb) || !rn__rc_roomy(&rdb->cache));
+        else if (flush && rdb->tg_hold) /* nor push out cached values */
+            flush = timers_full(rdb) || !rn__rc_roomy(&rdb->cache);
         if (flush) {
             rn_code_t rc = tg_flush(rdb, err);
             if (rc != RN_OK)
