@@ -149,6 +149,21 @@ ingest_frozen(rn__rdb_t *rdb, const rn__rdb_skey_t *w, size_t n, char **rerr, rn
     rocksdb_sstfilewriter_destroy(sw);
     rocksdb_envoptions_destroy(eo);
     if (*rerr == NULL && rc == RN_OK) {
+        /* The memtable goes to a file first, so that none spans an ingest.
+         * RocksDB before 7.10 (Debian has 7.8) orders level 0 by largest
+         * sequence number: a memtable written before one ingest and
+         * flushed after a second, once an intra-L0 compaction merged
+         * the two ingested files, overlaps that file's numbers and its
+         * consistency check refuses every write ("VersionBuilder: L0
+         * file ... with seqno ... vs. file ...", RocksDB pull request
+         * 10922); a checkpoint that was given up ingests without the
+         * flush a kept one makes after. */
+        rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(fo, 1);
+        rocksdb_flush_cf(rdb->db, fo, rdb->cf, rerr);
+        rocksdb_flushoptions_destroy(fo);
+    }
+    if (*rerr == NULL && rc == RN_OK) {
         /* Moved (hard-linked, the original removed), not copied. */
         rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
         rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
