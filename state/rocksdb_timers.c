@@ -270,8 +270,8 @@ tdel_add(rn__rdb_t *rdb, const uint8_t *lo, size_t lolen, const uint8_t *hi, siz
  * time, key group, key length and the key's first bytes. Window timers
  * mostly share time and key group, and keys their first bytes: with 16
  * bytes inline most comparisons still read both keys (a cache miss each
- * in a buffer of tens of MB), and the sort of a spill round took a tenth
- * of the task's time. 32 bytes: glibc's qsort sorts them in place. */
+ * in a buffer of tens of MB). 32 bytes: glibc's qsort sorts them in
+ * place. */
 typedef struct tsort {
     uint64_t p[3];
     uint32_t i; /* in tg */
@@ -327,8 +327,7 @@ tg_flush(rn__rdb_t *rdb, rn_error_t *err)
             tsort_set(&keys[k++], &rdb->tg, i);
     /* A large batch (gathered while checkpoints ran) is written as sorted
      * runs of TBUF_MAX: each run inserts key by key next to the last, as
-     * a small batch does, and sorts in the processor's cache (one sort
-     * of a million timers took ten times as long as a thousand of 1k). */
+     * a small batch does, and sorts within the processor's cache. */
     if (rdb->tg.sorted < n)
         for (size_t from = 0; from < k; from += TBUF_MAX)
             qsort_r(keys + from, k - from < TBUF_MAX ? k - from : TBUF_MAX, sizeof(*keys),
@@ -455,8 +454,9 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
          * fence (a second, with a million changed windows a checkpoint);
          * and once the job takes checkpoints, the next one takes the
          * batch with its frozen values (rn__rdb_timer_freeze), sorted
-         * and ingested off the task: its sort and memtable inserts here
-         * were a tenth of the task's time. The batch counts in the
+         * and ingested off the task: with 1M windows, whose timers all
+         * spill, the task's sorts and memtable inserts of them were
+         * several percent of its time. The batch counts in the
          * timers' share of the bound (the cache gives way to it, total()
          * in rocksdb_cache.c) and grows meanwhile until it and the
          * timers in memory fill that share, or (between checkpoints)
