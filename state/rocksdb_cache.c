@@ -741,7 +741,6 @@ rn__rdb_freeze_init(rn__rdb_t *rdb, rn__rdb_frozen_t *fz)
     rn__rcache_t *c = &rdb->cache;
     fz->len = 0;
     fz->n = 0;
-    fz->ntimers = 0;
     fz->tk = NULL;
     fz->has_zero = false;
     fz->set_on = false;

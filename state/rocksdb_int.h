@@ -148,17 +148,8 @@ rn__rdb_cmp_key(const void *a, const void *b)
     return (x->len > y->len) - (x->len < y->len);
 }
 
-/* A key to sort by: its first 16 bytes inline, big-endian and
- * zero-padded, so that most comparisons never touch the key itself (a
- * cache miss each: sorting a million keys through pointers took most of
- * a second). 32 bytes in all: glibc's qsort sorts larger elements
- * through pointers. */
-typedef struct rn__rdb_skey {
-    uint64_t p0, p1;
-    const uint8_t *key; /* borrowed */
-    uint64_t klen;
-} rn__rdb_skey_t;
-
+/* The 8 bytes of p (len of them, zero-padded past len) as a big-endian
+ * number: an inline prefix that sorts as the bytes do. */
 static inline uint64_t
 rn__rdb_be_pad(const uint8_t *p, size_t len)
 {
@@ -167,32 +158,6 @@ rn__rdb_be_pad(const uint8_t *p, size_t len)
         v = (v << 8) | (i < len ? p[i] : 0);
     return v;
 }
-
-static inline void
-rn__rdb_skey_set(rn__rdb_skey_t *s, const uint8_t *key, size_t klen)
-{
-    s->key = key;
-    s->klen = klen;
-    s->p0 = rn__rdb_be_pad(key, klen);
-    s->p1 = klen > 8 ? rn__rdb_be_pad(key + 8, klen - 8) : 0;
-}
-
-/* qsort comparator of rn__rdb_skey_t: RocksDB's bytewise order. Equal
- * prefixes decide nothing when a key is shorter than 16 bytes (padding),
- * so ties compare the whole keys. */
-static inline int
-rn__rdb_cmp_skey(const void *a, const void *b)
-{
-    const rn__rdb_skey_t *x = a, *y = b;
-    if (x->p0 != y->p0)
-        return x->p0 < y->p0 ? -1 : 1;
-    if (x->p1 != y->p1)
-        return x->p1 < y->p1 ? -1 : 1;
-    rn__rdb_kref_t kx = {x->key, x->klen}, ky = {y->key, y->klen};
-    return rn__rdb_cmp_key(&kx, &ky);
-}
-
-_Static_assert(sizeof(rn__rdb_skey_t) == 32, "sorted in place by glibc's qsort");
 
 /* Writes the (kg, state, key, ns) prefix to out (room for keylen +
  * RN__RDB_PREFIX_OVERHEAD bytes). @returns its length. */
@@ -456,7 +421,6 @@ typedef struct rn__rdb_frozen {
      * them, read in place, written after the records (timer keys sort
      * after every state key); NULL: none. */
     const struct rn__rdb_tkeys *tk;
-    size_t ntimers; /* tk->n */
     /* The hashes as a set (open addressing, 0 for empty, mask + 1 slots),
      * built by the task the first time it needs RocksDB while the
      * checkpoint's part runs: a read of a key not in it need not wait. */
@@ -619,7 +583,7 @@ rn_code_t rn__rdb_tkeys_sorted(const struct rn__rdb_tkeys *ks,
                                rn_error_t *err);
 /* Hands the gathered timers to the freeze begun by rn__rdb_freeze_init
  * (a checkpoint: they reach RocksDB with its frozen values, off the
- * task's thread; loads of timers wait for that meanwhile). */
+ * task's thread; loads of timers meanwhile merge the task's copy). */
 void rn__rdb_timer_freeze(rn__rdb_t *rdb);
 /* Writes the range deletes of the timers loaded while the last
  * checkpoint's part ran (waits for that part when it still runs). Before

@@ -306,6 +306,22 @@ cmp_tsort(const void *a, const void *b, void *ks)
     return rn__rdb_cmp_key(&kx, &ky);
 }
 
+/* The live keys of ks as sort items (rn_malloc'd, *k of them), or NULL
+ * when out of memory. */
+static tsort_t *
+tsort_live(const rn__rdb_tkeys_t *ks, size_t *k)
+{
+    rn_assert(ks->n <= UINT32_MAX);
+    tsort_t *w = rn_malloc((ks->n ? ks->n : 1) * sizeof(*w));
+    *k = 0;
+    if (w == NULL)
+        return NULL;
+    for (size_t i = 0; i < ks->n; i++)
+        if (!ks->pos[i].dead)
+            tsort_set(&w[(*k)++], ks, i);
+    return w;
+}
+
 /* Writes the gathered timers in key order (rn__rdb_cmp_key), so that
  * reads see them, after the deferred deletes in the same batch. */
 static rn_code_t
@@ -315,16 +331,12 @@ tg_flush(rn__rdb_t *rdb, rn_error_t *err)
     bool any = tdel_take(rdb);
     if (n == 0)
         return any ? rn__rdb_write(rdb, err) : RN_OK;
-    rn_assert(n <= UINT32_MAX);
-    tsort_t *keys = rn_malloc(n * sizeof(*keys));
+    size_t k;
+    tsort_t *keys = tsort_live(&rdb->tg, &k);
     if (keys == NULL) {
         rocksdb_writebatch_clear(rdb->wb);
         return rn__errf(err, RN_ENOMEM, "out of memory writing %zu timers", n);
     }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!rdb->tg.pos[i].dead)
-            tsort_set(&keys[k++], &rdb->tg, i);
     /* A large batch (gathered while checkpoints ran) is written as sorted
      * runs of TBUF_MAX: each run inserts key by key next to the last, as
      * a small batch does, and sorts within the processor's cache. */
@@ -361,8 +373,7 @@ rn__rdb_timer_freeze(rn__rdb_t *rdb)
     rdb->tfz = rdb->tg;
     rdb->tg = t;
     tg_clear(rdb);
-    rdb->fz.tk = &rdb->tfz;
-    rdb->fz.ntimers = rdb->tfz.n;
+    rdb->fz.tk = rdb->tfz.n > 0 ? &rdb->tfz : NULL;
 }
 
 rn_code_t
@@ -372,14 +383,10 @@ rn__rdb_tkeys_sorted(const rn__rdb_tkeys_t *ks,
 {
     if (ks->n == 0)
         return RN_OK;
-    rn_assert(ks->n <= UINT32_MAX);
-    tsort_t *w = rn_malloc(ks->n * sizeof(*w));
+    size_t k;
+    tsort_t *w = tsort_live(ks, &k);
     if (w == NULL)
         return rn__errf(err, RN_ENOMEM, "out of memory sorting %zu timers", ks->n);
-    size_t k = 0;
-    for (size_t i = 0; i < ks->n; i++)
-        if (!ks->pos[i].dead)
-            tsort_set(&w[k++], ks, i);
     qsort_r(w, k, sizeof(*w), cmp_tsort, (void *)ks);
     for (size_t i = 0; i < k; i++) {
         /* A timer registered twice: written once. */
@@ -409,7 +416,7 @@ rn__rdb_timer_fini(rn__rdb_t *rdb)
 }
 
 /* Whether the gathered timers and those in memory fill the timers' share
- * of the bound. */
+ * of the bound, or the pool is nearly full. */
 static bool
 timers_full(const rn__rdb_t *rdb)
 {
@@ -417,7 +424,7 @@ timers_full(const rn__rdb_t *rdb)
     for (int d = 0; d < 2; d++)
         if (rdb->cache.shared[d] != NULL)
             used += *rdb->cache.shared[d];
-    return used >= rdb->tlimit;
+    return used >= rdb->tlimit || !rn__rc_roomy(&rdb->cache);
 }
 
 rn_code_t
@@ -464,11 +471,11 @@ rn__rdb_timer_write(void *be, rn_time_domain_t domain, const rn__tref_t *t, size
          * pushed out cached values, written and read back again (1M
          * windows in 256 MB ran at half the speed); a load writes it
          * first. */
-        bool flush = tg->n >= TBUF_MAX;
+        bool flush = tg->n % TBUF_MAX == 0; /* asked once a batch */
         if (flush && rn__rdb_fence_busy(rdb)) /* the write would wait */
-            flush = tg->n >= 16 * TBUF_MAX && (timers_full(rdb) || !rn__rc_roomy(&rdb->cache));
+            flush = tg->n >= 16 * TBUF_MAX && timers_full(rdb);
         else if (flush && rdb->tg_hold) /* nor push out cached values */
-            flush = timers_full(rdb) || !rn__rc_roomy(&rdb->cache);
+            flush = timers_full(rdb);
         if (flush) {
             rn_code_t rc = tg_flush(rdb, err);
             if (rc != RN_OK)

@@ -279,6 +279,20 @@ START_TEST(test_snapshot_twice)
 }
 END_TEST
 
+/* Fills snap[0..n) with fresh snapshot directory names (tag, index,
+ * pid) under RN_TEST_TMP and removes what an earlier run left there. */
+static void
+snap_dirs(char snap[][256], int n, const char *tag)
+{
+    const char *tmp = getenv("RN_TEST_TMP");
+    char cmd[600];
+    for (int i = 0; i < n; i++) {
+        snprintf(snap[i], 256, "%s/%s-%d-%d", tmp ? tmp : "/tmp", tag, i, (int)getpid());
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+
 /* A checkpoint's asynchronous part run late, on another thread. */
 typedef struct late_fin {
     rn_state_finish_t fin;
@@ -305,13 +319,7 @@ START_TEST(test_snapshot_reads_during_finish)
 {
     rn_error_t err = RN_ERROR_INIT;
     char snap[2][256], cmd[600];
-    const char *tmp = getenv("RN_TEST_TMP");
-    for (int i = 0; i < 2; i++) {
-        snprintf(snap[i], sizeof(snap[i]), "%s/snapr-%d-%d", tmp ? tmp : "/tmp", i,
-                 (int)getpid());
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    snap_dirs(snap, 2, "snapr");
     /* A small cache: most of keys [0, NKEYS) leave it before they are read. */
     rn_state_t *st = open_state(1, 256 << 10, NULL);
     handles_t h;
@@ -456,13 +464,7 @@ START_TEST(test_snapshot_timer_loads_during_finish)
 {
     rn_error_t err = RN_ERROR_INIT;
     char snap[2][256], cmd[600];
-    const char *tmp = getenv("RN_TEST_TMP");
-    for (int i = 0; i < 2; i++) {
-        snprintf(snap[i], sizeof(snap[i]), "%s/snapt-%d-%d", tmp ? tmp : "/tmp", i,
-                 (int)getpid());
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    snap_dirs(snap, 2, "snapt");
     enum { N = 20000 };
     int *seen = calloc(N * 6, sizeof(int));
     ck_assert_ptr_nonnull(seen);
@@ -549,13 +551,7 @@ START_TEST(test_snapshot_timers_wait_for_checkpoint)
 {
     rn_error_t err = RN_ERROR_INIT;
     char snap[2][256], cmd[600];
-    const char *tmp = getenv("RN_TEST_TMP");
-    for (int i = 0; i < 2; i++) {
-        snprintf(snap[i], sizeof(snap[i]), "%s/snapw-%d-%d", tmp ? tmp : "/tmp", i,
-                 (int)getpid());
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    snap_dirs(snap, 2, "snapw");
     enum { N = 40000, M = 10000 };
     int *seen = calloc(N * 6, sizeof(int));
     ck_assert_ptr_nonnull(seen);
@@ -632,13 +628,7 @@ START_TEST(test_snapshot_evicted_while_freezing)
 {
     rn_error_t err = RN_ERROR_INIT;
     char snap[2][256], cmd[600];
-    const char *tmp = getenv("RN_TEST_TMP");
-    for (int i = 0; i < 2; i++) {
-        snprintf(snap[i], sizeof(snap[i]), "%s/snape-%d-%d", tmp ? tmp : "/tmp", i,
-                 (int)getpid());
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    snap_dirs(snap, 2, "snape");
     /* A: in RocksDB; B: new, more than the filter has room for (its adds
      * past that wait for the end of the freeze); C: new, to make room
      * for. */
