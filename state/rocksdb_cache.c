@@ -393,7 +393,7 @@ filter_room(rn__rdb_t *rdb, size_t nnew)
      * past 1/8 of it, it would squeeze the cache (and every rebuild
      * scans the database), so it stops there and misses ask RocksDB,
      * whose own Bloom filters answer for absent keys. */
-    if (2 * (f->count + nnew) * RN__RF_PER_KEY > rdb->cache.limit / 8) {
+    if (rn__rf_bytes_for(2 * (f->count + nnew)) > rdb->cache.limit / 8) {
         RN_LOG_DEBUG(rdb->owner, "state filter off: %llu keys in RocksDB",
                      (unsigned long long)(f->count + nnew));
         rn__rf_fini(f);

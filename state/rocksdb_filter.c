@@ -24,17 +24,20 @@
 
 #include <xxhash.h>
 
-/* Room for this many keys at first: 32 kB of counters. */
+/* Room for this many keys at first: 16 kB of counters. */
 #define INITIAL_KEYS 4096
 
 static size_t
 blocks_for(uint64_t keys)
 {
-    uint64_t want = keys * RN__RF_PER_KEY / RN__RF_BLOCK;
-    size_t n = 1;
-    while (n < want)
-        n *= 2;
-    return n;
+    uint64_t n = (keys * RN__RF_PER_KEY + RN__RF_BLOCK - 1) / RN__RF_BLOCK;
+    return n > 0 ? (size_t)n : 1;
+}
+
+uint64_t
+rn__rf_bytes_for(uint64_t keys)
+{
+    return (uint64_t)blocks_for(keys) * RN__RF_BLOCK;
 }
 
 static uint8_t *
@@ -68,9 +71,10 @@ bump(uint8_t *b, uint64_t h, int d)
      * and out alike. A saturated counter stays: it may count keys whose
      * removal it can no longer tell. */
     for (int j = 0; j < 4; j++) {
-        uint8_t *c = &b[(h >> (6 * j)) & 63];
-        if (*c != UINT8_MAX)
-            *c = (uint8_t)(*c + d);
+        unsigned p = (unsigned)(h >> (7 * j)) & 127, sh = (p & 1) * 4;
+        unsigned v = rn__rf_ctr(b, p);
+        if (v != 15)
+            b[p >> 1] = (uint8_t)((b[p >> 1] & ~(15u << sh)) | ((unsigned)((int)v + d) << sh));
     }
 }
 
