@@ -372,10 +372,10 @@ rdb_free(rn__rdb_t *rdb)
     if (rdb->db != NULL) {
         RN_LOG_DEBUG(rdb->owner,
                      "state cache: %llu hits, %llu misses (%llu answered by the filter), "
-                     "%llu evicted, %llu written; filter rebuilt %llu times; waited for "
-                     "checkpoints %llu times, %.1f ms",
+                     "%llu single reads, %llu evicted, %llu written; filter rebuilt %llu "
+                     "times; waited for checkpoints %llu times, %.1f ms",
                      (unsigned long long)rdb->cache.hits, (unsigned long long)rdb->cache.misses,
-                     (unsigned long long)rdb->cache.skipped,
+                     (unsigned long long)rdb->cache.skipped, (unsigned long long)rdb->cache.reads,
                      (unsigned long long)rdb->cache.evicted,
                      (unsigned long long)rdb->cache.written,
                      (unsigned long long)rdb->cache.filter.grown,
@@ -766,6 +766,7 @@ rdb_stats(void *be, rn_state_stats_t *stats)
     rn__rdb_t *rdb = be;
     uint64_t mem = 0;
     stats->entries += rdb->live;
+    stats->reads += rdb->cache.reads;
     if (rocksdb_property_int(rdb->db, "rocksdb.cur-size-all-mem-tables", &mem) == 0)
         stats->bytes += mem;
     stats->bytes += rocksdb_cache_get_usage(rdb->bcache);

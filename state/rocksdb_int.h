@@ -422,6 +422,7 @@ typedef struct rn__rcache {
     uint64_t evicted;
     uint64_t written; /* puts and deletes written to RocksDB by eviction and flush */
     uint64_t skipped; /* misses the filter answered without a RocksDB read */
+    uint64_t reads;   /* values read from RocksDB one at a time (not by prefetch) */
 } rn__rcache_t;
 
 /* The dirty entries as a checkpoint takes them (rocksdb_snap.c): records

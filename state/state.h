@@ -231,6 +231,7 @@ typedef struct rn_state_stats {
     uint64_t entries; /* live (key, ns[, user key]) entries over all states */
     uint64_t timers;
     uint64_t bytes;   /* approximate memory held */
+    uint64_t reads;   /* values read from the store one at a time (RocksDB) */
 } rn_state_stats_t;
 void rn__state_stats(rn_state_t *st, rn_state_stats_t *stats);
 
