@@ -1188,6 +1188,7 @@ typedef struct pfkey {
     rn__rdb_kref_t k; /* first: rn__rdb_cmp_key sorts by it */
     const rn__skey_t *sk;
     uint64_t hash;
+    bool part; /* cached partial when the batch was made */
 } pfkey_t;
 
 void
@@ -1229,6 +1230,7 @@ rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n)
                                     k->nslen);
         w[m].sk = k;
         w[m].hash = h;
+        w[m].part = ce != NULL;
         off += w[m].k.len;
         m++;
     }
@@ -1250,19 +1252,26 @@ rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n)
         RN_LOG_DEBUG(rdb->owner, "state prefetch: %s", err.msg);
         goto done;
     }
+    /* An insert below may evict, and an eviction that waits at the fence
+     * finishes a freeze in progress and lets its writes in: a partial
+     * entry frozen then has its delta in RocksDB and zeroed here, and the
+     * value read before would lose it. After such a wait, partial entries
+     * are left to their takes. */
+    uint64_t waits = rdb->fence_waits;
     for (size_t i = 0; i < m; i++) {
         size_t vlen = 0;
         const char *v = vals[i] != NULL ? rocksdb_pinnableslice_value(vals[i], &vlen) : NULL;
-        /* Found again: an insert before may have evicted it (written, so
-         * the value read no longer is RocksDB's: left to its take). */
+        /* Found again: an insert before may have evicted a partial one
+         * (its delta written, so the value read no longer is RocksDB's:
+         * left to its take). */
         size_t j = find(c, w[i].sk, w[i].hash);
-        if (c->slots[j].e != NULL) {
-            if (c->slots[j].e->flags & F_PART) {
-                /* A failure (a stored value of another size) leaves it
-                 * partial: its take reads again and reports it. */
+        if (w[i].part) {
+            /* A failure (a stored value of another size) leaves it
+             * partial: its take reads again and reports it. */
+            if (c->slots[j].e != NULL && (c->slots[j].e->flags & F_PART) &&
+                rdb->fence_waits == waits)
                 (void)resolve_with(rdb, j, v != NULL ? RN_OK : RN_ENOTFOUND, v, vlen, &err);
-            }
-        } else {
+        } else if (c->slots[j].e == NULL) {
             /* Clean entries, as a miss would load them. A failed insert
              * (out of memory, a failed eviction) leaves the key to its
              * read. */

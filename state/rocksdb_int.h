@@ -219,10 +219,10 @@ rn__rdb_load_be64(const uint8_t *in)
  * Four-bit counters, 128 to a block, sized at 4 bytes a key: 16 keys fill
  * a block, 64 increments over 128 counters, about 2.4% false "maybe"s
  * when full (as 8-bit counters at 8 bytes a key gave). A counter passes
- * 15 only in a block far fuller than its share. Half the bytes mattered:
- * at 8 bytes a key the filter of 1M windows (1.2M keys at a firing) went
- * past its share of a 256 MB bound and switched off, and every window
- * then read RocksDB when it fired (0.45 M events/s against 2.3 M).
+ * 15 only in a block far fuller than its share. Half the bytes, and no
+ * rounding up to a power of two, mattered: 1M windows' filter took 32 MB
+ * of a 144 MB pool and pushed windows out (1M keys with a checkpoint a
+ * second in 320 MB: 1.28 M events/s, then 1.68 M).
  */
 typedef struct rn__rfilter {
     uint8_t *ctr;    /* nblocks * 128 four-bit counters, NULL when off */
@@ -536,7 +536,7 @@ struct rn__rdb {
     _Atomic bool fence_busy;
     pthread_mutex_t fence_lock;
     pthread_cond_t fence_cond;
-    uint64_t fence_waits, fence_wait_ns; /* the task's waits there (debug log) */
+    uint64_t fence_waits, fence_wait_ns; /* the task's waits there (debug log, rn__rc_prefetch) */
     rn__rdb_frozen_t fz;
     /* Where the checkpoint's part is: 0 RocksDB not changed yet (the
      * frozen values being sorted, their SST file written: a frozen key
