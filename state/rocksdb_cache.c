@@ -108,6 +108,18 @@ ent_val(rn__rcent_t *e)
     return e->data + ALIGN8((size_t)e->keylen + e->nslen);
 }
 
+/* The key of entry e (borrowing its bytes; no hash). */
+static inline rn__skey_t
+ent_key(const rn__rcent_t *e)
+{
+    return (rn__skey_t){.state = e->state,
+                        .kg = e->kg,
+                        .keylen = e->keylen,
+                        .nslen = e->nslen,
+                        .key = e->data,
+                        .ns = e->data + e->keylen};
+}
+
 static inline bool
 matches(const rn__rcent_t *e, const rn__skey_t *k)
 {
@@ -350,12 +362,7 @@ ent_resize(rn__rcache_t *c, size_t i, size_t vlen)
         memset(ent_val(e), 0, vlen);
         return e;
     }
-    rn__skey_t k = {.state = e->state,
-                    .kg = e->kg,
-                    .keylen = e->keylen,
-                    .nslen = e->nslen,
-                    .key = e->data,
-                    .ns = e->data + e->keylen};
+    rn__skey_t k = ent_key(e);
     rn__rcent_t *ne = ent_new(c, &k, vlen);
     if (ne == NULL)
         return NULL;
@@ -995,12 +1002,7 @@ static rn_code_t
 resolve(rn__rdb_t *rdb, size_t i, rn_error_t *err)
 {
     rn__rcent_t *e = rdb->cache.slots[i].e;
-    rn__skey_t k = {.state = e->state,
-                    .kg = e->kg,
-                    .keylen = e->keylen,
-                    .nslen = e->nslen,
-                    .key = e->data,
-                    .ns = e->data + e->keylen};
+    rn__skey_t k = ent_key(e);
     char *val;
     size_t vlen, klen;
     rn_code_t rc = read_db(rdb, &k, rdb->cache.slots[i].hash, &val, &vlen, &klen, err);
