@@ -437,58 +437,68 @@ START_TEST(test_state_value_merge)
 }
 END_TEST
 
-/* A state read on every timer (rn__state_read_on_timer: RocksDB reads the
- * values of the next timers in one batch): each timer's take finds its
- * key's value, whole, whether it was cached, partial, only in RocksDB or
- * absent (cleared), also when the batch straddles the timers of two
- * times. */
-START_TEST(test_state_read_on_timer)
+/* The merging state "m" of mval_t values, read on every event-time timer
+ * (rn__state_read_on_timer: RocksDB reads the values of the next timers
+ * in one batch). */
+static rn_vstate_t *
+merge_read_on_timer(rn_state_t *st)
 {
-    enum { K = 6000 };
+    static const int64_t one = 1;
     rn_error_t err = RN_ERROR_INIT;
-    rn_state_t *st = open_backend_mem(_i, 64 << 10);
-    int64_t one = 1;
     rn_state_merge_t m = {
         .size = sizeof(mval_t), .merge = mval_merge, .ctx = &one, .ctxlen = sizeof(one)};
     rn_vstate_t *vs = rn__state_value_merge(st, "m", &m, &err);
     ck_assert_msg(vs != NULL, "%s", err.msg);
     rn__state_read_on_timer(vs);
-    char k[32];
-    for (int r = 0; r < 2; r++) {
-        for (int i = 0; i < K; i++) {
-            snprintf(k, sizeof(k), "key%d", i);
-            key(st, k);
-            bool fresh;
-            mval_t *p = rn__vstate_ref_part(vs, "w", 1, sizeof(mval_t), &fresh, &err);
-            ck_assert_msg(p != NULL, "%s", err.msg);
-            p->n++;
-            p->sum += i;
-            p->last = r;
-            if (r == 0)
-                ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 10 + i % 2, "w", 1, &err),
-                                &err);
-        }
+    return vs;
+}
+
+/* Round r over keys "key0".."key<k-1>": folds (1, i, r) into each one's
+ * value at "w"; round 0 registers its timer at 10 + i % times. */
+static void
+fold_round(rn_state_t *st, rn_vstate_t *vs, int k, int r, int times)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char kb[32];
+    for (int i = 0; i < k; i++) {
+        snprintf(kb, sizeof(kb), "key%d", i);
+        key(st, kb);
+        bool fresh;
+        mval_t *p = rn__vstate_ref_part(vs, "w", 1, sizeof(mval_t), &fresh, &err);
+        ck_assert_msg(p != NULL, "%s", err.msg);
+        p->n++;
+        p->sum += i;
+        p->last = r;
+        if (r == 0)
+            ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 10 + i % times, "w", 1, &err),
+                            &err);
     }
-    for (int i = 0; i < K; i += 7) {
-        snprintf(k, sizeof(k), "key%d", i);
-        key(st, k);
-        ck_assert_rn_ok(rn__vstate_clear(vs, "w", 1, &err), &err);
-    }
+}
+
+/* Fires every timer up to 9 + times and takes its value: two rounds
+ * folded, or nothing for the keys cleared (every cleared_every-th; 0:
+ * none). Checks that all k fired and that the batches read what the
+ * takes needed: few reads one at a time. */
+static void
+fire_and_check(rn_state_t *st, rn_vstate_t *vs, int k, int times, int cleared_every)
+{
+    rn_error_t err = RN_ERROR_INIT;
     rn_state_stats_t before, after;
     rn__state_stats(st, &before);
     rn_timer_t t;
     int fired = 0;
-    while (rn__timer_pop(st, RN_TIME_EVENT, 11, &t, &err) == RN_OK) {
+    while (rn__timer_pop(st, RN_TIME_EVENT, 9 + times, &t, &err) == RN_OK) {
         size_t len;
+        char kb[32];
         const char *pk = rn__state_key(st, &len);
-        ck_assert_uint_lt(len, sizeof(k));
-        memcpy(k, pk, len); /* not terminated */
-        k[len] = '\0';
-        int i = atoi(k + 3);
-        ck_assert_int_eq(t.time, 10 + i % 2);
+        ck_assert_uint_lt(len, sizeof(kb));
+        memcpy(kb, pk, len); /* not terminated */
+        kb[len] = '\0';
+        int i = atoi(kb + 3);
+        ck_assert_int_eq(t.time, 10 + i % times);
         mval_t got;
         rn_code_t rc = rn__vstate_take(vs, t.ns, t.nslen, &got, sizeof(got), &len, &err);
-        if (i % 7 == 0) {
+        if (cleared_every > 0 && i % cleared_every == 0) {
             ck_assert_int_eq(rc, RN_ENOTFOUND);
         } else {
             ck_assert_rn_ok(rc, &err);
@@ -499,11 +509,30 @@ START_TEST(test_state_read_on_timer)
         fired++;
     }
     ck_assert_str_eq(err.msg, "");
-    ck_assert_int_eq(fired, K);
-    /* The batches read what the takes need: few reads one at a time. */
+    ck_assert_int_eq(fired, k);
     rn__state_stats(st, &after);
-    ck_assert_msg(after.reads - before.reads < K / 20, "%llu single reads for %d timers",
-                  (unsigned long long)(after.reads - before.reads), K);
+    ck_assert_msg(after.reads - before.reads < (uint64_t)k / 20, "%llu single reads for %d timers",
+                  (unsigned long long)(after.reads - before.reads), k);
+}
+
+/* Each timer's take finds its key's value, whole, whether it was cached,
+ * partial, only in RocksDB or absent (cleared), also when the batch
+ * straddles the timers of two times. */
+START_TEST(test_state_read_on_timer)
+{
+    enum { K = 6000 };
+    rn_error_t err = RN_ERROR_INIT;
+    rn_state_t *st = open_backend_mem(_i, 64 << 10);
+    rn_vstate_t *vs = merge_read_on_timer(st);
+    for (int r = 0; r < 2; r++)
+        fold_round(st, vs, K, r, 2);
+    char k[32];
+    for (int i = 0; i < K; i += 7) {
+        snprintf(k, sizeof(k), "key%d", i);
+        key(st, k);
+        ck_assert_rn_ok(rn__vstate_clear(vs, "w", 1, &err), &err);
+    }
+    fire_and_check(st, vs, K, 2, 7);
     rn__state_destroy(st);
 }
 END_TEST
@@ -517,58 +546,19 @@ START_TEST(test_state_read_on_timer_partial)
     enum { K = 2000, CHURN = 20000 };
     rn_error_t err = RN_ERROR_INIT;
     rn_state_t *st = open_backend_mem(_i, 1 << 20);
-    int64_t one = 1;
-    rn_state_merge_t m = {
-        .size = sizeof(mval_t), .merge = mval_merge, .ctx = &one, .ctxlen = sizeof(one)};
-    rn_vstate_t *vs = rn__state_value_merge(st, "m", &m, &err);
-    ck_assert_msg(vs != NULL, "%s", err.msg);
+    rn_vstate_t *vs = merge_read_on_timer(st);
     rn_vstate_t *plain = rn__state_value(st, "plain", &err);
     ck_assert_msg(plain != NULL, "%s", err.msg);
-    rn__state_read_on_timer(vs);
+    fold_round(st, vs, K, 0, 1);
+    /* Other state pushes the windows out of the cache (written). */
     char k[32];
-    for (int r = 0; r < 2; r++) {
-        for (int i = 0; i < K; i++) {
-            snprintf(k, sizeof(k), "key%d", i);
-            key(st, k);
-            bool fresh;
-            mval_t *p = rn__vstate_ref_part(vs, "w", 1, sizeof(mval_t), &fresh, &err);
-            ck_assert_msg(p != NULL, "%s", err.msg);
-            p->n++;
-            p->sum += i;
-            p->last = r;
-            if (r == 0)
-                ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 10, "w", 1, &err), &err);
-        }
-        /* Other state pushes the windows out of the cache (written). */
-        for (int i = 0; r == 0 && i < CHURN; i++) {
-            snprintf(k, sizeof(k), "other%d", i);
-            key(st, k);
-            put_str(plain, "x", "0123456789abcdef0123456789abcdef");
-        }
+    for (int i = 0; i < CHURN; i++) {
+        snprintf(k, sizeof(k), "other%d", i);
+        key(st, k);
+        put_str(plain, "x", "0123456789abcdef0123456789abcdef");
     }
-    rn_state_stats_t before, after;
-    rn__state_stats(st, &before);
-    rn_timer_t t;
-    int fired = 0;
-    while (rn__timer_pop(st, RN_TIME_EVENT, 10, &t, &err) == RN_OK) {
-        size_t len;
-        const char *pk = rn__state_key(st, &len);
-        ck_assert_uint_lt(len, sizeof(k));
-        memcpy(k, pk, len); /* not terminated */
-        k[len] = '\0';
-        int i = atoi(k + 3);
-        mval_t got;
-        ck_assert_rn_ok(rn__vstate_take(vs, t.ns, t.nslen, &got, sizeof(got), &len, &err), &err);
-        ck_assert_int_eq(got.n, 2);
-        ck_assert_int_eq(got.sum, 2 * i);
-        ck_assert_int_eq(got.last, 1);
-        fired++;
-    }
-    ck_assert_str_eq(err.msg, "");
-    ck_assert_int_eq(fired, K);
-    rn__state_stats(st, &after);
-    ck_assert_msg(after.reads - before.reads < K / 20, "%llu single reads for %d timers",
-                  (unsigned long long)(after.reads - before.reads), K);
+    fold_round(st, vs, K, 1, 1);
+    fire_and_check(st, vs, K, 1, 0);
     rn__state_destroy(st);
 }
 END_TEST
