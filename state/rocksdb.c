@@ -616,7 +616,7 @@ rn__rdb_open_existing(const char *path, const rn_state_options_t *opts, void **b
     /* The filter knows only what this backend wrote: count in what the
      * files hold before anything trusts it. */
     if (rc == RN_OK)
-        rc = rn__rf_rebuild(rdb, 0, err);
+        rc = rn__rf_rebuild(rdb, 0, rdb->cache.limit / 8, err);
     if (rc != RN_OK) {
         rdb_free(rdb);
         return rc;

@@ -380,34 +380,27 @@ typedef struct wkey {
     uint64_t hash;
 } wkey_t;
 
-/* Makes room in the filter for nnew more keys: a rebuild at twice the
- * size when the count would pass what it is sized for. A failed rebuild
- * keeps the old filter, which stays correct (more false "maybe"s). */
+/* Whether the filter has room for nnew more keys; when not, filter_room
+ * rebuilds it from the database, sized by the keys found there. A failed
+ * rebuild keeps the old filter, which stays correct (more false
+ * "maybe"s). */
 static bool
 filter_has_room(const rn__rfilter_t *f, size_t nnew)
 {
     return (f->count + nnew) * RN__RF_PER_KEY <= (uint64_t)f->nblocks * RN__RF_BLOCK;
 }
 
-/* @returns whether the filter was rebuilt (from RocksDB alone). */
+/* @returns whether the filter was rebuilt (from RocksDB alone) or
+ * switched off. Its counters stay within an eighth of the bound: past it
+ * they would squeeze the cache. */
 static bool
 filter_room(rn__rdb_t *rdb, size_t nnew)
 {
     rn__rfilter_t *f = &rdb->cache.filter;
     if (f->ctr == NULL || filter_has_room(f, nnew))
         return false;
-    /* The filter costs 8 bytes per key RocksDB holds, inside the bound:
-     * past 1/8 of it, it would squeeze the cache (and every rebuild
-     * scans the database), so it stops there and misses ask RocksDB,
-     * whose own Bloom filters answer for absent keys. */
-    if (rn__rf_bytes_for(2 * (f->count + nnew)) > rdb->cache.limit / 8) {
-        RN_LOG_DEBUG(rdb->owner, "state filter off: %llu keys in RocksDB",
-                     (unsigned long long)(f->count + nnew));
-        rn__rf_fini(f);
-        return false;
-    }
     rn_error_t err = RN_ERROR_INIT;
-    if (rn__rf_rebuild(rdb, 2 * (f->count + nnew), &err) != RN_OK) {
+    if (rn__rf_rebuild(rdb, nnew, rdb->cache.limit / 8, &err) != RN_OK) {
         RN_LOG_WARN(rdb->owner, "state filter not rebuilt: %s", err.msg);
         return false;
     }

@@ -12,9 +12,9 @@
  * keep it safe) over the cache's hash of (state id, key, ns). The cache
  * counts a key in when it writes a put of an entry RocksDB did not hold and
  * out when a delete of it is written. The filter starts small and grows by
- * rebuilding: a scan of the database counts every value and list-head key
- * into new counters, which replace the old ones only when the scan
- * completes; the same scan fills it when a database is opened from
+ * rebuilding: a scan of the database collects the hashes of its value and
+ * list-head keys, and new counters sized for them replace the old ones
+ * only when the scan completes; the same scan fills it when a database is opened from
  * existing files (rn__rdb_open_existing). A rebuild also resets the count
  * to what the database really holds, so keys deleted since stop costing.
  *
@@ -100,19 +100,36 @@ rn__rf_remove(rn__rfilter_t *f, uint64_t h)
 
 /* ---- rebuilding from the database ---- */
 
+/* A rebuild scans the database once, collecting the hashes of its keys,
+ * and only then sizes the counters: the count it is asked to make room
+ * for overstates what RocksDB holds (a window evicted and touched again
+ * is written as a delta and counted again; 4M counted against 1M held),
+ * and counters sized by it pushed windows out of the pool. The hashes
+ * take 8 bytes a key for the length of the scan, at most as many as the
+ * cap allows the counters (so at most the cap again, briefly). */
 typedef struct scan {
-    rn__rfilter_t f;
+    uint64_t *h;
+    size_t n, cap;
+    size_t max;  /* more keys than this: stop (the filter goes off) */
+    bool over;   /* stopped at max */
+    bool nomem;
 } scan_t;
 
-/* Parses kg | state | keylen | key | nslen | ns of a database key and counts
- * it in when nothing follows (a value or a list head; a map entry with an
- * empty user key also parses so, which costs only a false "maybe"). */
+/* Parses kg | state | keylen | key | nslen | ns of a database key and
+ * collects its hash when nothing follows (a value or a list head; a map
+ * entry with an empty user key also parses so, which costs only a false
+ * "maybe"). */
 static bool
 count_key(void *ctx, const uint8_t *key, size_t len)
 {
     scan_t *s = ctx;
-    if (len < 6 || key[0] == RN__RDB_TIMER_TAG)
-        return true; /* too short, or a timer */
+    /* State keys start with a key group < 32768; the timers and the
+     * metadata sort after them all: the scan ends at the first of them
+     * (a million spilled timers took a tenth of a second). */
+    if (len > 0 && key[0] >= 0x80)
+        return false;
+    if (len < 6)
+        return true;
     uint32_t kg = ((uint32_t)key[0] << 8) | key[1];
     uint32_t state = ((uint32_t)key[2] << 8) | key[3];
     if (kg > RN__RDB_KG_MAX || state > RN__RDB_STATE_MAX)
@@ -126,53 +143,88 @@ count_key(void *ctx, const uint8_t *key, size_t len)
     size_t nslen = key[p++];
     if (p + nslen != len)
         return true; /* a list element or a map entry */
+    if (s->n == s->max) {
+        s->over = true;
+        return false;
+    }
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : INITIAL_KEYS;
+        uint64_t *nh = rn_realloc(s->h, ncap * sizeof(*nh));
+        if (nh == NULL) {
+            s->nomem = true;
+            return false;
+        }
+        s->h = nh;
+        s->cap = ncap;
+    }
     rn__skey_t sk = {.state = state,
                      .keylen = (uint32_t)keylen,
                      .nslen = (uint32_t)nslen,
                      .keyhash = XXH3_64bits(k, keylen),
                      .ns = key + p};
-    rn__rf_add(&s->f, rn__state_hash(&sk));
+    s->h[s->n++] = rn__state_hash(&sk);
     return true;
 }
 
-/* Counts the database's keys into new counters of nblocks blocks. */
-static rn_code_t
-scan_into(rn__rdb_t *rdb, size_t nblocks, rn__rfilter_t *out, rn_error_t *err)
-{
-    scan_t s = {{0}};
-    s.f.nblocks = nblocks;
-    s.f.ctr = counters(nblocks);
-    if (s.f.ctr == NULL)
-        return rn__errf(err, RN_ENOMEM, "out of memory for a state filter of %zu blocks",
-                        nblocks);
-    rn_code_t rc = rn__rdb_scan_keys(rdb, count_key, &s, err);
-    if (rc != RN_OK) {
-        rn_free(s.f.ctr);
-        return rc;
-    }
-    *out = s.f;
-    return RN_OK;
-}
-
 rn_code_t
-rn__rf_rebuild(rn__rdb_t *rdb, uint64_t want, rn_error_t *err)
+rn__rf_rebuild(rn__rdb_t *rdb, uint64_t extra, uint64_t cap, rn_error_t *err)
 {
     rn__rfilter_t *f = &rdb->cache.filter;
-    rn__rfilter_t nf;
-    rn_code_t rc = scan_into(rdb, blocks_for(want > INITIAL_KEYS ? want : INITIAL_KEYS), &nf, err);
-    if (rc == RN_OK && nf.count * RN__RF_PER_KEY > (uint64_t)nf.nblocks * RN__RF_BLOCK) {
-        /* The database held more than asked for (opened from existing
-         * files): once more at twice its size. */
-        size_t nblocks = blocks_for(2 * nf.count);
-        rn_free(nf.ctr);
-        rc = scan_into(rdb, nblocks, &nf, err);
+    int64_t t0 = rn__mono_ns();
+    scan_t s = {.max = SIZE_MAX};
+    if (cap > 0) {
+        /* The most keys whose counters, at twice their number with the
+         * extra ones, stay within cap. */
+        uint64_t most = cap / (2 * RN__RF_PER_KEY);
+        s.max = most > extra ? (size_t)(most - extra) : 0;
     }
-    if (rc != RN_OK)
+    rn_code_t rc = rn__rdb_scan_keys(rdb, count_key, &s, err);
+    if (rc == RN_OK && s.nomem)
+        rc = rn__errf(err, RN_ENOMEM, "out of memory rebuilding the state filter (%zu keys)",
+                      s.n);
+    if (rc != RN_OK) {
+        rn_free(s.h);
         return rc;
+    }
+    /* Counted more than twice what RocksDB holds: most of the count is
+     * values evicted and touched again, written as deltas (and counted)
+     * once more; the cache is thrashing, and the counters' bytes are
+     * better spent on values (1M windows with a checkpoint a second in
+     * 256 MB: two rebuilds of a second each on the task, then the
+     * counters at 8 MB kept pushing windows out). */
+    bool thrash = f->ctr != NULL && s.n >= INITIAL_KEYS && f->count > 2 * (uint64_t)s.n;
+    if (s.over || thrash) {
+        /* Past the cap it would squeeze the cache (and every rebuild
+         * scans the database): misses ask RocksDB, whose own Bloom
+         * filters answer for absent keys. */
+        if (thrash)
+            RN_LOG_DEBUG(rdb->owner, "state filter off: %llu keys counted, %zu in RocksDB",
+                         (unsigned long long)f->count, s.n);
+        else
+            RN_LOG_DEBUG(rdb->owner, "state filter off: more than %zu keys in RocksDB", s.n);
+        rn_free(s.h);
+        uint64_t grown = f->grown;
+        rn__rf_fini(f);
+        f->grown = grown;
+        return RN_OK;
+    }
+    /* Twice the keys, so that growth does not rebuild at once. */
+    uint64_t keys = 2 * ((uint64_t)s.n + extra);
+    rn__rfilter_t nf = {.nblocks = blocks_for(keys > INITIAL_KEYS ? keys : INITIAL_KEYS)};
+    nf.ctr = counters(nf.nblocks);
+    if (nf.ctr == NULL) {
+        rn_free(s.h);
+        return rn__errf(err, RN_ENOMEM, "out of memory for a state filter of %zu blocks",
+                        nf.nblocks);
+    }
+    for (size_t i = 0; i < s.n; i++)
+        rn__rf_add(&nf, s.h[i]);
+    rn_free(s.h);
     nf.grown = f->grown + 1;
     rn_free(f->ctr);
     *f = nf;
-    RN_LOG_DEBUG(rdb->owner, "state filter rebuilt: %llu keys in %zu kB",
-                 (unsigned long long)f->count, f->nblocks * RN__RF_BLOCK / 1024);
+    RN_LOG_DEBUG(rdb->owner, "state filter rebuilt: %llu keys in %zu kB, in %.1f ms",
+                 (unsigned long long)f->count, f->nblocks * RN__RF_BLOCK / 1024,
+                 (double)(rn__mono_ns() - t0) / 1e6);
     return RN_OK;
 }

@@ -738,8 +738,10 @@ rn_code_t rn__rdb_scan_keys(rn__rdb_t *rdb, bool (*fn)(void *ctx, const uint8_t 
 rn_code_t rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
                             bool (*fn)(void *ctx, const uint8_t *key, size_t len), void *ctx,
                             rn_error_t *err);
-/* Rebuilds the filter from the database, sized for at least want keys.
+/* Rebuilds the filter from the database, sized for twice the keys it
+ * holds and extra more. When those would take more than cap bytes of
+ * counters (0: no cap) the filter is switched off (ctr NULL) instead.
  * On failure the filter stays as it was (still safe). */
-rn_code_t rn__rf_rebuild(rn__rdb_t *rdb, uint64_t want, rn_error_t *err);
+rn_code_t rn__rf_rebuild(rn__rdb_t *rdb, uint64_t extra, uint64_t cap, rn_error_t *err);
 
 #endif

@@ -490,7 +490,7 @@ rn__rdb_ready(void *be, rn_error_t *err)
 {
     rn__rdb_t *rdb = be;
     /* The filter of what RocksDB may hold starts from the files. */
-    rn_code_t rc = rn__rf_rebuild(rdb, 0, err);
+    rn_code_t rc = rn__rf_rebuild(rdb, 0, rdb->cache.limit / 8, err);
     if (rc != RN_OK)
         return rc;
     const char *keys[1] = {"disable_auto_compactions"};

@@ -97,6 +97,9 @@ rn__state_destroy(rn_state_t *st)
 {
     if (st == NULL)
         return;
+    if (st->spill_writes > 0)
+        RN_LOG_DEBUG(st->owner, "timers: %llu written to the store, %llu loaded back",
+                     (unsigned long long)st->spill_writes, (unsigned long long)st->spill_loads);
     if (st->be != NULL)
         st->ops->close(st->be);
     rn__state_snap_release(st); /* the coordinator ends first */

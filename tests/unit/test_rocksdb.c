@@ -644,6 +644,62 @@ START_TEST(test_rocksdb_filter_model)
 }
 END_TEST
 
+/* A rebuild sizes the counters by the keys RocksDB holds (twice them),
+ * not by the count it was asked to make room for; a count more than
+ * twice what RocksDB holds (values written again as deltas after an
+ * eviction: the cache thrashes) or keys past the cap switch it off. */
+START_TEST(test_rocksdb_filter_rebuild_sized)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    tb_t t;
+    tb_open(&t);
+    enum { N = 20000 };
+    for (uint32_t i = 0; i < N; i++) {
+        key_bin(&t, &i, sizeof(i), i % 64);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        ck_assert_rn_ok(B->put(t.be, &k, &i, sizeof(i), &err), &err);
+    }
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    rn__rdb_t *rdb = t.be;
+    rn__rfilter_t *f = &rdb->cache.filter;
+    ck_assert_ptr_nonnull(f->ctr);
+    uint64_t grown = f->grown;
+    /* Asked to make room for N more: twice the N held and the N more. */
+    f->count = N + N / 2; /* overstated, but under twice what is held */
+    ck_assert_rn_ok(rn__rf_rebuild(rdb, N, 0, &err), &err);
+    ck_assert_uint_eq(f->count, N);
+    ck_assert_uint_eq(rn__rf_bytes(f), rn__rf_bytes_for(4 * N));
+    ck_assert_uint_eq(f->grown, grown + 1);
+    for (uint32_t i = 0; i < N; i++) {
+        key_bin(&t, &i, sizeof(i), i % 64);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        ck_assert(rn__rf_maybe(f, rn__state_hash(&k)));
+    }
+    /* Past the cap: off (every key "maybe"). At the cap: on. */
+    ck_assert_rn_ok(rn__rf_rebuild(rdb, 0, rn__rf_bytes_for(2 * N), &err), &err);
+    ck_assert_uint_eq(rn__rf_bytes(f), rn__rf_bytes_for(2 * N));
+    ck_assert_rn_ok(rn__rf_rebuild(rdb, 0, rn__rf_bytes_for(2 * N) - 64, &err), &err);
+    ck_assert_ptr_null(f->ctr);
+    ck_assert(rn__rf_maybe(f, 12345));
+    B->close(t.be);
+
+    /* Counted more than twice over: off. */
+    tb_open(&t);
+    for (uint32_t j = 0; j < N; j++) {
+        key_bin(&t, &j, sizeof(j), j % 64);
+        rn__skey_t k = sk(&t, S_ACC, "w");
+        ck_assert_rn_ok(B->put(t.be, &k, &j, sizeof(j), &err), &err);
+    }
+    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    rdb = t.be;
+    f = &rdb->cache.filter;
+    f->count = 2 * N + 1;
+    ck_assert_rn_ok(rn__rf_rebuild(rdb, 0, 0, &err), &err);
+    ck_assert_ptr_null(f->ctr);
+    B->close(t.be);
+}
+END_TEST
+
 /* A database opened from existing files: the filter is rebuilt from them
  * before it answers, so every value written before is found. */
 START_TEST(test_rocksdb_filter_reopen)
@@ -1288,6 +1344,7 @@ rocksdb_suite(void)
     tcase_add_test(tc, test_rocksdb_filter_counts);
     tcase_add_test(tc, test_rocksdb_filter_sized);
     tcase_add_test(tc, test_rocksdb_filter_model);
+    tcase_add_test(tc, test_rocksdb_filter_rebuild_sized);
     tcase_add_test(tc, test_rocksdb_filter_reopen);
     suite_add_tcase(s, tc);
 
