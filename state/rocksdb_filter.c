@@ -198,8 +198,14 @@ rn__rf_rebuild(rn__rdb_t *rdb, uint64_t extra, uint64_t cap, rn_error_t *err)
          * scans the database): misses ask RocksDB, whose own Bloom
          * filters answer for absent keys. */
         if (thrash)
-            RN_LOG_DEBUG(rdb->owner, "state filter off: %llu keys counted, %zu in RocksDB",
-                         (unsigned long long)f->count, s.n);
+            /* Said once (the filter stays off): a job sized so that its
+             * hot values just fit without checkpoints falls off a cliff
+             * with them (docs/state.md, memory). */
+            RN_LOG_INFO(rdb->owner,
+                        "state cache thrashing: values are evicted and written again "
+                        "(%llu writes of new keys counted, %zu keys in RocksDB); the state "
+                        "filter is off; a larger state.memory keeps them in memory",
+                        (unsigned long long)f->count, s.n);
         else
             RN_LOG_DEBUG(rdb->owner, "state filter off: more than %zu keys in RocksDB", s.n);
         rn_free(s.h);
