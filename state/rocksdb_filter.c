@@ -171,6 +171,7 @@ rn__rf_rebuild(rn__rdb_t *rdb, uint64_t extra, uint64_t cap, rn_error_t *err)
 {
     rn__rfilter_t *f = &rdb->cache.filter;
     int64_t t0 = rn__mono_ns();
+    uint64_t w0 = rdb->fence_wait_ns;
     scan_t s = {.max = SIZE_MAX};
     if (cap > 0) {
         /* The most keys whose counters, at twice their number with the
@@ -229,8 +230,10 @@ rn__rf_rebuild(rn__rdb_t *rdb, uint64_t extra, uint64_t cap, rn_error_t *err)
     nf.grown = f->grown + 1;
     rn_free(f->ctr);
     *f = nf;
-    RN_LOG_DEBUG(rdb->owner, "state filter rebuilt: %llu keys in %zu kB, in %.1f ms",
+    RN_LOG_DEBUG(rdb->owner,
+                 "state filter rebuilt: %llu keys in %zu kB, in %.1f ms (%.1f ms of them "
+                 "waiting for a checkpoint's writes)",
                  (unsigned long long)f->count, f->nblocks * RN__RF_BLOCK / 1024,
-                 (double)(rn__mono_ns() - t0) / 1e6);
+                 (double)(rn__mono_ns() - t0) / 1e6, (double)(rdb->fence_wait_ns - w0) / 1e6);
     return RN_OK;
 }
