@@ -11,7 +11,9 @@
  *
  * Design: an open-addressing hash table (linear probing, power-of-two
  * capacity, at most 3/4 full, backward-shift deletion) of entries keyed by
- * (state id, key, ns). An entry is one block: a 16-byte header, key | ns
+ * (state id, key, ns), in 8-byte slots (below: the entry's address, a tag
+ * of its hash and its distance from home; the hash itself is computed
+ * again from the entry where it is needed and not at hand). An entry is one block: a 16-byte header, key | ns
  * padded to 8, then the value, so values are 8-aligned for accumulator
  * structs. Flags say what RocksDB holds for the key:
  *
@@ -120,6 +122,70 @@ ent_key(const rn__rcent_t *e)
                         .ns = e->data + e->keylen};
 }
 
+/* The cache's hash of entry e (rn__state_hash of its key), computed
+ * again: the slots keep only a tag of it. Key hashes are XXH3 of the key
+ * bytes everywhere (rn__key_hash, rn__state_set_key). */
+static inline uint64_t
+ent_hash(const rn__rcent_t *e)
+{
+    rn__skey_t k = ent_key(e);
+    k.keyhash = XXH3_64bits(k.key, k.keylen);
+    return rn__state_hash(&k);
+}
+
+/* ---- slots ----
+ *
+ * A slot is 8 bytes: bits 4-47 are the entry's address (entries come
+ * from malloc: 16-byte aligned, and user addresses stay below 2^47 on
+ * the 64-bit Linux ports), bits 0-3 and 56-63 a 12-bit tag (the hash's
+ * top bits), bits 48-55 the distance from the entry's home slot (hash &
+ * mask), 255 meaning "255 or more: ask the entry". A probe compares the
+ * tag before it touches an entry (1 in 4096 touches one in vain); the
+ * distance lets backward-shift deletion move entries without their
+ * hashes. Twice the slots of hash and address fit the same bytes: 1M
+ * windows took 32 MB of slots in a 144 MB pool, now 16. */
+#define SLOT_ADDR 0x0000fffffffffff0ull
+#define SLOT_TAG 0xff0000000000000full
+#define SLOT_DIST_SHIFT 48
+#define SLOT_DIST_MAX 255u
+
+_Static_assert(sizeof(void *) == 8, "cache slots pack 64-bit addresses");
+
+/* The tag bits of hash h, where a slot keeps them. */
+static inline uint64_t
+slot_tag(uint64_t h)
+{
+    return (h & 0xff00000000000000ull) | ((h >> 52) & 15);
+}
+
+static inline rn__rcent_t *
+slot_e(rn__rcslot_t s)
+{
+    return (rn__rcent_t *)(uintptr_t)(s & SLOT_ADDR);
+}
+
+static inline rn__rcslot_t
+slot_make(const rn__rcent_t *e, uint64_t h, size_t dist)
+{
+    uint64_t d = dist < SLOT_DIST_MAX ? dist : SLOT_DIST_MAX;
+    return (uint64_t)(uintptr_t)e | slot_tag(h) | (d << SLOT_DIST_SHIFT);
+}
+
+/* Slot s at distance dist from its home. */
+static inline rn__rcslot_t
+slot_dist(rn__rcslot_t s, size_t dist)
+{
+    uint64_t d = dist < SLOT_DIST_MAX ? dist : SLOT_DIST_MAX;
+    return (s & ~((uint64_t)SLOT_DIST_MAX << SLOT_DIST_SHIFT)) | (d << SLOT_DIST_SHIFT);
+}
+
+/* The entry in slot i (NULL: empty). */
+static inline rn__rcent_t *
+at(const rn__rcache_t *c, size_t i)
+{
+    return slot_e(c->slots[i]);
+}
+
 static inline bool
 matches(const rn__rcent_t *e, const rn__skey_t *k)
 {
@@ -178,8 +244,8 @@ rn__rc_fini(rn__rcache_t *c)
 {
     if (c->slots != NULL) {
         for (size_t i = 0; i < c->cap; i++)
-            if (c->slots[i].e != NULL)
-                rn__fc_free(&c->fc, c->slots[i].e, ent_alloc(c->slots[i].e));
+            if (at(c, i) != NULL)
+                rn__fc_free(&c->fc, at(c, i), ent_alloc(at(c, i)));
     }
     rn__fc_fini(&c->fc);
     rn__rf_fini(&c->filter);
@@ -223,22 +289,13 @@ find(const rn__rcache_t *c, const rn__skey_t *k, uint64_t h)
 {
     size_t mask = c->cap - 1;
     size_t i = h & mask;
+    uint64_t tag = slot_tag(h);
     for (;;) {
-        const rn__rcslot_t *s = &c->slots[i];
-        if (s->e == NULL || (s->hash == h && matches(s->e, k)))
+        rn__rcslot_t s = c->slots[i];
+        if (s == 0 || ((s & SLOT_TAG) == tag && matches(slot_e(s), k)))
             return i;
         i = (i + 1) & mask;
     }
-}
-
-static size_t
-find_empty(const rn__rcache_t *c, uint64_t h)
-{
-    size_t mask = c->cap - 1;
-    size_t i = h & mask;
-    while (c->slots[i].e != NULL)
-        i = (i + 1) & mask;
-    return i;
 }
 
 /* Whether one more entry calls for a larger table: at half full while
@@ -260,9 +317,14 @@ too_full(const rn__rcache_t *c)
 static size_t
 place(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
 {
-    size_t i = find_empty(c, h);
-    c->slots[i].hash = h;
-    c->slots[i].e = e;
+    rn_dassert(ent_hash(e) == h);
+    size_t mask = c->cap - 1;
+    size_t i = h & mask, dist = 0;
+    while (c->slots[i] != 0) {
+        i = (i + 1) & mask;
+        dist++;
+    }
+    c->slots[i] = slot_make(e, h, dist);
     c->count++;
     return i;
 }
@@ -288,11 +350,17 @@ grow(rn__rcache_t *c, rn_error_t *err)
     if (relist)
         dirty_reset(c);
     for (size_t i = 0; i < ocap; i++) {
-        if (old[i].e == NULL)
+        rn__rcent_t *e = slot_e(old[i]);
+        if (e == NULL)
             continue;
-        place(c, old[i].e, old[i].hash);
-        if (relist && (old[i].e->flags & F_DIRTY) && !c->dirty_all)
-            dirty_push(c, old[i].hash);
+        /* The one pass that needs every hash: the entries are read
+         * anyway (a tenth of a second at a million). */
+        if (i + 8 < ocap && old[i + 8] != 0)
+            __builtin_prefetch(slot_e(old[i + 8]));
+        uint64_t h = ent_hash(e);
+        place(c, e, h);
+        if (relist && (e->flags & F_DIRTY) && !c->dirty_all)
+            dirty_push(c, h);
     }
     rn_free(old);
     return RN_OK;
@@ -306,16 +374,20 @@ remove_at(rn__rcache_t *c, size_t i)
     size_t j = i;
     for (;;) {
         j = (j + 1) & mask;
-        if (c->slots[j].e == NULL)
+        rn__rcslot_t s = c->slots[j];
+        if (s == 0)
             break;
-        size_t home = c->slots[j].hash & mask;
+        size_t dist = (size_t)(s >> SLOT_DIST_SHIFT) & SLOT_DIST_MAX;
+        if (dist == SLOT_DIST_MAX) /* or more: its home from its hash */
+            dist = (j - (ent_hash(slot_e(s)) & mask)) & mask;
         /* Move j back to i unless its home lies cyclically in (i, j]. */
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            c->slots[i] = c->slots[j];
+        size_t back = (j - i) & mask;
+        if (dist >= back) {
+            c->slots[i] = slot_dist(s, dist - back);
             i = j;
         }
     }
-    c->slots[i].e = NULL;
+    c->slots[i] = 0;
     c->count--;
 }
 
@@ -335,6 +407,7 @@ ent_new(rn__rcache_t *c, const rn__skey_t *k, size_t vlen)
     rn__rcent_t *e = rn__fc_alloc(&c->fc, size);
     if (e == NULL)
         return NULL;
+    rn_assert(((uintptr_t)e & ~(uintptr_t)SLOT_ADDR) == 0); /* a slot can hold it */
     e->state = k->state;
     e->kg = (uint16_t)k->kg;
     e->nslen = (uint8_t)k->nslen;
@@ -356,7 +429,7 @@ ent_new(rn__rcache_t *c, const rn__skey_t *k, size_t vlen)
 static rn__rcent_t *
 ent_resize(rn__rcache_t *c, size_t i, size_t vlen)
 {
-    rn__rcent_t *e = c->slots[i].e;
+    rn__rcent_t *e = at(c, i);
     if (rn__fc_round(ent_alloc(e)) == rn__fc_round(ent_size(e->keylen, e->nslen, vlen))) {
         e->vlen = (uint32_t)vlen;
         memset(ent_val(e), 0, vlen);
@@ -367,7 +440,7 @@ ent_resize(rn__rcache_t *c, size_t i, size_t vlen)
     if (ne == NULL)
         return NULL;
     ne->flags = e->flags;
-    c->slots[i].e = ne;
+    c->slots[i] = (c->slots[i] & ~SLOT_ADDR) | (uint64_t)(uintptr_t)ne;
     ent_free(c, e);
     return ne;
 }
@@ -502,17 +575,17 @@ evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
     while (total(c) > target && c->count > 0) {
         if (c->hand >= c->cap)
             c->hand = 0;
-        rn__rcslot_t *s = &c->slots[c->hand];
-        if (s->e == NULL) {
+        rn__rcent_t *e = at(c, c->hand);
+        if (e == NULL) {
             c->hand++;
             continue;
         }
-        if (s->e->flags & F_REF) {
-            s->e->flags &= (uint8_t)~F_REF;
+        if (e->flags & F_REF) {
+            e->flags &= (uint8_t)~F_REF;
             c->hand++;
             continue;
         }
-        if (clean_only && (s->e->flags & F_DIRTY)) {
+        if (clean_only && (e->flags & F_DIRTY)) {
             if (++passed > 2 * c->count) {
                 rn__rdb_fence(rdb);
                 clean_only = false;
@@ -528,10 +601,10 @@ evict(rn__rdb_t *rdb, size_t need, rn_error_t *err)
             c->victims = nv;
             c->capvictims = ncap;
         }
-        c->victims[c->nvictims].e = s->e;
-        c->victims[c->nvictims++].hash = s->hash;
+        c->victims[c->nvictims].e = e;
+        c->victims[c->nvictims++].hash = ent_hash(e);
         /* Bytes leave the count now so the loop ends; they are freed below. */
-        c->bytes -= rn__fc_round(ent_alloc(s->e));
+        c->bytes -= rn__fc_round(ent_alloc(e));
         remove_at(c, c->hand); /* the hand now looks at the entry shifted in */
     }
     rn_code_t rc = write_sorted(rdb, c->victims, c->nvictims, err);
@@ -685,7 +758,7 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
             __builtin_prefetch(&c->slots[list[j + 16] & mask]);
         if (j + 8 < to) {
             uint64_t ph = list[j + 8];
-            rn__rcent_t *pe = c->slots[ph & mask].e;
+            rn__rcent_t *pe = at(c, ph & mask);
             if (pe != NULL) {
                 /* Both lines: an entry of 50-100 bytes mostly straddles
                  * two, and the value's copy stalled on the second. */
@@ -700,10 +773,14 @@ freeze_list(rn__rcache_t *c, const uint64_t *list, size_t from, size_t to, bool 
             if (c->filter.ctr != NULL)
                 __builtin_prefetch(rn__rf_block(&c->filter, ph), 1);
         }
-        uint64_t h = list[j];
-        for (size_t i = h & mask; c->slots[i].e != NULL;) {
-            rn__rcent_t *e = c->slots[i].e;
-            if (c->slots[i].hash == h && (want ? pending(c, e) : (e->flags & F_DIRTY) != 0)) {
+        uint64_t h = list[j], tag = slot_tag(h);
+        for (size_t i = h & mask; at(c, i) != NULL;) {
+            rn__rcent_t *e = at(c, i);
+            /* The tag, then the flags, then (one in 4096 tags a false
+             * match) the whole hash: the record's hash must be the
+             * entry's, the frozen set answers reads by it. */
+            if ((c->slots[i] & SLOT_TAG) == tag &&
+                (want ? pending(c, e) : (e->flags & F_DIRTY) != 0) && ent_hash(e) == h) {
                 freeze_one(c, e, h);
                 if (e->flags & F_ABSENT) {
                     /* Its delete taken (a window fired), the entry goes
@@ -759,11 +836,11 @@ rn__rdb_freeze(rn__rdb_t *rdb, rn_error_t *err)
         /* One pass over the table: each entry is a cache miss, so the
          * entry some slots ahead is fetched while this one is copied. */
         for (size_t i = 0; i < c->cap; i++) {
-            if (i + 16 < c->cap && c->slots[i + 16].e != NULL)
-                __builtin_prefetch(c->slots[i + 16].e);
-            rn__rcent_t *e = c->slots[i].e;
+            if (i + 16 < c->cap && at(c, i + 16) != NULL)
+                __builtin_prefetch(at(c, i + 16));
+            rn__rcent_t *e = at(c, i);
             if (e != NULL && (e->flags & F_DIRTY))
-                freeze_one(c, e, c->slots[i].hash);
+                freeze_one(c, e, ent_hash(e));
         }
     }
     dirty_reset(c);
@@ -844,7 +921,7 @@ rn__rdb_flush(void *be, rn_error_t *err)
     rn__rdb_fence(rdb); /* a freeze in progress takes what is dirty first */
     size_t n = 0;
     for (size_t i = 0; i < c->cap; i++)
-        if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY))
+        if (at(c, i) != NULL && (at(c, i)->flags & F_DIRTY))
             n++;
     if (n == 0) {
         dirty_reset(c);
@@ -855,9 +932,9 @@ rn__rdb_flush(void *be, rn_error_t *err)
         return rn__errf(err, RN_ENOMEM, "out of memory flushing %zu cached values", n);
     n = 0;
     for (size_t i = 0; i < c->cap; i++) {
-        if (c->slots[i].e != NULL && (c->slots[i].e->flags & F_DIRTY)) {
-            ents[n].e = c->slots[i].e;
-            ents[n++].hash = c->slots[i].hash;
+        if (at(c, i) != NULL && (at(c, i)->flags & F_DIRTY)) {
+            ents[n].e = at(c, i);
+            ents[n++].hash = ent_hash(at(c, i));
         }
     }
     rn_code_t rc = write_sorted(rdb, ents, n, err);
@@ -949,17 +1026,17 @@ insert(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, const void *val, size_t 
  * is folded into that value, and it is dirty. @returns RN_OK or an error
  * (the entry stays partial). */
 static rn_code_t
-resolve_with(rn__rdb_t *rdb, size_t i, rn_code_t rc, const char *val, size_t vlen,
+resolve_with(rn__rdb_t *rdb, size_t i, uint64_t h, rn_code_t rc, const char *val, size_t vlen,
              rn_error_t *err)
 {
-    rn__rcent_t *e = rdb->cache.slots[i].e;
+    rn__rcent_t *e = at(&rdb->cache, i);
     /* The value stays what it was (the delta over RocksDB's, made
      * whole): a freeze that still wants the entry takes the whole value
      * later, so no copy now (mark_dirty, not note_dirty). RocksDB's value
      * is the one of the freeze's barrier: nothing writes meanwhile. */
     if (rc == RN_ENOTFOUND) {
         /* The delta is all there is: a new value. */
-        mark_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
+        mark_dirty(&rdb->cache, e, h);
         e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY);
         rdb->live++;
         return RN_OK;
@@ -983,7 +1060,7 @@ resolve_with(rn__rdb_t *rdb, size_t i, rn_code_t rc, const char *val, size_t vle
         return rn__errf(err, RN_ECORRUPT,
                         "state id %u: stored value of %zu bytes, a merging state of %u", e->state,
                         vlen, e->vlen);
-    mark_dirty(&rdb->cache, e, rdb->cache.slots[i].hash);
+    mark_dirty(&rdb->cache, e, h);
     e->flags = (uint8_t)((e->flags & ~F_PART) | F_DIRTY | F_INDB);
     return RN_OK;
 }
@@ -992,16 +1069,16 @@ resolve_with(rn__rdb_t *rdb, size_t i, rn_code_t rc, const char *val, size_t vle
  * the entry's delta folded into it, dirty. @returns RN_OK or an error
  * (the entry stays partial). */
 static rn_code_t
-resolve(rn__rdb_t *rdb, size_t i, rn_error_t *err)
+resolve(rn__rdb_t *rdb, size_t i, uint64_t h, rn_error_t *err)
 {
-    rn__rcent_t *e = rdb->cache.slots[i].e;
+    rn__rcent_t *e = at(&rdb->cache, i);
     rn__skey_t k = ent_key(e);
     char *val;
     size_t vlen, klen;
-    rn_code_t rc = read_db(rdb, &k, rdb->cache.slots[i].hash, &val, &vlen, &klen, err);
+    rn_code_t rc = read_db(rdb, &k, h, &val, &vlen, &klen, err);
     if (rc != RN_OK && rc != RN_ENOTFOUND)
         return rc;
-    rc = resolve_with(rdb, i, rc, val, vlen, err);
+    rc = resolve_with(rdb, i, h, rc, val, vlen, err);
     rocksdb_free(val);
     return rc;
 }
@@ -1016,9 +1093,9 @@ lookup(rn__rdb_t *rdb, const rn__skey_t *k, uint64_t h, size_t absent_vlen, rn_e
 {
     rn__rcache_t *c = &rdb->cache;
     size_t i = find(c, k, h);
-    if (RN_LIKELY(c->slots[i].e != NULL)) {
+    if (RN_LIKELY(at(c, i) != NULL)) {
         c->hits++;
-        if (RN_UNLIKELY(c->slots[i].e->flags & F_PART) && resolve(rdb, i, err) != RN_OK)
+        if (RN_UNLIKELY(at(c, i)->flags & F_PART) && resolve(rdb, i, h, err) != RN_OK)
             return SIZE_MAX;
         return i;
     }
@@ -1048,7 +1125,7 @@ rn__rc_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len, r
     size_t i = lookup(rdb, k, rn__state_hash(k), 0, err);
     if (i == SIZE_MAX)
         return err != NULL ? err->code : RN_EIO;
-    rn__rcent_t *e = rdb->cache.slots[i].e;
+    rn__rcent_t *e = at(&rdb->cache, i);
     e->flags |= F_REF;
     if (e->flags & F_ABSENT)
         return RN_ENOTFOUND;
@@ -1060,10 +1137,10 @@ rn__rc_get(rn__rdb_t *rdb, const rn__skey_t *k, const void **val, size_t *len, r
 /* Makes the entry in slot i present with size bytes (zeroed when it was
  * absent or of another size) and dirty. @returns it, or NULL. */
 static rn__rcent_t *
-make_present(rn__rdb_t *rdb, size_t i, size_t size, rn_error_t *err)
+make_present(rn__rdb_t *rdb, size_t i, uint64_t h, size_t size, rn_error_t *err)
 {
-    rn__rcent_t *e = rdb->cache.slots[i].e;
-    note_dirty(&rdb->cache, e, rdb->cache.slots[i].hash); /* before the resize zeroes it */
+    rn__rcent_t *e = at(&rdb->cache, i);
+    note_dirty(&rdb->cache, e, h); /* before the resize zeroes it */
     if ((e->flags & F_ABSENT) || e->vlen != size) {
         e = ent_resize(&rdb->cache, i, size);
         if (e == NULL) {
@@ -1082,10 +1159,11 @@ rn__rc_put(rn__rdb_t *rdb, const rn__skey_t *k, const void *val, size_t len, rn_
 {
     if (len > UINT32_MAX / 2)
         return rn__errf(err, RN_EINVAL, "value of %zu bytes is too large", len);
-    size_t i = lookup(rdb, k, rn__state_hash(k), len, err);
+    uint64_t h = rn__state_hash(k);
+    size_t i = lookup(rdb, k, h, len, err);
     if (i == SIZE_MAX)
         return err != NULL ? err->code : RN_EIO;
-    rn__rcent_t *e = make_present(rdb, i, len, err);
+    rn__rcent_t *e = make_present(rdb, i, h, len, err);
     if (e == NULL)
         return RN_ENOMEM;
     if (len > 0)
@@ -1111,7 +1189,7 @@ rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_e
     uint64_t h = rn__state_hash(k);
     /* The hit path first, inline: it is the per-record cost. */
     size_t i = find(c, k, h);
-    rn__rcent_t *e = c->slots[i].e;
+    rn__rcent_t *e = at(c, i);
     if (RN_LIKELY(e != NULL && !(e->flags & (F_ABSENT | F_PART)) && e->vlen == size))
         return ref_hit(c, e, h, created);
     if (size > UINT32_MAX / 2) {
@@ -1122,14 +1200,14 @@ rn__rc_ref(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *created, rn_e
         i = lookup(rdb, k, h, size, err);
         if (i == SIZE_MAX)
             return NULL;
-        e = c->slots[i].e;
+        e = at(c, i);
     }
     if (!(e->flags & F_ABSENT) && e->vlen != size) {
         rn__errf(err, RN_EINVAL, "value of %u bytes referenced as %zu bytes", e->vlen, size);
         return NULL;
     }
     *created = (e->flags & F_ABSENT) != 0;
-    e = make_present(rdb, i, size, err);
+    e = make_present(rdb, i, h, size, err);
     return e != NULL ? ent_val(e) : NULL;
 }
 
@@ -1139,7 +1217,7 @@ rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, r
     rn__rcache_t *c = &rdb->cache;
     uint64_t h = rn__state_hash(k);
     size_t i = find(c, k, h);
-    rn__rcent_t *e = c->slots[i].e;
+    rn__rcent_t *e = at(c, i);
     /* A partial entry takes folds as it is. */
     if (RN_LIKELY(e != NULL && !(e->flags & F_ABSENT) && e->vlen == size))
         return ref_hit(c, e, h, fresh);
@@ -1168,7 +1246,7 @@ rn__rc_ref_part(rn__rdb_t *rdb, const rn__skey_t *k, size_t size, bool *fresh, r
     } else {
         i = insert(rdb, k, h, NULL, size, F_PART | F_DIRTY | F_REF, err);
     }
-    return i != SIZE_MAX ? ent_val(c->slots[i].e) : NULL;
+    return i != SIZE_MAX ? ent_val(at(c, i)) : NULL;
 }
 
 void
@@ -1213,7 +1291,7 @@ rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n)
          * read here too and made whole below: one by one, its take's read
          * was most of a firing when the cache was short (1M windows, 1M
          * reads, 12 us each). */
-        const rn__rcent_t *ce = c->slots[find(c, k, h)].e;
+        const rn__rcent_t *ce = at(c, find(c, k, h));
         if ((ce != NULL && !(ce->flags & F_PART)) || !rn__rf_maybe(&c->filter, h))
             continue;
         /* A frozen key waits for the checkpoint's writes: left to its
@@ -1263,10 +1341,11 @@ rn__rc_prefetch(rn__rdb_t *rdb, const rn__skey_t *keys, size_t n)
         if (w[i].part) {
             /* A failure (a stored value of another size) leaves it
              * partial: its take reads again and reports it. */
-            if (c->slots[j].e != NULL && (c->slots[j].e->flags & F_PART) &&
+            if (at(c, j) != NULL && (at(c, j)->flags & F_PART) &&
                 rdb->fence_waits == waits)
-                (void)resolve_with(rdb, j, v != NULL ? RN_OK : RN_ENOTFOUND, v, vlen, &err);
-        } else if (c->slots[j].e == NULL) {
+                (void)resolve_with(rdb, j, w[i].hash, v != NULL ? RN_OK : RN_ENOTFOUND, v, vlen,
+                                   &err);
+        } else if (at(c, j) == NULL) {
             /* Clean entries, as a miss would load them. A failed insert
              * (out of memory, a failed eviction) leaves the key to its
              * read. */
@@ -1288,12 +1367,12 @@ done:
 
 /* Deletes the present entry in slot i. */
 static void
-del_at(rn__rdb_t *rdb, size_t i)
+del_at(rn__rdb_t *rdb, size_t i, uint64_t h)
 {
     rn__rcache_t *c = &rdb->cache;
-    rn__rcent_t *e = c->slots[i].e;
+    rn__rcent_t *e = at(c, i);
     /* First: a freeze that wants the value copies it before it goes. */
-    note_dirty(c, e, c->slots[i].hash);
+    note_dirty(c, e, h);
     /* Merged values that never were read are not counted: see
      * rn__rc_ref_part. */
     if (rdb->live > 0)
@@ -1351,25 +1430,25 @@ rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err)
     rn__rcache_t *c = &rdb->cache;
     uint64_t h = rn__state_hash(k);
     size_t i = find(c, k, h);
-    if (c->slots[i].e == NULL) {
+    if (at(c, i) == NULL) {
         size_t len;
         rn_code_t rc = del_uncached(rdb, k, h, NULL, 0, &len, err);
         *existed = rc == RN_OK;
         return rc == RN_ENOTFOUND ? RN_OK : rc;
     }
     c->hits++;
-    if (c->slots[i].e->flags & F_PART) {
+    if (at(c, i)->flags & F_PART) {
         /* Whatever RocksDB holds goes too: a pending delete, no read
          * (after a freeze that wants the delta has it). */
-        note_dirty(c, c->slots[i].e, h);
-        c->slots[i].e->flags = (uint8_t)((c->slots[i].e->flags & ~F_PART) | F_INDB);
+        note_dirty(c, at(c, i), h);
+        at(c, i)->flags = (uint8_t)((at(c, i)->flags & ~F_PART) | F_INDB);
         *existed = true;
-        del_at(rdb, i);
+        del_at(rdb, i, h);
         return RN_OK;
     }
-    *existed = !(c->slots[i].e->flags & F_ABSENT);
+    *existed = !(at(c, i)->flags & F_ABSENT);
     if (*existed)
-        del_at(rdb, i);
+        del_at(rdb, i, h);
     return RN_OK;
 }
 
@@ -1380,18 +1459,18 @@ rn__rc_take(rn__rdb_t *rdb, const rn__skey_t *k, void *buf, size_t size, size_t 
     rn__rcache_t *c = &rdb->cache;
     uint64_t h = rn__state_hash(k);
     size_t i = find(c, k, h);
-    if (c->slots[i].e == NULL)
+    if (at(c, i) == NULL)
         return del_uncached(rdb, k, h, buf, size, len, err);
     c->hits++;
-    if ((c->slots[i].e->flags & F_PART) && resolve(rdb, i, err) != RN_OK)
+    if ((at(c, i)->flags & F_PART) && resolve(rdb, i, h, err) != RN_OK)
         return err != NULL ? err->code : RN_EIO;
-    rn__rcent_t *e = c->slots[i].e;
+    rn__rcent_t *e = at(c, i);
     if (e->flags & F_ABSENT)
         return RN_ENOTFOUND;
     *len = e->vlen;
     if (e->vlen > 0)
         memcpy(buf, ent_val(e), e->vlen < size ? e->vlen : size);
-    del_at(rdb, i);
+    del_at(rdb, i, h);
     return RN_OK;
 }
 

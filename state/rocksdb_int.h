@@ -347,10 +347,11 @@ bool rn__rdb_merge_fold(const rn__rdb_merge_t *m, uint32_t state, void *dst, con
  */
 typedef struct rn__rcent rn__rcent_t;
 
-typedef struct rn__rcslot {
-    uint64_t hash;
-    rn__rcent_t *e; /* NULL: empty */
-} rn__rcslot_t;
+/* A slot of the table, 8 bytes (rocksdb_cache.c has the layout): the
+ * entry's address, a 12-bit tag of its hash and how far it sits from its
+ * home slot; 0: empty. Half of 16-byte slots of hash and address: 16 MB
+ * less at 1M cached values. */
+typedef uint64_t rn__rcslot_t;
 
 /* An entry on its way to RocksDB, with its hash (for the filter). */
 typedef struct rn__rcvic {

@@ -678,13 +678,16 @@ START_TEST(test_snapshot_evicted_while_freezing)
     while (rdb->cache.frz.nnew < 4000)
         ck_assert(rn__state_tick(st, false));
     /* C until a round of eviction ran: clean entries went, the freeze
-     * goes on (past that, eviction would wait for the checkpoint). */
+     * goes on (past that, eviction would wait for the checkpoint). C's
+     * values are large, so that the pool fills before the table would
+     * grow (a table that doubles first asks for more than the clean
+     * entries give). */
     uint64_t ev0 = rdb->cache.evicted;
     int nc = 0;
     for (; nc < NC && rdb->cache.evicted == ev0; nc++) {
         set_key(st, C0 + nc);
-        int64_t v = C0 + nc;
-        ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
+        int64_t v[8] = {C0 + nc};
+        ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, v, sizeof(v), &err), &err);
     }
     ck_assert_msg(rdb->cache.evicted > ev0, "nothing was evicted");
     ck_assert_msg(rdb->cache.freezing && rdb->cache.filter.ctr != NULL && rdb->cache.frz.nnew > 0,
