@@ -63,6 +63,7 @@ _Static_assert(sizeof(rn__rcent_t) == 16, "cache entry header keeps values 8-ali
 
 static void dirty_push(rn__rcache_t *c, uint64_t h);
 static void cow(rn__rcache_t *c, rn__rcent_t *e, uint64_t h);
+static inline uint64_t ent_hash(const rn__rcent_t *e);
 
 /* Remembers that entry e (hash h) is about to become dirty: in the list
  * and with the current generation (called before F_DIRTY is set, while
@@ -72,6 +73,8 @@ static inline void
 mark_dirty(rn__rcache_t *c, rn__rcent_t *e, uint64_t h)
 {
     if (!(e->flags & F_DIRTY)) {
+        /* The list finds entries by it: the slots keep only a tag. */
+        rn_dassert(ent_hash(e) == h);
         if (!c->dirty_all)
             dirty_push(c, h);
         e->flags = (uint8_t)((e->flags & ~F_GEN) | c->gen);
