@@ -43,7 +43,11 @@ extern const rn__state_backend_t rn__state_rocksdb_backend;
 /* Its value: magic "RNST", then the version as 4 bytes BE. */
 #define RN__RDB_META_MAGIC "RNST"
 #define RN__RDB_META_LEN 8
-#define RN__RDB_KG_MAX 0xfffeu    /* largest key group a state key may carry */
+/* Largest key group a state key may carry: key groups stop at 32768
+ * (max_parallelism's bound), so a state key's first byte is < 0x80, which
+ * the timers' tag, the TTL filter and the filter's rebuild (it stops at
+ * the first key from 0x80 on) rely on. */
+#define RN__RDB_KG_MAX 0x7fffu
 #define RN__RDB_STATE_MAX 0xfffeu /* largest state id */
 /* Longest prefix beyond the key: kg, state id, 5-byte LEB128, nslen, ns. */
 #define RN__RDB_PREFIX_OVERHEAD (2 + 2 + 5 + 1 + RN_STATE_NS_MAX)
