@@ -13,9 +13,9 @@
  * capacity, at most 3/4 full, backward-shift deletion) of entries keyed by
  * (state id, key, ns), in 8-byte slots (below: the entry's address, a tag
  * of its hash and its distance from home; the hash itself is computed
- * again from the entry where it is needed and not at hand). An entry is one block: a 16-byte header, key | ns
- * padded to 8, then the value, so values are 8-aligned for accumulator
- * structs. Flags say what RocksDB holds for the key:
+ * again from the entry where it is needed and not at hand). An entry is
+ * one block: a 16-byte header, key | ns padded to 8, then the value, so
+ * values are 8-aligned for accumulator structs. Flags say what RocksDB holds for the key:
  *
  *   DIRTY   the cache differs from RocksDB and must be written before the
  *           entry goes;
@@ -44,8 +44,6 @@
  * @thread task.
  */
 #include "state/rocksdb_int.h"
-
-#include <xxhash.h>
 
 enum { F_DIRTY = 1, F_ABSENT = 2, F_INDB = 4, F_REF = 8, F_PART = 16, F_GEN = 32 };
 
@@ -125,15 +123,12 @@ ent_key(const rn__rcent_t *e)
                         .ns = e->data + e->keylen};
 }
 
-/* The cache's hash of entry e (rn__state_hash of its key), computed
- * again: the slots keep only a tag of it. Key hashes are XXH3 of the key
- * bytes everywhere (rn__key_hash, rn__state_set_key). */
+/* The cache's hash of entry e, computed again: the slots keep only a
+ * tag of it. */
 static inline uint64_t
 ent_hash(const rn__rcent_t *e)
 {
-    rn__skey_t k = ent_key(e);
-    k.keyhash = XXH3_64bits(k.key, k.keylen);
-    return rn__state_hash(&k);
+    return rn__state_hash_bytes(ent_key(e));
 }
 
 /* ---- slots ----
@@ -167,19 +162,18 @@ slot_e(rn__rcslot_t s)
     return (rn__rcent_t *)(uintptr_t)(s & SLOT_ADDR);
 }
 
-static inline rn__rcslot_t
-slot_make(const rn__rcent_t *e, uint64_t h, size_t dist)
-{
-    uint64_t d = dist < SLOT_DIST_MAX ? dist : SLOT_DIST_MAX;
-    return (uint64_t)(uintptr_t)e | slot_tag(h) | (d << SLOT_DIST_SHIFT);
-}
-
 /* Slot s at distance dist from its home. */
 static inline rn__rcslot_t
 slot_dist(rn__rcslot_t s, size_t dist)
 {
     uint64_t d = dist < SLOT_DIST_MAX ? dist : SLOT_DIST_MAX;
     return (s & ~((uint64_t)SLOT_DIST_MAX << SLOT_DIST_SHIFT)) | (d << SLOT_DIST_SHIFT);
+}
+
+static inline rn__rcslot_t
+slot_make(const rn__rcent_t *e, uint64_t h, size_t dist)
+{
+    return slot_dist((uint64_t)(uintptr_t)e | slot_tag(h), dist);
 }
 
 /* The entry in slot i (NULL: empty). */
@@ -246,9 +240,11 @@ void
 rn__rc_fini(rn__rcache_t *c)
 {
     if (c->slots != NULL) {
-        for (size_t i = 0; i < c->cap; i++)
-            if (at(c, i) != NULL)
-                rn__fc_free(&c->fc, at(c, i), ent_alloc(at(c, i)));
+        for (size_t i = 0; i < c->cap; i++) {
+            rn__rcent_t *e = at(c, i);
+            if (e != NULL)
+                rn__fc_free(&c->fc, e, ent_alloc(e));
+        }
     }
     rn__fc_fini(&c->fc);
     rn__rf_fini(&c->filter);
@@ -924,8 +920,7 @@ rn__rdb_flush(void *be, rn_error_t *err)
     rn__rdb_fence(rdb); /* a freeze in progress takes what is dirty first */
     size_t n = 0;
     for (size_t i = 0; i < c->cap; i++)
-        if (at(c, i) != NULL && (at(c, i)->flags & F_DIRTY))
-            n++;
+        n += at(c, i) != NULL && (at(c, i)->flags & F_DIRTY);
     if (n == 0) {
         dirty_reset(c);
         return RN_OK;
@@ -935,10 +930,9 @@ rn__rdb_flush(void *be, rn_error_t *err)
         return rn__errf(err, RN_ENOMEM, "out of memory flushing %zu cached values", n);
     n = 0;
     for (size_t i = 0; i < c->cap; i++) {
-        if (at(c, i) != NULL && (at(c, i)->flags & F_DIRTY)) {
-            ents[n].e = at(c, i);
-            ents[n++].hash = ent_hash(at(c, i));
-        }
+        rn__rcent_t *e = at(c, i);
+        if (e != NULL && (e->flags & F_DIRTY))
+            ents[n++] = (rn__rcvic_t){e, ent_hash(e)};
     }
     rn_code_t rc = write_sorted(rdb, ents, n, err);
     if (rc == RN_OK) {
@@ -1433,23 +1427,24 @@ rn__rc_del(rn__rdb_t *rdb, const rn__skey_t *k, bool *existed, rn_error_t *err)
     rn__rcache_t *c = &rdb->cache;
     uint64_t h = rn__state_hash(k);
     size_t i = find(c, k, h);
-    if (at(c, i) == NULL) {
+    rn__rcent_t *e = at(c, i);
+    if (e == NULL) {
         size_t len;
         rn_code_t rc = del_uncached(rdb, k, h, NULL, 0, &len, err);
         *existed = rc == RN_OK;
         return rc == RN_ENOTFOUND ? RN_OK : rc;
     }
     c->hits++;
-    if (at(c, i)->flags & F_PART) {
+    if (e->flags & F_PART) {
         /* Whatever RocksDB holds goes too: a pending delete, no read
          * (after a freeze that wants the delta has it). */
-        note_dirty(c, at(c, i), h);
-        at(c, i)->flags = (uint8_t)((at(c, i)->flags & ~F_PART) | F_INDB);
+        note_dirty(c, e, h);
+        e->flags = (uint8_t)((e->flags & ~F_PART) | F_INDB);
         *existed = true;
         del_at(rdb, i, h);
         return RN_OK;
     }
-    *existed = !(at(c, i)->flags & F_ABSENT);
+    *existed = !(e->flags & F_ABSENT);
     if (*existed)
         del_at(rdb, i, h);
     return RN_OK;

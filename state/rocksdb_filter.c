@@ -22,8 +22,6 @@
  */
 #include "state/rocksdb_int.h"
 
-#include <xxhash.h>
-
 /* Room for this many keys at first: 16 kB of counters. */
 #define INITIAL_KEYS 4096
 
@@ -157,12 +155,9 @@ count_key(void *ctx, const uint8_t *key, size_t len)
         s->h = nh;
         s->cap = ncap;
     }
-    rn__skey_t sk = {.state = state,
-                     .keylen = (uint32_t)keylen,
-                     .nslen = (uint32_t)nslen,
-                     .keyhash = XXH3_64bits(k, keylen),
-                     .ns = key + p};
-    s->h[s->n++] = rn__state_hash(&sk);
+    rn__skey_t sk = {
+        .state = state, .keylen = (uint32_t)keylen, .nslen = (uint32_t)nslen, .key = k, .ns = key + p};
+    s->h[s->n++] = rn__state_hash_bytes(sk);
     return true;
 }
 

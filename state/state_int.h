@@ -388,6 +388,16 @@ rn__state_hash(const rn__skey_t *k)
     return XXH3_64bits_withSeed(k->ns, k->nslen, seed);
 }
 
+/* rn__state_hash of k whose keyhash is not at hand: made from the key
+ * bytes as every key hash is (XXH3, rn__key_hash). For keys read back
+ * from an entry or from RocksDB. */
+static inline uint64_t
+rn__state_hash_bytes(rn__skey_t k)
+{
+    k.keyhash = XXH3_64bits(k.key, k.keylen);
+    return rn__state_hash(&k);
+}
+
 /* ---- the handle (state.c) and TTL (ttl.c) ---- */
 
 /* A registered state. rn_vstate/rn_lstate/rn_mstate are this struct under

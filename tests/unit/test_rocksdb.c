@@ -123,6 +123,20 @@ put_str(tb_t *t, uint32_t state, const char *ns, const char *v)
     ck_assert_rn_ok(B->put(t->be, &k, v, strlen(v), &err), &err);
 }
 
+/* Puts i (4 bytes) at key i (key group i % 64), state S_ACC, ns "w", for
+ * i = 0, step, 2 * step, ... below n, and flushes them to RocksDB. */
+static void
+put_keys(tb_t *t, uint32_t n, uint32_t step)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    for (uint32_t i = 0; i < n; i += step) {
+        key_bin(t, &i, sizeof(i), i % 64);
+        rn__skey_t k = sk(t, S_ACC, "w");
+        ck_assert_rn_ok(B->put(t->be, &k, &i, sizeof(i), &err), &err);
+    }
+    ck_assert_rn_ok(rn__rdb_flush(t->be, &err), &err);
+}
+
 static void
 del(tb_t *t, uint32_t state, const char *ns)
 {
@@ -654,12 +668,7 @@ START_TEST(test_rocksdb_filter_rebuild_sized)
     tb_t t;
     tb_open(&t);
     enum { N = 20000 };
-    for (uint32_t i = 0; i < N; i++) {
-        key_bin(&t, &i, sizeof(i), i % 64);
-        rn__skey_t k = sk(&t, S_ACC, "w");
-        ck_assert_rn_ok(B->put(t.be, &k, &i, sizeof(i), &err), &err);
-    }
-    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    put_keys(&t, N, 1);
     rn__rdb_t *rdb = t.be;
     rn__rfilter_t *f = &rdb->cache.filter;
     ck_assert_ptr_nonnull(f->ctr);
@@ -692,12 +701,7 @@ START_TEST(test_rocksdb_filter_rebuild_sized)
 
     /* Counted more than twice over: off. */
     tb_open(&t);
-    for (uint32_t j = 0; j < N; j++) {
-        key_bin(&t, &j, sizeof(j), j % 64);
-        rn__skey_t k = sk(&t, S_ACC, "w");
-        ck_assert_rn_ok(B->put(t.be, &k, &j, sizeof(j), &err), &err);
-    }
-    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    put_keys(&t, N, 1);
     rdb = t.be;
     f = &rdb->cache.filter;
     f->count = 2 * N + 1;
@@ -715,12 +719,7 @@ START_TEST(test_rocksdb_filter_reopen)
     tb_t t;
     tb_open(&t);
     enum { N = 20000 };
-    for (uint32_t i = 0; i < N; i += 2) {
-        key_bin(&t, &i, sizeof(i), i % 64);
-        rn__skey_t k = sk(&t, S_ACC, "w");
-        ck_assert_rn_ok(B->put(t.be, &k, &i, sizeof(i), &err), &err);
-    }
-    ck_assert_rn_ok(rn__rdb_flush(t.be, &err), &err);
+    put_keys(&t, N, 2);
     char path[1024];
     snprintf(path, sizeof(path), "%s", rn__rdb_path(t.be));
     ((rn__rdb_t *)t.be)->remove_on_close = false;
