@@ -156,6 +156,10 @@ json_t *rn__ckpt_read_meta(const char *root, int64_t id, rn_error_t *err);
 /* A savepoint's metadata, from its directory. NULL with err when it is
  * not a savepoint (RN_ENOTFOUND: no metadata) or damaged. */
 json_t *rn__savepoint_read_meta(const char *dir, rn_error_t *err);
+/* Checks every field of metadata read from file (named in messages):
+ * types, bounds and consistency (meta_check.c). @returns RN_OK or
+ * RN_ECORRUPT naming the file and the field. */
+rn_code_t rn__ckpt_check_meta(const char *file, const json_t *meta, rn_error_t *err);
 /* Checks every file the metadata names (size and XXH3-128). */
 rn_code_t rn__ckpt_verify(const char *root, const json_t *meta, rn_error_t *err);
 /* Keeps the newest retain checkpoints and the shared files they (and

@@ -128,6 +128,12 @@ read_meta_dir(const char *dir, const char *name, int64_t want_id, rn_error_t *er
         json_decref(meta);
         return NULL;
     }
+    char file[4096 + 32];
+    snprintf(file, sizeof(file), "%s/%s", dir, copy == 1 ? RN_CKPT_META_COPY : RN_CKPT_META);
+    if (rn__ckpt_check_meta(file, meta, err) != RN_OK) {
+        json_decref(meta);
+        return NULL;
+    }
     return meta;
 }
 
