@@ -126,11 +126,18 @@ typedef struct rn_restore {
  * back what it made visible), else RN_ECORRUPT says what and what to do.
  * @returns RN_OK with *out (NULL when there is no checkpoint; free with
  * rn__restore_free), or an error. *next_id: the id to take next. */
+/* A check of metadata against the job that resumes (its graph): RN_OK,
+ * or RN_ECORRUPT saying which part and field does not fit. */
+typedef rn_code_t (*rn_ckpt_check_fn)(void *ctx, const json_t *meta, rn_error_t *err);
+/* check (may be NULL) is run on each candidate after its files verified:
+ * one that fails is damaged like one whose files do not check out. */
 rn_code_t rn__ckpt_recover(const rn_ckpt_conf_t *conf, const char *job_name, bool rewind,
-                           rn_restore_t **out, int64_t *next_id, rn_error_t *err);
-/* Verifies the savepoint in dir and readies it (staging under
- * staging_base). */
-rn_code_t rn__savepoint_recover(const char *dir, const char *staging_base, rn_restore_t **out,
+                           rn_ckpt_check_fn check, void *ctx, rn_restore_t **out,
+                           int64_t *next_id, rn_error_t *err);
+/* Verifies the savepoint in dir (check as above) and readies it (staging
+ * under staging_base). */
+rn_code_t rn__savepoint_recover(const char *dir, const char *staging_base,
+                                rn_ckpt_check_fn check, void *ctx, rn_restore_t **out,
                                 rn_error_t *err);
 /* The part of (node, instance), or NULL. */
 const rn_ckpt_part_t *rn__restore_part(const rn_restore_t *r, const char *node, int instance);

@@ -158,9 +158,17 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
             return rc;
         *slash = '/';
         /* A full checkpoint owns its copies (a hard link would share
-         * RocksDB's file, which is what incremental does). */
-        rc = c->conf.full || p->savepoint ? rn__fs_copy(src, full, NULL, NULL, err)
-                                          : rn__fs_link_or_copy(src, full, err);
+         * RocksDB's file, which is what incremental does). So does every
+         * checkpoint for a file with other links (RocksDB's OPTIONS file,
+         * linked by its checkpoint from the live database): linked, one
+         * damaged inode would damage every checkpoint that names it, and
+         * with it the fallback to the previous one. Files the task wrote
+         * for this checkpoint alone (handle, sink bytes) are linked. */
+        struct stat ssb;
+        bool shared_inode = stat(src, &ssb) == 0 && ssb.st_nlink > 1;
+        rc = c->conf.full || p->savepoint || shared_inode
+                 ? rn__fs_copy(src, full, NULL, NULL, err)
+                 : rn__fs_link_or_copy(src, full, err);
         /* Snapshot files are written unsynced by the task: synced here. */
         if (rc == RN_OK)
             rc = rn__fs_fsync_file(full, err);

@@ -9,6 +9,7 @@ runnel's bounds, type and consistency checks can catch the damage.
                                     rewrite both with their trailers
   ckpt_forge.py handle-states DIR/handle N   the state count set to N
   ckpt_forge.py handle-timers DIR/handle N   the trailing timer count set to N
+  ckpt_forge.py meta-id DIR          print the metadata's id
   ckpt_forge.py rehash CKPT-DIR ROOT         the size and XXH3-128 of every
                                     file the metadata names recomputed
 
@@ -93,6 +94,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "meta":
         forge_meta(sys.argv[2], sys.argv[3])
+    elif cmd == "meta-id":
+        print(read_meta(os.path.join(sys.argv[2], "_metadata"))["id"])
     elif cmd == "rehash":
         rehash(sys.argv[2], sys.argv[3])
     elif cmd == "handle-states":
