@@ -295,8 +295,9 @@ snapreg_free(snapreg_t *r)
 
 /* Reads the timers of a handle file. mode RESTORE: into memory as they
  * were (each must be before the spilled ones); IMPORT: those of key
- * groups [lo, hi], registered as new ones (memory or store by time). */
-enum { RESTORE, IMPORT };
+ * groups [lo, hi], registered as new ones (memory or store by time);
+ * CHECK: only parsed (st is NULL). */
+enum { RESTORE, IMPORT, CHECK };
 
 static rn_code_t
 read_timers(rn_state_t *st, rn__snapio_t *io, int mode, uint32_t lo, uint32_t hi,
@@ -328,6 +329,8 @@ read_timers(rn_state_t *st, rn__snapio_t *io, int mode, uint32_t lo, uint32_t hi
             break;
         n++;
         rn_code_t rc;
+        if (mode == CHECK)
+            continue;
         if (mode == IMPORT) {
             if (kg < lo || kg > hi)
                 continue;
@@ -350,12 +353,10 @@ read_timers(rn_state_t *st, rn__snapio_t *io, int mode, uint32_t lo, uint32_t hi
 /* Reads dir's handle file: its registry (*reg), spilled-timer bounds and,
  * unless mode is -1, its timers. */
 static rn_code_t
-read_handle(rn_state_t *st, const char *dir, int mode, uint32_t lo, uint32_t hi, snapreg_t **out,
-            int64_t spill_min[2], uint64_t spilled[2], rn_error_t *err)
+read_handle_at(rn_state_t *st, const char *path, int mode, uint32_t lo, uint32_t hi,
+               snapreg_t **out, int64_t spill_min[2], uint64_t spilled[2], rn_error_t *err)
 {
-    char path[4096];
     rn__snapio_t io;
-    snprintf(path, sizeof(path), "%s/handle", dir);
     rn_code_t rc = rn__snapio_open(&io, path, false, H_MAGIC, H_VERSION, "a state snapshot", err);
     if (rc != RN_OK)
         return rc;
@@ -405,6 +406,23 @@ read_handle(rn_state_t *st, const char *dir, int mode, uint32_t lo, uint32_t hi,
     else
         *out = reg;
     return rc;
+}
+
+static rn_code_t
+read_handle(rn_state_t *st, const char *dir, int mode, uint32_t lo, uint32_t hi, snapreg_t **out,
+            int64_t spill_min[2], uint64_t spilled[2], rn_error_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/handle", dir);
+    return read_handle_at(st, path, mode, lo, hi, out, spill_min, spilled, err);
+}
+
+rn_code_t
+rn__state_check_handle(const char *path, rn_error_t *err)
+{
+    int64_t smin[2];
+    uint64_t sp[2];
+    return read_handle_at(NULL, path, CHECK, 0, 0, NULL, smin, sp, err);
 }
 
 rn_code_t

@@ -268,6 +268,11 @@ rn_code_t rn__state_snapshot(rn_state_t *st, const char *dir, rn_state_finish_t 
  * @thread the state's task, or any once that task stopped for good. */
 bool rn__state_tick(rn_state_t *st, bool all);
 
+/* Parses the handle file at path as a restore would, read-only and
+ * without a state: every length and count against its bound and the
+ * rest of the file, the timers' trailer. @returns RN_OK, RN_ECORRUPT
+ * naming the file and the byte, or RN_EIO / RN_ENOTFOUND. @thread any. */
+rn_code_t rn__state_check_handle(const char *path, rn_error_t *err);
 /* After a restore (opts.restore_dir), once the operator registered its
  * states: checks that every state of the snapshot was registered again
  * under the same name and kind, and lets the backend compact again.
