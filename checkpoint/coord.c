@@ -92,6 +92,7 @@ struct rn_ckpt {
     int64_t last_ms; /* when the last checkpoint was triggered */
     pending_t *cur;
     bool final_done;
+    bool job_ended; /* rn__ckpt_stop: what is in flight ends with the job */
 };
 
 static void
@@ -262,8 +263,13 @@ abort_cur(rn_ckpt_t *c, const char *why)
     pending_t *p = c->cur;
     if (p == NULL)
         return;
-    RN_LOG_WARN(c->job->name, "%s %lld aborted: %s", p->savepoint ? "savepoint" : "checkpoint",
-                (long long)p->id, why);
+    /* A checkpoint in flight when the job ends is no failure: every sink
+     * committed at the end of its input. */
+    if (c->job_ended && !p->savepoint)
+        RN_LOG_INFO(c->job->name, "checkpoint %lld aborted: %s", (long long)p->id, why);
+    else
+        RN_LOG_WARN(c->job->name, "%s %lld aborted: %s",
+                    p->savepoint ? "savepoint" : "checkpoint", (long long)p->id, why);
     rn__fs_rm_tree(p->dir);
     pthread_mutex_lock(&c->lock);
     c->stats.failed++;
@@ -734,6 +740,7 @@ rn__ckpt_stop(rn_ckpt_t *c)
         return;
     uv_async_send(&c->wake);
     pthread_join(c->thread, NULL);
+    c->job_ended = true;
     abort_cur(c, "the job ended");
     if (c->sp != NULL) {
         rn_error_t e = RN_ERROR_INIT;
