@@ -97,6 +97,38 @@ top=$(complete "$work/base/ckpt" | tail -1)
 prev=$(complete "$work/base/ckpt" | tail -2 | head -1)
 echo "checkpoints $(complete "$work/base/ckpt" | tr '\n' ' '); savepoint $sp"
 
+damage() { # HOW FILE
+  local size
+  size=$(stat -c %s "$2")
+  case $1 in
+    flip)
+      local b
+      b=$(od -An -tu1 -j $((size / 2)) -N1 "$2" | tr -d ' ')
+      printf "$(printf '\\%03o' $(((b + 1) % 256)))" |
+        dd of="$2" bs=1 seek=$((size / 2)) conv=notrunc 2> /dev/null ;;
+    truncate) truncate -s $((size / 2)) "$2" ;;
+    empty) truncate -s 0 "$2" ;;
+    delete) rm -f "$2" ;;
+  esac
+}
+
+# checkpoints --verify: exit 0 when all is intact; 2 naming what is
+# damaged, one metadata copy included (the run reads the other); 2 when no
+# checkpoint is intact.
+d=$work/verify
+cp -a "$work/base" "$d"
+"$RUNNEL" checkpoints "$d/ckpt" --verify > "$d/out" 2>&1
+check '[ $? -eq 0 ] && [ "$(grep -c "ok (verified)" "$d/out")" -ge 4 ]' "verify: intact checkpoints and the savepoint pass"
+damage flip "$d/ckpt/$top/_metadata.copy"
+"$RUNNEL" checkpoints "$d/ckpt" --verify > "$d/out" 2>&1
+check '[ $? -eq 2 ] && grep -q "$top.*_metadata.copy fails its checksum" "$d/out"' "verify: a damaged _metadata.copy fails (exit 2)"
+forge handle-states "$d/ckpt/$prev/per_key#0/handle" 0xfffffff0 && forge rehash "$d/ckpt/$prev" "$d/ckpt"
+"$RUNNEL" checkpoints "$d/ckpt" --verify > "$d/out" 2>&1
+check '[ $? -eq 2 ] && grep -q "$prev.*handle.*states" "$d/out"' "verify: a forged handle fails as restore would refuse it"
+for c in $(complete "$d/ckpt"); do truncate -s 0 "$d/ckpt/$c/_metadata" "$d/ckpt/$c/_metadata.copy"; done
+"$RUNNEL" checkpoints "$d/ckpt" --verify > "$d/out" 2>&1
+check '[ $? -eq 2 ] && grep -q "damaged" "$d/out"' "verify: no intact checkpoint is exit 2"
+
 # The files of a checkpoint directory D (relative to the root R), one per
 # kind: KIND PATH lines. SST files: one the metadata names that no other
 # checkpoint does (shared/ for a checkpoint, its own copy in a savepoint).
@@ -118,20 +150,6 @@ kinds() { # R D
   echo "sst"
 }
 
-damage() { # HOW FILE
-  local size
-  size=$(stat -c %s "$2")
-  case $1 in
-    flip)
-      local b
-      b=$(od -An -tu1 -j $((size / 2)) -N1 "$2" | tr -d ' ')
-      printf "$(printf '\\%03o' $(((b + 1) % 256)))" |
-        dd of="$2" bs=1 seek=$((size / 2)) conv=notrunc 2> /dev/null ;;
-    truncate) truncate -s $((size / 2)) "$2" ;;
-    empty) truncate -s 0 "$2" ;;
-    delete) rm -f "$2" ;;
-  esac
-}
 
 # NAME WANT NEEDLE DAMAGE-COMMAND [RUN-ARGS...]: WANT is exact (exit 0 and
 # the clean output required), or any (exact, or refused naming NEEDLE).
