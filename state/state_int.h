@@ -436,8 +436,9 @@ struct rn_state {
 
     rn__timers_t timers[2]; /* by rn_time_domain_t */
     /* Timers spilled to the backend's store (ops->timer_write), by domain:
-     * every in-memory timer is earlier than spill_min, every stored one at
-     * or after it; INT64_MAX when the store holds none. */
+     * every in-memory timer is at or before spill_min, every stored one at
+     * or after it (a time spilled in part is in both, each timer in one);
+     * INT64_MAX when the store holds none. */
     int64_t spill_min[2];
     uint64_t spilled[2];    /* timers in the store */
     uint64_t spill_budget;  /* ops->timer_budget, 0: never spill */
