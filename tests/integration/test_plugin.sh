@@ -236,10 +236,10 @@ rc1=$?
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/status" > /dev/null 2>&1 && break; sleep 0.05; done
 sleep 0.5
-sp=$("$RUNNEL" stop "127.0.0.1:$port" --savepoint "$TMP/resume/ckpt/sp" 2> resume/stop.err | tail -1)
+sp=$("$RUNNEL" stop "127.0.0.1:$port" --savepoint "$TMP/resume/ckpt/savepoints/sp" 2> resume/stop.err | tail -1)
 wait $pid
 rc2=$?
-(cd resume && "$RUNNEL" run job.yaml --from-savepoint "$TMP/resume/ckpt/sp" --set parallelism=3 >> log 2>&1)
+(cd resume && "$RUNNEL" run job.yaml --from-savepoint "$TMP/resume/ckpt/savepoints/sp" --set parallelism=3 >> log 2>&1)
 rc3=$?
 check '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && grep -q "stopped at checkpoint" resume/log && grep -q "resuming from savepoint" resume/log' \
   "stopped, resumed, stopped with a savepoint, resumed with parallelism 3 (rc $rc1 $rc2 $rc3)"
