@@ -128,6 +128,10 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
 {
     XXH128_hash_t h;
     uint64_t size;
+    /* A cancelled job (a second SIGTERM) ends now, not after a large
+     * checkpoint's copies: checked before each file. */
+    if (atomic_load(&c->job->cancel))
+        return rn__errf(err, RN_ECANCELED, "the job was cancelled");
     rn_code_t rc = rn__fs_hash_file(src, &h, &size, err);
     if (rc != RN_OK)
         return rc;
@@ -441,6 +445,10 @@ take_ack(rn_ckpt_t *c, ack_t *a)
     rn_code_t rc = RN_OK;
     for (int i = 0; i < a->n && rc == RN_OK; i++) {
         rn_ckpt_part_t *part = &a->parts[i];
+        if (atomic_load(&c->job->cancel)) {
+            rc = rn__errf(&err, RN_ECANCELED, "the job was cancelled");
+            break;
+        }
         if (part->fin.fn != NULL) {
             rc = part->fin.fn(part->fin.ctx, true, &err);
             part->fin.fn = NULL;
@@ -539,6 +547,8 @@ on_tick(uv_timer_t *h)
     drain(c);
     if (timed_out(c))
         abort_timeout(c);
+    if (atomic_load(&c->job->cancel))
+        return; /* no new checkpoint for a job that is ending at once */
     pthread_mutex_lock(&c->lock);
     bool stop = c->stop_req || atomic_load(&c->job->stop_requested);
     sp_req_t *sp = c->cur == NULL && !c->final_done ? c->sp : NULL;
