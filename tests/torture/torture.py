@@ -262,7 +262,19 @@ class Case:
                 self.savepoint = None
                 return None
             time.sleep(0.02)
-        self.problem("run %d: no checkpoint within %ds (hang)" % (self.runs, HANG))
+        return self.hung("no checkpoint")
+
+    def hung(self, what, secs=HANG):
+        """A deadline passed: the stacks of the run's threads go to a file
+        beside its log (when gdb is there), then the run is killed."""
+        self.problem("run %d: %s within %ds (hang)" % (self.runs, what, secs))
+        if shutil.which("gdb") and self.proc.poll() is None:
+            path = os.path.join(self.d, "hang-%d.txt" % self.runs)
+            with open(path, "w") as f:
+                subprocess.run(["gdb", "-p", str(self.proc.pid), "-batch", "-ex",
+                                "thread apply all bt"], stdout=f, stderr=subprocess.STDOUT,
+                               timeout=120, check=False)
+            log("  stacks: %s" % path)
         self.proc.kill()
         self.proc.wait()
         return "hang"
@@ -323,10 +335,7 @@ class Case:
             try:
                 rc = self.proc.wait(timeout=HANG)
             except subprocess.TimeoutExpired:
-                self.problem("run %d: SIGTERM did not stop it within %ds" % (self.runs, HANG))
-                self.proc.kill()
-                self.proc.wait()
-                return "hang"
+                return self.hung("SIGTERM did not stop it")
             text = self.run_log()
             self.check_run_log(text)
             if rc != 0:
@@ -346,26 +355,17 @@ class Case:
         if not self.wait_rest():
             if self.proc.poll() is not None:
                 return self.ended(self.proc.returncode, "a savepoint")
-            self.problem("run %d: REST endpoint never answered" % self.runs)
-            self.proc.kill()
-            self.proc.wait()
-            return "hang"
+            return self.hung("the REST endpoint did not answer")
         sp = os.path.join(self.d, "ckpt", "sp-%d" % self.runs)
         try:
             st = subprocess.run([RUNNEL, "stop", "127.0.0.1:%d" % self.port, "--savepoint", sp],
                                 capture_output=True, text=True, timeout=HANG)
         except subprocess.TimeoutExpired:
-            self.problem("run %d: runnel stop --savepoint hung" % self.runs)
-            self.proc.kill()
-            self.proc.wait()
-            return "hang"
+            return self.hung("runnel stop --savepoint did not return")
         try:
             rc = self.proc.wait(timeout=HANG)
         except subprocess.TimeoutExpired:
-            self.problem("run %d: did not exit after stop --savepoint" % self.runs)
-            self.proc.kill()
-            self.proc.wait()
-            return "hang"
+            return self.hung("it did not exit after stop --savepoint")
         text = self.run_log()
         self.check_run_log(text)
         if st.returncode != 0 or rc != 0:
@@ -411,9 +411,8 @@ class Case:
             try:
                 rc = self.proc.wait(timeout=HANG * 4)
             except subprocess.TimeoutExpired:
-                self.problem("last run: not finished within %ds" % (HANG * 4))
-                self.proc.kill()
-                rc = self.proc.wait()
+                self.hung("the last run did not finish", HANG * 4)
+                rc = self.proc.returncode
             self.check_run_log(self.run_log())
             if rc != 0:
                 self.crashes += 1
@@ -434,7 +433,8 @@ class Case:
                total, lost, dup, wrong, self.crashes, time.time() - t0))
         if lost or dup or wrong:
             self.problem("lost %d, duplicated %d, wrong %d of %d windows" % (lost, dup, wrong, total))
-        if self.kills == 0 and not self.problems:
+        if self.kills == 0 and not self.problems and (not ONLY or "kill" in ONLY
+                                                      or "burst" in ONLY):
             self.problem("no kill landed: the job ended before the schedule began")
         if self.backend == "rocksdb" and finished:
             self.check_spilled()
