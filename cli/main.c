@@ -372,6 +372,7 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &term, NULL);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* a read of the job file is not cut short by EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
