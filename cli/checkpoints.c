@@ -2,9 +2,10 @@
  * cli/checkpoints.c: `runnel checkpoints DIR [--verify]`: the completed
  * checkpoints (and savepoints) under DIR with their size, time and status,
  * newest first. Status is the metadata's (either copy must check out);
- * --verify also checks both copies of the metadata and the size and
- * XXH3-128 of every file they name, and exits 2 when anything listed is
- * damaged (so also when no checkpoint is intact).
+ * --verify also checks both copies of the metadata, the size and
+ * XXH3-128 of every file they name, and parses the state files that
+ * restore parses, as restore does (rn__ckpt_verify_deep); it exits 2 when
+ * anything listed is damaged (so also when no checkpoint is intact).
  * Checkpoints being written (.inprogress) are listed as such.
  */
 #include "cli/commands.h"
@@ -57,7 +58,7 @@ show(const char *label, const char *dir, const char *root, const json_t *meta, b
     if (verify) {
         status = "ok (verified)";
         if (rn__ckpt_meta_verify_copies(dir, RN_CKPT_META_MAX, &err) != RN_OK ||
-            rn__ckpt_verify(root, meta, &err) != RN_OK) {
+            rn__ckpt_verify_deep(root, meta, &err) != RN_OK) {
             status = err.msg;
             ndamaged++;
         }
