@@ -365,6 +365,7 @@ rdb_free(rn__rdb_t *rdb)
         return;
     /* A snapshot's finish runs on the coordinator, which ends first. */
     rn__rdb_fence(rdb);
+    rn__rdb_freeze_forget(rdb);
     rn__rdb_frozen_free(&rdb->fz);
     rn_free(rdb->fz_old);
     pthread_mutex_destroy(&rdb->fence_lock);

@@ -635,6 +635,9 @@ const uint8_t *rn__rdb_frozen_find(rn__rdb_t *rdb, uint64_t h, const uint8_t *ke
 /* Waits until a checkpoint's frozen writes are in RocksDB: every access
  * to the database from the task goes through it (or rn__rdb_fence_key). */
 void rn__rdb_fence_wait(rn__rdb_t *rdb);
+/* Forgets rdb among the freezes a thread owes (rn__rdb_fence_wait ends
+ * them before it waits): before rdb is freed. @thread any. */
+void rn__rdb_freeze_forget(rn__rdb_t *rdb);
 static inline void
 rn__rdb_fence(rn__rdb_t *rdb)
 {
