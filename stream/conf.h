@@ -93,5 +93,8 @@ rn_conf_t *rn__conf_new_scalar_n(const char *text, size_t len, bool quoted);
 rn_code_t rn__conf_map_add(rn_conf_t *map, rn_conf_t *key, rn_conf_t *value, rn_error_t *err);
 /* @returns the key node of key in map (borrowed), or NULL. */
 const rn_conf_t *rn__conf_key_node(const rn_conf_t *map, const char *key);
+/* How many keys a lookup of key in map compares: a constant on average for
+ * a map of any size (maps of many keys are hashed). For tests. */
+size_t rn__conf_map_probes(const rn_conf_t *map, const char *key);
 
 #endif

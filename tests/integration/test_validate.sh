@@ -134,6 +134,22 @@ sinks:
   out: {type: discard, inputs: [gen]}
 EOF
 
+# A map of 100,000 keys (about 1 MB): loading is linear in the keys (each
+# is checked for a duplicate through a hash index), so it validates fast; a
+# check that scans the map per key took minutes here and under the
+# sanitizers would outrun the test's timeout. The unknown key and a
+# duplicate at distance are both reported at their place.
+big_map() {
+    printf 'name: vt\nsources:\n  gen: {type: datagen, events: 10}\n'
+    printf 'sinks:\n  out: {type: discard, inputs: [gen]}\nx_big:\n'
+    seq 0 99999 | sed 's/.*/  k&: 1/'
+}
+# (Through files, not pipes: expect_error must run in this shell to count.)
+big_map >"$DIR/big.in"
+expect_error big_map_unknown_key "6:1" "unknown key 'x_big' in the job" <"$DIR/big.in"
+echo "  k3: 2" >>"$DIR/big.in"
+expect_error big_map_duplicate "100007:3" "duplicate key 'k3' (first at 10:3)" <"$DIR/big.in"
+
 # ---- the graph -----------------------------------------------------------------
 
 expect_error unknown_input "7:14" "unknown input 'gne'; did you mean 'gen'?" <<'EOF'
