@@ -153,7 +153,7 @@ parse_args(int argc, char **argv, args_t *a)
 /* Loads the job file and applies --set overrides.
  * @returns a job (free with rn_job_destroy()) or NULL after printing. */
 static rn_job_t *
-load_job(const args_t *a)
+load_job(const args_t *a, bool plan_only)
 {
     rn_error_t err = RN_ERROR_INIT;
     rn_conf_t *root;
@@ -193,7 +193,8 @@ load_job(const args_t *a)
     opts.allow_non_restored_state = a->allow_non_restored;
     opts.accept_duplicates = a->accept_duplicates;
     opts.allow_code_properties = a->allow_code_properties;
-    rn_job_t *job = rn_job_new(g, &opts, &err);
+    /* validate plans only: it must not touch the disk (state, checkpoints). */
+    rn_job_t *job = plan_only ? rn_job_plan(g, &opts, &err) : rn_job_new(g, &opts, &err);
     if (job == NULL)
         fprintf(stderr, "runnel: %s\n", err.msg);
     return job;
@@ -215,7 +216,7 @@ static int
 cmd_run(const args_t *a)
 {
     rn_error_t err = RN_ERROR_INIT;
-    rn_job_t *job = load_job(a);
+    rn_job_t *job = load_job(a, false);
     struct sigaction sa;
     struct timespec t0, t1;
 
@@ -277,7 +278,7 @@ cmd_run(const args_t *a)
 static int
 cmd_validate(const args_t *a)
 {
-    rn_job_t *job = load_job(a);
+    rn_job_t *job = load_job(a, true);
     if (job == NULL)
         return 1;
     rn_job_describe(job, stdout);
