@@ -405,7 +405,8 @@ open_next(fsrc_t *st, rn_error_t *err)
         return RN_OK;
     if (rc != RN_OK)
         return rc;
-    if (st->rec_bad || rn__csv_dec_header(st->csv, rec, len, st->errbuf, sizeof(st->errbuf)) != RN_OK)
+    if (st->rec_bad ||
+        rn__csv_dec_header(st->csv, rec, len, st->errbuf, sizeof(st->errbuf)) != RN_OK)
         return rn__errf(err, RN_EDATA, "%s:%lld: %s", st->name, (long long)line, st->errbuf);
     return RN_OK;
 }

@@ -236,7 +236,7 @@ run lines 0 && {
 # A record over max_record_bytes, on one line or over several.
 rows 100 >bytes.csv
 damage bytes.csv 11 "9,k$(printf 'x%.0s' $(seq 1 300)),9,1700000000090"
-damage bytes.csv 31 '29,"k4\nyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",29,1700000000290'
+damage bytes.csv 31 "29,\"k4\\n$(printf 'y%.0s' $(seq 1 300))\",29,1700000000290"
 job bytes '    max_record_bytes: 256'
 run bytes 0 && {
     expect_ids bytes 100 9 29

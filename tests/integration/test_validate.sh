@@ -150,6 +150,12 @@ expect_error big_map_unknown_key "6:1" "unknown key 'x_big' in the job" <"$DIR/b
 echo "  k3: 2" >>"$DIR/big.in"
 expect_error big_map_duplicate "100007:3" "duplicate key 'k3' (first at 10:3)" <"$DIR/big.in"
 
+# A schema is a map too, bounded by the widest row runnel supports.
+{ printf 'name: vt\nsources:\n  src:\n    type: file\n    path: in.csv\n    format: csv\n    schema:\n'
+  seq 0 4096 | sed 's/.*/      f&: int/'
+  printf 'sinks:\n  out: {type: discard, inputs: [src]}\n'; } >"$DIR/wide.in"
+expect_error wide_schema "8:7" "has 4097 fields; at most 4096 are supported" <"$DIR/wide.in"
+
 # ---- the graph -----------------------------------------------------------------
 
 expect_error unknown_input "7:14" "unknown input 'gne'; did you mean 'gen'?" <<'EOF'
