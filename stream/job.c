@@ -132,6 +132,8 @@ job_plan(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
     job->allow_code_properties = opts != NULL && opts->allow_code_properties;
     job->plan_only = true;
     if (rn__job_plan(job, err) != RN_OK) {
+        if (err != NULL)
+            err->flags |= RN_ERR_DEFINITION;
         rn_job_destroy(job);
         return NULL;
     }
