@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/integration/test_validate.sh: `runnel validate` on bad and good job
-# files (spec/job-file.md, "Command line").
+# files (docs/job-file.md).
 #
 # A bad file must exit 1 with one line on stderr that starts with
 # "runnel: FILE:LINE:COL: " at the exact position of the mistake and says
