@@ -72,7 +72,7 @@ SCALES = {
     "ci": {"events": 180000, "keys": 30000, "rate": 30000, "memory": "2MB", "steps": 6,
            "cases": ["tumbling-p1-rocksdb", "sliding-p3-rocksdb", "session-p1-rocksdb",
                      "tumbling-p3-memory", "session-p3-memory"]},
-    "long": {"events": 1000000, "keys": 200000, "rate": 80000, "memory": "4MB", "steps": 12,
+    "long": {"events": 300000, "keys": 50000, "rate": 40000, "memory": "2MB", "steps": 10,
              "cases": None},
 }
 # Event time of event 0: on a boundary of every window size used (a multiple
