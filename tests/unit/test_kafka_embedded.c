@@ -9,6 +9,10 @@
  * every case a read_committed reader of the topic afterwards sees every
  * generated record exactly once.
  *
+ * The bounded tail: a reader that falls behind what the cluster keeps of
+ * a partition stops the job with "records lost", made certain by slowing
+ * the broker's answers (its RTT) while records are written past the tail.
+ *
  * The mixed case: one sink reaches the end of its input while another
  * still runs and then fails fatally. The finished one must not commit its
  * last records before the job has ended (the restart would find its
@@ -340,6 +344,108 @@ START_TEST(test_finished_sink_waits_for_the_job)
 }
 END_TEST
 
+/* ---- the bounded tail ------------------------------------------------------ */
+
+static void
+produce_json(rd_kafka_t *p, int from, int n, size_t pad)
+{
+    char *buf = rn_xmalloc(pad + 200);
+    for (int i = from; i < from + n; i++) {
+        int len = snprintf(buf, 200, "{\"id\":%d,\"key\":\"k%d\",\"value\":1,\"ts\":%lld,\"pad\":\"",
+                           i, i % 5, 1700000000000LL + i);
+        memset(buf + len, 'x', pad);
+        len += (int)pad;
+        len += snprintf(buf + len, 8, "\"}");
+        ck_assert_int_eq(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("tail"), RD_KAFKA_V_PARTITION(0),
+                                           RD_KAFKA_V_VALUE(buf, (size_t)len),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    rn_free(buf);
+}
+
+START_TEST(test_bounded_tail_loss_stops_the_job)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char dir[512], cmd[1100], yaml[1024], errstr[512];
+    const char *tmp = getenv("RN_TEST_TMP");
+    snprintf(dir, sizeof(dir), "%s/ktail-%d", tmp ? tmp : "/tmp", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p -m 700 '%s'", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *name = "tail";
+    int one = 1;
+    char *bootstrap = rn__kembed_acquire(&name, &one, 1, &err);
+    ck_assert_msg(bootstrap != NULL, "%s", err.msg);
+    rd_kafka_mock_cluster_t *mc = rn__kembed_cluster();
+
+    /* A writer of its own that keeps many requests in flight: while the
+     * broker answers slowly, it still puts megabytes into the partition
+     * (a request is appended when it arrives, answered an RTT later). */
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    ck_assert_int_eq(rd_kafka_conf_set(pc, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    ck_assert_int_eq(rd_kafka_conf_set(pc, "max.in.flight.requests.per.connection", "1000",
+                                       errstr, sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    ck_assert_int_eq(rd_kafka_conf_set(pc, "linger.ms", "50", errstr, sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof(errstr));
+    ck_assert_msg(p != NULL, "%s", errstr);
+    produce_json(p, 0, 10, 0);
+    ck_assert_int_eq(rd_kafka_flush(p, 60000), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+    snprintf(yaml, sizeof(yaml),
+             "name: tail\n"
+             "sources:\n"
+             "  in: {type: kafka, brokers: embedded, topic: tail,"
+             " schema: {id: int, key: string, value: int, ts: timestamp}, event_time: ts}\n"
+             "sinks:\n"
+             "  out: {type: file, inputs: [in], path: '%s/out.jsonl'}\n",
+             dir);
+    rn_conf_t *root = rn_conf_load_string(yaml, strlen(yaml), "job.yaml", &err);
+    ck_assert_msg(root != NULL, "%s", err.msg);
+    rn_graph_t *g = rn_graph_from_conf(root, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
+    rn_job_options_t opts = RN_JOB_OPTIONS_INIT;
+    runner_t r = {.job = rn_job_new(g, &opts, &err), .err = RN_ERROR_INIT};
+    ck_assert_msg(r.job != NULL, "%s", err.msg);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, run_thread, &r), 0);
+    /* The reader has the first records (deadlines catch hangs only). */
+    rn_job_stats_t st;
+    struct timespec ms20 = {0, 20 * 1000000};
+    for (int i = 0; i < 6000 && !r.done; i++) {
+        rn_job_stats(r.job, &st);
+        if (st.records_in >= 10)
+            break;
+        nanosleep(&ms20, NULL);
+    }
+    ck_assert_msg(!r.done, "the reader ended: %s", r.err.msg);
+    /* Each fetch of the reader now takes 3 s; 20 MB of records go in
+     * meanwhile, four times the tail the cluster keeps of a partition. */
+    ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(mc, 1, 3000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    produce_json(p, 10, 2000, 10000);
+    ck_assert_int_eq(rd_kafka_flush(p, 120000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    for (int i = 0; i < 6000 && !r.done; i++)
+        nanosleep(&ms20, NULL);
+    if (!r.done)
+        rn_job_cancel(r.job);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(rd_kafka_mock_broker_set_rtt(mc, 1, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rn_job_destroy(r.job);
+    rd_kafka_destroy(p);
+    ck_assert_msg(r.rc != RN_OK &&
+                      strstr(r.err.msg, "records lost: the embedded cluster keeps a bounded tail") !=
+                          NULL,
+                  "a reader behind the tail: %s (%s)", rn_code_name(r.rc), r.err.msg);
+    rn_free(bootstrap);
+    rn__kembed_release();
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *
 kafka_embedded_suite(void)
 {
@@ -352,6 +458,10 @@ kafka_embedded_suite(void)
     tcase_set_timeout(mixed, 300);
     tcase_add_test(mixed, test_finished_sink_waits_for_the_job);
     suite_add_tcase(s, mixed);
+    TCase *tail = tcase_create("tail");
+    tcase_set_timeout(tail, 300);
+    tcase_add_test(tail, test_bounded_tail_loss_stops_the_job);
+    suite_add_tcase(s, tail);
     return s;
 }
 
