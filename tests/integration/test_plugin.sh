@@ -228,7 +228,12 @@ check '[ "$n" -eq 3000 ] && [ "$bad" -eq 0 ]' "value state (windows fired), list
 st_job resume
 (cd resume && exec "$RUNNEL" run job.yaml > log 2>&1) &
 pid=$!
-sleep 1
+# Stopped once it has taken a checkpoint (the deadline only catches a hang).
+for _ in $(seq 3000); do
+  ls resume/ckpt 2>/dev/null | grep -qE '^chk-[0-9]+$' && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05
+done
 kill -TERM $pid
 wait $pid
 rc1=$?
