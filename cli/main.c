@@ -122,7 +122,8 @@ usage(FILE *f)
                "               the newest checkpoint in checkpoints.dir, or --from-savepoint\n"
                "  validate     checks the job file and prints the planned graph\n"
                "  savepoint    takes a savepoint of the running job whose rest.listen is ADDR\n"
-               "               (into DIR, or under checkpoints.savepoints); prints its path\n"
+               "               into DIR, a new directory directly in checkpoints.savepoints\n"
+               "               (default: a new name there); prints its path\n"
                "  stop         stops that job: with a savepoint into DIR (path printed), or\n"
                "               with a final checkpoint\n"
                "  checkpoints  lists checkpoints and savepoints in DIR (--verify: every file)\n"
@@ -374,6 +375,7 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &term, NULL);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* a read of the job file is not cut short by EINTR */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 

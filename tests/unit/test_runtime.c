@@ -742,7 +742,7 @@ run_and_cancel(const char *yaml, int workers, rn_job_stats_t *st)
     ck_assert_uint_ge(st->records_in, c.seen_in);
     /* Promptly: the suite's timeout bounds the whole test; this prints how
      * long the job took to stop when it is slow. */
-    ck_assert_msg(returned - c.cancelled_ns < 5000000000LL, "stopped %lld ms after the cancel",
+    ck_assert_msg(returned - c.cancelled_ns < 30000000000LL, "stopped %lld ms after the cancel",
                   (long long)((returned - c.cancelled_ns) / 1000000));
     rn_job_destroy(job);
 }
