@@ -504,7 +504,12 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(rdb->opts, 0.1);
     rocksdb_options_set_memtable_whole_key_filtering(rdb->opts, 1);
     rocksdb_options_set_max_background_jobs(rdb->opts, 2);
-    rocksdb_options_set_info_log_level(rdb->opts, 2 /* WARN */);
+    /* Fatal messages only in RocksDB's LOG file: a write to it that
+     * failed once (a full disk) makes the next one abort the process in
+     * builds with assertions (Debian's: WritableFileWriter's "sync without
+     * flush" check), and the file goes with the run directory anyway.
+     * Every error that matters comes back through the calls' status. */
+    rocksdb_options_set_info_log_level(rdb->opts, 4 /* FATAL */);
     rocksdb_options_set_keep_log_file_num(rdb->opts, 1);
     /* Universal (size-tiered) compaction: window state is written all
      * over the key space (every key group's windows) and deleted when the
