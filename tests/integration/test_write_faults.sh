@@ -17,9 +17,10 @@
 #    long command); by default half of them, a sixth under a sanitizer
 #    (RN_TEST_SANITIZED).
 # 2. A real full disk (root only: mount refused or not root is a skip,
-#    said so): a small tmpfs holds the state, then the checkpoints, then
-#    the output; the run must fail with exit 2 naming the path (or end
-#    exact), and after the tmpfs is enlarged the next run resumes exact.
+#    said so): a small tmpfs holds the state (once with a state.memory
+#    that holds it all), then the checkpoints, then the output; the run
+#    must fail with exit 2 naming the path (or end exact), and after the
+#    tmpfs is enlarged the next run resumes exact.
 set -uo pipefail
 : "${RUNNEL:?}" "${RN_TEST_TMP:=/tmp}"
 RN_FAULTFS=${RN_FAULTFS:-$(dirname "$RUNNEL")/tests/libfaultfs.so}
@@ -164,21 +165,25 @@ if ! mount -t tmpfs -o size=1m,mode=0700 tmpfs "$work/probe" 2>"$work/mount.err"
 fi
 umount "$work/probe"
 
-# What is on the small tmpfs, and its size: the state (RocksDB's files and
-# the checkpoints' staging), the checkpoint store, the output file.
+# What is on the small tmpfs: the state (RocksDB's files and the
+# checkpoints' staging; "state in memory": a state.memory that holds all
+# of it, so that only the checkpoints write RocksDB, which is where a full
+# disk once lost the values a checkpoint took and the job ended with exit
+# 0 and a thousand wrong windows), the checkpoint store, the output file.
 FKEYS=100000 FEACH=5
-for where in state checkpoints output; do
+for where in state-in-memory state checkpoints output; do
   d="$work/full-$where" m="$work/full-$where/mnt"
   mkdir -p "$m"
   mount -t tmpfs -o size=3m,mode=0700 tmpfs "$m" || { echo "FAIL: mount $m"; fail=1; continue; }
   mounted+=("$m")
-  st="$d/st" ck="$d/ck" out="$d/out.jsonl"
+  st="$d/st" ck="$d/ck" out="$d/out.jsonl" mem=32MB
   case $where in
+    state-in-memory) st="$m/st" mem=128MB ;;
     state) st="$m/st" ;;
     checkpoints) ck="$m/ck" ;;
     output) out="$m/out.jsonl" ;;
   esac
-  job "$d" "$st" "$ck" "$out" $FKEYS $FEACH 32MB 1000000
+  job "$d" "$st" "$ck" "$out" $FKEYS $FEACH $mem 1000000
   "$RUNNEL" run "$d/job.yaml" --quiet > "$d/log" 2>&1
   rc=$?
   if [ $rc -eq 0 ]; then
