@@ -458,6 +458,11 @@ take_ack(rn_ckpt_t *c, ack_t *a)
     }
     ack_free(a);
     if (rc != RN_OK) {
+        /* A fatal error lost state (a backend's part could not write
+         * what its task handed over): the job cannot go on, and the next
+         * run resumes from the last completed checkpoint. */
+        if (err.flags & RN_ERR_FATAL)
+            rn__job_fail(c->job, &err);
         abort_cur(c, err.msg);
         return;
     }
