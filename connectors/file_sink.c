@@ -70,6 +70,10 @@ typedef struct fsink {
     char *pre;          /* pre-committed, not yet committed: a file, owned, or NULL */
     int64_t pre_id;     /* its checkpoint */
     int64_t pre_len;
+    /* Committed at the end of the input while its checkpoint may still be
+     * storing it (the coordinator reads the file after the barrier):
+     * removed on close, once the coordinator has stopped. Owned, or NULL. */
+    char *spent;
 } fsink_t;
 
 /* ---- plan ---------------------------------------------------------------- */
@@ -413,8 +417,12 @@ txn_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *er
     return rc;
 }
 
+/* Commits the pre-committed bytes. keep: the file stays until close (the
+ * end of the input commits before the checkpoint that holds the file is
+ * stored; removed now, the checkpoint failed to open it and was aborted
+ * with a warning). */
 static rn_code_t
-txn_commit_pre(fsink_t *s, rn_error_t *err)
+txn_commit_pre(fsink_t *s, bool keep, rn_error_t *err)
 {
     if (s->pre == NULL)
         return RN_OK;
@@ -422,8 +430,12 @@ txn_commit_pre(fsink_t *s, rn_error_t *err)
     if (rc != RN_OK)
         return rc;
     s->committed += s->pre_len;
-    unlink(s->pre);
-    rn_free(s->pre);
+    if (keep && s->spent == NULL) {
+        s->spent = s->pre;
+    } else {
+        unlink(s->pre);
+        rn_free(s->pre);
+    }
     s->pre = NULL;
     s->pre_len = 0;
     return RN_OK;
@@ -435,7 +447,7 @@ txn_complete(rn_op_t *op, int64_t id, rn_error_t *err)
     fsink_t *s = rn__op_data(op);
     if (s == NULL || !s->txn || s->pre == NULL || s->pre_id > id)
         return RN_OK;
-    return txn_commit_pre(s, err);
+    return txn_commit_pre(s, false, err);
 }
 
 /* Opens path for commits: as the checkpoint left it, or empty. */
@@ -490,7 +502,7 @@ txn_finish(rn_op_t *op, fsink_t *s, rn_error_t *err)
     int64_t len;
     rn_code_t rc = seal_live(s, &len, err);
     if (rc == RN_OK)
-        rc = txn_commit_pre(s, err);
+        rc = txn_commit_pre(s, true, err);
     if (rc == RN_OK)
         rc = copy_at(s, s->live, s->committed, len, err);
     if (rc != RN_OK)
@@ -598,8 +610,11 @@ fsink_close(rn_op_t *op)
             unlink(s->live);
         if (s->pre != NULL)
             unlink(s->pre);
+        if (s->spent != NULL)
+            unlink(s->spent);
         rn_free(s->live);
         rn_free(s->pre);
+        rn_free(s->spent);
     } else if (s->created && !s->published) {
         /* Not finished: the job failed or was cancelled; leave no partial
          * file. */
