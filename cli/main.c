@@ -381,6 +381,9 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &term, NULL);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
+    /* Reads and writes go on after the handler (the job file being read
+     * when the signal comes, a FIFO or a slow disk: was EINTR). */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
