@@ -215,12 +215,13 @@ parse_args(int argc, char **argv, args_t *a)
 }
 
 /* Loads the job file and applies --set overrides.
+ * @param plan_only plan the job only (validate): nothing on disk is touched.
  * @param code set to the exit status when NULL is returned: 1 for the job
  * file or arguments, 2 for what the job found at start (a checkpoint to
  * restore, its state directory).
  * @returns a job (free with rn_job_destroy()) or NULL after printing. */
 static rn_job_t *
-load_job(const args_t *a, int *code)
+load_job(const args_t *a, bool plan_only, int *code)
 {
     *code = 1;
     rn_error_t err = RN_ERROR_INIT;
@@ -261,7 +262,8 @@ load_job(const args_t *a, int *code)
     opts.allow_non_restored_state = a->allow_non_restored;
     opts.accept_duplicates = a->accept_duplicates;
     opts.allow_code_properties = a->allow_code_properties;
-    rn_job_t *job = rn_job_new(g, &opts, &err);
+    /* validate plans only: it must not touch the disk (state, checkpoints). */
+    rn_job_t *job = plan_only ? rn_job_plan(g, &opts, &err) : rn_job_new(g, &opts, &err);
     if (job == NULL) {
         fprintf(stderr, "runnel: %s\n", err.msg);
         if (!(err.flags & RN_ERR_DEFINITION))
@@ -287,7 +289,7 @@ cmd_run(const args_t *a)
 {
     rn_error_t err = RN_ERROR_INIT;
     int code;
-    rn_job_t *job = load_job(a, &code);
+    rn_job_t *job = load_job(a, false, &code);
     struct timespec t0, t1;
 
     if (job == NULL)
@@ -357,7 +359,7 @@ static int
 cmd_validate(const args_t *a)
 {
     int code;
-    rn_job_t *job = load_job(a, &code);
+    rn_job_t *job = load_job(a, true, &code);
     if (job == NULL)
         return code;
     rn_job_describe(job, stdout);
