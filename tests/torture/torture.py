@@ -359,7 +359,7 @@ class Case:
             if self.proc.poll() is not None:
                 return self.ended(self.proc.returncode, "a savepoint")
             return self.hung("the REST endpoint did not answer")
-        sp = os.path.join(self.d, "ckpt", "sp-%d" % self.runs)
+        sp = os.path.join(self.d, "ckpt", "savepoints", "sp-%d" % self.runs)
         try:
             st = subprocess.run([RUNNEL, "stop", "127.0.0.1:%d" % self.port, "--savepoint", sp],
                                 capture_output=True, text=True, timeout=HANG)
