@@ -727,7 +727,11 @@ savepoints_root(const rn_ckpt_t *c, rn_error_t *err)
         if (len <= 11 || strcmp(de->d_name + len - 11, ".inprogress") != 0)
             continue;
         char path[PATH_MAX + 256];
+        struct stat sb;
         snprintf(path, sizeof(path), "%s/%s", real, de->d_name);
+        /* Only what a savepoint of this user can have left: a directory. */
+        if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+            continue;
         RN_LOG_INFO(c->job->name, "removing '%s', a savepoint that was not completed", path);
         rn__fs_rm_tree(path);
     }
