@@ -208,6 +208,7 @@ struct rn_job {
     int *topo; /* node indices in topological order */
     rn_state_options_t state_opts;
     char *state_backend;
+    bool plan_only; /* made by rn_job_plan: describe and destroy only */
 
     int ntasks;
     rn_task_t **tasks;

@@ -248,6 +248,111 @@ START_TEST(test_conf_duplicate_key)
 }
 END_TEST
 
+/* A generated map of n keys "k0".."k{n-1}" with values 0..n-1, one per
+ * line, under "m:"; extra (or NULL) is appended after the last key. The
+ * caller frees the text with rn_free(). */
+static char *
+big_map(size_t n, const char *extra)
+{
+    size_t cap = 16 + n * 32 + (extra != NULL ? strlen(extra) : 0), len = 0;
+    char *text = rn_xmalloc(cap);
+
+    len += (size_t)snprintf(text + len, cap - len, "m:\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "  k%zu: %zu\n", i, i);
+    if (extra != NULL)
+        snprintf(text + len, cap - len, "%s", extra);
+    return text;
+}
+
+START_TEST(test_conf_duplicate_key_far)
+{
+    /* A duplicate far from its first occurrence, in maps large enough to be
+     * indexed, is found and both places are named. */
+    char *text = big_map(50000, "  k7: again\n");
+    rn_error_t err = RN_ERROR_INIT;
+    rn_conf_t *root = rn_conf_load_string(text, strlen(text), JOB_FILE, &err);
+
+    ck_assert_ptr_null(root);
+    ck_assert_str_eq(err.msg, JOB_FILE ":50002:3: duplicate key 'k7' (first at 9:3)");
+    rn_free(text);
+
+    /* The last key repeating the first one, past every index rebuild. */
+    text = big_map(20000, "  k0: again\n");
+    root = rn_conf_load_string(text, strlen(text), JOB_FILE, &err);
+    ck_assert_ptr_null(root);
+    ck_assert_str_eq(err.msg, JOB_FILE ":20002:3: duplicate key 'k0' (first at 2:3)");
+    rn_free(text);
+
+    /* Keys that differ only at their end are not duplicates. */
+    root = load_ok("m:\n  key_a: 1\n  key_b: 2\n  key_: 3\n  key: 4\n");
+    rn_conf_destroy(root);
+}
+END_TEST
+
+START_TEST(test_conf_big_map_lookup)
+{
+    const size_t n = 100000;
+    char *text = big_map(n, NULL);
+    rn_error_t err = RN_ERROR_INIT;
+    rn_conf_t *root = rn_conf_load_string(text, strlen(text), JOB_FILE, &err);
+    const rn_conf_t *m;
+    size_t probes = 0;
+    char key[32];
+
+    ck_assert_rn_ok(root != NULL ? RN_OK : err.code, &err);
+    m = rn_conf_get(root, "m");
+    ck_assert_uint_eq(rn_conf_len(m), n);
+    /* Every key finds its own value, in file order. */
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "k%zu", i);
+        ck_assert_str_eq(rn_conf_key_at(m, i), key);
+        ck_assert_int_eq(atoi(rn_conf_scalar(rn_conf_get(m, key))), (int)i);
+        ck_assert_int_eq(rn_conf_line(rn__conf_key_node(m, key)), (int)i + 2);
+        probes += rn__conf_map_probes(m, key);
+    }
+    ck_assert_ptr_null(rn_conf_get(m, "k100000"));
+    ck_assert_ptr_null(rn_conf_get(m, "k"));
+    /* The work of the lookups the loader's duplicate check makes: a scan
+     * would compare n^2/2 = 5e9 keys; a hash a small constant per key. */
+    ck_assert_uint_le(probes, 3 * n);
+    probes = 0;
+    for (size_t i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "absent%zu", i);
+        probes += rn__conf_map_probes(m, key);
+    }
+    ck_assert_uint_le(probes, 3 * 1000);
+    rn_conf_destroy(root);
+    rn_free(text);
+}
+END_TEST
+
+START_TEST(test_conf_big_map_built_in_c)
+{
+    /* Maps built in C cross the index threshold too; rn_conf_map_set
+     * replaces a value in place. */
+    rn_error_t err = RN_ERROR_INIT;
+    rn_conf_t *map = rn_conf_new_map();
+    char key[32];
+
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_rn_ok(rn_conf_map_set(map, key, rn_conf_new_scalar("a"), &err), &err);
+    }
+    for (int i = 0; i < 1000; i += 7) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_rn_ok(rn_conf_map_set(map, key, rn_conf_new_scalar("b"), &err), &err);
+    }
+    ck_assert_uint_eq(rn_conf_len(map), 1000);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_str_eq(rn_conf_scalar(rn_conf_get(map, key)), i % 7 == 0 ? "b" : "a");
+        ck_assert_uint_le(rn__conf_map_probes(map, key), 64);
+    }
+    rn_conf_destroy(map);
+}
+END_TEST
+
 START_TEST(test_conf_refused)
 {
     load_fails("a: &base 1\n",
@@ -1024,6 +1129,7 @@ conf_suite(void)
     tcase_add_test(tc, test_conf_load_walk);
     tcase_add_test(tc, test_conf_load_scalars);
     tcase_add_test(tc, test_conf_load_file);
+    tcase_add_test(tc, test_conf_big_map_lookup);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("positions");
@@ -1033,6 +1139,7 @@ conf_suite(void)
     tc = tcase_create("refused");
     tcase_add_test(tc, test_conf_syntax_errors);
     tcase_add_test(tc, test_conf_duplicate_key);
+    tcase_add_test(tc, test_conf_duplicate_key_far);
     tcase_add_test(tc, test_conf_refused);
     tcase_add_test(tc, test_conf_nesting_limit);
     suite_add_tcase(s, tc);
@@ -1065,6 +1172,7 @@ conf_suite(void)
 
     tc = tcase_create("built_in_c");
     tcase_add_test(tc, test_conf_built_in_c);
+    tcase_add_test(tc, test_conf_big_map_built_in_c);
     suite_add_tcase(s, tc);
     return s;
 }
