@@ -638,6 +638,52 @@ START_TEST(test_conf_read_str)
 }
 END_TEST
 
+START_TEST(test_conf_read_listen)
+{
+    static const char *const good[] = {"127.0.0.1:8081", "0.0.0.0:1", "::1:65535",
+                                       "fe80::1:80", "10.1.2.3:443"};
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"127.0.0.1:65536", "the port must be a number from 1 to 65535, got '65536'"},
+        {"127.0.0.1:0", "the port must be a number from 1 to 65535, got '0'"},
+        {"127.0.0.1:99999999999999999999", "got '99999999999999999999'"},
+        {"127.0.0.1:-1", "got '-1'"},
+        {"127.0.0.1:8o81", "got '8o81'"},
+        {"127.0.0.1:", "expected HOST:PORT, such as 127.0.0.1:8081, got '127.0.0.1:'"},
+        {"8081", "expected HOST:PORT"},
+        {":8081", "expected HOST:PORT"},
+        {"localhost:8081", "'localhost' is not an IP address"},
+        {"[::1]:8081", "'[::1]' is not an IP address"},
+        {"256.0.0.1:80", "'256.0.0.1' is not an IP address"},
+    };
+    rn_error_t err = RN_ERROR_INIT;
+    const char *out = NULL;
+    char text[128];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text), "listen: \"%s\"\n", good[i]);
+        rn_conf_t *root = load_ok(text);
+        ck_assert_rn_ok(rn__conf_listen(root, "listen", "x", &out, &err), &err);
+        ck_assert_str_eq(out, good[i]);
+        rn_conf_destroy(root);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "listen: \"%s\"\n", bad[i].text);
+        rn_conf_t *root = load_ok(text);
+        ck_assert_int_eq(rn__conf_listen(root, "listen", "x", &out, &err), RN_EINVAL);
+        ck_assert_msg(strstr(err.msg, JOB_FILE ":1:9: key 'listen': ") == err.msg, "%s", err.msg);
+        ck_assert_msg(strstr(err.msg, bad[i].msg) != NULL, "%s: %s", bad[i].text, err.msg);
+        rn_conf_destroy(root);
+    }
+    /* Absent: the default, checked the same way. */
+    rn_conf_t *root = load_ok("other: 1\n");
+    ck_assert_rn_ok(rn__conf_listen(root, "listen", "127.0.0.1:8081", &out, &err), &err);
+    ck_assert_str_eq(out, "127.0.0.1:8081");
+    rn_conf_destroy(root);
+}
+END_TEST
+
 START_TEST(test_conf_read_duration)
 {
     static const struct {
@@ -1150,6 +1196,7 @@ conf_suite(void)
     tcase_add_test(tc, test_conf_read_float);
     tcase_add_test(tc, test_conf_read_bool);
     tcase_add_test(tc, test_conf_read_str);
+    tcase_add_test(tc, test_conf_read_listen);
     tcase_add_test(tc, test_conf_read_duration);
     tcase_add_test(tc, test_conf_read_size);
     tcase_add_test(tc, test_conf_read_enum);
