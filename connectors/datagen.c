@@ -23,9 +23,16 @@
  */
 #include "connectors/connector_int.h"
 
+#include <errno.h>
 #include <math.h>
 
 #define MAX_KEYS ((int64_t)1 << 28)
+
+/* Event times are kept to the years RFC 3339 can write, 0000-01-01 to
+ * 9999-12-31 (epoch milliseconds), which also keeps start + id * interval
+ * and the windows built on it far from int64 overflow. */
+#define TS_LO (-62167219200000LL)
+#define TS_HI 253402300799999LL
 
 /* "schema" is listed only to be refused by plan() with a better message
  * than "unknown key". */
@@ -41,6 +48,7 @@ typedef struct dg_plan {
     int64_t keys;
     int64_t start;
     int64_t interval; /* event-time step, microseconds */
+    int64_t max_id;   /* the last id whose event time is <= TS_HI */
 } dg_plan_t;
 
 typedef struct dg {
@@ -110,8 +118,9 @@ read_interval_us(const rn_conf_t *conf, int64_t *out, rn_error_t *err)
 
     if (text != NULL && (len = strlen(text)) > 2 && strcmp(text + len - 2, "us") == 0) {
         char *end;
+        errno = 0;
         long long us = strtoll(text, &end, 10);
-        if (end != text + len - 2 || us < 0)
+        if (end != text + len - 2 || us < 0 || errno == ERANGE)
             return rn__conf_err(err, RN_EINVAL, node,
                                 "key 'interval': expected a duration such as 1ms or 250us, "
                                 "got '%s'", text);
@@ -125,11 +134,35 @@ read_interval_us(const rn_conf_t *conf, int64_t *out, rn_error_t *err)
     return rc;
 }
 
+/* start, and the time of the last event: within TS_LO..TS_HI. Sets
+ * plan->max_id, the last id a generator without `events` may make. */
+static rn_code_t
+check_times(const rn_conf_t *conf, const char *what, dg_plan_t *plan, rn_error_t *err)
+{
+    if (plan->start < TS_LO || plan->start > TS_HI)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "start"),
+                            "%s: start must be an event time from 0000-01-01 to 9999-12-31 "
+                            "(epoch milliseconds %lld to %lld), got %lld",
+                            what, TS_LO, TS_HI, (long long)plan->start);
+    /* id * interval (us) / 1000 <= TS_HI - start, with no product formed:
+     * the bound in microseconds fits (TS_HI - TS_LO < 2^59 / 1000). */
+    int64_t room_us = (TS_HI - plan->start) * 1000 + 999;
+    plan->max_id = plan->interval == 0 ? INT64_MAX : room_us / plan->interval;
+    if (rn_conf_get(conf, "events") != NULL && plan->events > 0 &&
+        plan->events - 1 > plan->max_id)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "events"),
+                            "%s: %lld events from start %lld at this interval would end past "
+                            "9999-12-31; at most %lld fit",
+                            what, (long long)plan->events, (long long)plan->start,
+                            (long long)plan->max_id + 1);
+    return RN_OK;
+}
+
 static rn_code_t
 dg_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 {
     const rn_conf_t *conf = rn__pc_conf(pc);
-    dg_plan_t plan = {INT64_MAX, 0, 1000, 1700000000000LL, 1000};
+    dg_plan_t plan = {INT64_MAX, 0, 1000, 1700000000000LL, 1000, INT64_MAX};
     char what[160];
     rn_code_t rc;
 
@@ -158,6 +191,8 @@ dg_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if (plan.interval < 0)
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "interval"),
                             "%s: interval must not be negative", what);
+    if ((rc = check_times(conf, what, &plan, err)) != RN_OK)
+        return rc;
     if ((rc = rn__pc_add_output(pc, NULL, sequence_schema(), err)) != RN_OK)
         return rc;
     dg_plan_t *p = rn_xmalloc(sizeof(*p));
@@ -395,8 +430,10 @@ rate_allowance(dg_t *g)
     if (g->t0 == 0)
         g->t0 = now;
     /* The first event is due at once, the next one 1/rate later, ... */
-    double due = floor((double)(now - g->t0) * g->rate / 1e9) + 1;
-    return due > (double)g->made ? (int64_t)(due - (double)g->made) : 0;
+    double due = floor((double)(now - g->t0) * g->rate / 1e9) + 1 - (double)g->made;
+    /* A huge rate makes due huge (or infinite): converting that to an
+     * integer would be undefined; a poll never makes more than a batch. */
+    return due >= (double)RN_BATCH_ROWS ? RN_BATCH_ROWS : due >= 1 ? (int64_t)due : 0;
 }
 
 static rn_code_t
@@ -416,7 +453,15 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
         *done = true;
         return RN_OK;
     }
-    left = (plan->events - 1 - g->id) / g->step + 1;
+    /* Only a generator without `events` gets here (plan() checked that the
+     * last of `events` fits). */
+    if (g->id > plan->max_id)
+        return rn__errf(err, RN_EINVAL,
+                        "event %lld would have an event time past 9999-12-31 (start %lld, "
+                        "interval %lld us); set events or a smaller interval",
+                        (long long)g->id, (long long)plan->start, (long long)plan->interval);
+    int64_t last = plan->events - 1 < plan->max_id ? plan->events - 1 : plan->max_id;
+    left = (last - g->id) / g->step + 1;
     n = RN_BATCH_ROWS;
     if (g->rate > 0) {
         int64_t allowed = rate_allowance(g);
@@ -436,7 +481,11 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
      * registers rather than reloading through g. */
     const rn_value_t *keycells = g->keycells;
     const int64_t keys_n = plan->keys, step = g->step, key_step = g->key_step,
-                  value_step = g->value_step, us_step = step * plan->interval;
+                  value_step = g->value_step;
+    /* Every id of this poll is at most max_id, so their times in
+     * microseconds fit; the step is formed only when a second id follows
+     * (for one id it could be past int64 with a huge interval). */
+    const int64_t us_step = n > 1 ? step * plan->interval : 0;
     int64_t id = g->id, key = g->key, value = g->value, us = id * plan->interval, ts;
     rn_value_t *row = RN_ROW(b, b->n);
     int64_t *tsv = b->ts + b->n;

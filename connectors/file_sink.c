@@ -125,6 +125,19 @@ fsink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if (len == 0 || path[len - 1] == '/')
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "path"),
                             "%s: path must name a file, such as ./out/result.jsonl", what);
+    /* Caught at plan time (so by validate), not after the whole job ran
+     * and its rename over path failed. Looking is all: nothing is made. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "path"),
+                            "%s: path '%s' is a directory; name a file in it, such as "
+                            "%s/result.jsonl",
+                            what, path, path);
+    if (stat(path, &sb) != 0 && errno == ENOTDIR)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "path"),
+                            "%s: path '%s': a part of it before the file name is not a "
+                            "directory",
+                            what, path);
     fsink_plan_t *plan = rn_xcalloc(1, sizeof(*plan));
     if ((rc = rn__text_plan_init(pc, what, &plan->text, err)) != RN_OK) {
         rn_free(plan);

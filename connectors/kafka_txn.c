@@ -17,9 +17,13 @@
  * numbers, growing across restarts; the checkpoint records the last one
  * it assigned, so a commit log ahead of it means an older checkpoint is
  * being restored (the newest was damaged): refused unless the operator
- * accepts duplicates. After a rescale each new instance also takes over
- * the old instances it replaces (j >= new parallelism, j % P == i): fences
- * their transactional.ids and sends their uncommitted epochs.
+ * accepts duplicates. At the end of input the last records become the
+ * final epoch, committed only when the whole job has ended (after one
+ * more checkpoint, which holds it): until then another instance can fail,
+ * and the restart must find nothing committed past its checkpoint. After
+ * a rescale each new instance also takes over the old instances it
+ * replaces (j >= new parallelism, j % P == i): fences their
+ * transactional.ids and sends their uncommitted epochs.
  *
  * @thread the sink instance's task.
  */
@@ -931,12 +935,15 @@ rn__ktxn_snapshot(rn_ktxn_t *t, int64_t id, json_t **data, char **file, rn_error
     rn_code_t rc0 = recover_finish(t, err);
     if (rc0 != RN_OK)
         return rc0;
-    if (id == 0) {
-        /* Finished: finish() committed everything. */
-        *data = json_pack("{s:I, s:b}", "epoch", (json_int_t)t->last_epoch, "finished", 1);
-        return RN_OK;
-    }
-    seal(t, id);
+    /* id 0: finished. Nothing is committed yet past the checkpoints
+     * completed while the instance ran (finish() left the final epoch
+     * for the end of the job), so every checkpoint after this one keeps
+     * the uncommitted epochs, the final one included: a restart from one
+     * of them sends what the commit log lacks. The file stays until the
+     * end (complete of RN_JOB_END, or close). */
+    int64_t keep = id == 0 ? RN_JOB_END : id;
+    if (id != 0)
+        seal(t, id);
     if (t->npend > 0) {
         char *path;
         rn_code_t rc = wal_write(t, id, &path, err);
@@ -944,10 +951,11 @@ rn__ktxn_snapshot(rn_ktxn_t *t, int64_t id, json_t **data, char **file, rn_error
             return rc;
         t->files = rn_xrealloc(t->files, (t->nfiles + 1) * sizeof(*t->files));
         t->files[t->nfiles].path = path;
-        t->files[t->nfiles++].ckpt = id;
+        t->files[t->nfiles++].ckpt = keep;
         *file = rn_xstrdup(path);
     }
-    *data = json_pack("{s:I}", "epoch", (json_int_t)t->last_epoch);
+    *data = id == 0 ? json_pack("{s:I, s:b}", "epoch", (json_int_t)t->last_epoch, "finished", 1)
+                    : json_pack("{s:I}", "epoch", (json_int_t)t->last_epoch);
     return RN_OK;
 }
 
@@ -997,8 +1005,11 @@ rn__ktxn_finish(rn_ktxn_t *t, rn_error_t *err)
     rn_code_t rc = recover_finish(t, err);
     if (rc != RN_OK)
         return rc;
-    seal(t, INT64_MAX);
-    return commit_upto(t, INT64_MAX, err);
+    /* Not committed here: another instance of the job may still fail,
+     * and the restart would then find this one's final epoch committed
+     * past the checkpoint it resumes from, with its input replayed. */
+    seal(t, RN_JOB_END);
+    return RN_OK;
 }
 
 void

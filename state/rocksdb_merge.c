@@ -33,7 +33,6 @@
 #include "state/rocksdb_int.h"
 
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -200,12 +199,17 @@ rn__rdb_merge_state(void *be, uint32_t state, const rn_state_merge_t *sm, rn_err
     return RN_OK;
 }
 
-/* Whether p may be read as any struct (merge functions take their values
- * as the operator's struct, an array of rn_acc_cell_t for windows). */
+/* Merge functions take their values as arrays of the operator's structs
+ * (rn_acc_cell_t for windows: int64 and double members), which need 8-byte
+ * alignment; the cache keeps values at 8 (rocksdb_cache.c's ALIGN8). */
+#define VAL_ALIGN 8u
+_Static_assert(_Alignof(int64_t) <= VAL_ALIGN && _Alignof(double) <= VAL_ALIGN,
+               "merging values are 8-aligned");
+
 static inline bool
 aligned(const void *p)
 {
-    return ((uintptr_t)p & (_Alignof(max_align_t) - 1)) == 0;
+    return ((uintptr_t)p & (VAL_ALIGN - 1)) == 0;
 }
 
 bool
@@ -226,7 +230,7 @@ rn__rdb_merge_fold(const rn__rdb_merge_t *m, uint32_t state, void *dst, const vo
          * key (rocksdb_snap.c), RocksDB's buffers are bytes. Folded in
          * aligned copies: reading them in place as structs is undefined
          * (and traps on some machines). */
-        _Alignas(max_align_t) char small[2][256];
+        _Alignas(VAL_ALIGN) char small[2][256];
         bool big = size > sizeof(small[0]);
         char *d = big ? rn_xmalloc(size) : small[0];
         char *s = big ? rn_xmalloc(size) : small[1];
