@@ -441,7 +441,8 @@ class Case:
             self.problem("no kill landed: the job ended before the schedule began")
         if self.backend == "rocksdb" and finished:
             self.check_spilled()
-        return {"kills": self.kills, "lost": lost, "dup": dup, "wrong": wrong,
+        return {"kills": self.kills, "terms": self.terms, "savepoints": self.savepoints,
+                "rescales": self.rescales, "lost": lost, "dup": dup, "wrong": wrong,
                 "crashes": self.crashes, "ok": not self.problems}
 
     def check_spilled(self):
@@ -520,13 +521,17 @@ def main():
         if one or SCALE != "long" or time.time() - t0 > minutes * 60:
             break
     failed = [r for r in results if not r["ok"]]
-    tot = {k: sum(r[k] for r in results) for k in ("kills", "lost", "dup", "wrong", "crashes")}
+    tot = {k: sum(r[k] for r in results)
+           for k in ("kills", "terms", "savepoints", "rescales", "lost", "dup", "wrong",
+                     "crashes")}
     log("")
-    log("| scale | rounds | cases | kills | lost | duplicated | wrong | crashes | failed | minutes |")
-    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    log("| %s | %d | %d | %d | %d | %d | %d | %d | %d | %.1f |"
-        % (SCALE, rounds, len(results), tot["kills"], tot["lost"], tot["dup"], tot["wrong"],
-           tot["crashes"], len(failed), (time.time() - t0) / 60))
+    log("| scale | rounds | cases | kills | SIGTERM | savepoints (rescaled) | lost | duplicated "
+        "| wrong | crashes | failed | minutes |")
+    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    log("| %s | %d | %d | %d | %d | %d (%d) | %d | %d | %d | %d | %d | %.1f |"
+        % (SCALE, rounds, len(results), tot["kills"], tot["terms"], tot["savepoints"],
+           tot["rescales"], tot["lost"], tot["dup"], tot["wrong"], tot["crashes"], len(failed),
+           (time.time() - t0) / 60))
     for r in failed:
         log("failed: %s (replay: RN_TORTURE_SCALE=%s RN_TORTURE_CASE=%s:%d)"
             % (r["name"], SCALE, r["name"], r["seed"]))
