@@ -552,6 +552,11 @@ take_ack(rn_ckpt_t *c, ack_t *a)
     }
     ack_free(a);
     if (rc != RN_OK) {
+        /* A fatal error lost state (a backend's part could not write
+         * what its task handed over): the job cannot go on, and the next
+         * run resumes from the last completed checkpoint. */
+        if (err.flags & RN_ERR_FATAL)
+            rn__job_fail(c->job, &err);
         abort_cur(c, err.msg);
         return;
     }
@@ -722,7 +727,11 @@ savepoints_root(const rn_ckpt_t *c, rn_error_t *err)
         if (len <= 11 || strcmp(de->d_name + len - 11, ".inprogress") != 0)
             continue;
         char path[PATH_MAX + 256];
+        struct stat sb;
         snprintf(path, sizeof(path), "%s/%s", real, de->d_name);
+        /* Only what a savepoint of this user can have left: a directory. */
+        if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+            continue;
         RN_LOG_INFO(c->job->name, "removing '%s', a savepoint that was not completed", path);
         rn__fs_rm_tree(path);
     }

@@ -63,6 +63,7 @@ const json_t *rn__op_restored_all(const rn_op_t *op) { return op->restored_all; 
 bool rn__op_checkpointing(const rn_op_t *op) { return op->job->ckpt_conf.interval_ms > 0; }
 bool rn__op_accept_duplicates(const rn_op_t *op) { return op->job->accept_duplicates; }
 const char *rn__op_job_name(const rn_op_t *op) { return op->job->name; }
+void rn__op_commit_at_end(rn_op_t *op) { op->commit_at_end = true; }
 
 const rn_keyspec_t *
 rn__op_keyspec(const rn_op_t *op, int input)

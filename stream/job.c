@@ -146,11 +146,13 @@ recover(rn_job_t *job, rn_error_t *err)
     return rc;
 }
 
-rn_job_t *
-rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
+/* The job up to its plan: every check of the graph and of each
+ * component's configuration, nothing on disk (no state, no checkpoint
+ * directories, no recovery). */
+static rn_job_t *
+job_plan(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
 {
     rn_job_t *job;
-    rn_code_t rc;
 
     if (g == NULL) {
         rn__errf(err, RN_EINVAL, "no graph");
@@ -187,12 +189,31 @@ rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
     job->allow_non_restored = opts != NULL && opts->allow_non_restored_state;
     job->accept_duplicates = opts != NULL && opts->accept_duplicates;
     job->allow_code_properties = opts != NULL && opts->allow_code_properties;
-    if ((rc = rn__job_plan(job, err)) != RN_OK) {
+    job->plan_only = true;
+    if (rn__job_plan(job, err) != RN_OK) {
         if (err != NULL)
             err->flags |= RN_ERR_DEFINITION;
         rn_job_destroy(job);
         return NULL;
     }
+    return job;
+}
+
+rn_job_t *
+rn_job_plan(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
+{
+    return job_plan(g, opts, err);
+}
+
+rn_job_t *
+rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
+{
+    rn_job_t *job = job_plan(g, opts, err);
+    rn_code_t rc;
+
+    if (job == NULL)
+        return NULL;
+    job->plan_only = false;
     if ((rc = recover(job, err)) != RN_OK || (rc = rn__exec_build(job, err)) != RN_OK) {
         rn_job_destroy(job);
         return NULL;
@@ -225,6 +246,11 @@ rn_code_t
 rn_job_run(rn_job_t *job, rn_error_t *err)
 {
     rn_code_t rc = RN_OK;
+
+    if (job->plan_only)
+        return rn__errf(err, RN_EINVAL, "job '%s' was only planned (rn_job_plan); make it "
+                                        "with rn_job_new to run it",
+                        job->name);
 
     for (int t = 0; t < job->ntasks && rc == RN_OK; t++) {
         rn_task_t *task = job->tasks[t];
