@@ -1158,6 +1158,100 @@ START_TEST(test_snapshot_frozen_delta_read)
 }
 END_TEST
 
+/* The coordinator's side of two checkpoint parts: finishes them in the
+ * order given, as it finishes the parts of one checkpoint one at a time. */
+typedef struct fin_pair {
+    rn_state_finish_t fin[2];
+    rn_code_t rc[2];
+} fin_pair_t;
+
+static void *
+fin_pair_main(void *arg)
+{
+    fin_pair_t *fp = arg;
+    for (int i = 0; i < 2; i++) {
+        rn_error_t err = RN_ERROR_INIT;
+        fp->rc[i] = fp->fin[i].fn(fp->fin[i].ctx, true, &err);
+    }
+    return NULL;
+}
+
+/* RocksDB: two states whose tasks share one thread (fewer workers than
+ * instances), both with a freeze in progress; the coordinator finishes
+ * b's part first (it waits for b's freeze), and the thread blocks at a's
+ * fence (it opens when the coordinator comes to a). b's freeze, which only
+ * this thread may do, is done before the thread blocks: without that the
+ * wait never ends (the case's timeout reports the hang). Both snapshots
+ * then restore the values of their barrier. */
+START_TEST(test_snapshot_shared_thread)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[2][256], cmd[600], dir[256];
+    const char *tmp = getenv("RN_TEST_TMP");
+    snprintf(dir, sizeof(dir), "%s/snap-state-%d", tmp ? tmp : "/tmp", (int)getpid());
+    snap_dirs(snap, 2, "snaps");
+    static const char *const owners[2] = {"snap#0", "snap#1"};
+    rn_state_t *st[2];
+    handles_t h[2];
+    fin_pair_t fp = {.rc = {RN_OK, RN_OK}};
+    for (int s = 0; s < 2; s++) {
+        rn_state_options_t opts = {.backend = "rocksdb", .dir = dir, .owner = owners[s]};
+        st[s] = rn__state_new(&opts, &err);
+        ck_assert_msg(st[s] != NULL, "%s", err.msg);
+        register_all(st[s], &h[s]);
+        for (int k = 0; k < NCOW; k++) {
+            set_key(st[s], k);
+            int64_t v = (int64_t)k * 10 + s;
+            ck_assert_rn_ok(rn__vstate_put(h[s].v, "", 0, &v, 8, &err), &err);
+        }
+        /* fin[0] is b's (st[1]), finished first. */
+        ck_assert_rn_ok(rn__state_snapshot(st[s], snap[s], &fp.fin[1 - s], &err), &err);
+        ck_assert_ptr_nonnull(fp.fin[1 - s].fn);
+        ck_assert(((rn__rdb_t *)st[s]->be)->cache.freezing);
+    }
+    /* Changes after the barrier, which the snapshots must not hold. */
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < NCOW; k += 3) {
+            set_key(st[s], k);
+            int64_t v = -1;
+            ck_assert_rn_ok(rn__vstate_put(h[s].v, "", 0, &v, 8, &err), &err);
+        }
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, fin_pair_main, &fp), 0);
+    /* What every access of a's task to RocksDB does meanwhile. */
+    rn__rdb_fence((rn__rdb_t *)st[0]->be);
+    ck_assert(!((rn__rdb_t *)st[1]->be)->cache.freezing);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(fp.rc[0], RN_OK);
+    ck_assert_int_eq(fp.rc[1], RN_OK);
+    for (int s = 0; s < 2; s++) {
+        while (rn__state_tick(st[s], false))
+            ;
+        rn__state_destroy(st[s]);
+    }
+
+    for (int s = 0; s < 2; s++) {
+        rn_state_t *rs = open_state(1, 0, snap[s]);
+        handles_t rh;
+        register_all(rs, &rh);
+        ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+        for (int k = 0; k < NCOW; k++) {
+            set_key(rs, k);
+            const void *val;
+            size_t len;
+            ck_assert_rn_ok(rn__vstate_get(rh.v, "", 0, &val, &len, &err), &err);
+            int64_t v;
+            memcpy(&v, val, 8);
+            ck_assert_msg(v == (int64_t)k * 10 + s, "snapshot %d, key %d: %lld", s, k,
+                          (long long)v);
+        }
+        rn__state_destroy(rs);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[s]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
 /* The latest time of the in-memory timers of domain d. */
 static int64_t
 mem_timers_max(rn_state_t *st, int d)
@@ -1376,6 +1470,11 @@ snapshot_suite(void)
     tcase_add_test(tc, test_snapshot_deleted_leave_cache);
     tcase_add_loop_test(tc, test_snapshot_timers_pinned, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_copy_on_write, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shared");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_snapshot_shared_thread);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("spill");
