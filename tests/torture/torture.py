@@ -67,7 +67,7 @@ HANG = float(os.environ.get("RN_TORTURE_HANG", "600" if SANITIZED else "180"))
 # Events, keys and bounds of each scale. `memory` is the RocksDB backend's
 # state.memory: per instance, the keys' windows and timers need several times it.
 SCALES = {
-    "small": {"events": 60000, "keys": 10000, "rate": 15000, "memory": "1MB", "steps": 4,
+    "small": {"events": 60000, "keys": 10000, "rate": 5000, "memory": "1MB", "steps": 4,
               "cases": ["tumbling-p1-rocksdb", "session-p3-rocksdb", "sliding-p3-memory"]},
     "ci": {"events": 180000, "keys": 30000, "rate": 30000, "memory": "2MB", "steps": 6,
            "cases": ["tumbling-p1-rocksdb", "sliding-p3-rocksdb", "session-p1-rocksdb",
