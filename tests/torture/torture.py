@@ -359,12 +359,19 @@ class Case:
             if self.proc.poll() is not None:
                 return self.ended(self.proc.returncode, "a savepoint")
             return self.hung("the REST endpoint did not answer")
-        sp = os.path.join(self.d, "ckpt", "sp-%d" % self.runs)
+        # A new directory directly in the savepoints root (the default,
+        # <checkpoints>/savepoints), the only place a savepoint may go.
+        sp = os.path.join(self.d, "ckpt", "savepoints", "sp-%d" % self.runs)
         try:
             st = subprocess.run([RUNNEL, "stop", "127.0.0.1:%d" % self.port, "--savepoint", sp],
                                 capture_output=True, text=True, timeout=HANG)
         except subprocess.TimeoutExpired:
             return self.hung("runnel stop --savepoint did not return")
+        if st.returncode != 0 and self.proc.poll() is None:
+            # Refused while the job runs: a failure of its own, not a finish.
+            self.problem("run %d: runnel stop --savepoint exited %d: %s"
+                         % (self.runs, st.returncode, st.stderr.strip()[-300:]))
+            return self.kill9() or "stop refused"
         try:
             rc = self.proc.wait(timeout=HANG)
         except subprocess.TimeoutExpired:
@@ -409,7 +416,7 @@ class Case:
             if why:
                 break
         finished = False
-        if why in (None, "finished"):
+        if why in (None, "finished", "stop refused"):
             self.start()
             try:
                 rc = self.proc.wait(timeout=HANG * 4)
