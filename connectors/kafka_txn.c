@@ -1021,3 +1021,21 @@ rn__ktxn_close(rn_ktxn_t *t)
     rmdir(t->dir);
     rn_free(t);
 }
+
+rn_code_t
+rn__ktxn_wal_check(const char *path, bool dead_topic, uint64_t *records, rn_error_t *err)
+{
+    rn_ktxn_conf_t cf = {.dead_topic = dead_topic ? "dead letters" : NULL};
+    rn_ktxn_t t = {.conf = &cf};
+    kepoch_t *ep = NULL;
+    size_t n = 0;
+    snprintf(t.what, sizeof(t.what), "kafka sink");
+    rn_code_t rc = wal_read(&t, path, &ep, &n, err);
+    *records = 0;
+    for (size_t i = 0; i < n; i++) {
+        *records += ep[i].count;
+        epoch_fini(&ep[i]);
+    }
+    rn_free(ep);
+    return rc;
+}
