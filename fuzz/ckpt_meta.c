@@ -105,8 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rn_job_t *job = g != NULL ? rn_job_new(g, &opts, &err) : NULL;
     if (job != NULL)
         rn_job_run(job, &err);
-    if (getenv("RN_FUZZ_DEBUG") != NULL) /* to see what a seed reaches */
-        fprintf(stderr, "fuzz: %s\n", err.code == RN_OK ? "the job ran to its end" : err.msg);
+    rn_fuzz_debug("the restored job", err.code, &err);
     rn_job_destroy(job);
     rn_fuzz_quiet(); /* rn_job_new reads RUNNEL_LOG */
     return 0;

@@ -4,8 +4,6 @@
  */
 #include "fuzz/fuzz_util.h"
 
-#include "stream/core.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -78,4 +76,14 @@ void
 rn_fuzz_quiet(void)
 {
     rn__log_level = -1;
+}
+
+void
+rn_fuzz_debug(const char *what, rn_code_t rc, const rn_error_t *err)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("RN_FUZZ_DEBUG") != NULL;
+    if (on)
+        fprintf(stderr, "fuzz: %s: %s\n", what, rc == RN_OK ? "ok" : err->msg);
 }

@@ -8,6 +8,8 @@
 #ifndef RN_FUZZ_UTIL_H
 #define RN_FUZZ_UTIL_H
 
+#include "stream/core.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,5 +28,10 @@ void rn_fuzz_rmtree(const char *path);
 /* Turns runnel's log off: bad input is the normal case here, and a line
  * per input would slow the fuzzer down and bury its own output. */
 void rn_fuzz_quiet(void);
+
+/* With RN_FUZZ_DEBUG set in the environment, prints what an input
+ * reached: "what: ok" or "what: <err->msg>", to check that seeds go as
+ * deep as meant. */
+void rn_fuzz_debug(const char *what, rn_code_t rc, const rn_error_t *err);
 
 #endif

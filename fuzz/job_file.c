@@ -41,8 +41,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rn_error_t err = RN_ERROR_INIT;
     rn_fuzz_quiet();
     rn_conf_t *root = rn_conf_load_string((const char *)data, size, "job.yaml", &err);
-    if (root == NULL)
+    if (root == NULL) {
+        rn_fuzz_debug("the YAML", RN_EINVAL, &err);
         return 0;
+    }
     if (loads_code(root)) {
         rn_conf_destroy(root);
         return 0;
@@ -56,7 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     g->root = NULL;
     rn_graph_destroy(g);
     pthread_mutex_init(&job->lock, NULL);
-    rn__job_plan(job, &err);
+    rn_fuzz_debug("the job's plan", rn__job_plan(job, &err), &err);
     rn_job_destroy(job);
     return 0;
 }

@@ -24,6 +24,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rn_fuzz_write(path, data + 1, size - 1);
     rn_error_t err = RN_ERROR_INIT;
     uint64_t records;
-    rn__ktxn_wal_check(path, data[0] & 1, &records, &err);
+    rn_fuzz_debug("write-ahead file", rn__ktxn_wal_check(path, data[0] & 1, &records, &err),
+                  &err);
     return 0;
 }

@@ -48,8 +48,10 @@ exercise(rn_state_t *st, uint8_t flags)
     }
     if (acc == NULL || ((flags & 4) && rn__state_value(st, "str", &err) == NULL) ||
         ((flags & 8) && rn__state_map(st, "distinct", &err) == NULL) ||
-        rn__state_ready(st, &err) != RN_OK)
+        rn__state_ready(st, &err) != RN_OK) {
+        rn_fuzz_debug("the restored state", RN_EINVAL, &err);
         return;
+    }
     for (int d = 0; d < 2; d++) {
         rn_timer_t t;
         while (rn__timer_pop(st, (rn_time_domain_t)d, INT64_MAX, &t, &err) == RN_OK) {
@@ -60,7 +62,8 @@ exercise(rn_state_t *st, uint8_t flags)
     }
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/again", rn_fuzz_dir());
-    rn__state_snapshot(st, dir, NULL, &err);
+    rn_fuzz_debug("the restored state, snapshot again",
+                  rn__state_snapshot(st, dir, NULL, &err), &err);
     rn_fuzz_rmtree(dir);
 }
 
@@ -101,6 +104,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         opts.restore_dir = dir;
     }
     rn_state_t *st = rn__state_new(&opts, &err);
+    if (st == NULL)
+        rn_fuzz_debug("the snapshot", RN_EINVAL, &err);
     if (st != NULL) {
         exercise(st, flags);
         rn__state_destroy(st);
