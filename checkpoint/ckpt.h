@@ -158,6 +158,10 @@ json_t *rn__ckpt_read_meta(const char *root, int64_t id, rn_error_t *err);
 json_t *rn__savepoint_read_meta(const char *dir, rn_error_t *err);
 /* Checks every file the metadata names (size and XXH3-128). */
 rn_code_t rn__ckpt_verify(const char *root, const json_t *meta, rn_error_t *err);
+/* rn__ckpt_verify, then every state file that restore parses (handles,
+ * memory tables) parsed as restore does, read-only (checkpoint/verify.c):
+ * a checkpoint that passes restores. */
+rn_code_t rn__ckpt_verify_deep(const char *root, const json_t *meta, rn_error_t *err);
 /* Keeps the newest retain checkpoints and the shared files they (and
  * keep, a JSON array of extra paths, may be NULL) refer to. */
 rn_code_t rn__ckpt_retain(const char *root, int retain, const json_t *keep, rn_error_t *err);

@@ -26,6 +26,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -126,6 +128,10 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
 {
     XXH128_hash_t h;
     uint64_t size;
+    /* A cancelled job (a second SIGTERM) ends now, not after a large
+     * checkpoint's copies: checked before each file. */
+    if (atomic_load(&c->job->cancel))
+        return rn__errf(err, RN_ECANCELED, "the job was cancelled");
     rn_code_t rc = rn__fs_hash_file(src, &h, &size, err);
     if (rc != RN_OK)
         return rc;
@@ -439,6 +445,10 @@ take_ack(rn_ckpt_t *c, ack_t *a)
     rn_code_t rc = RN_OK;
     for (int i = 0; i < a->n && rc == RN_OK; i++) {
         rn_ckpt_part_t *part = &a->parts[i];
+        if (atomic_load(&c->job->cancel)) {
+            rc = rn__errf(&err, RN_ECANCELED, "the job was cancelled");
+            break;
+        }
         if (part->fin.fn != NULL) {
             rc = part->fin.fn(part->fin.ctx, true, &err);
             part->fin.fn = NULL;
@@ -537,6 +547,8 @@ on_tick(uv_timer_t *h)
     drain(c);
     if (timed_out(c))
         abort_timeout(c);
+    if (atomic_load(&c->job->cancel))
+        return; /* no new checkpoint for a job that is ending at once */
     pthread_mutex_lock(&c->lock);
     bool stop = c->stop_req || atomic_load(&c->job->stop_requested);
     sp_req_t *sp = c->cur == NULL && !c->final_done ? c->sp : NULL;
@@ -577,6 +589,53 @@ remove_stale_staging(const char *base)
     closedir(d);
 }
 
+/* The savepoints root: made, private as the checkpoint directory, and
+ * never one of the store's own names (the store's directory itself, its
+ * shared/, a chk-N, a hidden one), which retention and numbering would
+ * take for theirs. A savepoint killed while it was written left its
+ * <name>.inprogress in it: removed (REST refuses such names, so every one
+ * is a leftover). */
+static rn_code_t
+savepoints_root(const rn_ckpt_t *c, rn_error_t *err)
+{
+    const char *sp = c->conf.savepoints;
+    char ck[PATH_MAX], real[PATH_MAX];
+    rn_code_t rc;
+    if (sp == NULL)
+        return RN_OK;
+    if ((rc = rn__fs_mkdir_p(sp, err)) != RN_OK ||
+        (rc = rn__fs_check_private(sp, "savepoints directory", err)) != RN_OK)
+        return rc;
+    if (realpath(c->conf.dir, ck) == NULL || realpath(sp, real) == NULL)
+        return rn__errf(err, RN_EIO, "checkpoints.savepoints '%s': %s", sp, strerror(errno));
+    size_t n = strlen(ck);
+    if (strncmp(real, ck, n) == 0 && (real[n] == '\0' || real[n] == '/')) {
+        const char *rel = real[n] == '/' ? real + n + 1 : "";
+        if (rel[0] == '\0' || rel[0] == '.' || strncmp(rel, "shared", 6) == 0 ||
+            strncmp(rel, "chk-", 4) == 0)
+            return rn__errf(err, RN_EINVAL,
+                            "checkpoints.savepoints '%s' lies in the checkpoint store's own "
+                            "files ('%s'): use a directory of its own, such as %s/savepoints "
+                            "(the default)",
+                            sp, real, c->conf.dir);
+    }
+    DIR *d = opendir(real);
+    if (d == NULL)
+        return rn__errf(err, RN_EIO, "opendir '%s': %s", real, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        if (len <= 11 || strcmp(de->d_name + len - 11, ".inprogress") != 0)
+            continue;
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof(path), "%s/%s", real, de->d_name);
+        RN_LOG_INFO(c->job->name, "removing '%s', a savepoint that was not completed", path);
+        rn__fs_rm_tree(path);
+    }
+    closedir(d);
+    return RN_OK;
+}
+
 rn_ckpt_t *
 rn__ckpt_new(rn_job_t *job, const rn_ckpt_conf_t *conf, int64_t first_id, rn_error_t *err)
 {
@@ -593,7 +652,8 @@ rn__ckpt_new(rn_job_t *job, const rn_ckpt_conf_t *conf, int64_t first_id, rn_err
     rn_code_t rc;
     if ((rc = rn__fs_mkdir_p(c->conf.dir, err)) != RN_OK ||
         (rc = rn__fs_check_private(c->conf.dir, "checkpoint directory", err)) != RN_OK ||
-        (rc = rn__fs_mkdir_p(shared, err)) != RN_OK || (rc = rn__fs_mkdir_p(base, err)) != RN_OK) {
+        (rc = rn__fs_mkdir_p(shared, err)) != RN_OK || (rc = savepoints_root(c, err)) != RN_OK ||
+        (rc = rn__fs_mkdir_p(base, err)) != RN_OK) {
         rn__ckpt_destroy(c);
         return NULL;
     }

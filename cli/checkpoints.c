@@ -2,7 +2,9 @@
  * cli/checkpoints.c: `runnel checkpoints DIR [--verify]`: the completed
  * checkpoints (and savepoints) under DIR with their size, time and status,
  * newest first. Status is the metadata's (either copy must check out);
- * --verify also checks the size and XXH3-128 of every file they name.
+ * --verify also checks the size and XXH3-128 of every file they name, and
+ * parses the state files that restore parses, as restore does
+ * (rn__ckpt_verify_deep).
  * Checkpoints being written (.inprogress) are listed as such.
  */
 #include "cli/commands.h"
@@ -48,7 +50,7 @@ show(const char *label, const char *root, const json_t *meta, bool verify)
     const char *status = "ok";
     rn_error_t err = RN_ERROR_INIT;
     if (verify)
-        status = rn__ckpt_verify(root, meta, &err) == RN_OK ? "ok (verified)" : err.msg;
+        status = rn__ckpt_verify_deep(root, meta, &err) == RN_OK ? "ok (verified)" : err.msg;
     printf("%-22s %-9s %10s  %s  %s\n", label,
            json_string_value(json_object_get(meta, "kind")) ? "savepoint" : "checkpoint", size,
            t, status);

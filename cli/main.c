@@ -10,8 +10,19 @@
  *   runnel checkpoints DIR [--verify]
  *   runnel version
  *
- * Exit status: 0 done, 1 bad job file or arguments, 2 the job failed (or
- * was stopped before it finished).
+ * Exit status (docs/job-file.md, runnel --help):
+ *   0  done: the job finished, or stopped at a checkpoint or savepoint
+ *      it resumes from; the other commands did what was asked
+ *   1  usage: bad arguments or a bad job file; nothing was run
+ *   2  the job failed or cannot go on: a restore refused (damaged or
+ *      mismatched checkpoint), a failed write, a task's error, or it was
+ *      cancelled before its end (a second signal, or no checkpoints)
+ *
+ * Signals: SIGINT and SIGTERM are blocked first thing in main and caught
+ * before anything else runs, so that one arriving while the job file is
+ * read, the state opened or a checkpoint restored is not lost: the first
+ * stops the job with a final checkpoint as soon as it exists, a second
+ * one cancels it (or, before the job exists, ends the process with 2).
  *
  * A finished run ends with one line on stderr (unless --quiet):
  *   runnel: job finished: N records in, M out, T s, peak memory X MB
@@ -19,6 +30,7 @@
  * ru_maxrss, RocksDB's and every thread's memory included) in MiB; tests
  * read it to check the state backend's memory bound.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,21 +47,62 @@
 #include "cli/commands.h"
 #include "cli/progress.h"
 
+/* Set with SIGINT and SIGTERM blocked (publish_job), read by the handler. */
 static rn_job_t *volatile running_job;
 static volatile sig_atomic_t signals_seen;
 
 /* The first SIGINT or SIGTERM stops the job cleanly (a final checkpoint
- * when it takes checkpoints); a second one cancels it at once. */
+ * when it takes checkpoints); a second one cancels it at once. Before the
+ * job exists they are counted (publish_job acts on them), except that a
+ * second one ends the process: nothing was written yet that a restart
+ * would miss. Only async-signal-safe calls: rn_job_stop and rn_job_cancel
+ * are atomic stores, which workers and the coordinator look at every few
+ * milliseconds and before each file a checkpoint copies. */
 static void
 on_signal(int sig)
 {
     (void)sig;
-    if (running_job == NULL)
+    int n = ++signals_seen;
+    if (running_job == NULL) {
+        if (n >= 2) {
+            static const char msg[] = "runnel: stopped before the job started\n";
+            ssize_t w = write(2, msg, sizeof(msg) - 1);
+            (void)w;
+            _exit(2);
+        }
         return;
-    if (signals_seen++ == 0)
+    }
+    if (n == 1)
         rn_job_stop(running_job);
     else
         rn_job_cancel(running_job);
+}
+
+static void
+term_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
+/* Makes job the one signals act on, and acts on those that came while it
+ * was being made. */
+static void
+publish_job(rn_job_t *job)
+{
+    sigset_t set, old;
+    term_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    running_job = job;
+    int n = signals_seen;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (job == NULL)
+        return;
+    if (n >= 1)
+        rn_job_stop(job);
+    if (n >= 2)
+        rn_job_cancel(job);
 }
 
 static void
@@ -75,7 +128,12 @@ usage(FILE *f)
                "  checkpoints  lists checkpoints and savepoints in DIR (--verify: every file)\n"
                "  --set     overrides one value of the job file, e.g. --set parallelism=4\n"
                "  --workers worker threads (default: one per CPU)\n"
-               "  --quiet   no progress line\n");
+               "  --quiet   no progress line\n"
+               "\n"
+               "exit status: 0 done (finished, or stopped at a checkpoint or savepoint it\n"
+               "             resumes from); 1 bad arguments or job file, nothing run;\n"
+               "             2 the job failed or cannot go on (restore refused, write\n"
+               "             failed, cancelled before its end)\n");
 }
 
 typedef struct args {
@@ -151,10 +209,14 @@ parse_args(int argc, char **argv, args_t *a)
 }
 
 /* Loads the job file and applies --set overrides.
+ * @param code set to the exit status when NULL is returned: 1 for the job
+ * file or arguments, 2 for what the job found at start (a checkpoint to
+ * restore, its state directory).
  * @returns a job (free with rn_job_destroy()) or NULL after printing. */
 static rn_job_t *
-load_job(const args_t *a)
+load_job(const args_t *a, int *code)
 {
+    *code = 1;
     rn_error_t err = RN_ERROR_INIT;
     rn_conf_t *root;
     rn_job_options_t opts = RN_JOB_OPTIONS_INIT;
@@ -194,8 +256,11 @@ load_job(const args_t *a)
     opts.accept_duplicates = a->accept_duplicates;
     opts.allow_code_properties = a->allow_code_properties;
     rn_job_t *job = rn_job_new(g, &opts, &err);
-    if (job == NULL)
+    if (job == NULL) {
         fprintf(stderr, "runnel: %s\n", err.msg);
+        if (!(err.flags & RN_ERR_DEFINITION))
+            *code = 2;
+    }
     return job;
 }
 
@@ -215,17 +280,13 @@ static int
 cmd_run(const args_t *a)
 {
     rn_error_t err = RN_ERROR_INIT;
-    rn_job_t *job = load_job(a);
-    struct sigaction sa;
+    int code;
+    rn_job_t *job = load_job(a, &code);
     struct timespec t0, t1;
 
     if (job == NULL)
-        return 1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    running_job = job;
+        return code;
+    publish_job(job);
     rn_job_stats_t st0;
     rn_job_stats(job, &st0);
     if (st0.restored_from > 0)
@@ -237,7 +298,7 @@ cmd_run(const args_t *a)
     rn_code_t rc = rn_job_run(job, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     rn_progress_stop(p);
-    running_job = NULL;
+    publish_job(NULL);
 
     rn_job_stats_t st;
     rn_job_stats(job, &st);
@@ -270,6 +331,15 @@ cmd_run(const args_t *a)
                 (double)st.checkpoint_pause_p50_us / 1000.0,
                 (double)st.checkpoint_pause_p99_us / 1000.0,
                 (double)st.checkpoint_pause_max_us / 1000.0);
+    if (rc == RN_ECANCELED && signals_seen >= 2) {
+        /* Cancelled by a second signal: out at once. The operators are
+         * closed already; what is left is freeing memory, closing the
+         * state's RocksDB and removing its working directory, which
+         * takes seconds with large state and is not needed: the next
+         * start removes a dead process's directory. */
+        fflush(NULL);
+        _exit(2);
+    }
     rn_job_destroy(job);
     return rc == RN_OK ? 0 : 2;
 }
@@ -277,9 +347,10 @@ cmd_run(const args_t *a)
 static int
 cmd_validate(const args_t *a)
 {
-    rn_job_t *job = load_job(a);
+    int code;
+    rn_job_t *job = load_job(a, &code);
     if (job == NULL)
-        return 1;
+        return code;
     rn_job_describe(job, stdout);
     printf("%s: ok\n", a->job);
     rn_job_destroy(job);
@@ -291,6 +362,18 @@ main(int argc, char **argv)
 {
     args_t a;
     int rc;
+    sigset_t term;
+    struct sigaction sa;
+
+    /* Before anything else: a SIGTERM from here on is never the default
+     * death (exit 143, no final checkpoint). Blocked while the handler is
+     * installed; every thread made later inherits the handler. */
+    term_signals(&term);
+    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
 #ifdef __GLIBC__
     /* No fast bins: glibc gathers freed small blocks there and merges
@@ -303,6 +386,13 @@ main(int argc, char **argv)
         free(a.sets);
         return 1;
     }
+    if (strcmp(a.cmd, "run") != 0) {
+        /* Nothing to save: the other commands end as signals end them. */
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &term, NULL);
     if (strcmp(a.cmd, "run") == 0)
         rc = cmd_run(&a);
     else if (strcmp(a.cmd, "validate") == 0)

@@ -3,7 +3,7 @@
 # Sourced by setup.sh and test.sh.
 RN_PACKAGES="build-essential cmake ninja-build pkg-config libyaml-dev libjansson-dev
   libxxhash-dev libcsv-dev check librdkafka-dev librocksdb-dev libuv1-dev libzstd-dev
-  libhttp-parser-dev curl"
+  libhttp-parser-dev curl python3"
 RN_PACKAGES="$RN_PACKAGES clang libclang-rt-14-dev" # fuzz/run.sh: clang with libFuzzer
 
 rn_install_deps() {

@@ -750,13 +750,12 @@ mem_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *err)
     return rn__snapio_close(&io, err);
 }
 
-/* Loads the entries of key groups [lo, hi] of dir/mem. */
+/* Loads the entries of key groups [lo, hi] of the snapshot file path;
+ * m NULL: parses and checks it all, loading nothing (rn__state_mem_check). */
 static rn_code_t
-mem_restore(membe_t *m, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err)
+mem_read(membe_t *m, const char *path, uint32_t lo, uint32_t hi, rn_error_t *err)
 {
-    char path[4096];
     rn__snapio_t io;
-    snprintf(path, sizeof(path), "%s/mem", dir);
     rn_code_t rc = rn__snapio_open(&io, path, false, SNAP_MAGIC, SNAP_VERSION,
                                    "a memory state snapshot", err);
     if (rc != RN_OK)
@@ -811,7 +810,7 @@ mem_restore(membe_t *m, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *e
         k.keyhash = XXH3_64bits(k.key, k.keylen);
         const uint8_t *val = buf + k.keylen + k.nslen + (kind == 2 ? k.uklen : 0);
         n++;
-        if (k.kg < lo || k.kg > hi)
+        if (m == NULL || k.kg < lo || k.kg > hi)
             continue;
         if (kind == 1) {
             uint64_t h = hash_of(&k);
@@ -834,6 +833,21 @@ mem_restore(membe_t *m, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *e
     rn_free(buf);
     rn_code_t crc = rn__snapio_close(&io, err);
     return rc != RN_OK ? rc : crc;
+}
+
+/* Loads the entries of key groups [lo, hi] of dir/mem. */
+static rn_code_t
+mem_restore(membe_t *m, const char *dir, uint32_t lo, uint32_t hi, rn_error_t *err)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/mem", dir);
+    return mem_read(m, path, lo, hi, err);
+}
+
+rn_code_t
+rn__state_mem_check(const char *path, rn_error_t *err)
+{
+    return mem_read(NULL, path, 0, UINT32_MAX, err);
 }
 
 static rn_code_t

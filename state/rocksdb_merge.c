@@ -33,6 +33,7 @@
 #include "state/rocksdb_int.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* Merging states per backend: an operator has a handful. */
@@ -198,18 +199,50 @@ rn__rdb_merge_state(void *be, uint32_t state, const rn_state_merge_t *sm, rn_err
     return RN_OK;
 }
 
+/* Merge functions take their values as arrays of the operator's structs
+ * (rn_acc_cell_t for windows: int64 and double members), which need 8-byte
+ * alignment; the cache keeps values at 8 (rocksdb_cache.c's ALIGN8). */
+#define VAL_ALIGN 8u
+_Static_assert(_Alignof(int64_t) <= VAL_ALIGN && _Alignof(double) <= VAL_ALIGN,
+               "merging values are 8-aligned");
+
+static inline bool
+aligned(const void *p)
+{
+    return ((uintptr_t)p & (VAL_ALIGN - 1)) == 0;
+}
+
 bool
 rn__rdb_merge_fold(const rn__rdb_merge_t *m, uint32_t state, void *dst, const void *src,
                    size_t size)
 {
     uint32_t n = atomic_load_explicit(&m->n, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
-        if (m->tab[i].state == state) {
-            if (m->tab[i].size != size)
-                return false;
+        if (m->tab[i].state != state)
+            continue;
+        if (m->tab[i].size != size)
+            return false;
+        if (aligned(dst) && aligned(src)) {
             m->tab[i].merge(m->tab[i].ctx, dst, src);
             return true;
         }
+        /* Values may sit at any byte: a frozen record's delta follows its
+         * key (rocksdb_snap.c), RocksDB's buffers are bytes. Folded in
+         * aligned copies: reading them in place as structs is undefined
+         * (and traps on some machines). */
+        _Alignas(VAL_ALIGN) char small[2][256];
+        bool big = size > sizeof(small[0]);
+        char *d = big ? rn_xmalloc(size) : small[0];
+        char *s = big ? rn_xmalloc(size) : small[1];
+        memcpy(d, dst, size);
+        memcpy(s, src, size);
+        m->tab[i].merge(m->tab[i].ctx, d, s);
+        memcpy(dst, d, size);
+        if (big) {
+            rn_free(d);
+            rn_free(s);
+        }
+        return true;
     }
     return false;
 }

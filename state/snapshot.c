@@ -294,13 +294,15 @@ snapreg_free(snapreg_t *r)
 }
 
 /* Reads the timers of a handle file. mode RESTORE: into memory as they
- * were (each must be before the spilled ones); IMPORT: those of key
- * groups [lo, hi], registered as new ones (memory or store by time). */
-enum { RESTORE, IMPORT };
+ * were (none after the earliest spilled one, smin); IMPORT: those of key
+ * groups [lo, hi], registered as new ones (memory or store by time);
+ * CHECK: parsed and checked as RESTORE does, kept nowhere (st NULL), for
+ * `runnel checkpoints --verify`. */
+enum { RESTORE, IMPORT, CHECK };
 
 static rn_code_t
 read_timers(rn_state_t *st, rn__snapio_t *io, int mode, uint32_t lo, uint32_t hi,
-            rn_error_t *err)
+            const int64_t smin[2], rn_error_t *err)
 {
     uint8_t buf[RN_KEY_MAX + RN_STATE_NS_MAX];
     uint64_t n = 0;
@@ -327,19 +329,24 @@ read_timers(rn_state_t *st, rn__snapio_t *io, int mode, uint32_t lo, uint32_t hi
         if (io->failed)
             break;
         n++;
-        rn_code_t rc;
+        rn_code_t rc = RN_OK;
         if (mode == IMPORT) {
             if (kg < lo || kg > hi)
                 continue;
             rn__state_set_key(st, buf, keylen, kg);
             rc = rn__timer_register(st, (rn_time_domain_t)d, time, buf + keylen, nslen, err);
         } else {
-            if (time >= st->spill_min[d]) {
-                rn__snapio_bad(io, "an in-memory timer at or after the spilled ones");
+            /* A time spilled in part (rn__timers_spill cuts the earliest
+             * bucket when it alone is over the budget, and a load may stop
+             * inside a time) is held by both: memory may hold timers at
+             * spill_min, never after it. */
+            if (time > smin[d]) {
+                rn__snapio_bad(io, "an in-memory timer after the earliest spilled one");
                 break;
             }
             rn__tkey_t k = {buf, keylen, kg, XXH3_64bits(buf, keylen)};
-            rc = rn__timers_add(&st->timers[d], &k, time, buf + keylen, nslen, err);
+            if (mode == RESTORE)
+                rc = rn__timers_add(&st->timers[d], &k, time, buf + keylen, nslen, err);
         }
         if (rc != RN_OK)
             return rc;
@@ -347,15 +354,20 @@ read_timers(rn_state_t *st, rn__snapio_t *io, int mode, uint32_t lo, uint32_t hi
     return RN_OK;
 }
 
-/* Reads dir's handle file: its registry (*reg), spilled-timer bounds and,
- * unless mode is -1, its timers. */
+/* Reads the handle file of snapshot directory dir, or the file path when
+ * dir is NULL: its registry (*reg), spilled-timer bounds and, unless mode
+ * is -1, its timers. */
 static rn_code_t
-read_handle(rn_state_t *st, const char *dir, int mode, uint32_t lo, uint32_t hi, snapreg_t **out,
-            int64_t spill_min[2], uint64_t spilled[2], rn_error_t *err)
+read_handle(rn_state_t *st, const char *dir, const char *file, int mode, uint32_t lo,
+            uint32_t hi, snapreg_t **out, int64_t spill_min[2], uint64_t spilled[2],
+            rn_error_t *err)
 {
     char path[4096];
     rn__snapio_t io;
-    snprintf(path, sizeof(path), "%s/handle", dir);
+    if (dir != NULL)
+        snprintf(path, sizeof(path), "%s/handle", dir);
+    else
+        snprintf(path, sizeof(path), "%s", file);
     rn_code_t rc = rn__snapio_open(&io, path, false, H_MAGIC, H_VERSION, "a state snapshot", err);
     if (rc != RN_OK)
         return rc;
@@ -388,7 +400,7 @@ read_handle(rn_state_t *st, const char *dir, int mode, uint32_t lo, uint32_t hi,
             st->spilled[d] = spilled[d];
         }
     if (mode >= 0 && !io.failed)
-        rc = read_timers(st, &io, mode, lo, hi, err);
+        rc = read_timers(st, &io, mode, lo, hi, spill_min, err);
     rn_code_t crc = rn__snapio_close(&io, rc == RN_OK ? err : NULL);
     if (rc == RN_OK)
         rc = crc;
@@ -405,7 +417,7 @@ rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
     int64_t smin[2];
     uint64_t sp[2];
     snapreg_t *reg = NULL;
-    rn_code_t rc = read_handle(st, dir, RESTORE, 0, 0, &reg, smin, sp, err);
+    rn_code_t rc = read_handle(st, dir, NULL, RESTORE, 0, 0, &reg, smin, sp, err);
     for (int d = 0; d < 2 && rc == RN_OK; d++)
         rc = rn__state_spill_maybe(st, (rn_time_domain_t)d, err);
     if (rc != RN_OK) {
@@ -414,6 +426,19 @@ rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
     }
     st->restored = reg;
     st->restoring = true;
+    return RN_OK;
+}
+
+rn_code_t
+rn__state_check_file(const char *path, const char *as, rn_error_t *err)
+{
+    if (strcmp(as, "handle") == 0) {
+        int64_t smin[2];
+        uint64_t sp[2];
+        return read_handle(NULL, NULL, path, CHECK, 0, 0, NULL, smin, sp, err);
+    }
+    if (strcmp(as, "mem") == 0)
+        return rn__state_mem_check(path, err);
     return RN_OK;
 }
 
@@ -432,7 +457,8 @@ rn__state_import_prepare(rn_state_t *st, const rn_state_options_t *opts, rn_erro
     /* The registry to check against: every old instance had the same. */
     int64_t smin[2];
     uint64_t sp[2];
-    rn_code_t rc = read_handle(st, opts->import_dirs[0], -1, 0, 0, &st->restored, smin, sp, err);
+    rn_code_t rc = read_handle(st, opts->import_dirs[0], NULL, -1, 0, 0, &st->restored, smin, sp,
+                               err);
     return rc != RN_OK ? rn__errctx(err, "%s: restore", st->owner) : RN_OK;
 }
 
@@ -451,7 +477,7 @@ import_all(rn_state_t *st, rn_error_t *err)
     for (int i = 0; i < st->nimport && rc == RN_OK; i++) {
         int64_t m[2];
         uint64_t sp[2];
-        rc = read_handle(st, st->imports[i], -1, 0, 0, NULL, m, sp, err);
+        rc = read_handle(st, st->imports[i], NULL, -1, 0, 0, NULL, m, sp, err);
         for (int d = 0; d < 2 && rc == RN_OK; d++) {
             if (m[d] < smin[d])
                 smin[d] = m[d];
@@ -465,7 +491,8 @@ import_all(rn_state_t *st, rn_error_t *err)
     for (int i = 0; i < st->nimport && rc == RN_OK; i++) {
         int64_t m[2];
         uint64_t sp[2];
-        rc = read_handle(st, st->imports[i], IMPORT, st->kg_lo, st->kg_hi, NULL, m, sp, err);
+        rc = read_handle(st, st->imports[i], NULL, IMPORT, st->kg_lo, st->kg_hi, NULL, m, sp,
+                         err);
     }
     return rc;
 }

@@ -268,6 +268,16 @@ rn_code_t rn__state_snapshot(rn_state_t *st, const char *dir, rn_state_finish_t 
  * @thread the state's task, or any once that task stopped for good. */
 bool rn__state_tick(rn_state_t *st, bool all);
 
+/* Parses and checks one file of a snapshot, read-only, with the code a
+ * restore reads it with: path is where it is, as its name in the snapshot
+ * directory ("handle": the registry and in-memory timers; "mem": the
+ * memory backend's table; others, RocksDB's files, are left to the
+ * checksums of the checkpoint store and of RocksDB). For `runnel
+ * checkpoints --verify`, so that a snapshot it passes restores.
+ * @returns RN_OK, or RN_ECORRUPT / RN_EIO with err naming the file, the
+ * offset and what is wrong. @thread any. */
+rn_code_t rn__state_check_file(const char *path, const char *as, rn_error_t *err);
+
 /* After a restore (opts.restore_dir), once the operator registered its
  * states: checks that every state of the snapshot was registered again
  * under the same name and kind, and lets the backend compact again.

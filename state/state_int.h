@@ -436,8 +436,9 @@ struct rn_state {
 
     rn__timers_t timers[2]; /* by rn_time_domain_t */
     /* Timers spilled to the backend's store (ops->timer_write), by domain:
-     * every in-memory timer is earlier than spill_min, every stored one at
-     * or after it; INT64_MAX when the store holds none. */
+     * every in-memory timer is at or before spill_min, every stored one at
+     * or after it (a time spilled in part is in both, each timer in one);
+     * INT64_MAX when the store holds none. */
     int64_t spill_min[2];
     uint64_t spilled[2];    /* timers in the store */
     uint64_t spill_budget;  /* ops->timer_budget, 0: never spill */
@@ -474,6 +475,9 @@ rn_code_t rn__state_spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_erro
 /* Loads the in-memory timers and the registry a snapshot saved
  * (snapshot.c), after the backend restored. */
 rn_code_t rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err);
+/* Parses and checks the memory backend's snapshot file path ("mem") as a
+ * restore does, loading nothing. @thread any. */
+rn_code_t rn__state_mem_check(const char *path, rn_error_t *err);
 void rn__state_restored_free(rn_state_t *st);
 /* Rescaling (opts->import_dirs): remembers what to import at ready. */
 rn_code_t rn__state_import_prepare(rn_state_t *st, const rn_state_options_t *opts,

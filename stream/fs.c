@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -226,12 +227,140 @@ rn__fs_hash_hex(XXH128_hash_t h, char out[33])
         snprintf(out + 2 * i, 3, "%02x", c.digest[i]);
 }
 
+/* Whether a directory on the way to a path is safe: only its owner,
+ * root or this user, can change what its names point to; others may write
+ * it only with the sticky bit (as /tmp), which keeps them from renaming or
+ * removing entries they do not own. */
+static rn_code_t
+check_dir_safe(const char *dir, const struct stat *sb, const char *what, const char *path,
+               rn_error_t *err)
+{
+    if (sb->st_uid != 0 && sb->st_uid != geteuid())
+        return rn__errf(err, RN_EINVAL,
+                        "%s '%s': the directory '%s' on its way belongs to another user (uid "
+                        "%u), who could replace what it holds: use a directory of your own",
+                        what, path, dir, (unsigned)sb->st_uid);
+    if ((sb->st_mode & (S_IWGRP | S_IWOTH)) && !(sb->st_mode & S_ISVTX))
+        return rn__errf(err, RN_EINVAL,
+                        "%s '%s': the directory '%s' on its way can be written by other users "
+                        "(mode %04o, no sticky bit), who could replace what it holds: chmod "
+                        "go-w it, or use another directory",
+                        what, path, dir, (unsigned)(sb->st_mode & 07777));
+    return RN_OK;
+}
+
+rn_code_t
+rn__fs_check_path(const char *path, const char *what, char *real, struct stat *last,
+                  rn_error_t *err)
+{
+    /* todo holds what is left to walk; cur the real path walked so far
+     * ("" for /). A symlink met puts its target in front of the rest. */
+    char todo[2 * PATH_MAX], cur[PATH_MAX] = "", next[PATH_MAX], link[PATH_MAX];
+    struct stat sb;
+    int links = 0;
+    size_t n = strlen(path);
+    if (n == 0 || n >= PATH_MAX)
+        return rn__errf(err, RN_EINVAL, "%s '%.256s': empty or too long a path", what, path);
+    if (path[0] == '/') {
+        memcpy(todo, path, n + 1);
+    } else {
+        if (getcwd(todo, PATH_MAX) == NULL)
+            return rn__errf(err, RN_EIO, "%s '%s': getcwd: %s", what, path, strerror(errno));
+        size_t c = strlen(todo);
+        if (c + 1 + n >= sizeof(todo))
+            return rn__errf(err, RN_EINVAL, "%s '%s': too long a path", what, path);
+        todo[c] = '/';
+        memcpy(todo + c + 1, path, n + 1);
+    }
+    if (lstat("/", &sb) != 0)
+        return sys_err(err, "stat", "/");
+    rn_code_t rc = check_dir_safe("/", &sb, what, path, err);
+    if (rc != RN_OK)
+        return rc;
+    *last = sb;
+    char *p = todo;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        if (*p == '\0')
+            break;
+        char *end = strchr(p, '/');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+            /* cur is real: its parent, already checked, is what ".." is. */
+            if (len == 2) {
+                char *slash = strrchr(cur, '/');
+                if (slash != NULL)
+                    *slash = '\0';
+            }
+            p += len;
+            if (lstat(cur[0] ? cur : "/", last) != 0)
+                return sys_err(err, "stat", cur[0] ? cur : "/");
+            continue;
+        }
+        if (strlen(cur) + 1 + len >= sizeof(next))
+            return rn__errf(err, RN_EINVAL, "%s '%.256s': too long a path", what, path);
+        snprintf(next, sizeof(next), "%s/%.*s", cur, (int)len, p);
+        p += len;
+        if (lstat(next, &sb) != 0) {
+            int e = errno;
+            bool at_end = strspn(p, "/") == strlen(p);
+            return rn__errf(err, e == ENOENT ? RN_ENOTFOUND : RN_EIO, "%s %s: %s%s%s%s", what,
+                            path, at_end ? "" : "'", at_end ? "" : next, at_end ? "" : "': ",
+                            strerror(e));
+        }
+        if (S_ISLNK(sb.st_mode)) {
+            /* Its directory was checked; a link in a sticky directory is
+             * still replaced at will by its owner. */
+            if (sb.st_uid != 0 && sb.st_uid != geteuid())
+                return rn__errf(err, RN_EINVAL,
+                                "%s '%s': the symbolic link '%s' on its way belongs to another "
+                                "user (uid %u), who could point it elsewhere",
+                                what, path, next, (unsigned)sb.st_uid);
+            ssize_t l = readlink(next, link, sizeof(link) - 1);
+            if (l < 0)
+                return sys_err(err, "readlink", next);
+            link[l] = '\0';
+            if (++links > 40 || (size_t)l + strlen(p) + 1 >= sizeof(todo))
+                return rn__errf(err, RN_EINVAL, "%s '%s': too many symbolic links", what, path);
+            /* The rest of todo moves behind the target (memmove: p is in todo). */
+            size_t rest = strlen(p);
+            memmove(todo + l, p, rest + 1);
+            memcpy(todo, link, (size_t)l);
+            p = todo;
+            if (link[0] == '/')
+                cur[0] = '\0';
+            continue;
+        }
+        memcpy(cur, next, strlen(next) + 1);
+        *last = sb;
+        const char *q = p;
+        while (*q == '/')
+            q++;
+        if (*q == '\0')
+            break;
+        if (!S_ISDIR(sb.st_mode)) {
+            errno = ENOTDIR;
+            return sys_err(err, "stat", cur);
+        }
+        if ((rc = check_dir_safe(cur, &sb, what, path, err)) != RN_OK)
+            return rc;
+    }
+    if (real != NULL)
+        snprintf(real, PATH_MAX, "%s", cur[0] ? cur : "/");
+    return RN_OK;
+}
+
 rn_code_t
 rn__fs_check_private(const char *dir, const char *what, rn_error_t *err)
 {
     struct stat sb;
-    if (stat(dir, &sb) != 0)
-        return sys_err(err, "stat", dir);
+    char real[PATH_MAX];
+    rn_code_t rc = rn__fs_check_path(dir, what, real, &sb, err);
+    if (rc != RN_OK)
+        return rc;
+    if (!S_ISDIR(sb.st_mode))
+        return rn__errf(err, RN_EINVAL, "%s '%s' is not a directory", what, dir);
     if (sb.st_mode & (S_IWGRP | S_IWOTH))
         return rn__errf(err, RN_EINVAL,
                         "%s '%s' can be written by other users (mode %03o); make it private "

@@ -14,6 +14,7 @@
 
 #include "stream/core.h"
 
+#include <sys/stat.h>
 #include <xxhash.h>
 
 /* Makes dir and its missing parents, new ones with mode 0700. */
@@ -44,8 +45,21 @@ rn_code_t rn__fs_read_file(const char *path, size_t max, void **data, size_t *le
                            rn_error_t *err);
 /* 32 lowercase hex digits of a hash (out holds 33 bytes). */
 void rn__fs_hash_hex(XXH128_hash_t h, char out[33]);
-/* Refuses a directory that users other than its owner can write (a
- * checkpoint or state directory others could plant files in). */
+/* Checks that no user but this one and root can change what path names,
+ * as careful tools do (OpenSSH's StrictModes): every directory on the way
+ * from /, symbolic links followed, is owned by root or the effective user
+ * and writable by group or others only with the sticky bit (as /tmp); each
+ * symbolic link met is owned by root or the effective user. The last
+ * component is not judged: the caller does.
+ * @param what names the path in messages ("plugin library").
+ * @param real set to the real path (PATH_MAX bytes), or NULL.
+ * @param last set to the lstat of the last component (never a link).
+ * @returns RN_OK, RN_ENOTFOUND, RN_EIO, or RN_EINVAL with why. */
+rn_code_t rn__fs_check_path(const char *path, const char *what, char *real, struct stat *last,
+                            rn_error_t *err);
+/* Refuses a directory others could plant files in (a checkpoint, savepoint
+ * or state directory): it must be owned by the effective user and written
+ * by nobody else, and its way from / pass rn__fs_check_path. */
 rn_code_t rn__fs_check_private(const char *dir, const char *what, rn_error_t *err);
 
 #endif

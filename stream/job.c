@@ -128,8 +128,13 @@ rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err)
     job->allow_non_restored = opts != NULL && opts->allow_non_restored_state;
     job->accept_duplicates = opts != NULL && opts->accept_duplicates;
     job->allow_code_properties = opts != NULL && opts->allow_code_properties;
-    if ((rc = rn__job_plan(job, err)) != RN_OK || (rc = recover(job, err)) != RN_OK ||
-        (rc = rn__exec_build(job, err)) != RN_OK) {
+    if ((rc = rn__job_plan(job, err)) != RN_OK) {
+        if (err != NULL)
+            err->flags |= RN_ERR_DEFINITION;
+        rn_job_destroy(job);
+        return NULL;
+    }
+    if ((rc = recover(job, err)) != RN_OK || (rc = rn__exec_build(job, err)) != RN_OK) {
         rn_job_destroy(job);
         return NULL;
     }

@@ -3,10 +3,14 @@
  * (include/runnel/plugin.h, docs/plugins.md).
  *
  * A library is checked before dlopen() runs any of its code (constructors
- * run at load): a regular file, owned by the user that runs the job or by
- * root, writable by nobody else, in a directory nobody else can write
- * either (otherwise the file could be swapped for another between the
- * check and the load). Then RTLD_NOW | RTLD_LOCAL: every undefined symbol
+ * run at load): every directory and symbolic link on its way from / owned
+ * by root or the user and writable by nobody else unless sticky (as /tmp:
+ * rn__fs_check_path), then the file opened once and checked through that
+ * descriptor: a regular file, owned by the user that runs the job or by
+ * root, writable by nobody else. dlopen() loads /proc/self/fd/N, that
+ * very file, so nothing can be swapped in between the check and the load;
+ * the descriptor stays open, since the loader knows a library by its name
+ * and that name must not come back for another file. Then RTLD_NOW | RTLD_LOCAL: every undefined symbol
  * is resolved at once, so a library built against a newer runnel fails
  * here with dlerror()'s message instead of crashing at its first call,
  * and its symbols stay out of the global namespace. Its init function
@@ -20,11 +24,12 @@
  */
 #include "stream/plugin_int.h"
 #include "stream/plugin_ext.h"
+#include "stream/fs.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
 #include <errno.h>
-#include <libgen.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,34 +87,78 @@ trusted(const struct stat *st)
     return (st->st_uid == geteuid() || st->st_uid == 0) && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
-/* Checks path before it is loaded. @returns RN_OK or RN_EINVAL with why. */
-static rn_code_t
-check_file(const char *path, rn_error_t *err)
+/* Files opened for dlopen, kept open for the life of the process: the
+ * loader knows a library by the name it was opened under, so a name
+ * /proc/self/fd/N must never be reused for another file (a closed N would
+ * be). One per distinct file (device and inode): a few per process. */
+typedef struct kept_fd {
+    dev_t dev;
+    ino_t ino;
+    int fd;
+    struct kept_fd *next;
+} kept_fd_t;
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static kept_fd_t *kept;
+
+/* Opens path once and checks the open file: every directory and link on
+ * its way (rn__fs_check_path: nobody else can swap it), then the file
+ * itself through the descriptor, so what is checked is what is loaded.
+ * @param resolved set to the real path.
+ * @returns a descriptor that stays open (kept), or -1 with err set. */
+static int
+open_checked(const char *path, char resolved[PATH_MAX], rn_error_t *err)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return rn__errf(err, RN_EINVAL, "plugin library %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return rn__errf(err, RN_EINVAL, "plugin library %s is not a regular file", path);
-    if (!trusted(&st))
-        return rn__errf(err, RN_EINVAL,
-                        "plugin library %s is writable by others than its owner, or owned by "
-                        "another user: a plugin runs with the job's rights, so runnel loads only "
-                        "libraries that the user running the job (or root) owns and alone can "
-                        "write (chmod go-w)",
-                        path);
-    char *copy = rn_xstrdup(path);
-    const char *dir = dirname(copy);
-    rn_code_t rc = RN_OK;
-    if (stat(dir, &st) != 0)
-        rc = rn__errf(err, RN_EINVAL, "plugin library %s: its directory: %s", path, strerror(errno));
-    else if (!trusted(&st) && !(st.st_mode & S_ISVTX))
-        rc = rn__errf(err, RN_EINVAL,
-                      "plugin library %s is in %s, which others than its owner can write (the "
-                      "library could be replaced): move it, or chmod go-w the directory",
-                      path, dir);
-    rn_free(copy);
-    return rc;
+    struct stat seen, st;
+    if (rn__fs_check_path(path, "plugin library", resolved, &seen, err) != RN_OK)
+        return -1;
+    int fd = open(resolved, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        rn__errf(err, RN_EINVAL, "plugin library %s: open '%s': %s", path, resolved,
+                 strerror(errno));
+        return -1;
+    }
+    const char *why = NULL;
+    if (fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (st.st_dev != seen.st_dev || st.st_ino != seen.st_ino)
+        why = "it changed while it was checked";
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    if (why != NULL) {
+        rn__errf(err, RN_EINVAL, "plugin library %s: %s", path, why);
+        close(fd);
+        return -1;
+    }
+    if (!trusted(&st)) {
+        rn__errf(err, RN_EINVAL,
+                 "plugin library %s is writable by others than its owner, or owned by "
+                 "another user: a plugin runs with the job's rights, so runnel loads only "
+                 "libraries that the user running the job (or root) owns and alone can "
+                 "write (chmod go-w)",
+                 path);
+        close(fd);
+        return -1;
+    }
+    pthread_mutex_lock(&kept_lock);
+    kept_fd_t *k = kept;
+    while (k != NULL && (k->dev != st.st_dev || k->ino != st.st_ino))
+        k = k->next;
+    if (k == NULL) {
+        k = rn_xcalloc(1, sizeof(*k));
+        k->dev = st.st_dev;
+        k->ino = st.st_ino;
+        k->fd = fd;
+        k->next = kept;
+        kept = k;
+    } else {
+        /* The same file, kept already (it holds the inode, so the inode
+         * is that file's): one name for it in the loader. */
+        close(fd);
+    }
+    fd = k->fd;
+    pthread_mutex_unlock(&kept_lock);
+    return fd;
 }
 
 void
@@ -135,18 +184,16 @@ rn__plugin_reg_fini(rn_plugin_t *reg)
 void *
 rn__plugin_open(const char *path, char resolved[PATH_MAX], rn_plugin_t *reg, rn_error_t *err)
 {
-    /* The file itself, through any symlinks, and its own directory are
-     * what must be safe (a symlink in a safe directory may point into an
-     * unsafe one); loading the resolved path also keeps dlopen from
-     * searching the library path for a name without a slash. */
-    if (realpath(path, resolved) == NULL) {
-        rn__errf(err, RN_EINVAL, "plugin library %s: %s", path, strerror(errno));
+    /* Loaded from the descriptor that was checked, never by name again:
+     * a name could point elsewhere by then, and dlopen would search the
+     * library path for a name without a slash. */
+    int fd = open_checked(path, resolved, err);
+    if (fd < 0)
         return NULL;
-    }
-    if (check_file(resolved, err) != RN_OK)
-        return NULL;
+    char fdpath[64];
+    snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
     dlerror();
-    void *h = dlopen(resolved, RTLD_NOW | RTLD_LOCAL);
+    void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         const char *why = dlerror();
         rn__errf(err, RN_EINVAL, "plugin library %s cannot be loaded: %s", path,

@@ -11,10 +11,13 @@
  * Safe by default: the configured address is what it listens on
  * (loopback unless told otherwise: graph.c warns about others); a request
  * is at most 64 KB, one per connection, and a client idle for 10 s is
- * dropped; at most 16 connections. A directory given over REST is made
- * canonical (realpath of its parent, so no "..", no symlink escapes, no
- * encoded tricks since the JSON string is taken as it is) and must lie
- * under the checkpoints or savepoints root, and must not exist yet.
+ * dropped; at most 16 connections. Every field of a body is checked: a
+ * JSON object with no member but the one named above, a string. A
+ * directory given over REST is made canonical (realpath of its parent, so
+ * no "..", no symlink escapes, no encoded tricks since the JSON string is
+ * taken as it is) and must be a new directory directly in the savepoints
+ * root (checkpoints.savepoints), never in the checkpoint store's own
+ * files or inside another savepoint.
  *
  * @thread its own, except start/stop (control).
  */
@@ -61,8 +64,7 @@ struct rest {
     uv_async_t wake;
     uv_thread_t thread;
     int nconns;
-    char roots[2][PATH_MAX]; /* canonical checkpoints and savepoints roots */
-    char sproot[PATH_MAX];   /* where savepoints go when no directory is given */
+    char sproot[PATH_MAX]; /* canonical savepoints root: every savepoint goes in it */
     uv_mutex_t lock;
     conn_t *done; /* savepoints finished, their replies to send */
     bool quit;
@@ -145,24 +147,44 @@ reply_error(conn_t *c, int status, const char *msg)
 
 /* ---- requests ---- */
 
-/* Canonical form of dir, which must not exist, under one of the roots. */
+/* The longest savepoint path taken: room for ".inprogress" and the
+ * component directories and file names written inside it. */
+#define SP_PATH_MAX 2048
+
+/* Canonical form of dir: a new directory directly in the savepoints root.
+ * Nowhere else: not in the checkpoint directory's own files (a chk-N or
+ * shared/ there would be taken for the store's), not inside another
+ * savepoint, and a name the cleanup at start would not remove. */
 static bool
 check_dir(rest_t *r, const char *dir, char *out, char *why, size_t whysize)
 {
-    if (dir[0] != '/' || strlen(dir) >= PATH_MAX - 1) {
+    size_t len = strlen(dir);
+    if (len == 0 || dir[0] != '/') {
         snprintf(why, whysize, "the directory must be an absolute path");
         return false;
     }
-    char parent[PATH_MAX], base[PATH_MAX];
-    snprintf(parent, sizeof(parent), "%s", dir);
+    if (len > SP_PATH_MAX) {
+        snprintf(why, whysize, "the directory's path is %zu bytes long; at most %d are taken",
+                 len, SP_PATH_MAX);
+        return false;
+    }
+    char parent[SP_PATH_MAX + 1], base[SP_PATH_MAX + 1];
+    memcpy(parent, dir, len + 1);
+    while (len > 1 && parent[len - 1] == '/')
+        parent[--len] = '\0';
     char *slash = strrchr(parent, '/');
     snprintf(base, sizeof(base), "%s", slash + 1);
     if (slash == parent)
         slash[1] = '\0';
     else
         *slash = '\0';
-    if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-        snprintf(why, whysize, "'%s' does not name a new directory", dir);
+    size_t blen = strlen(base);
+    if (base[0] == '\0' || base[0] == '.' ||
+        (blen >= 11 && strcmp(base + blen - 11, ".inprogress") == 0)) {
+        snprintf(why, whysize,
+                 "'%.*s' does not name a new directory (a name may not start with '.' or end "
+                 "in .inprogress)",
+                 SP_PATH_MAX, dir);
         return false;
     }
     char canon[PATH_MAX];
@@ -170,14 +192,16 @@ check_dir(rest_t *r, const char *dir, char *out, char *why, size_t whysize)
         snprintf(why, whysize, "'%s': %s", parent, strerror(errno));
         return false;
     }
-    snprintf(out, PATH_MAX, "%s/%s", strcmp(canon, "/") == 0 ? "" : canon, base);
-    bool under = false;
-    for (int i = 0; i < 2 && !under; i++) {
-        size_t n = strlen(r->roots[i]);
-        under = n > 0 && strncmp(out, r->roots[i], n) == 0 && out[n] == '/';
+    if (r->sproot[0] == '\0' || strcmp(canon, r->sproot) != 0) {
+        snprintf(why, whysize,
+                 "'%.*s' is not under the savepoints directory '%s': a savepoint goes into a "
+                 "new directory directly in it (checkpoints.savepoints)",
+                 SP_PATH_MAX, dir, r->sproot);
+        return false;
     }
-    if (!under) {
-        snprintf(why, whysize, "'%s' is not under the checkpoints or savepoints directory", out);
+    if (snprintf(out, PATH_MAX, "%s/%s", canon, base) >= SP_PATH_MAX) {
+        snprintf(why, whysize, "'%s/%s' is too long a path (at most %d bytes)", canon, base,
+                 SP_PATH_MAX);
         return false;
     }
     struct stat sb;
@@ -186,6 +210,44 @@ check_dir(rest_t *r, const char *dir, char *out, char *why, size_t whysize)
         return false;
     }
     return true;
+}
+
+/* The request's body: a JSON object whose only member, if any, is the
+ * string `key`. @returns the string (borrowed from *body: free *body with
+ * json_decref), NULL when absent, or NULL with why set (a 400). */
+static const char *
+body_dir(conn_t *c, const char *key, json_t **body, char *why, size_t whysize)
+{
+    json_error_t je;
+    why[0] = '\0';
+    *body = c->bodylen > 0 ? json_loadb(c->body, c->bodylen, JSON_REJECT_DUPLICATES, &je)
+                           : json_object();
+    if (*body == NULL || !json_is_object(*body)) {
+        snprintf(why, whysize, "the body must be a JSON object, such as {\"%s\": \"/path\"}%s%s",
+                 key, *body == NULL ? ": " : "", *body == NULL ? je.text : "");
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(*body, k, v) {
+        if (strcmp(k, key) != 0) {
+            snprintf(why, whysize, "unknown field '%.64s': the body is {\"%s\": \"/path\"} or {}",
+                     k, key);
+            return NULL;
+        }
+    }
+    v = json_object_get(*body, key);
+    if (v == NULL)
+        return NULL;
+    if (!json_is_string(v)) {
+        snprintf(why, whysize, "'%s' must be a string (a directory's absolute path)", key);
+        return NULL;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        snprintf(why, whysize, "'%s' holds a NUL character", key);
+        return NULL;
+    }
+    return json_string_value(v);
 }
 
 static void
@@ -227,23 +289,12 @@ savepoint(conn_t *c, bool stop)
 {
     rest_t *r = c->rest;
     rn_job_t *job = r->job;
-    json_error_t je;
-    json_t *body = c->bodylen > 0 ? json_loadb(c->body, c->bodylen, 0, &je) : json_object();
-    if (body == NULL || !json_is_object(body)) {
+    json_t *body;
+    char canon[PATH_MAX], why[PATH_MAX + SP_PATH_MAX + 200], dflt[PATH_MAX + 64];
+    const char *dir = body_dir(c, stop ? "savepoint" : "dir", &body, why, sizeof(why));
+    if (why[0] != '\0') {
         json_decref(body);
-        reply_error(c, 400, "the body must be a JSON object");
-        return;
-    }
-    const char *dir = json_string_value(json_object_get(body, stop ? "savepoint" : "dir"));
-    char canon[PATH_MAX], why[PATH_MAX + 100], dflt[PATH_MAX + 64];
-    if (job->ckpt == NULL) {
-        json_decref(body);
-        if (stop && dir == NULL) {
-            rn_job_stop(job);
-            reply(c, 202, json_pack("{s:b}", "stopping", 1));
-        } else {
-            reply_error(c, 409, "the job takes no checkpoints, so it cannot take savepoints");
-        }
+        reply_error(c, 400, why);
         return;
     }
     if (stop && dir == NULL) {
@@ -252,8 +303,12 @@ savepoint(conn_t *c, bool stop)
         reply(c, 202, json_pack("{s:b}", "stopping", 1));
         return;
     }
+    if (job->ckpt == NULL) {
+        json_decref(body);
+        reply_error(c, 409, "the job takes no checkpoints, so it cannot take savepoints");
+        return;
+    }
     if (dir == NULL) {
-        rn__fs_mkdir_p(r->sproot, NULL);
         snprintf(dflt, sizeof(dflt), "%s/savepoint-%lld", r->sproot, (long long)rn__now_ms());
         dir = dflt;
     }
@@ -461,12 +516,10 @@ rn__rest_start(rn_job_t *job, const char *listen, rn_error_t *err)
     settings.on_message_complete = on_complete;
     rest_t *r = rn_xcalloc(1, sizeof(*r));
     r->job = job;
-    if (job->ckpt_conf.dir != NULL) {
-        rn__fs_mkdir_p(job->ckpt_conf.savepoints, NULL);
-        canon_root(job->ckpt_conf.dir, r->roots[0]);
-        canon_root(job->ckpt_conf.savepoints, r->roots[1]);
-        snprintf(r->sproot, sizeof(r->sproot), "%s", r->roots[1]);
-    }
+    /* The coordinator made the savepoints root and checked it
+     * (rn__ckpt_new). */
+    if (job->ckpt != NULL)
+        canon_root(job->ckpt_conf.savepoints, r->sproot);
     uv_loop_init(&r->loop);
     uv_mutex_init(&r->lock);
     uv_tcp_init(&r->loop, &r->server);

@@ -26,6 +26,9 @@ typedef enum rn_code {
 
 #define RN_ERR_RETRIABLE 0x1u
 #define RN_ERR_FATAL 0x2u
+/* The job's definition is at fault (rn_job_new: the job file or the
+ * options), not its checkpoints, files or machine: fix the definition. */
+#define RN_ERR_DEFINITION 0x4u
 #define RN_ERROR_MSG_MAX 512
 
 /* Caller-owned, usually on the stack. Calls fill it; nothing is allocated. */

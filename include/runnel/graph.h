@@ -68,7 +68,10 @@ typedef struct rn_job_options {
 /* Checks and plans the graph.
  * @param g consumed on success and failure alike.
  * @param opts borrowed for the call; NULL for defaults.
- * @returns a job (free with rn_job_destroy()) or NULL with err set. */
+ * @returns a job (free with rn_job_destroy()) or NULL with err set; err's
+ * flags have RN_ERR_DEFINITION when the graph itself is at fault, not
+ * when the checkpoint to resume from, the state directory or another
+ * file is (restore failures). */
 RN_API rn_job_t *rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err);
 
 /* Prints the planned graph: components, parallelism, schemas, edges and

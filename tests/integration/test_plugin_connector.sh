@@ -154,7 +154,7 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 sleep 1
-svp=$(timeout 60 "$RUNNEL" stop "$(addr sp)" --savepoint "$work/sp/ckpt/svp" 2> sp/stop.err | tail -1)
+svp=$(timeout 60 "$RUNNEL" stop "$(addr sp)" --savepoint "$work/sp/ckpt/savepoints/svp" 2> sp/stop.err | tail -1)
 # Bounded: a job whose savepoint failed must not hang the test.
 for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 kill -9 $pid 2>/dev/null && echo "FAIL: the job did not stop after runnel stop --savepoint" && fail=1

@@ -5,9 +5,12 @@
 # with the output of a clean run (each line once: the order of lines from
 # several window instances is not fixed); a savepoint copied elsewhere
 # resumes; state of a component the job no longer has is refused unless
-# --allow-non-restored-state; the endpoint refuses directories outside its
-# roots, existing ones, oversized requests and unknown paths; a crash in
-# the middle of a savepoint leaves no savepoint and loses nothing.
+# --allow-non-restored-state; the endpoint takes only new directories
+# directly in the savepoints root (never the checkpoint store's chk-N or
+# shared/, nor inside another savepoint), checks each field's type and
+# refuses oversized paths and requests and unknown paths; a crash in the
+# middle of a savepoint leaves no savepoint, its .inprogress directory is
+# removed at the next start, and nothing is lost.
 set -uo pipefail
 : "${RUNNEL:?}" "${RN_TEST_TMP:=/tmp}"
 mkdir -p "$RN_TEST_TMP"
@@ -62,9 +65,9 @@ rescale() {
   write_job "$d" "$from"
   start "$d"
   sleep 1
-  sp=$("$RUNNEL" stop "$(addr "$d")" --savepoint "$d/ckpt/sp" 2> "$d/stop.err" | tail -1)
+  sp=$("$RUNNEL" stop "$(addr "$d")" --savepoint "$d/ckpt/savepoints/sp" 2> "$d/stop.err" | tail -1)
   wait $pid
-  check '[ "$sp" = "$(cd "$d" && pwd -P)/ckpt/sp" ]' "p$from: runnel stop --savepoint prints the savepoint's path ($sp)"
+  check '[ "$sp" = "$(cd "$d" && pwd -P)/ckpt/savepoints/sp" ]' "p$from: runnel stop --savepoint prints the savepoint's path ($sp)"
   check 'grep -q "job stopped at checkpoint" "$d/log"' "p$from: the job stopped after the savepoint"
   write_job "$d" "$to"
   (cd "$d" && "$RUNNEL" run job.yaml --from-savepoint "$sp" >> log 2>&1)
@@ -94,6 +97,21 @@ check '[ "$(code -X POST -d "{\"dir\":\"$d/ckpt/../../escape\"}" "http://$(addr 
 ln -s /tmp "$d/ckpt/link"
 check '[ "$(code -X POST -d "{\"dir\":\"$d/ckpt/link/x\"}" "http://$(addr "$d")/savepoint")" = 400 ]' "a symlink escape is refused"
 check '[ "$(code -X POST -d "{\"dir\":\"$sp\"}" "http://$(addr "$d")/savepoint")" = 400 ] && grep -q "exists" "$d/body"' "an existing directory is refused"
+# The checkpoint store's own names, inside it: they would be taken for a
+# checkpoint (numbering) or for shared files (retention).
+check '[ "$(code -X POST -d "{\"dir\":\"$d/ckpt/chk-99999999\"}" "http://$(addr "$d")/savepoint")" = 400 ] && grep -q "not under the savepoints directory" "$d/body"' "a chk-N in the checkpoint directory is refused"
+check '[ "$(code -X POST -d "{\"dir\":\"$d/ckpt/shared/x\"}" "http://$(addr "$d")/savepoint")" = 400 ]' "a directory in the store's shared/ is refused"
+check '[ "$(code -X POST -d "{\"dir\":\"$sp/x\"}" "http://$(addr "$d")/savepoint")" = 400 ]' "a directory inside another savepoint is refused"
+check '[ "$(code -X POST -d "{\"dir\":\"$d/ckpt/savepoints/a.inprogress\"}" "http://$(addr "$d")/savepoint")" = 400 ]' "a name ending in .inprogress is refused"
+# Every field's type.
+check '[ "$(code -X POST -d "{\"dir\":5}" "http://$(addr "$d")/savepoint")" = 400 ] && grep -q "must be a string" "$d/body"' "a number as the directory is refused, not taken as a default savepoint"
+check '[ "$(code -X POST -d "{\"dir\":null}" "http://$(addr "$d")/savepoint")" = 400 ]' "null as the directory is refused"
+check '[ "$(code -X POST -d "{\"savepoint\":\"$d/ckpt/savepoints/y\"}" "http://$(addr "$d")/savepoint")" = 400 ] && grep -q "unknown field" "$d/body"' "an unknown field is refused"
+check '[ "$(code -X POST -d "[\"$d/ckpt/savepoints/y\"]" "http://$(addr "$d")/savepoint")" = 400 ] && grep -q "JSON object" "$d/body"' "a body that is not an object is refused"
+check '[ "$(code -X POST -d "{\"savepoint\":7}" "http://$(addr "$d")/stop")" = 400 ] && grep -q "must be a string" "$d/body"' "stop: a number as the savepoint is refused (the job goes on)"
+long=$(head -c 5000 /dev/zero | tr '\0' 'a')
+check '[ "$(code -X POST -d "{\"dir\":\"$d/ckpt/savepoints/$long\"}" "http://$(addr "$d")/savepoint")" = 400 ] && grep -q "bytes long" "$d/body"' "a 5,000-character path is refused as too long"
+check '[ ! -e "$d/ckpt/chk-99999999" ] && [ ! -e "$d/ckpt/shared/x" ] && [ -z "$(ls "$d/ckpt/savepoints" | grep -v "^$(basename "$sp")$")" ]' "the refused requests made nothing"
 head -c 70000 /dev/zero | tr '\0' 'x' > "$d/big"
 check '[ "$(code -X POST --data-binary @"$d/big" "http://$(addr "$d")/savepoint")" = 413 ]' "a request over 64 KB is refused"
 check '[ "$(code "http://$(addr "$d")/nothing")" = 404 ]' "an unknown path gets 404"
@@ -124,11 +142,12 @@ write_job "$d" 1
 pid=$!
 for _ in $(seq 100); do curl -sf "http://$(addr "$d")/status" > /dev/null 2>&1 && break; sleep 0.05; done
 sleep 0.5
-"$RUNNEL" savepoint "$(addr "$d")" "$d/ckpt/sp" > /dev/null 2>&1
+"$RUNNEL" savepoint "$(addr "$d")" "$d/ckpt/savepoints/sp" > /dev/null 2>&1
 wait $pid
 rc=$?
 check '[ $rc -eq 77 ]' "ckpt.savepoint_mid: the process exits there (rc $rc)"
-check '[ ! -e "$d/ckpt/sp" ]' "ckpt.savepoint_mid: no savepoint is left"
+check '[ ! -e "$d/ckpt/savepoints/sp" ] && [ -d "$d/ckpt/savepoints/sp.inprogress" ]' "ckpt.savepoint_mid: no savepoint is left, only its .inprogress directory"
 (cd "$d" && "$RUNNEL" run job.yaml --quiet >> log 2>&1)
+check '[ ! -e "$d/ckpt/savepoints/sp.inprogress" ]' "the next start removes the savepoint's .inprogress directory"
 check 'cmp -s "$d/out.jsonl" "$work/clean/out.jsonl"' "ckpt.savepoint_mid: the next run's output is exact"
 exit $fail

@@ -4,8 +4,11 @@
  * reads back equals what was there at the snapshot, not what came after.
  */
 #include "rn_check.h"
+#include "checkpoint/ckpt.h"
 #include "state/rocksdb_int.h"
+#include "state/snapio.h"
 #include "state/state_int.h"
+#include "stream/fs.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,16 +19,19 @@
 
 static const char *const backends[] = {"memory", "rocksdb"};
 
-/* Merging state: sums of int64. */
+/* Merging state: sums of int64, read in place as the window operator
+ * reads its accumulator cells: every value handed to a merge function is
+ * aligned for its type, whichever path folds it (RocksDB's merge
+ * operator, the cache, a read of a value frozen by a checkpoint, whose
+ * delta follows a key of any length in its record). */
 static void
 sum_merge(const void *ctx, void *dst, const void *src)
 {
     (void)ctx;
-    int64_t a, b;
-    memcpy(&a, dst, 8);
-    memcpy(&b, src, 8);
-    a += b;
-    memcpy(dst, &a, 8);
+    ck_assert_msg(((uintptr_t)dst % _Alignof(int64_t)) == 0 &&
+                      ((uintptr_t)src % _Alignof(int64_t)) == 0,
+                  "a merge function was handed a misaligned value (%p, %p)", dst, src);
+    *(int64_t *)dst += *(const int64_t *)src;
 }
 
 typedef struct handles {
@@ -1055,6 +1061,208 @@ START_TEST(test_snapshot_copy_on_write)
 }
 END_TEST
 
+/* The latest time of the in-memory timers of domain d. */
+static int64_t
+mem_timers_max(rn_state_t *st, int d)
+{
+    int64_t m = INT64_MIN;
+    for (uint32_t i = 0; i < st->timers[d].nheap; i++) {
+        int64_t t = st->timers[d].bk[st->timers[d].bheap[i]].time;
+        m = t > m ? t : m;
+    }
+    return m;
+}
+
+/* RocksDB: a time whose timers alone pass the memory bound is spilled in
+ * part (a tumbling window's keys all end at once): memory keeps some of
+ * its timers, the store the rest. A snapshot taken so restores (the
+ * restore refused it: "an in-memory timer at or after the spilled ones"),
+ * its handle passes the check `checkpoints --verify` runs, and the
+ * restored state pops every timer once, in time order; likewise after a
+ * pop that loaded part of the stored ones back. */
+START_TEST(test_snapshot_spilled_in_part)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char snap[2][256], cmd[600], path[300];
+    snap_dirs(snap, 2, "snapsp");
+    enum { N = 40000, EARLY = 500 };
+    rn_state_t *st = open_state(1, 4 << 20, NULL);
+    handles_t h;
+    register_all(st, &h);
+    /* N keys at time 5000 (one bucket: the spill cuts it), then EARLY of
+     * them at 4000 as well (before the stored ones: memory). */
+    for (int k = 0; k < N; k++) {
+        set_key(st, k);
+        ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 5000, "w", 1, &err), &err);
+    }
+    ck_assert_msg(mem_timers_max(st, 0) == 5000, "time 5000 was not spilled in part");
+    for (int k = 0; k < EARLY; k++) {
+        set_key(st, k);
+        ck_assert_rn_ok(rn__timer_register(st, RN_TIME_EVENT, 4000, "e", 1, &err), &err);
+    }
+    ck_assert_msg(st->spilled[0] > 0 && st->spill_min[0] == 5000,
+                  "nothing spilled: the case is not there (%llu spilled)",
+                  (unsigned long long)st->spilled[0]);
+    ck_assert_msg(mem_timers_max(st, 0) == 5000, "time 5000 left memory whole");
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[0], NULL, &err), &err);
+    /* Pops that load part of the store back, then a second snapshot. */
+    rn_timer_t t;
+    for (int i = 0; i < EARLY + 100; i++)
+        ck_assert_rn_ok(rn__timer_pop(st, RN_TIME_EVENT, INT64_MAX, &t, &err), &err);
+    ck_assert_rn_ok(rn__state_snapshot(st, snap[1], NULL, &err), &err);
+    rn__state_destroy(st);
+
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/handle", snap[i]);
+        ck_assert_rn_ok(rn__state_check_file(path, "handle", &err), &err);
+        rn_state_t *rs = open_state(1, 4 << 20, snap[i]);
+        handles_t rh;
+        register_all(rs, &rh);
+        ck_assert_rn_ok(rn__state_ready(rs, &err), &err);
+        char *seen = rn_xcalloc(2 * N, 1);
+        int n = 0;
+        int64_t last = INT64_MIN;
+        rn_code_t rc;
+        while ((rc = rn__timer_pop(rs, RN_TIME_EVENT, INT64_MAX, &t, &err)) == RN_OK) {
+            size_t len;
+            const char *key = rn__state_key(rs, &len);
+            char kb[16];
+            ck_assert_uint_lt(len, sizeof(kb));
+            memcpy(kb, key, len);
+            kb[len] = '\0';
+            int k = atoi(kb + 1);
+            ck_assert(k >= 0 && k < N);
+            ck_assert_int_ge(t.time, last);
+            last = t.time;
+            ck_assert_int_eq(t.time, t.ns[0] == 'e' ? 4000 : 5000);
+            int slot = 2 * k + (t.ns[0] == 'e');
+            ck_assert_msg(seen[slot] == 0, "key %d's timer at %lld popped twice", k,
+                          (long long)t.time);
+            seen[slot] = 1;
+            n++;
+        }
+        ck_assert_int_eq(rc, RN_ENOTFOUND);
+        ck_assert_int_eq(n, i == 0 ? N + EARLY : N - 100);
+        rn_free(seen);
+        rn__state_destroy(rs);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", snap[i]);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+}
+END_TEST
+
+/* Writes a handle file of no states whose domain 0 has spilled timers
+ * from spill_min on and one in-memory timer at time. */
+static void
+write_handle(const char *path, int64_t spill_min, int64_t time)
+{
+    rn__snapio_t io;
+    rn_error_t err = RN_ERROR_INIT;
+    unlink(path);
+    ck_assert_rn_ok(rn__snapio_open(&io, path, true, "RNSH", 1, NULL, &err), &err);
+    rn__snapio_u32(&io, 0);
+    rn__snapio_u64(&io, (uint64_t)spill_min);
+    rn__snapio_u64(&io, 1);
+    rn__snapio_u64(&io, (uint64_t)INT64_MAX);
+    rn__snapio_u64(&io, 0);
+    uint8_t rec[18 + 1];
+    rec[0] = 0;
+    rn__snapio_le64(rec + 1, (uint64_t)time);
+    rn__snapio_le32(rec + 9, 3);
+    rn__snapio_le32(rec + 13, 1);
+    rec[17] = 0;
+    rec[18] = 'a';
+    rn__snapio_bytes(&io, rec, sizeof(rec));
+    rn__snapio_u8(&io, 0xff);
+    rn__snapio_u64(&io, 1);
+    ck_assert_rn_ok(rn__snapio_close(&io, &err), &err);
+}
+
+/* Makes meta name the snapshot files of dir (relative to root: rel) as
+ * the checkpoint store does, each with its size and XXH3-128. */
+static json_t *
+meta_of(const char *root, const char *rel, const char *const *files, int n)
+{
+    json_t *state = json_array();
+    for (int i = 0; i < n; i++) {
+        char full[600], relpath[300], hex[33];
+        snprintf(relpath, sizeof(relpath), "%s/%s", rel, files[i]);
+        snprintf(full, sizeof(full), "%s/%s", root, relpath);
+        XXH128_hash_t hash;
+        uint64_t size;
+        rn_error_t err = RN_ERROR_INIT;
+        ck_assert_rn_ok(rn__fs_hash_file(full, &hash, &size, &err), &err);
+        rn__fs_hash_hex(hash, hex);
+        json_array_append_new(state, json_pack("{s:s, s:s, s:I, s:s}", "as", files[i], "path",
+                                               relpath, "size", (json_int_t)size, "xxh3", hex));
+    }
+    return json_pack("{s:[{s:s, s:i, s:o}]}", "parts", "node", "w", "instance", 0, "state",
+                     state);
+}
+
+/* A checkpoint whose files all match their sizes and checksums but that
+ * restore refuses (a handle with an in-memory timer after the earliest
+ * spilled one; a memory table cut short) is refused by the deep check of
+ * `checkpoints --verify` as well, with restore's message; the same
+ * checkpoint with a timer at the earliest spilled time passes both. */
+START_TEST(test_snapshot_verify_as_restore)
+{
+    rn_error_t err = RN_ERROR_INIT;
+    char root[256], dir[300], path[400], cmd[600];
+    snap_dirs(&root, 1, "snapv");
+    ck_assert_int_eq(mkdir(root, 0700), 0);
+    snprintf(dir, sizeof(dir), "%s/w#0", root);
+    /* A memory snapshot of one value, its handle replaced. */
+    rn_state_t *st = open_state(0, 0, NULL);
+    handles_t h;
+    register_all(st, &h);
+    set_key(st, 1);
+    int64_t v = 7;
+    ck_assert_rn_ok(rn__vstate_put(h.v, "", 0, &v, 8, &err), &err);
+    ck_assert_rn_ok(rn__state_snapshot(st, dir, NULL, &err), &err);
+    rn__state_destroy(st);
+    static const char *const files[] = {"handle", "mem"};
+    snprintf(path, sizeof(path), "%s/handle", dir);
+    for (int bad = 0; bad < 2; bad++) {
+        write_handle(path, 100, bad ? 101 : 100);
+        json_t *meta = meta_of(root, "w#0", files, 2);
+        rn_error_t e1 = RN_ERROR_INIT, e2 = RN_ERROR_INIT;
+        ck_assert_rn_ok(rn__ckpt_verify(root, meta, &e1), &e1);
+        rn_code_t vrc = rn__ckpt_verify_deep(root, meta, &e1);
+        rn_state_options_t opts = {.backend = "memory", .owner = "w#0", .restore_dir = dir};
+        rn_state_t *rs = rn__state_new(&opts, &e2);
+        if (bad) {
+            ck_assert_ptr_null(rs);
+            ck_assert_int_eq(vrc, RN_ECORRUPT);
+            ck_assert_msg(strstr(e1.msg, "w#0") && strstr(e1.msg, "after the earliest spilled"),
+                          "%s", e1.msg);
+            ck_assert_msg(strstr(e2.msg, "after the earliest spilled"), "%s", e2.msg);
+        } else {
+            ck_assert_msg(vrc == RN_OK, "%s", e1.msg);
+            ck_assert_msg(rs != NULL, "%s", e2.msg);
+            rn__state_destroy(rs);
+        }
+        json_decref(meta);
+    }
+    /* The memory table one byte short, its checksum recomputed. */
+    write_handle(path, 100, 100);
+    snprintf(path, sizeof(path), "%s/mem", dir);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(truncate(path, sb.st_size - 1), 0);
+    json_t *meta = meta_of(root, "w#0", files, 2);
+    rn_error_t e1 = RN_ERROR_INIT, e2 = RN_ERROR_INIT;
+    ck_assert_rn_ok(rn__ckpt_verify(root, meta, &e1), &e1);
+    ck_assert_int_eq(rn__ckpt_verify_deep(root, meta, &e1), RN_ECORRUPT);
+    ck_assert_msg(strstr(e1.msg, "/mem"), "%s", e1.msg);
+    rn_state_options_t opts = {.backend = "memory", .owner = "w#0", .restore_dir = dir};
+    ck_assert_ptr_null(rn__state_new(&opts, &e2));
+    json_decref(meta);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *
 snapshot_suite(void)
 {
@@ -1071,6 +1279,12 @@ snapshot_suite(void)
     tcase_add_test(tc, test_snapshot_deleted_leave_cache);
     tcase_add_loop_test(tc, test_snapshot_timers_pinned, 0, 2);
     tcase_add_loop_test(tc, test_snapshot_copy_on_write, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("spill");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_snapshot_spilled_in_part);
+    tcase_add_test(tc, test_snapshot_verify_as_restore);
     suite_add_tcase(s, tc);
     return s;
 }
