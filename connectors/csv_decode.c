@@ -11,6 +11,11 @@
  * valid only during the call, so each cell is converted to its field's type
  * right there, strings copied into the batch arena.
  *
+ * A record must be valid UTF-8 (checked before parsing, as jansson checks a
+ * JSON line). rn__csv_dec_misframed tells a record that failed on its shape
+ * (syntax, cell count) from one that failed on a value, which the file
+ * source needs to recover from a stray quote.
+ *
  * Options: strict quoting (a quote inside an unquoted cell is an error),
  * spaces kept as they are (RFC 4180: they are part of the cell), line
  * breaks never end a record here (the caller has already cut it), and
@@ -41,8 +46,9 @@ struct rn_csv_dec {
     rn_arena_t *arena;
     char *errbuf;
     size_t errlen;
-    size_t col;  /* cells seen */
-    bool failed; /* a cell did not decode; errbuf says why */
+    size_t col;      /* cells seen */
+    bool failed;     /* a cell did not decode; errbuf says why */
+    bool misframed;  /* the last record failed on syntax or cell count */
 };
 
 static int
@@ -109,6 +115,14 @@ static bool
 parse_record(rn_csv_dec_t *dec, const char *rec, size_t len, void (*cell)(void *, size_t, void *),
              char *errbuf, size_t errlen)
 {
+    size_t bad = rn__utf8_check(rec, len);
+    if (bad < len) {
+        /* Refused before libcsv sees it, as jansson refuses such a JSON line:
+         * a cell must not carry bytes no text sink could write back. */
+        snprintf(errbuf, errlen, "invalid CSV: not UTF-8 (byte 0x%02x at offset %zu)",
+                 (unsigned)(unsigned char)rec[bad], bad);
+        return false;
+    }
     size_t used = csv_parse(&dec->parser, rec, len, cell, NULL, dec);
     int status = used == len ? csv_fini(&dec->parser, cell, NULL, dec) : -1;
 
@@ -220,6 +234,7 @@ rn__csv_dec_record(rn_csv_dec_t *dec, const char *rec, size_t len, rn_value_t *r
 {
     for (uint32_t f = 0; f < dec->schema->nfields; f++)
         row[f] = rn__val_null();
+    dec->misframed = false;
     if (dec->ncols == 0) {
         snprintf(errbuf, errlen, "no CSV header read");
         return RN_EDATA;
@@ -233,13 +248,22 @@ rn__csv_dec_record(rn_csv_dec_t *dec, const char *rec, size_t len, rn_value_t *r
     bool parsed = parse_record(dec, rec, len, record_cell, errbuf, errlen);
     dec->row = NULL;
     dec->arena = NULL;
-    if (!parsed)
+    if (!parsed) {
+        dec->misframed = true;
         return RN_EDATA;
+    }
     if (dec->col != dec->ncols) {
         snprintf(errbuf, errlen, "expected %zu columns, got %zu", dec->ncols, dec->col);
+        dec->misframed = true;
         return RN_EDATA;
     }
     return dec->failed ? RN_EDATA : RN_OK;
+}
+
+bool
+rn__csv_dec_misframed(const rn_csv_dec_t *dec)
+{
+    return dec->misframed;
 }
 
 bool

@@ -23,9 +23,16 @@
  */
 #include "connectors/connector_int.h"
 
+#include <errno.h>
 #include <math.h>
 
 #define MAX_KEYS ((int64_t)1 << 28)
+
+/* Event times are kept to the years RFC 3339 can write, 0000-01-01 to
+ * 9999-12-31 (epoch milliseconds), which also keeps start + id * interval
+ * and the windows built on it far from int64 overflow. */
+#define TS_LO (-62167219200000LL)
+#define TS_HI 253402300799999LL
 
 /* "schema" is listed only to be refused by plan() with a better message
  * than "unknown key". */
@@ -41,6 +48,7 @@ typedef struct dg_plan {
     int64_t keys;
     int64_t start;
     int64_t interval; /* event-time step, microseconds */
+    int64_t max_id;   /* the last id whose event time is <= TS_HI */
 } dg_plan_t;
 
 typedef struct dg {
@@ -53,12 +61,16 @@ typedef struct dg {
     int64_t key_step;     /* step % keys */
     int64_t value;        /* id % 1000 */
     int64_t value_step;   /* step % 1000 */
-    /* Restored from a savepoint of another parallelism: ids below
-     * skip_until were made by the old instances when id < old_next[id %
-     * old_par]; those are skipped. */
+    /* Restored from a savepoint of another parallelism: the ids the old
+     * instances made are skipped. A generation is the old parallelism n
+     * and each old instance's next id: id was made when id < next[id % n].
+     * Several generations when a rescaled job is rescaled again before it
+     * passed the earlier one's positions. Ids from skip_until on were
+     * made by none. Checkpoints carry the generations until the instance
+     * passed them, so that a restore skips the same ids. */
     int64_t skip_until;
-    int64_t *old_next;
-    int64_t old_par;
+    int64_t *gens; /* n0, next0[n0], n1, next1[n1], ...; owned */
+    size_t ngens_len;
     /* Rate limiting. */
     double rate; /* this instance's events per second; 0: no limit */
     int64_t t0;  /* monotonic ns of the first poll, 0 before it */
@@ -106,8 +118,9 @@ read_interval_us(const rn_conf_t *conf, int64_t *out, rn_error_t *err)
 
     if (text != NULL && (len = strlen(text)) > 2 && strcmp(text + len - 2, "us") == 0) {
         char *end;
+        errno = 0;
         long long us = strtoll(text, &end, 10);
-        if (end != text + len - 2 || us < 0)
+        if (end != text + len - 2 || us < 0 || errno == ERANGE)
             return rn__conf_err(err, RN_EINVAL, node,
                                 "key 'interval': expected a duration such as 1ms or 250us, "
                                 "got '%s'", text);
@@ -121,11 +134,35 @@ read_interval_us(const rn_conf_t *conf, int64_t *out, rn_error_t *err)
     return rc;
 }
 
+/* start, and the time of the last event: within TS_LO..TS_HI. Sets
+ * plan->max_id, the last id a generator without `events` may make. */
+static rn_code_t
+check_times(const rn_conf_t *conf, const char *what, dg_plan_t *plan, rn_error_t *err)
+{
+    if (plan->start < TS_LO || plan->start > TS_HI)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "start"),
+                            "%s: start must be an event time from 0000-01-01 to 9999-12-31 "
+                            "(epoch milliseconds %lld to %lld), got %lld",
+                            what, TS_LO, TS_HI, (long long)plan->start);
+    /* id * interval (us) / 1000 <= TS_HI - start, with no product formed:
+     * the bound in microseconds fits (TS_HI - TS_LO < 2^59 / 1000). */
+    int64_t room_us = (TS_HI - plan->start) * 1000 + 999;
+    plan->max_id = plan->interval == 0 ? INT64_MAX : room_us / plan->interval;
+    if (rn_conf_get(conf, "events") != NULL && plan->events > 0 &&
+        plan->events - 1 > plan->max_id)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "events"),
+                            "%s: %lld events from start %lld at this interval would end past "
+                            "9999-12-31; at most %lld fit",
+                            what, (long long)plan->events, (long long)plan->start,
+                            (long long)plan->max_id + 1);
+    return RN_OK;
+}
+
 static rn_code_t
 dg_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 {
     const rn_conf_t *conf = rn__pc_conf(pc);
-    dg_plan_t plan = {INT64_MAX, 0, 1000, 1700000000000LL, 1000};
+    dg_plan_t plan = {INT64_MAX, 0, 1000, 1700000000000LL, 1000, INT64_MAX};
     char what[160];
     rn_code_t rc;
 
@@ -154,6 +191,8 @@ dg_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     if (plan.interval < 0)
         return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "interval"),
                             "%s: interval must not be negative", what);
+    if ((rc = check_times(conf, what, &plan, err)) != RN_OK)
+        return rc;
     if ((rc = rn__pc_add_output(pc, NULL, sequence_schema(), err)) != RN_OK)
         return rc;
     dg_plan_t *p = rn_xmalloc(sizeof(*p));
@@ -204,53 +243,115 @@ make_keys(dg_t *g, int64_t nkeys, rn_error_t *err)
     return RN_OK;
 }
 
+/* Appends generation NEXTS (a JSON array: the next id of each instance of
+ * that parallelism) to g->gens, unless an equal one is there. */
+static rn_code_t
+add_gen(dg_t *g, const json_t *nexts, rn_error_t *err)
+{
+    size_t n = json_array_size(nexts);
+    if (n == 0 || n > (1u << 15) || g->ngens_len + n + 1 > (1u << 20))
+        return rn__errf(err, RN_ECORRUPT, "the generator positions are not those of a "
+                                          "parallelism (%zu)", n);
+    int64_t *gens = rn_realloc(g->gens, (g->ngens_len + n + 1) * sizeof(int64_t));
+    if (gens == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    g->gens = gens;
+    int64_t *gen = gens + g->ngens_len;
+    gen[0] = (int64_t)n;
+    for (size_t j = 0; j < n; j++) {
+        const json_t *e = json_array_get(nexts, j);
+        json_int_t v = json_integer_value(e);
+        if (!json_is_integer(e) || v < (json_int_t)j || (v - (json_int_t)j) % (json_int_t)n != 0)
+            return rn__errf(err, RN_ECORRUPT, "the generator positions are not those of %zu "
+                                              "instances", n);
+        gen[1 + j] = v;
+        if (v > g->skip_until)
+            g->skip_until = v;
+    }
+    for (size_t o = 0; o < g->ngens_len; o += (size_t)g->gens[o] + 1)
+        if (g->gens[o] == (int64_t)n && memcmp(g->gens + o, gen, (n + 1) * sizeof(int64_t)) == 0)
+            return RN_OK;
+    g->ngens_len += n + 1;
+    return RN_OK;
+}
+
+/* Adds the generations a checkpoint's data carries ("made"), if any. */
+static rn_code_t
+add_gens(dg_t *g, const json_t *data, rn_error_t *err)
+{
+    const json_t *made = json_object_get(data, "made");
+    size_t i;
+    json_t *e;
+    if (made != NULL && !json_is_array(made))
+        return rn__errf(err, RN_ECORRUPT, "the generator's earlier positions are not a list");
+    json_array_foreach(made, i, e)
+    {
+        if (add_gen(g, e, err) != RN_OK)
+            return err != NULL ? err->code : RN_ECORRUPT;
+    }
+    return RN_OK;
+}
+
 /* Another parallelism than the savepoint's: this instance makes its ids
  * (inst + k * par) from the least old position on, skipping those the
- * old instances made. */
+ * old instances made, and those the generations before them made that
+ * the old instances were still skipping. */
 static rn_code_t
 rescale(dg_t *g, const json_t *all, int64_t inst, int64_t par, rn_error_t *err)
 {
     size_t n = json_array_size(all);
-    if (n == 0 || n > (1u << 20))
+    if (n == 0 || n > (1u << 15))
         return rn__errf(err, RN_ECORRUPT, "the savepoint has no generator positions");
-    g->old_par = (int64_t)n;
-    g->old_next = rn_xcalloc(n, sizeof(int64_t));
+    json_t *nexts = json_array();
     bool *seen = rn_xcalloc(n, sizeof(bool));
-    int64_t lo = INT64_MAX, hi = 0;
+    for (size_t j = 0; j < n; j++)
+        json_array_append_new(nexts, json_integer(-1));
+    int64_t lo = INT64_MAX;
+    rn_code_t rc = RN_OK;
     size_t i;
     json_t *e;
     json_array_foreach(all, i, e)
     {
         json_int_t j = json_integer_value(json_object_get(e, "instance"));
-        json_t *next = json_object_get(json_object_get(e, "data"), "next");
-        json_int_t v = json_integer_value(next);
-        if (j < 0 || (size_t)j >= n || seen[j] || !json_is_integer(next) || v < j ||
-            (v - j) % (json_int_t)n != 0) {
-            rn_free(seen);
-            return rn__errf(err, RN_ECORRUPT, "the savepoint's generator positions are not "
-                                              "those of %zu instances", n);
+        const json_t *data = json_object_get(e, "data");
+        json_t *next = json_object_get(data, "next");
+        if (j < 0 || (size_t)j >= n || seen[j] || !json_is_integer(next)) {
+            rc = rn__errf(err, RN_ECORRUPT, "the savepoint's generator positions are not "
+                                            "those of %zu instances", n);
+            break;
         }
         seen[j] = true;
-        g->old_next[j] = v;
+        json_array_set(nexts, (size_t)j, next);
+        json_int_t v = json_integer_value(next);
         lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
+        if ((rc = add_gens(g, data, err)) != RN_OK)
+            break;
     }
+    if (rc == RN_OK)
+        rc = add_gen(g, nexts, err);
+    json_decref(nexts);
     rn_free(seen);
-    /* Ids below lo were all made; from hi on, none. */
+    if (rc != RN_OK)
+        return rc;
+    /* Ids below lo were all made; from skip_until on, none. */
     int64_t id = lo - ((lo % par) - inst + par) % par;
     if (id < lo)
         id += par;
     g->id = id;
     g->key = id % g->plan->keys;
     g->value = id % 1000;
-    g->skip_until = hi;
     return RN_OK;
 }
 
 static bool
 made_before(const dg_t *g, int64_t id)
 {
-    return id < g->skip_until && id < g->old_next[id % g->old_par];
+    if (id >= g->skip_until)
+        return false;
+    for (size_t o = 0; o < g->ngens_len; o += (size_t)g->gens[o] + 1)
+        if (id < g->gens[o + 1 + id % g->gens[o]])
+            return true;
+    return false;
 }
 
 static rn_code_t
@@ -282,17 +383,28 @@ dg_open(rn_op_t *op, rn_error_t *err)
     if (snap != NULL) {
         json_t *next = json_object_get(snap, "next");
         json_int_t id = json_integer_value(next);
-        if (!json_is_integer(next) || id < inst || (id - inst) % par != 0) {
+        /* Its first id at or past the end at most: a position beyond
+         * would end the source with events never made; and there when
+         * it had ended. */
+        if (!json_is_integer(next) || id < inst || (id - inst) % par != 0 ||
+            id - par >= plan->events || (rn__op_restored_finished(op) && id < plan->events)) {
             rn_free(g);
             rn__op_set_data(op, NULL);
             return rn__errf(err, RN_ECORRUPT,
-                            "the checkpoint's position of this generator is not one of its "
-                            "ids (instance %lld of %lld)",
-                            (long long)inst, (long long)par);
+                            "the checkpoint's position of this generator (data.next %lld) is "
+                            "not one of its ids (instance %lld of %lld, %lld events)",
+                            (long long)id, (long long)inst, (long long)par,
+                            (long long)plan->events);
         }
         g->id = id;
         g->key = id % plan->keys;
         g->value = id % 1000;
+        if (add_gens(g, snap, err) != RN_OK) {
+            rn_free(g->gens);
+            rn_free(g);
+            rn__op_set_data(op, NULL);
+            return err != NULL ? err->code : RN_ECORRUPT;
+        }
     }
     if (make_keys(g, plan->keys, err) != RN_OK) {
         /* close() is not called after a failed open(). */
@@ -310,7 +422,7 @@ dg_close(rn_op_t *op)
     if (g == NULL)
         return;
     rn_free(g->keycells);
-    rn_free(g->old_next);
+    rn_free(g->gens);
     rn_free(g);
     rn__op_set_data(op, NULL);
 }
@@ -323,8 +435,10 @@ rate_allowance(dg_t *g)
     if (g->t0 == 0)
         g->t0 = now;
     /* The first event is due at once, the next one 1/rate later, ... */
-    double due = floor((double)(now - g->t0) * g->rate / 1e9) + 1;
-    return due > (double)g->made ? (int64_t)(due - (double)g->made) : 0;
+    double due = floor((double)(now - g->t0) * g->rate / 1e9) + 1 - (double)g->made;
+    /* A huge rate makes due huge (or infinite): converting that to an
+     * integer would be undefined; a poll never makes more than a batch. */
+    return due >= (double)RN_BATCH_ROWS ? RN_BATCH_ROWS : due >= 1 ? (int64_t)due : 0;
 }
 
 static rn_code_t
@@ -344,7 +458,15 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
         *done = true;
         return RN_OK;
     }
-    left = (plan->events - 1 - g->id) / g->step + 1;
+    /* Only a generator without `events` gets here (plan() checked that the
+     * last of `events` fits). */
+    if (g->id > plan->max_id)
+        return rn__errf(err, RN_EINVAL,
+                        "event %lld would have an event time past 9999-12-31 (start %lld, "
+                        "interval %lld us); set events or a smaller interval",
+                        (long long)g->id, (long long)plan->start, (long long)plan->interval);
+    int64_t last = plan->events - 1 < plan->max_id ? plan->events - 1 : plan->max_id;
+    left = (last - g->id) / g->step + 1;
     n = RN_BATCH_ROWS;
     if (g->rate > 0) {
         int64_t allowed = rate_allowance(g);
@@ -364,7 +486,11 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
      * registers rather than reloading through g. */
     const rn_value_t *keycells = g->keycells;
     const int64_t keys_n = plan->keys, step = g->step, key_step = g->key_step,
-                  value_step = g->value_step, us_step = step * plan->interval;
+                  value_step = g->value_step;
+    /* Every id of this poll is at most max_id, so their times in
+     * microseconds fit; the step is formed only when a second id follows
+     * (for one id it could be past int64 with a huge interval). */
+    const int64_t us_step = n > 1 ? step * plan->interval : 0;
     int64_t id = g->id, key = g->key, value = g->value, us = id * plan->interval, ts;
     rn_value_t *row = RN_ROW(b, b->n);
     int64_t *tsv = b->ts + b->n;
@@ -399,13 +525,36 @@ dg_poll(rn_op_t *op, bool *done, rn_error_t *err)
     return rn__op_emit(op, 0, b, err);
 }
 
-/* The position: the next id to make. */
+/* The position: the next id to make, and ("made") the generations whose
+ * ids it has still to skip. */
 static rn_code_t
 dg_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err)
 {
     dg_t *g = rn__op_data(op);
     *data = json_pack("{s:I}", "next", (json_int_t)g->id);
-    return *data != NULL ? RN_OK : rn__errf(err, RN_ENOMEM, "out of memory");
+    if (*data == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    if (g->id >= g->skip_until)
+        return RN_OK;
+    json_t *made = json_array();
+    for (size_t o = 0; made != NULL && o < g->ngens_len; o += (size_t)g->gens[o] + 1) {
+        json_t *gen = json_array();
+        bool ahead = false;
+        for (int64_t j = 0; gen != NULL && j < g->gens[o]; j++) {
+            ahead = ahead || g->gens[o + 1 + j] > g->id;
+            json_array_append_new(gen, json_integer(g->gens[o + 1 + j]));
+        }
+        /* A generation wholly behind this instance skips nothing more. */
+        if (ahead)
+            json_array_append(made, gen);
+        json_decref(gen);
+    }
+    if (made == NULL || json_object_set_new(*data, "made", made) != 0) {
+        json_decref(*data);
+        *data = NULL;
+        return rn__errf(err, RN_ENOMEM, "out of memory");
+    }
+    return RN_OK;
 }
 
 const rn_opclass_t rn__src_datagen = {

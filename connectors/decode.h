@@ -47,6 +47,13 @@ rn_code_t rn__parse_timestamp(const char *s, size_t len, int64_t *ms);
 rn_code_t rn__decode_text(rn_type_t type, const char *name, const char *s, size_t len,
                           rn_value_t *out, rn_arena_t *arena, char *errbuf, size_t errlen);
 
+/* @returns the offset of the first byte of s[0..len) that does not begin a
+ * valid UTF-8 sequence (RFC 3629: shortest form, no surrogates, at most
+ * U+10FFFF), or len when all of it is valid. Text formats refuse records
+ * that are not UTF-8, as JSON does, rather than let bytes through that no
+ * sink could write back as text. */
+size_t rn__utf8_check(const char *s, size_t len);
+
 /* Writes s[0..len) into buf as a JSON string literal, cut to
  * RN_DECODE_GOT_MAX bytes with "..." when longer: the "got" part of
  * messages. */
@@ -78,10 +85,18 @@ rn_code_t rn__csv_dec_header(rn_csv_dec_t *dec, const char *rec, size_t len, cha
                              size_t errlen);
 
 /* Decodes one CSV record (without its final line break; it may contain
- * line breaks inside quoted cells) into row. A record with another number
- * of cells than the header is RN_EDATA. @param arena receives the strings. */
+ * line breaks inside quoted cells) into row. A record that is not valid
+ * UTF-8, or that has another number of cells than the header, is RN_EDATA.
+ * @param arena receives the strings. */
 rn_code_t rn__csv_dec_record(rn_csv_dec_t *dec, const char *rec, size_t len, rn_value_t *row,
                              rn_arena_t *arena, char *errbuf, size_t errlen);
+
+/* Whether the last record given to rn__csv_dec_record failed on its shape
+ * (CSV syntax, such as a misplaced or unclosed quote, or its number of
+ * cells) rather than on a value. A record joined over several lines that
+ * fails on its shape was most likely cut wrong by a stray quote, and the
+ * caller reads it again line by line. */
+bool rn__csv_dec_misframed(const rn_csv_dec_t *dec);
 
 /* Whether a CSV record that ends here continues on the next line: true
  * while the number of quote characters seen so far is odd. @param quotes

@@ -200,6 +200,65 @@ rn__parse_timestamp(const char *s, size_t len, int64_t *ms)
     return parse_rfc3339(s, len, ms) ? RN_OK : RN_EDATA;
 }
 
+/* ---- UTF-8 -------------------------------------------------------------- */
+
+/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0: the
+ * shortest form only, no UTF-16 surrogates, nothing above U+10FFFF, which
+ * is what jansson accepts in JSON text (RFC 3629). */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+size_t
+rn__utf8_check(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < len) {
+        /* ASCII runs are the common case: skip them a byte at a time
+         * without the sequence logic. */
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_seq(u + i, len - i);
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return len;
+}
+
 /* ---- cells -------------------------------------------------------------- */
 
 void

@@ -10,6 +10,16 @@
  * a CSV record goes on over line breaks while a quoted cell is open. Each
  * poll fills up to one batch.
  *
+ * A CSV record is bounded: it may span at most max_record_lines lines and
+ * max_record_bytes bytes. A quote that opens a cell and never closes would
+ * otherwise make one record of the rest of the file. A record that spans
+ * lines is taken whole only if it parses as CSV with the header's number of
+ * cells; when its quote is still open at the bound or at the end of the
+ * file, or when the joined lines do not parse, the line where it began is
+ * the bad record (one, counted once) and reading goes on at the line after
+ * it (a seek back), so the rows after a stray quote survive. A quoted cell
+ * with line breaks in it, which CSV allows, parses and is kept.
+ *
  * A record that does not decode, or whose event-time field is null, is a
  * bad record, handled by on_error: fail (the poll fails with
  * "FILE:LINE: field 'x': expected ..."), skip (dropped and counted; one
@@ -33,7 +43,15 @@
 
 #define READ_BUFFER (1 << 20)
 
-static const char *const keys[] = {"path", "format", "schema", "on_error", NULL};
+static const char *const keys[] = {"path",     "format",           "schema",
+                                   "on_error", "max_record_lines", "max_record_bytes",
+                                   NULL};
+
+/* Bounds of a CSV record (documented in docs/job-file.md): generous for
+ * quoted cells with line breaks (addresses, comments), small enough that a
+ * stray quote costs a bounded amount of reading again. */
+#define DEFAULT_MAX_RECORD_LINES 100
+#define DEFAULT_MAX_RECORD_BYTES (1 << 20)
 
 typedef struct fsrc_plan {
     char *path; /* owned */
@@ -42,6 +60,8 @@ typedef struct fsrc_plan {
     int on_error;
     int et_field;    /* event-time field of the main output, or -1 */
     int errors_port; /* side output "errors", or -1 */
+    int64_t max_lines; /* CSV: lines of one record, >= 1 */
+    int64_t max_bytes; /* CSV: bytes of one record, >= 1 */
 } fsrc_plan_t;
 
 typedef struct fsrc {
@@ -56,6 +76,11 @@ typedef struct fsrc {
     char *line;       /* getline's buffer */
     size_t linecap;
     rn_buf_t rec; /* a CSV record over several lines */
+    /* The record last read, for CSV: */
+    int64_t rec_lines; /* lines it spans */
+    size_t first_len;  /* bytes of its first line (at the start of rec) */
+    off_t resync;      /* offset of the line after its first, or -1 */
+    bool rec_bad;      /* already known bad (reason in errbuf) */
     rn_csv_dec_t *csv;
     rn_bad_records_t bad;
     char errbuf[RN_ERROR_MSG_MAX];
@@ -71,6 +96,37 @@ fsrc_plan_free(void *p)
         return;
     rn_free(plan->path);
     rn_free(plan);
+}
+
+/* max_record_lines and max_record_bytes: CSV only, at least 1. */
+static rn_code_t
+plan_bounds(const rn_conf_t *conf, const char *what, fsrc_plan_t *plan, rn_error_t *err)
+{
+    static const char *const names[] = {"max_record_lines", "max_record_bytes"};
+    rn_code_t rc;
+
+    for (size_t i = 0; i < 2; i++) {
+        const rn_conf_t *node = rn__conf_key_node(conf, names[i]);
+        if (node != NULL && (plan->format != RN_FORMAT_CSV || plan->ext != NULL))
+            return rn__conf_err(err, RN_EINVAL, node,
+                                "%s: %s applies to format: csv only (other formats read "
+                                "one record per line)",
+                                what, names[i]);
+    }
+    if ((rc = rn__conf_int(conf, "max_record_lines", DEFAULT_MAX_RECORD_LINES, &plan->max_lines,
+                           err)) != RN_OK ||
+        (rc = rn__conf_size(conf, "max_record_bytes", DEFAULT_MAX_RECORD_BYTES, &plan->max_bytes,
+                            err)) != RN_OK)
+        return rc;
+    if (plan->max_lines < 1)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "max_record_lines"),
+                            "%s: max_record_lines must be at least 1, got %lld", what,
+                            (long long)plan->max_lines);
+    if (plan->max_bytes < 1)
+        return rn__conf_err(err, RN_EINVAL, rn_conf_get(conf, "max_record_bytes"),
+                            "%s: max_record_bytes must be at least 1 byte, got %lld", what,
+                            (long long)plan->max_bytes);
+    return RN_OK;
 }
 
 static rn_code_t
@@ -109,7 +165,7 @@ fsrc_plan(rn_plan_ctx_t *pc, rn_error_t *err)
     /* schema now belongs to the main output port, which keeps it alive. */
     plan->et_field = rn__conn_event_time_field(pc, schema);
     rn__pc_set_bounded(pc, true);
-    return RN_OK;
+    return plan_bounds(conf, what, plan, err);
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -200,50 +256,120 @@ rec_append(fsrc_t *st, const char *sep, const char *s, size_t len)
     return true;
 }
 
+/* Marks the record being read bad, the reason being that its quote does
+ * not close (why: "before the end of the file", ...). When the file can
+ * seek, the bad record is its first line alone and reading goes on at the
+ * line after it; otherwise (a pipe) it is every line read so far. */
+static void
+resync(fsrc_t *st, const char **rec, size_t *len, int64_t first_line, const char *why)
+{
+    int64_t last = st->lineno;
+
+    if (st->resync >= 0 && fseeko(st->f, st->resync, SEEK_SET) == 0) {
+        st->lineno = first_line;
+        st->rec.len = st->first_len;
+        st->rec_lines = 1;
+        snprintf(st->errbuf, sizeof(st->errbuf),
+                 "invalid CSV: the quote opened on this line %s; reading goes on at the next line",
+                 why);
+    } else {
+        snprintf(st->errbuf, sizeof(st->errbuf),
+                 "invalid CSV: the quote opened on this line %s (lines %lld-%lld dropped)", why,
+                 (long long)first_line, (long long)last);
+    }
+    st->rec_bad = true;
+    *rec = st->rec.data;
+    *len = st->rec.len;
+}
+
+/* The rest of a CSV record whose first line (already in st->line, n bytes)
+ * leaves a quoted cell open, up to the line that closes it, within the
+ * bounds. @returns RN_OK (st->rec_bad when the quote did not close), or an
+ * error. */
+static rn_code_t
+read_continued(fsrc_t *st, const char **rec, size_t *len, int64_t first_line, size_t quotes,
+               ssize_t n, rn_error_t *err)
+{
+    const fsrc_plan_t *plan = st->plan;
+    char why[96];
+
+    st->rec.len = 0;
+    if (!rec_append(st, NULL, st->line, (size_t)n))
+        goto nomem;
+    st->first_len = (size_t)n;
+    st->resync = ftello(st->f);
+    for (;;) {
+        if (st->rec_lines >= plan->max_lines) {
+            snprintf(why, sizeof(why), "is not closed within max_record_lines (%lld lines)",
+                     (long long)plan->max_lines);
+            break;
+        }
+        if ((n = read_line(st)) == -2)
+            return rn__errf(err, RN_EIO, "%s: read error: %s", st->name, strerror(errno));
+        if (n == -1) {
+            snprintf(why, sizeof(why), "is not closed before the end of the file");
+            break;
+        }
+        if (st->rec.len + 1 + (size_t)n > (uint64_t)plan->max_bytes) {
+            snprintf(why, sizeof(why), "is not closed within max_record_bytes (%lld bytes)",
+                     (long long)plan->max_bytes);
+            /* Kept only where no seek back will happen, so that nothing
+             * read is lost without being reported. */
+            if (st->resync < 0 && !rec_append(st, "\n", st->line, (size_t)n))
+                goto nomem;
+            break;
+        }
+        if (!rec_append(st, "\n", st->line, (size_t)n))
+            goto nomem;
+        st->rec_lines++;
+        if (!rn__csv_record_open(st->line, (size_t)n, &quotes)) {
+            *rec = st->rec.data;
+            *len = st->rec.len;
+            return RN_OK;
+        }
+    }
+    resync(st, rec, len, first_line, why);
+    return RN_OK;
+nomem:
+    return rn__errf(err, RN_ENOMEM, "%s:%lld: out of memory for a record", st->name,
+                    (long long)first_line);
+}
+
 /* The next record of the current file: a non-blank line, or for CSV the
- * lines of a record whose quoted cell spans lines (joined with "\n").
- * @returns RN_OK, RN_ENOTFOUND at the end of the file, or RN_EIO. */
+ * lines of a record whose quoted cell spans lines (joined with "\n"),
+ * within the bounds. @returns RN_OK (st->rec_bad when the record is known
+ * bad already, the reason in st->errbuf), RN_ENOTFOUND at the end of the
+ * file, or an error. */
 static rn_code_t
 read_record(fsrc_t *st, const char **rec, size_t *len, int64_t *first_line, rn_error_t *err)
 {
     ssize_t n;
     size_t quotes = 0;
 
+    st->rec_bad = false;
+    st->rec_lines = 1;
     do {
         n = read_line(st);
     } while (n >= 0 && blank(st->line, (size_t)n));
+    if (n == -2)
+        return rn__errf(err, RN_EIO, "%s: read error: %s", st->name, strerror(errno));
     if (n < 0)
-        goto end;
+        return RN_ENOTFOUND;
     *first_line = st->lineno;
     *rec = st->line;
     *len = (size_t)n;
-    if (st->plan->format != RN_FORMAT_CSV || !rn__csv_record_open(st->line, (size_t)n, &quotes))
+    if (st->plan->format != RN_FORMAT_CSV || st->plan->ext != NULL)
         return RN_OK;
-    st->rec.len = 0;
-    if (!rec_append(st, NULL, st->line, (size_t)n))
-        goto nomem;
-    for (;;) {
-        /* An unclosed quote at the end of the file ends the record: the
-         * decoder reports it. */
-        if ((n = read_line(st)) == -1)
-            break;
-        if (n == -2)
-            goto end;
-        if (!rec_append(st, "\n", st->line, (size_t)n))
-            goto nomem;
-        if (!rn__csv_record_open(st->line, (size_t)n, &quotes))
-            break;
+    if ((uint64_t)n > (uint64_t)st->plan->max_bytes) {
+        snprintf(st->errbuf, sizeof(st->errbuf),
+                 "invalid CSV: the record is %zd bytes long, more than max_record_bytes (%lld)", n,
+                 (long long)st->plan->max_bytes);
+        st->rec_bad = true;
+        return RN_OK;
     }
-    *rec = st->rec.data;
-    *len = st->rec.len;
-    return RN_OK;
-nomem:
-    return rn__errf(err, RN_ENOMEM, "%s:%lld: out of memory for a record", st->name,
-                    (long long)*first_line);
-end:
-    if (n == -2)
-        return rn__errf(err, RN_EIO, "%s: read error: %s", st->name, strerror(errno));
-    return RN_ENOTFOUND;
+    if (!rn__csv_record_open(st->line, (size_t)n, &quotes))
+        return RN_OK;
+    return read_continued(st, rec, len, *first_line, quotes, n, err);
 }
 
 /* Opens the next file of the instance; for CSV reads its header.
@@ -279,7 +405,8 @@ open_next(fsrc_t *st, rn_error_t *err)
         return RN_OK;
     if (rc != RN_OK)
         return rc;
-    if (rn__csv_dec_header(st->csv, rec, len, st->errbuf, sizeof(st->errbuf)) != RN_OK)
+    if (st->rec_bad ||
+        rn__csv_dec_header(st->csv, rec, len, st->errbuf, sizeof(st->errbuf)) != RN_OK)
         return rn__errf(err, RN_EDATA, "%s:%lld: %s", st->name, (long long)line, st->errbuf);
     return RN_OK;
 }
@@ -395,8 +522,16 @@ open_instance(rn_op_t *op, rn_error_t *err)
                         "a file source cannot change its parallelism when resuming from a "
                         "savepoint: give '%s' its old parallelism (parallelism: N under it)",
                         rn__op_name(op));
-    if (rn__op_restored(op) != NULL)
-        return restore_position(st, rn__op_restored(op), err);
+    const json_t *pos = rn__op_restored(op);
+    /* A source that had ended had read every file. */
+    if (pos != NULL && rn__op_restored_finished(op) &&
+        (json_object_get(pos, "file") != NULL ||
+         json_integer_value(json_object_get(pos, "next")) != (json_int_t)st->nfiles))
+        return rn__errf(err, RN_ECORRUPT,
+                        "the checkpoint says this source had ended, but its position "
+                        "(data.next) is not past its %zu files", st->nfiles);
+    if (pos != NULL)
+        return restore_position(st, pos, err);
     /* Open the first file now, so that a missing file or a CSV header
      * without a schema field fails the job before any record flows. */
     rc = open_next(st, err);
@@ -457,6 +592,20 @@ bad_record(rn_op_t *op, fsrc_t *st, const char *rec, size_t len, int64_t line, r
     return rn__bad_record(op, &st->bad, st->errbuf, rec, len, where, err);
 }
 
+/* A CSV record joined over lines that does not parse, or has another
+ * number of cells than the header: the quote on its first line was most
+ * likely a stray one, so that line alone is the bad record and the lines
+ * after it are read again as records of their own. */
+static void
+misframed(fsrc_t *st, const char **rec, size_t *len, int64_t first_line)
+{
+    char why[RN_ERROR_MSG_MAX];
+
+    snprintf(why, sizeof(why), "makes a record of lines %lld-%lld that is not valid (%.300s)",
+             (long long)first_line, (long long)st->lineno, st->errbuf);
+    resync(st, rec, len, first_line, why);
+}
+
 static rn_code_t
 fsrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
 {
@@ -478,11 +627,15 @@ fsrc_poll(rn_op_t *op, bool *done, rn_error_t *err)
         if (rc != RN_OK)
             break;
         rn_value_t *row = rn__batch_append(b, 0);
-        if ((rc = decode(st, rec, len, row, &b->arena, err)) == RN_OK) {
+        rc = st->rec_bad ? RN_EDATA : decode(st, rec, len, row, &b->arena, err);
+        if (rc == RN_OK) {
             b->ts[b->n - 1] = et >= 0 ? row[et].u.i : 0;
             continue;
         }
         b->n--;
+        if (rc == RN_EDATA && !st->rec_bad && st->rec_lines > 1 &&
+            rn__csv_dec_misframed(st->csv))
+            misframed(st, &rec, &len, line);
         if (rc != RN_EDATA) {
             rn__errctx(err, "%s:%lld", st->name, (long long)line);
             break;

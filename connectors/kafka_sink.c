@@ -632,8 +632,12 @@ static rn_code_t
 ksink_finish(rn_op_t *op, rn_error_t *err)
 {
     ksink_t *s = rn__op_data(op);
-    if (s->txn != NULL)
-        return rn__ktxn_finish(s->txn, err);
+    if (s->txn != NULL) {
+        rn_code_t rc = rn__ktxn_finish(s->txn, err);
+        if (rc == RN_OK)
+            rn__op_commit_at_end(op); /* the final epoch: at the job's end */
+        return rc;
+    }
     rn_code_t rc = flush_all(s, err);
     if (rc == RN_OK && s->plan->left != NULL) {
         /* Delivered: bounded readers of the topic may end at its end. */

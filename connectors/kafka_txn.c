@@ -17,9 +17,13 @@
  * numbers, growing across restarts; the checkpoint records the last one
  * it assigned, so a commit log ahead of it means an older checkpoint is
  * being restored (the newest was damaged): refused unless the operator
- * accepts duplicates. After a rescale each new instance also takes over
- * the old instances it replaces (j >= new parallelism, j % P == i): fences
- * their transactional.ids and sends their uncommitted epochs.
+ * accepts duplicates. At the end of input the last records become the
+ * final epoch, committed only when the whole job has ended (after one
+ * more checkpoint, which holds it): until then another instance can fail,
+ * and the restart must find nothing committed past its checkpoint. After
+ * a rescale each new instance also takes over the old instances it
+ * replaces (j >= new parallelism, j % P == i): fences their
+ * transactional.ids and sends their uncommitted epochs.
  *
  * @thread the sink instance's task.
  */
@@ -570,7 +574,30 @@ rec_put(rn_buf_t *b, uint8_t dest, const void *key, size_t klen, const void *val
     return RN_OK;
 }
 
-/* Writes the pending epochs to a new file of checkpoint ckpt. */
+/* Writes n bytes of p to fd, through short writes. @returns 0, or the
+ * errno of the failure (ENOSPC for a write that wrote nothing without
+ * one, which a full disk does). */
+static int
+write_full(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        if (w == 0)
+            return ENOSPC;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes the pending epochs to a new file of checkpoint ckpt. A failure
+ * removes the file and leaves the epochs pending: the next checkpoint
+ * writes them again. */
 static rn_code_t
 wal_write(rn_ktxn_t *t, int64_t ckpt, char **path, rn_error_t *err)
 {
@@ -582,26 +609,29 @@ wal_write(rn_ktxn_t *t, int64_t ckpt, char **path, rn_error_t *err)
     rn_buf_t h;
     rn__buf_init(&h);
     rn_code_t rc = rn__buf_reserve(&h, 16 + t->npend * 32);
+    int e = rc == RN_OK ? 0 : ENOMEM;
     if (rc == RN_OK) {
         memcpy(h.data, WAL_MAGIC, 4);
         h.len = 4;
         put32(&h, WAL_VERSION);
         put32(&h, (uint32_t)t->npend);
+        e = write_full(fd, h.data, h.len);
     }
-    bool ok = rc == RN_OK && write(fd, h.data, h.len) == (ssize_t)h.len;
-    for (size_t i = 0; ok && i < t->npend; i++) {
-        const kepoch_t *e = &t->pend[i];
-        uint64_t hd[4] = {(uint64_t)e->epoch, (uint64_t)e->ckpt, e->count, e->recs.len};
-        ok = write(fd, hd, sizeof(hd)) == (ssize_t)sizeof(hd) &&
-             (e->recs.len == 0 || write(fd, e->recs.data, e->recs.len) == (ssize_t)e->recs.len);
+    for (size_t i = 0; e == 0 && i < t->npend; i++) {
+        const kepoch_t *ep = &t->pend[i];
+        uint64_t hd[4] = {(uint64_t)ep->epoch, (uint64_t)ep->ckpt, ep->count, ep->recs.len};
+        e = write_full(fd, hd, sizeof(hd));
+        if (e == 0 && ep->recs.len > 0)
+            e = write_full(fd, ep->recs.data, ep->recs.len);
     }
-    /* The checkpoint syncs what it stores; this copy only has to be whole. */
+    /* The checkpoint syncs what it stores; this copy only has to be whole
+     * (a close that reports a failed write back says it is not). */
     rn__buf_fini(&h);
-    if (close(fd) != 0)
-        ok = false;
-    if (!ok) {
+    if (close(fd) != 0 && e == 0)
+        e = errno;
+    if (e != 0) {
         unlink(p);
-        return rn__errf(err, RN_EIO, "%s: write '%s': %s", t->what, p, strerror(errno));
+        return rn__errf(err, RN_EIO, "%s: write '%s': %s", t->what, p, strerror(e));
     }
     *path = rn_xstrdup(p);
     return RN_OK;
@@ -931,12 +961,15 @@ rn__ktxn_snapshot(rn_ktxn_t *t, int64_t id, json_t **data, char **file, rn_error
     rn_code_t rc0 = recover_finish(t, err);
     if (rc0 != RN_OK)
         return rc0;
-    if (id == 0) {
-        /* Finished: finish() committed everything. */
-        *data = json_pack("{s:I, s:b}", "epoch", (json_int_t)t->last_epoch, "finished", 1);
-        return RN_OK;
-    }
-    seal(t, id);
+    /* id 0: finished. Nothing is committed yet past the checkpoints
+     * completed while the instance ran (finish() left the final epoch
+     * for the end of the job), so every checkpoint after this one keeps
+     * the uncommitted epochs, the final one included: a restart from one
+     * of them sends what the commit log lacks. The file stays until the
+     * end (complete of RN_JOB_END, or close). */
+    int64_t keep = id == 0 ? RN_JOB_END : id;
+    if (id != 0)
+        seal(t, id);
     if (t->npend > 0) {
         char *path;
         rn_code_t rc = wal_write(t, id, &path, err);
@@ -944,10 +977,11 @@ rn__ktxn_snapshot(rn_ktxn_t *t, int64_t id, json_t **data, char **file, rn_error
             return rc;
         t->files = rn_xrealloc(t->files, (t->nfiles + 1) * sizeof(*t->files));
         t->files[t->nfiles].path = path;
-        t->files[t->nfiles++].ckpt = id;
+        t->files[t->nfiles++].ckpt = keep;
         *file = rn_xstrdup(path);
     }
-    *data = json_pack("{s:I}", "epoch", (json_int_t)t->last_epoch);
+    *data = id == 0 ? json_pack("{s:I, s:b}", "epoch", (json_int_t)t->last_epoch, "finished", 1)
+                    : json_pack("{s:I}", "epoch", (json_int_t)t->last_epoch);
     return RN_OK;
 }
 
@@ -997,8 +1031,11 @@ rn__ktxn_finish(rn_ktxn_t *t, rn_error_t *err)
     rn_code_t rc = recover_finish(t, err);
     if (rc != RN_OK)
         return rc;
-    seal(t, INT64_MAX);
-    return commit_upto(t, INT64_MAX, err);
+    /* Not committed here: another instance of the job may still fail,
+     * and the restart would then find this one's final epoch committed
+     * past the checkpoint it resumes from, with its input replayed. */
+    seal(t, RN_JOB_END);
+    return RN_OK;
 }
 
 void

@@ -36,12 +36,17 @@ rn_code_t rn__ktxn_open(const rn_ktxn_conf_t *conf, rn_op_t *op, rn_ktxn_t **out
 rn_code_t rn__ktxn_add(rn_ktxn_t *t, int dest, const void *key, size_t klen, const void *val,
                        size_t vlen, const void *hdr, size_t hlen, rn_error_t *err);
 /* The sink's snapshot hook: seals the epoch, writes the uncommitted ones
- * to a file the checkpoint keeps. */
+ * to a file the checkpoint keeps. id 0 (finished): the uncommitted ones,
+ * the final epoch included, to a file every later checkpoint keeps. */
 rn_code_t rn__ktxn_snapshot(rn_ktxn_t *t, int64_t id, json_t **data, char **file,
                             rn_error_t *err);
-/* Checkpoint id is durable: commits the epochs it covers. */
+/* Checkpoint id is durable: commits the epochs it covers; RN_JOB_END
+ * (the job ended, every task finished): all of them. */
 rn_code_t rn__ktxn_complete(rn_ktxn_t *t, int64_t id, rn_error_t *err);
-/* End of input: commits everything. */
+/* End of input: seals the final epoch, committed by complete(RN_JOB_END)
+ * only (the caller asks for it with rn__op_commit_at_end), since another
+ * instance may still fail and the job restart from an earlier
+ * checkpoint. */
 rn_code_t rn__ktxn_finish(rn_ktxn_t *t, rn_error_t *err);
 void rn__ktxn_close(rn_ktxn_t *t);
 

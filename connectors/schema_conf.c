@@ -7,6 +7,12 @@
  */
 #include "connectors/connector_int.h"
 
+/* The widest schema a job file may declare. A row holds a cell per field
+ * and a batch a thousand rows, so a wider one would not be usable anyway;
+ * the bound also keeps the by-name checks of fields (duplicates, CSV
+ * header mapping), which scan the fields, cheap. */
+#define MAX_FIELDS 4096
+
 static const char *const type_names[] = {"string", "int", "float", "bool", "timestamp", NULL};
 
 rn_schema_t *
@@ -26,6 +32,11 @@ rn__conn_schema(const rn_conf_t *conf, const char *what, rn_error_t *err)
     }
     if (rn_conf_len(map) == 0) {
         rn__conf_err(err, RN_EINVAL, map, "schema of %s has no fields", what);
+        return NULL;
+    }
+    if (rn_conf_len(map) > MAX_FIELDS) {
+        rn__conf_err(err, RN_EINVAL, map, "schema of %s has %zu fields; at most %d are supported",
+                     what, rn_conf_len(map), MAX_FIELDS);
         return NULL;
     }
     schema = rn__schema_new();

@@ -240,6 +240,25 @@ write_frozen(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
     return rc;
 }
 
+/* The frozen values could not be written (err says why): the cache
+ * handed them over as written and RocksDB lacks them, so the backend is
+ * broken from now on (rn__rdb_check) and err fatal to the job. Not
+ * retried: the entries may have left the cache already, and the values
+ * alone, without the RocksDB they were taken over, make no checkpoint;
+ * the job's last completed checkpoint holds everything, and the next run
+ * resumes from it. Before the fence opens, so that no access after it
+ * misses the flag. */
+static void
+set_broken(rn__rdb_t *rdb, rn_error_t *err)
+{
+    rn__errctx(err, "state of %s: the values a checkpoint took were not written, the job "
+                    "cannot go on",
+               rdb->owner);
+    err->flags |= RN_ERR_FATAL;
+    rdb->broken_err = *err;
+    atomic_store_explicit(&rdb->broken, true, memory_order_release);
+}
+
 /* The asynchronous part: once the task has frozen everything, the frozen
  * values into RocksDB, then (keep) the RocksDB checkpoint; the fence
  * opens. Nothing else writes meanwhile: the task's accesses wait at the
@@ -260,8 +279,13 @@ finish(void *ctx, bool keep, rn_error_t *err)
         pthread_mutex_unlock(&rdb->fence_lock);
     }
     int64_t t0 = rn__mono_ns();
+    rn_error_t local = RN_ERROR_INIT;
+    if (err == NULL)
+        err = &local; /* a checkpoint given up: the error is kept all the same */
     rn_code_t rc = write_frozen(rdb, &rdb->fz, err);
     atomic_store(&rdb->fz_state, 2);
+    if (rc != RN_OK)
+        set_broken(rdb, err);
     int64_t t1 = rn__mono_ns();
     if (rc == RN_OK && keep) {
         char *rerr = NULL;
@@ -283,7 +307,7 @@ finish(void *ctx, bool keep, rn_error_t *err)
                  rdb->fz.n, rdb->fz.tk != NULL ? rdb->fz.tk->n : 0, (double)(t1 - t0) / 1e6,
                  (double)(rn__mono_ns() - t1) / 1e6);
     if (rc != RN_OK && !keep)
-        RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
+        RN_LOG_ERROR(rdb->owner, "%s", err->msg);
     /* The buffers stay for the next checkpoint's freeze (the task may be
      * reading them meanwhile: rn__rdb_get_cached). */
     rn_free(rdb->fz_dir);
@@ -389,15 +413,98 @@ rn__rdb_frozen_find(rn__rdb_t *rdb, uint64_t h, const uint8_t *key, size_t klen)
     return NULL;
 }
 
+/*
+ * Freezes owed by a thread. A worker thread runs several tasks, and the
+ * checkpoint coordinator runs the finishes of a checkpoint one after the
+ * other, each waiting for its state's freeze, which only that state's
+ * task thread does (in slices, between batches). A task that waits at its
+ * fence (its own finish not run yet) blocks its thread, and with it the
+ * freezes of the other tasks on that thread: when the coordinator is in
+ * one of their finishes, neither moves again (seen at parallelism 3 on
+ * two workers). So a thread that is about to wait at a fence first ends
+ * every freeze it owes: the states that snapshot on it are its own, and
+ * none of their tasks is in a step meanwhile. The registry is the one
+ * mutable global here: which thread owes which freeze is known to no
+ * object that both the thread and the states reach.
+ */
+typedef struct owed {
+    rn__rdb_t *rdb;
+    pthread_t thread;
+} owed_t;
+
+static pthread_mutex_t owed_lock = PTHREAD_MUTEX_INITIALIZER;
+static owed_t *owed;
+static size_t nowed, capowed;
+
+/* Notes that this thread owes rdb's freeze. On no memory, not noted: the
+ * freeze goes on in slices as it did. */
+static void
+owed_add(rn__rdb_t *rdb)
+{
+    pthread_mutex_lock(&owed_lock);
+    if (nowed == capowed) {
+        size_t ncap = capowed ? capowed * 2 : 16;
+        owed_t *nv = rn_realloc(owed, ncap * sizeof(*nv));
+        if (nv != NULL) {
+            owed = nv;
+            capowed = ncap;
+        }
+    }
+    if (nowed < capowed)
+        owed[nowed++] = (owed_t){rdb, pthread_self()};
+    pthread_mutex_unlock(&owed_lock);
+}
+
+/* Ends the freezes this thread owes (besides rdb's, which the caller
+ * ends) and forgets them. Under the lock, so that a state closed on
+ * another thread (rn__rdb_freeze_forget) is not stepped meanwhile. */
+static void
+owed_settle(rn__rdb_t *rdb)
+{
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&owed_lock);
+    size_t k = 0;
+    for (size_t i = 0; i < nowed; i++) {
+        if (!pthread_equal(owed[i].thread, self)) {
+            owed[k++] = owed[i];
+            continue;
+        }
+        if (owed[i].rdb != rdb && owed[i].rdb->cache.freezing)
+            (void)rn__rdb_freeze_step(owed[i].rdb, SIZE_MAX);
+    }
+    nowed = k;
+    pthread_mutex_unlock(&owed_lock);
+}
+
+void
+rn__rdb_freeze_forget(rn__rdb_t *rdb)
+{
+    pthread_mutex_lock(&owed_lock);
+    size_t k = 0;
+    for (size_t i = 0; i < nowed; i++)
+        if (owed[i].rdb != rdb)
+            owed[k++] = owed[i];
+    nowed = k;
+    if (nowed == 0) {
+        rn_free(owed);
+        owed = NULL;
+        capowed = 0;
+    }
+    pthread_mutex_unlock(&owed_lock);
+}
+
 void
 rn__rdb_fence_wait(rn__rdb_t *rdb)
 {
     if (rdb->fence_pass)
         return;
     int64_t t0 = rn__mono_ns();
-    /* finish() waits for the freeze, which only this thread can do. */
+    /* finish() waits for the freeze, which only this thread can do; and
+     * the coordinator may be waiting in the finish of another state of
+     * this thread, before it comes to this one's. */
     if (rdb->cache.freezing)
         (void)rn__rdb_freeze_step(rdb, SIZE_MAX);
+    owed_settle(rdb);
     pthread_mutex_lock(&rdb->fence_lock);
     while (atomic_load_explicit(&rdb->fence_busy, memory_order_acquire))
         pthread_cond_wait(&rdb->fence_cond, &rdb->fence_lock);
@@ -417,6 +524,8 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     rn__rdb_t *rdb = be;
     rn_code_t rc;
     rn__rdb_fence(rdb); /* the previous checkpoint's part is done */
+    if ((rc = rn__rdb_check(rdb, err)) != RN_OK)
+        return rc;
     /* Timers loaded meanwhile leave RocksDB before this checkpoint. */
     if ((rc = rn__rdb_timer_settle(rdb, err)) != RN_OK)
         return rc;
@@ -442,6 +551,8 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     RN_LOG_DEBUG(rdb->owner, "snapshot: %zu timer writes taken, freeze %s in %.1f ms", ntimers,
                  rdb->cache.freezing ? "begun" : "done", (double)(rn__mono_ns() - t0) / 1e6);
     rdb->fz_dir = rn_xstrdup(dir);
+    if (rdb->cache.freezing)
+        owed_add(rdb);
     atomic_store_explicit(&rdb->fence_busy, true, memory_order_release);
     fin->fn = finish;
     fin->ctx = rdb;

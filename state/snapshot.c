@@ -372,8 +372,13 @@ read_handle(rn_state_t *st, const char *dir, const char *file, int mode, uint32_
     if (rc != RN_OK)
         return rc;
     uint32_t ns = rn__snapio_get_u32(&io);
-    if (!io.failed && (ns > STATES_MAX || ns > io.size - io.off))
-        rn__snapio_bad(&io, "%u states", ns);
+    /* Each state takes at least 14 bytes: a count beyond what the rest of
+     * the file can hold is damage, found before anything is allocated. */
+    if (!io.failed && (ns > STATES_MAX || ns > (io.size - io.off) / 14))
+        rn__snapio_bad(&io, "%u states (at most %u, %llu bytes left in the file)", ns,
+                       STATES_MAX, (unsigned long long)(io.size - io.off));
+    if (io.failed)
+        ns = 0;
     snapreg_t *reg = rn_xcalloc(1, sizeof(*reg));
     reg->s = rn_xcalloc(ns ? ns : 1, sizeof(*reg->s));
     for (uint32_t i = 0; i < ns && !io.failed; i++) {
@@ -382,6 +387,9 @@ read_handle(rn_state_t *st, const char *dir, const char *file, int mode, uint32_
         reg->s[i].ttl_ms = (int64_t)rn__snapio_get_u64(&io);
         if (reg->s[i].kind > RN__SK_MAP || reg->s[i].merging > 1)
             rn__snapio_bad(&io, "state %u of unknown kind %u", i, reg->s[i].kind);
+        else if (reg->s[i].ttl_ms < 0)
+            rn__snapio_bad(&io, "state %u with a TTL of %lld ms", i,
+                           (long long)reg->s[i].ttl_ms);
         uint32_t len = rn__snapio_get_len(&io, NAME_MAX_LEN, "a state name");
         if (io.failed)
             break;

@@ -598,7 +598,13 @@ rn__state_spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_error_t *err)
     uint64_t over = both - st->spill_budget / 4 * 3;
     uint64_t target = tm->bytes > over ? tm->bytes - over : 0;
     spill_ctx_t sc = {st, domain};
-    return rn__timers_spill(tm, target, spill_write, &sc, &st->spill_min[domain], err);
+    uint64_t before = st->spill_writes;
+    rn_code_t rc = rn__timers_spill(tm, target, spill_write, &sc, &st->spill_min[domain], err);
+    if (rc == RN_OK && st->spill_writes > before)
+        RN_LOG_DEBUG(st->owner, "timers: %llu spilled to the store, from time %lld on",
+                     (unsigned long long)(st->spill_writes - before),
+                     (long long)st->spill_min[domain]);
+    return rc;
 }
 
 rn_code_t

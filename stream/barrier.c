@@ -26,13 +26,16 @@
  * finished, its own JSON and file (component.h: snapshot) and, for keyed
  * operators, the synchronous part of its state's snapshot in a staging
  * directory. A failure declines the checkpoint (it is aborted and
- * counted) but not the job.
+ * counted) but not the job, unless it is fatal (RN_ERR_FATAL: state
+ * that can no longer be checkpointed).
  *
  * @thread task, except rn__job_* (coordinator).
  */
 #include "stream/job_int.h"
 
 #include "checkpoint/crash.h"
+
+#include <time.h>
 
 void
 rn__ckpt_part_fini(rn_ckpt_part_t *p)
@@ -99,6 +102,10 @@ task_snapshot(rn_task_t *task, int64_t id, int64_t start_ns)
     rn_error_t err = RN_ERROR_INIT;
     rn_ckpt_part_t *parts = rn_xcalloc((size_t)task->nops, sizeof(*parts));
     if (snapshot_ops(task, id, parts, &err) != RN_OK) {
+        /* A fatal error (state that cannot be checkpointed again, such
+         * as a backend whose writes failed) fails the job as well. */
+        if (err.flags & RN_ERR_FATAL)
+            rn__job_fail(task->job, &err);
         RN_LOG_WARN(task->job->name, "checkpoint %lld declined: %s", (long long)id, err.msg);
         rn__ckpt_decline(task->job->ckpt, id, &err);
         parts_free(parts, task->nops);
@@ -302,6 +309,10 @@ rn__job_done_parts(rn_job_t *job, int t, rn_ckpt_part_t **out, int *n)
             p[i].kg_first = f->kg_first;
             p[i].kg_last = f->kg_last;
             p[i].data = f->data != NULL ? json_deep_copy(f->data) : NULL;
+            /* What a finished instance has not committed yet (the final
+             * epochs of an exactly-once sink): every later checkpoint
+             * holds it, so that a restart from one sends it. */
+            p[i].file = f->file != NULL ? rn_xstrdup(f->file) : NULL;
         }
         *out = p;
         *n = task->nfinal;
@@ -350,4 +361,73 @@ int
 rn__job_ntasks(const rn_job_t *job)
 {
     return job->ntasks;
+}
+
+/* Whether an operator asked for complete(RN_JOB_END). */
+static bool
+wants_end_commit(const rn_job_t *job)
+{
+    for (int t = 0; t < job->ntasks; t++)
+        for (int i = 0; i < job->tasks[t]->nops; i++)
+            if (job->tasks[t]->ops[i]->commit_at_end)
+                return true;
+    return false;
+}
+
+rn_code_t
+rn__job_end_checkpoint(rn_job_t *job, rn_error_t *err)
+{
+    if (job->ckpt == NULL || !wants_end_commit(job))
+        return RN_OK;
+    /* Stopped by a final checkpoint (runnel stop): the tasks that had
+     * finished before it gave it their final parts; it is the last. */
+    int64_t fin = atomic_load(&job->ckpt_final);
+    if (fin != 0 && atomic_load(&job->ckpt_complete) >= fin)
+        return RN_OK;
+    /* Any checkpoint triggered from now on is acknowledged with the final
+     * parts of the tasks, all done. A stop makes the coordinator take one
+     * at once (and again after a failed one): up to three tries, each
+     * within the checkpoint timeout. */
+    int64_t after = atomic_load(&job->ckpt_trigger);
+    rn_ckpt_stats_t st0, st;
+    rn__ckpt_stats(job->ckpt, &st0);
+    rn__ckpt_request_stop(job->ckpt);
+    job->end_ckpt = true;
+    int64_t deadline = rn__now_ms() + 3 * job->ckpt_conf.timeout_ms + 10000;
+    for (;;) {
+        if (atomic_load_explicit(&job->ckpt_complete, memory_order_acquire) > after)
+            return RN_OK;
+        rn__ckpt_stats(job->ckpt, &st);
+        if (st.failed >= st0.failed + 3 || rn__now_ms() > deadline)
+            break;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return rn__errf(err, RN_EIO,
+                    "job '%s': every task finished, but the checkpoint that records it did not "
+                    "complete (%lld failed; see above): the output that waits for it (an "
+                    "exactly-once Kafka sink's last records) is not committed, and the next run "
+                    "resumes from the last checkpoint",
+                    job->name, (long long)(st.failed - st0.failed));
+}
+
+rn_code_t
+rn__job_end_commit(rn_job_t *job, rn_error_t *err)
+{
+    /* Not a stop the user asked for: the end checkpoint was taken as one. */
+    if (job->end_ckpt)
+        job->stopped_at = 0;
+    for (int t = 0; t < job->ntasks; t++) {
+        rn_task_t *task = job->tasks[t];
+        for (int i = 0; i < task->nops; i++) {
+            rn_op_t *op = task->ops[i];
+            if (!op->commit_at_end || op->node->cls->complete == NULL)
+                continue;
+            rn_code_t rc = op->node->cls->complete(op, RN_JOB_END, err);
+            if (rc != RN_OK)
+                return rn__errctx(err, "'%s' (instance %d): commit at the end of the job",
+                                  op->node->name, op->instance);
+        }
+    }
+    return RN_OK;
 }

@@ -78,11 +78,14 @@ typedef struct rn_opclass {
      * finished, for the checkpoints taken after that): *data a JSON object
      * (owned by the caller; NULL: nothing), *file a path (rn_malloc'd) of a
      * file the checkpoint must hold, which the instance keeps until
-     * complete() of id or later. Restoring, open() finds the part again
+     * complete() of id or later (id 0's: until complete() of
+     * RN_JOB_END or close()). Restoring, open() finds the part again
      * with rn__op_restored(). */
     rn_code_t (*snapshot)(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *err);
     /* Checkpoint id is durable: make visible what it covers (sinks). Ids
-     * only grow; an id may be skipped (aborted ones are never told). */
+     * only grow; an id may be skipped (aborted ones are never told). A
+     * finished instance is told no more, except RN_JOB_END when it asked
+     * for it (rn__op_commit_at_end). */
     rn_code_t (*complete)(rn_op_t *op, int64_t id, rn_error_t *err);
     /* Sinks: what the sink made visible after a checkpoint can be taken
      * back on recovery (the file sink truncates), so recovery may go back
@@ -182,6 +185,9 @@ void rn__op_watermark_conf(const rn_op_t *op, int64_t *max_ooo_ms, int64_t *idle
  * starts without one or the instance had no part. */
 const json_t *rn__op_restored(const rn_op_t *op);
 const char *rn__op_restored_file(const rn_op_t *op);
+/* A source restored as having ended (it ends at once): its position must
+ * say it had read everything. */
+bool rn__op_restored_finished(const rn_op_t *op);
 /* Restoring a savepoint taken with another parallelism of this
  * component: a JSON array with every old instance's {"instance": i,
  * "data": its object or null, "file": the path of its file, when it had
@@ -194,6 +200,18 @@ bool rn__op_checkpointing(const rn_op_t *op);
 bool rn__op_accept_duplicates(const rn_op_t *op);
 /* The job's name (borrowed for the job's life). */
 const char *rn__op_job_name(const rn_op_t *op);
+/* complete()'s id when the job has ended with every task finished its
+ * input: nothing can fail and be replayed any more. */
+#define RN_JOB_END INT64_MAX
+/* Called in finish(): what the instance has not made visible yet waits
+ * for the end of the job rather than going out now, since another
+ * instance may still fail and the job restart from a checkpoint that
+ * precedes this end (Flink's sinks commit on the final checkpoint for the
+ * same reason). When every task has finished, the job takes one more
+ * checkpoint, which holds every finished instance's part (snapshot id 0),
+ * and then calls complete(op, RN_JOB_END, err) on the thread that runs the
+ * job; an error there fails the job. @thread task. */
+void rn__op_commit_at_end(rn_op_t *op);
 
 /* @returns an empty batch for port's schema (owned by the caller until
  * emitted or freed). */

@@ -5,8 +5,7 @@
  * Design: a node is a tagged union. A map is an array of (key node, value
  * node) entries kept in insertion order, which for a loaded file is file
  * order, so that "the first problem" reported by the checker is the first in
- * the file and printed graphs follow the file. Lookup is a linear scan: job
- * file maps hold tens of keys, and a hash would cost more than it saves.
+ * the file and printed graphs follow the file.
  * Keys are scalar nodes of their own so that "unknown key" errors point at
  * the key rather than at its value.
  *
@@ -19,6 +18,13 @@
  * The refcount is atomic although one tree belongs to one thread at a time:
  * a subtree handed to a component may be destroyed on another thread than
  * the rest of its file's nodes, and they share the source.
+ *
+ * Lookup: a map of up to MAP_INDEX_MIN keys is scanned; a larger one gets an
+ * open-addressing index of entry numbers (linear probing, at most half
+ * full), built when the map reaches that size and kept up as keys are
+ * added, so that loading a map of n keys (each key checked for a duplicate)
+ * costs O(n), not O(n^2), however large a generated job file is. Keys are
+ * never removed, so the index never needs tombstones.
  *
  * @thread any, one thread per tree at a time.
  */
@@ -48,6 +54,8 @@ struct rn_conf {
         struct {
             struct conf_entry *entries;
             size_t len, cap;
+            size_t *index;  /* entry number + 1 per slot, 0 = free; or NULL */
+            size_t nindex;  /* slots: a power of two, or 0 */
         } map;
         struct {
             rn_conf_t **items;
@@ -166,6 +174,7 @@ rn_conf_destroy(rn_conf_t *node)
             rn_conf_destroy(node->u.map.entries[i].value);
         }
         rn_free(node->u.map.entries);
+        rn_free(node->u.map.index);
         break;
     case RN_CONF_SEQ:
         for (i = 0; i < node->u.seq.len; i++)
@@ -195,16 +204,107 @@ grow(void **items, size_t *cap, size_t len, size_t elem)
     return true;
 }
 
+/* Maps this large or larger are indexed; smaller ones are scanned, which
+ * for the tens of keys of a hand-written map is faster than hashing. */
+#define MAP_INDEX_MIN 16
+
+/* FNV-1a: short keys, no adversary to fear at plan time beyond size. */
+static size_t
+key_hash(const char *key)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 1099511628211ull;
+    }
+    return (size_t)(h ^ (h >> 32));
+}
+
+/* Puts entry i into the index, unless an entry with the same key is there
+ * already: lookups answer the first one, as the scan does. */
+static void
+index_put(rn_conf_t *map, size_t i)
+{
+    const char *key = map->u.map.entries[i].key->u.text;
+    size_t mask = map->u.map.nindex - 1;
+    size_t s = key_hash(key) & mask;
+
+    while (map->u.map.index[s] != 0) {
+        if (strcmp(map->u.map.entries[map->u.map.index[s] - 1].key->u.text, key) == 0)
+            return;
+        s = (s + 1) & mask;
+    }
+    map->u.map.index[s] = i + 1;
+}
+
+/* (Re)builds the index with room for twice the map's entries. Out of memory
+ * drops the index: lookups stay right, only slower (scans). */
+static void
+index_build(rn_conf_t *map)
+{
+    size_t n = 64;
+    size_t *slots;
+
+    while (n < map->u.map.len * 4)
+        n *= 2;
+    slots = rn_calloc(n, sizeof(*slots));
+    rn_free(map->u.map.index);
+    map->u.map.index = slots;
+    map->u.map.nindex = slots != NULL ? n : 0;
+    for (size_t i = 0; slots != NULL && i < map->u.map.len; i++)
+        index_put(map, i);
+}
+
+/* The entry number of key in map, or -1. @param probes if not NULL, adds the
+ * number of keys compared (tests check that lookups stay constant-time). */
+static ssize_t
+map_find_counted(const rn_conf_t *map, const char *key, size_t *probes)
+{
+    size_t n = 0;
+    ssize_t found = -1;
+
+    if (map->u.map.index != NULL) {
+        size_t mask = map->u.map.nindex - 1;
+        size_t s = key_hash(key) & mask;
+
+        for (; map->u.map.index[s] != 0; s = (s + 1) & mask) {
+            size_t i = map->u.map.index[s] - 1;
+
+            n++;
+            if (strcmp(map->u.map.entries[i].key->u.text, key) == 0) {
+                found = (ssize_t)i;
+                break;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < map->u.map.len; i++) {
+            n++;
+            if (strcmp(map->u.map.entries[i].key->u.text, key) == 0) {
+                found = (ssize_t)i;
+                break;
+            }
+        }
+    }
+    if (probes != NULL)
+        *probes += n;
+    return found;
+}
+
 static ssize_t
 map_find(const rn_conf_t *map, const char *key)
 {
-    size_t i;
+    return map_find_counted(map, key, NULL);
+}
 
-    for (i = 0; i < map->u.map.len; i++) {
-        if (strcmp(map->u.map.entries[i].key->u.text, key) == 0)
-            return (ssize_t)i;
-    }
-    return -1;
+size_t
+rn__conf_map_probes(const rn_conf_t *map, const char *key)
+{
+    size_t probes = 0;
+
+    if (map != NULL && map->kind == RN_CONF_MAP && key != NULL)
+        (void)map_find_counted(map, key, &probes);
+    return probes;
 }
 
 rn_code_t
@@ -228,6 +328,10 @@ rn__conf_map_add(rn_conf_t *map, rn_conf_t *key, rn_conf_t *value, rn_error_t *e
     e = &map->u.map.entries[map->u.map.len++];
     e->key = key;
     e->value = value;
+    if (map->u.map.index != NULL && map->u.map.len * 2 <= map->u.map.nindex)
+        index_put(map, map->u.map.len - 1);
+    else if (map->u.map.len >= MAP_INDEX_MIN)
+        index_build(map);
     return RN_OK;
 }
 

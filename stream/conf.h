@@ -49,6 +49,10 @@ rn_code_t rn__conf_duration_ms(const rn_conf_t *map, const char *key, int64_t df
 /* Sizes: 512, 64KB, 256MB, 1GB (powers of 1024; KiB/MiB/GiB accepted). */
 rn_code_t rn__conf_size(const rn_conf_t *map, const char *key, int64_t dflt, int64_t *out,
                         rn_error_t *err);
+/* An address to listen on, HOST:PORT: an IPv4 or IPv6 address (no
+ * brackets), a port from 1 to 65535. *out is borrowed from the tree. */
+rn_code_t rn__conf_listen(const rn_conf_t *map, const char *key, const char *dflt,
+                          const char **out, rn_error_t *err);
 /* One of choices (NULL-terminated): *out is its index. A bad value gets a
  * message listing the choices, with did-you-mean. */
 rn_code_t rn__conf_enum(const rn_conf_t *map, const char *key, const char *const *choices,
@@ -93,5 +97,8 @@ rn_conf_t *rn__conf_new_scalar_n(const char *text, size_t len, bool quoted);
 rn_code_t rn__conf_map_add(rn_conf_t *map, rn_conf_t *key, rn_conf_t *value, rn_error_t *err);
 /* @returns the key node of key in map (borrowed), or NULL. */
 const rn_conf_t *rn__conf_key_node(const rn_conf_t *map, const char *key);
+/* How many keys a lookup of key in map compares: a constant on average for
+ * a map of any size (maps of many keys are hashed). For tests. */
+size_t rn__conf_map_probes(const rn_conf_t *map, const char *key);
 
 #endif

@@ -21,6 +21,7 @@
  */
 #include "stream/conf.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -217,6 +218,44 @@ rn__conf_str(const rn_conf_t *map, const char *key, const char *dflt, const char
     if (rc != RN_OK)
         return rc;
     *out = node != NULL ? rn_conf_scalar(node) : dflt;
+    return RN_OK;
+}
+
+rn_code_t
+rn__conf_listen(const rn_conf_t *map, const char *key, const char *dflt, const char **out,
+                rn_error_t *err)
+{
+    const rn_conf_t *node;
+    rn_code_t rc = get_scalar(map, key, "HOST:PORT", &node, err);
+    const char *text, *colon, *p;
+    char host[INET6_ADDRSTRLEN + 8];
+    unsigned char addr[sizeof(struct in6_addr)];
+    long port = 0;
+
+    if (rc != RN_OK)
+        return rc;
+    text = node != NULL ? rn_conf_scalar(node) : dflt;
+    *out = text;
+    colon = strrchr(text, ':');
+    if (colon == NULL || colon == text || colon[1] == '\0')
+        return rn__conf_err(err, RN_EINVAL, node,
+                            "key '%s': expected HOST:PORT, such as 127.0.0.1:8081, got '%s'", key,
+                            text);
+    for (p = colon + 1; *p != '\0'; p++) {
+        if (!isdigit((unsigned char)*p) || port > 65535)
+            break;
+        port = port * 10 + (*p - '0');
+    }
+    if (*p != '\0' || port < 1 || port > 65535)
+        return rn__conf_err(err, RN_EINVAL, node,
+                            "key '%s': the port must be a number from 1 to 65535, got '%s'", key,
+                            colon + 1);
+    if ((size_t)(colon - text) >= sizeof(host) ||
+        (memcpy(host, text, (size_t)(colon - text)), host[colon - text] = '\0',
+         inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1))
+        return rn__conf_err(err, RN_EINVAL, node,
+                            "key '%s': '%.*s' is not an IP address (such as 127.0.0.1 or ::1)",
+                            key, (int)(colon - text), text);
     return RN_OK;
 }
 

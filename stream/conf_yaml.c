@@ -382,8 +382,15 @@ rn_conf_load_file(const char *path, rn_error_t *err)
             }
             buf = p;
         }
+        errno = 0;
         n = fread(buf + len, 1, cap - len, f);
         len += n;
+        /* A signal caught while reading (runnel catches SIGTERM from the
+         * start, to stop cleanly) interrupts read(): read on. */
+        if (ferror(f) && errno == EINTR) {
+            clearerr(f);
+            continue;
+        }
         if (n == 0)
             break;
     }

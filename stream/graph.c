@@ -401,7 +401,7 @@ plan_state_settings(rn_job_t *job, rn_error_t *err)
     if (rest != NULL) {
         const char *listen = NULL;
         if ((rc = rn__conf_check_keys(rest, rest_keys, "rest", err)) != RN_OK ||
-            (rc = rn__conf_str(rest, "listen", "127.0.0.1:8081", &listen, err)) != RN_OK)
+            (rc = rn__conf_listen(rest, "listen", "127.0.0.1:8081", &listen, err)) != RN_OK)
             return rc;
         job->rest_listen = rn_xstrdup(listen);
         if (strncmp(listen, "127.", 4) != 0 && strncmp(listen, "[::1]", 5) != 0 &&

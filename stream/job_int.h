@@ -137,6 +137,7 @@ struct rn_op {
     int64_t wm;
     bool opened;
     bool finished;
+    bool commit_at_end; /* rn__op_commit_at_end() */
     rn_wmgen_t wmgen; /* sources */
     uint64_t records_in;
     /* Restoring: this instance's part of the checkpoint (borrowed from
@@ -207,6 +208,7 @@ struct rn_job {
     int *topo; /* node indices in topological order */
     rn_state_options_t state_opts;
     char *state_backend;
+    bool plan_only; /* made by rn_job_plan: describe and destroy only */
 
     int ntasks;
     rn_task_t **tasks;
@@ -236,6 +238,7 @@ struct rn_job {
     _Atomic int stop_requested; /* rn_job_stop: a final checkpoint, then stop */
     int64_t restored_from;
     int64_t stopped_at; /* the final checkpoint the job stopped at, 0: none */
+    bool end_ckpt;      /* rn__job_end_checkpoint() took one */
 };
 
 /* graph.c */
@@ -288,6 +291,14 @@ void rn__barrier_final_parts(rn_task_t *task);
 /* For the coordinator: copies of a done task's parts (under job->lock).
  * @returns false when the task is not done. */
 bool rn__job_done_parts(rn_job_t *job, int task, rn_ckpt_part_t **parts, int *nparts);
+/* After every task finished (workers joined, the coordinator still up):
+ * when an operator asked for rn__op_commit_at_end(), takes one more
+ * checkpoint, which holds every task's final part, and waits for it.
+ * @thread the job's. */
+rn_code_t rn__job_end_checkpoint(rn_job_t *job, rn_error_t *err);
+/* Then, the coordinator stopped: complete(op, RN_JOB_END) for those
+ * operators. @thread the job's. */
+rn_code_t rn__job_end_commit(rn_job_t *job, rn_error_t *err);
 void rn__barrier_task_fini(rn_task_t *task);
 /* For the coordinator (any thread). */
 void rn__job_trigger(rn_job_t *job, int64_t id, bool final);

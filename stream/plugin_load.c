@@ -10,10 +10,11 @@
  * root, writable by nobody else. dlopen() loads /proc/self/fd/N, that
  * very file, so nothing can be swapped in between the check and the load;
  * the descriptor stays open, since the loader knows a library by its name
- * and that name must not come back for another file. Then RTLD_NOW | RTLD_LOCAL: every undefined symbol
- * is resolved at once, so a library built against a newer runnel fails
- * here with dlerror()'s message instead of crashing at its first call,
- * and its symbols stay out of the global namespace. Its init function
+ * and that name must not come back for another file. Then RTLD_NOW |
+ * RTLD_LOCAL: every undefined symbol is resolved at once, so a library
+ * built against a newer runnel fails here with dlerror()'s message
+ * instead of crashing at its first call, and its symbols stay out of the
+ * global namespace. Its init function
  * registers operators into an rn_plugin_t of this load; each registration
  * is checked for the ABI it was built with.
  *

@@ -223,10 +223,16 @@ rn__workers_run(rn_job_t *job, rn_error_t *err)
      * coordinator can end. */
     for (int i = 0; i < job->ntasks; i++)
         rn__task_settle(job->tasks[i]);
+    rn_error_t eerr = RN_ERROR_INIT;
+    bool ended = !job->failed && !atomic_load(&job->cancel);
+    if (ended && rn__job_end_checkpoint(job, &eerr) != RN_OK)
+        rn__job_fail(job, &eerr);
     /* The coordinator wakes workers: stopped before they go. The workers
      * themselves go after the operators closed (rn__workers_free): a
      * client thread (librdkafka's) may wake one until its source closes. */
     rn__ckpt_stop(job->ckpt);
+    if (ended && !job->failed && rn__job_end_commit(job, &eerr) != RN_OK)
+        rn__job_fail(job, &eerr);
     if (job->failed) {
         if (err)
             *err = job->error;

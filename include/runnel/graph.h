@@ -74,6 +74,16 @@ typedef struct rn_job_options {
  * file is (restore failures). */
 RN_API rn_job_t *rn_job_new(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err);
 
+/* Checks and plans the graph as rn_job_new does, but touches nothing on
+ * disk: no state backend opened, no directory made, no checkpoint looked
+ * for (so what a restore would check is not checked). What
+ * `runnel validate` uses. The job can be described and destroyed;
+ * rn_job_run refuses it (RN_EINVAL).
+ * @param g consumed on success and failure alike.
+ * @param opts borrowed for the call; NULL for defaults.
+ * @returns a job (free with rn_job_destroy()) or NULL with err set. */
+RN_API rn_job_t *rn_job_plan(rn_graph_t *g, const rn_job_options_t *opts, rn_error_t *err);
+
 /* Prints the planned graph: components, parallelism, schemas, edges and
  * chains. @param out borrowed. */
 RN_API void rn_job_describe(const rn_job_t *job, void *out /* FILE * */);

@@ -56,8 +56,10 @@ check '[ "$(wc -l < "$work/clean/out.jsonl")" -eq 60000 ]' "clean run: 600 windo
 write_job "$work/base"
 (cd "$work/base" && exec "$RUNNEL" run job.yaml --quiet > log 2>&1) &
 pid=$!
-for _ in $(seq 200); do
+# (The deadline, 150 s, only catches a hang: a loaded sanitizer run is slow.)
+for _ in $(seq 3000); do
   [ "$(ls "$work/base/ckpt" 2>/dev/null | grep -cE '^chk-[0-9]+$')" -ge 3 ] && break
+  kill -0 $pid 2>/dev/null || break
   sleep 0.05
 done
 kill -9 $pid; wait $pid 2>/dev/null

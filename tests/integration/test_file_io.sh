@@ -250,14 +250,15 @@ run missing 2 missing.yaml
 grep -q "data/nothing.jsonl" missing.err || fail "missing: the file is not named: $(cat missing.err)"
 
 # A missing output directory is made (0700, as Flink's file sink makes
-# its directories); a file in its way fails at open, naming the path.
+# its directories); a file in its way is refused when the job is planned
+# (exit 1, as validate does), naming the path.
 sed -e 's|out/parts.jsonl|no/such/dir/parts.jsonl|' glob.yaml >nodir.yaml
 run nodir 0 nodir.yaml
 [ -s no/such/dir/parts.jsonl ] || fail "nodir: the missing directory was not made and written"
 [ "$(stat -c %a no/such/dir)" = 700 ] || fail "nodir: the directory is not 0700: $(stat -c %a no/such/dir)"
 : > blocked
 sed -e 's|out/parts.jsonl|blocked/parts.jsonl|' glob.yaml >blocked.yaml
-run blocked 2 blocked.yaml
+run blocked 1 blocked.yaml
 grep -q "blocked/parts.jsonl" blocked.err || fail "blocked: the path is not named: $(cat blocked.err)"
 
 # ---- datagen into a file ---------------------------------------------------

@@ -6,8 +6,10 @@
 #   at-least-once Kafka sink and reads it back with a bounded Kafka source
 #   into windows: the bounded read ends once the job's own sink finished,
 #   and the windows equal the ones worked out here with awk.
-# - More than the cluster's bounded tail, produced faster than it is read:
-#   the job stops with "records lost" instead of skipping records.
+# (A reader that falls behind the cluster's bounded tail stops the job
+# with "records lost": unit.kafka_embedded, case tail, makes that certain
+# by slowing the broker's answers; a race of writer and reader here would
+# depend on the machine's speed.)
 # - An exactly-once sink on the embedded cluster: transactions, the commit
 #   log and checkpoints work (the output itself is checked against a real
 #   broker in tests/kafka/).
@@ -74,14 +76,6 @@ awk -v n=$n 'BEGIN {
   sort > want.jsonl
 sort out.jsonl > got.jsonl 2>/dev/null
 check 'cmp -s want.jsonl got.jsonl' "the windows equal the expected ones ($(wc -l < got.jsonl) of $(wc -l < want.jsonl))"
-
-# ---- past the bounded tail ----------------------------------------------------
-mkdir -p "$TMP/tail" && cd "$TMP/tail" || exit 1
-roundtrip_job 1000000
-"$RUNNEL" run job.yaml --quiet > log 2>&1
-rc=$?
-check '[ $rc -ne 0 ] && grep -q "records lost: the embedded cluster keeps a bounded tail" log' \
-  "records dropped by the cluster's bounded tail stop the job, named (rc $rc)"
 
 # ---- exactly-once sink --------------------------------------------------------
 mkdir -p "$TMP/eo" && cd "$TMP/eo" || exit 1

@@ -66,7 +66,7 @@ small=$(wc -l < thr.yaml.small.jsonl 2>/dev/null || echo 0)
 check '[ "$small" -eq $((1000 - want_big)) ] && head -1 thr.yaml.small.jsonl | grep -q "^{\"id\":[0-9]*,\"value\":[0-9]*}$"' \
   "smaller ones reach the side output op.small as {id, value} ($small)"
 counts=$(grep '"#count"' thr.yaml.out.jsonl | grep -o '"value":[0-9]*' | cut -d: -f2 | sort -n | tr '\n' ' ')
-total=$(echo $counts | tr ' ' '+' | bc 2>/dev/null)
+total=$(echo "$counts" | awk '{ for (i = 1; i <= NF; i++) s += $i } END { print s + 0 }')
 check '[ "$(echo $counts | wc -w)" -eq 2 ] && [ "$total" = 1000 ]' \
   "each of the 2 instances emits its count at the end, together the input ($counts)"
 
@@ -286,7 +286,12 @@ check '[ "$n" -eq 3000 ] && [ "$bad" -eq 0 ]' "value state (windows fired), list
 st_job resume
 (cd resume && exec "$RUNNEL" run job.yaml > log 2>&1) &
 pid=$!
-sleep 1
+# Stopped once it has taken a checkpoint (the deadline only catches a hang).
+for _ in $(seq 3000); do
+  ls resume/ckpt 2>/dev/null | grep -qE '^chk-[0-9]+$' && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05
+done
 kill -TERM $pid
 wait $pid
 rc1=$?

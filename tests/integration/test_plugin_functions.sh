@@ -254,7 +254,12 @@ rc0=$?
 ck_job crash
 (cd crash && exec "$RUNNEL" run job.yaml --quiet > log 2>&1) &
 pid=$!
-sleep 1.5
+# Killed once a checkpoint completed (the deadline only catches a hang).
+for _ in $(seq 3000); do
+  ls crash/ckpt 2>/dev/null | grep -qE '^chk-[0-9]+$' && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05
+done
 kill -KILL $pid
 wait $pid 2>/dev/null
 (cd crash && "$RUNNEL" run job.yaml > log2 2>&1)

@@ -32,7 +32,13 @@ YAML
 job slow 10000000 200000 50000
 "$RUNNEL" run "$work/slow.yaml" --quiet &
 pid=$!
-sleep 1.5
+# Killed once its state is live: its directory exists and holds RocksDB's
+# files (the deadline only catches a hang).
+for _ in $(seq 3000); do
+  ls "$work"/state/*/* > /dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 left=$(ls "$work/state" | wc -l)

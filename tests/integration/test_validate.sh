@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/integration/test_validate.sh: `runnel validate` on bad and good job
-# files (spec/job-file.md, "Command line").
+# files (docs/job-file.md).
 #
 # A bad file must exit 1 with one line on stderr that starts with
 # "runnel: FILE:LINE:COL: " at the exact position of the mistake and says
@@ -133,6 +133,28 @@ sources:
 sinks:
   out: {type: discard, inputs: [gen]}
 EOF
+
+# A map of 100,000 keys (about 1 MB): loading is linear in the keys (each
+# is checked for a duplicate through a hash index), so it validates fast; a
+# check that scans the map per key took minutes here and under the
+# sanitizers would outrun the test's timeout. The unknown key and a
+# duplicate at distance are both reported at their place.
+big_map() {
+    printf 'name: vt\nsources:\n  gen: {type: datagen, events: 10}\n'
+    printf 'sinks:\n  out: {type: discard, inputs: [gen]}\nx_big:\n'
+    seq 0 99999 | sed 's/.*/  k&: 1/'
+}
+# (Through files, not pipes: expect_error must run in this shell to count.)
+big_map >"$DIR/big.in"
+expect_error big_map_unknown_key "6:1" "unknown key 'x_big' in the job" <"$DIR/big.in"
+echo "  k3: 2" >>"$DIR/big.in"
+expect_error big_map_duplicate "100007:3" "duplicate key 'k3' (first at 10:3)" <"$DIR/big.in"
+
+# A schema is a map too, bounded by the widest row runnel supports.
+{ printf 'name: vt\nsources:\n  src:\n    type: file\n    path: in.csv\n    format: csv\n    schema:\n'
+  seq 0 4096 | sed 's/.*/      f&: int/'
+  printf 'sinks:\n  out: {type: discard, inputs: [src]}\n'; } >"$DIR/wide.in"
+expect_error wide_schema "8:7" "has 4097 fields; at most 4096 are supported" <"$DIR/wide.in"
 
 # ---- the graph -----------------------------------------------------------------
 
@@ -320,6 +342,140 @@ expect_out set_parallelism "sink out (discard) x3"
 expect_status set_component 0 validate "$GOOD" --set sources.gen.parallelism=4
 expect_out set_component "source gen (datagen) x4 bounded"
 expect_out set_component "<- gen (rebalance)"
+
+# ---- values out of range ----------------------------------------------------------
+
+# An event time past what int64 arithmetic on it allows (and what RFC 3339
+# can write): refused at the value, not overflowed at run time.
+expect_error datagen_start "3:43" "start must be an event time from 0000-01-01 to 9999-12-31" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10, start: 9223372036854775807}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+expect_error datagen_start_low "3:43" "got -62167219200001" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10, start: -62167219200001}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+expect_error datagen_start_int64 "3:43" "integer '9223372036854775808' is out of range" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10, start: 9223372036854775808}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+# The last event's time counts too: 10 events 100 ms apart from 900 ms
+# before the end of 9999 fit, 11 do not.
+expect_error datagen_last_event "3:32" "11 events from start 253402300799099 at this interval would end past 9999-12-31; at most 10 fit" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 11, start: 253402300799099, interval: 100ms}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+sed 's/events: 11/events: 10/' "$DIR/datagen_last_event.yaml" >"$DIR/datagen_fits.yaml"
+expect_status datagen_last_event_fits 0 validate "$DIR/datagen_fits.yaml"
+
+expect_error datagen_interval_us "3:46" "expected a duration such as 1ms or 250us" <<'EOF'
+name: vt
+sources:
+  gen: {type: datagen, events: 10, interval: 99999999999999999999us}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+expect_error rest_port "3:11" "the port must be a number from 1 to 65535, got '65536'" <<'EOF'
+name: vt
+rest:
+  listen: 127.0.0.1:65536
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+expect_error rest_port_zero "3:11" "got '0'" <<'EOF'
+name: vt
+rest:
+  listen: 127.0.0.1:0
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+expect_error rest_host "3:11" "'localhost' is not an IP address" <<'EOF'
+name: vt
+rest:
+  listen: localhost:8081
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out: {type: discard, inputs: [gen]}
+EOF
+
+mkdir -p "$DIR/outdir"
+expect_error sink_path_dir "5:42" "path '$DIR/outdir' is a directory" <<EOF
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out: {type: file, inputs: [gen], path: $DIR/outdir}
+EOF
+
+touch "$DIR/plainfile"
+expect_error sink_path_under_file "5:42" "is not a directory" <<EOF
+name: vt
+sources:
+  gen: {type: datagen, events: 10}
+sinks:
+  out: {type: file, inputs: [gen], path: $DIR/plainfile/out.jsonl}
+EOF
+
+# ---- validate touches nothing -------------------------------------------------------
+
+# State, checkpoint, savepoint and output directories that do not exist yet
+# still do not after validate: it plans, it opens no RocksDB, makes no
+# directory and binds no port (run does all of that).
+cat >"$DIR/untouched.yaml" <<EOF
+name: vt
+checkpoints: {interval: 1s, dir: $DIR/fresh/checkpoints, savepoints: $DIR/fresh/savepoints}
+state: {backend: rocksdb, dir: $DIR/fresh/state}
+rest: {listen: "127.0.0.1:1"}
+sources:
+  gen: {type: datagen, events: 10}
+operators:
+  counts:
+    type: window_aggregate
+    inputs: [gen]
+    key: [key]
+    window: {type: tumbling, size: 1s}
+    aggregates: {n: count()}
+sinks:
+  out: {type: file, inputs: [counts], path: $DIR/fresh/out/counts.jsonl}
+EOF
+expect_status untouched 0 validate "$DIR/untouched.yaml"
+expect_out untouched "operator counts (window_aggregate) x1 keyed"
+checks=$((checks + 1))
+if [ -e "$DIR/fresh" ]; then
+    fail "untouched: validate made $(find "$DIR/fresh" | head -5 | tr '\n' ' ')"
+fi
+# Without its REST endpoint the same job runs, and makes them: the check
+# above looked at the right places.
+grep -v '^rest:' "$DIR/untouched.yaml" >"$DIR/untouched_run.yaml"
+expect_status untouched_runs 0 run --quiet "$DIR/untouched_run.yaml"
+checks=$((checks + 1))
+if [ ! -d "$DIR/fresh/state" ] || [ ! -d "$DIR/fresh/checkpoints" ] ||
+    [ ! -f "$DIR/fresh/out/counts.jsonl" ]; then
+    fail "untouched_runs: run did not make the state, checkpoint and output paths"
+fi
 
 # ---- bad arguments -------------------------------------------------------------
 

@@ -14,8 +14,8 @@
 # `mvn dependency:copy-dependencies` fetch them once into a cache directory;
 # later starts reuse it. 3.9.x because it still serves every old protocol
 # version that Debian's librdkafka 2.0.2 needs for balanced consumer groups
-# (JoinGroup v0 feature probe), which 4.0.0 removed (KIP-896). See
-# /work/shared/spec/kafka-broker.md and tests/kafka/kafka_check.c.
+# (JoinGroup v0 feature probe), which 4.0.0 removed (KIP-896); tests/kafka/kafka_check.c
+# checks that.
 #
 # Progress goes to stderr; stdout carries only the bootstrap address, so that
 # callers can write addr=$(broker.sh start | tail -n 1).
@@ -30,7 +30,9 @@
 #   RN_KAFKA_CACHE    the jar cache
 #                     (default ${XDG_CACHE_HOME:-$HOME/.cache}/runnel/kafka-VERSION).
 #   RN_KAFKA_HEAP     the JVM heap options (default -Xms512m -Xmx512m).
-#   RN_KAFKA_START_TIMEOUT  seconds to wait for the broker to serve (default 90).
+#   RN_KAFKA_START_TIMEOUT  seconds to wait for the broker to serve (default 300:
+#                     a deadline for a hung start only; a JVM on a loaded
+#                     machine can take a minute).
 #   RN_KAFKA_WATCH_PID  if set, a watchdog stops the broker when that process
 #                     ends: a test killed by SIGKILL (a ctest timeout) runs no
 #                     trap, and the broker, no longer its descendant, would
@@ -42,7 +44,7 @@ VERSION=${RN_KAFKA_VERSION:-3.9.1}
 DIR=${RN_KAFKA_DIR:-${TMPDIR:-/tmp}/runnel-kafka}
 CACHE=${RN_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runnel/kafka-$VERSION}
 HEAP=${RN_KAFKA_HEAP:-"-Xms512m -Xmx512m"}
-START_TIMEOUT=${RN_KAFKA_START_TIMEOUT:-90}
+START_TIMEOUT=${RN_KAFKA_START_TIMEOUT:-300}
 STOP_TIMEOUT=30
 # A bound on each tool run (TopicCommand, StorageTool): one whose caller was
 # killed must not linger, e.g. retrying a broker that is gone.
@@ -143,11 +145,23 @@ ensure_jars() {
         # shellcheck disable=SC2064
         trap "rm -rf '$tmp'" EXIT
         write_pom "$tmp/pom.xml"
-        if ! (cd "$tmp" && mvn -q -B dependency:copy-dependencies \
+        # Not -q: a failed download is logged as a warning before the error
+        # it causes, and -q would hide it. The plugin is named by its full
+        # coordinates, so that a failed fetch says which artifact and why,
+        # not "No plugin found for prefix 'dependency'" (what a prefix
+        # lookup says when it could not fetch the plugin index).
+        if ! (cd "$tmp" && mvn -B -ntp -Dstyle.color=never \
+            "org.apache.maven.plugins:maven-dependency-plugin:$DEPENDENCY_PLUGIN_VERSION:copy-dependencies" \
             -DoutputDirectory=lib -DincludeScope=runtime >mvn.log 2>&1); then
-            tail -n 40 "$tmp/mvn.log" >&2
+            cp "$tmp/mvn.log" "$CACHE.mvn.log" 2>/dev/null || true
+            say "mvn failed ($CACHE.mvn.log has its whole log):"
+            # Its warnings and errors without Maven's advice on how to
+            # rerun it; the end of the log when there are none.
+            grep -E '^\[(WARNING|ERROR)\] ' "$tmp/mvn.log" |
+                grep -viE '^\[ERROR\] *(to see the full|re-run maven|for more information|\[help [0-9]+\]|$)' |
+                head -n 40 >&2 || tail -n 20 "$tmp/mvn.log" >&2
             rm -rf "$tmp"
-            die "mvn could not fetch org.apache.kafka:kafka_2.13:$VERSION"
+            die "mvn could not fetch org.apache.kafka:kafka_2.13:$VERSION (see above)"
         fi
         ls "$tmp"/lib/kafka_2.13-"$VERSION".jar >/dev/null 2>&1 ||
             die "mvn ran but $tmp/lib has no kafka_2.13-$VERSION.jar"

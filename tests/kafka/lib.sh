@@ -6,7 +6,12 @@
 #   check EXPR MESSAGE: "ok: MESSAGE" when EXPR holds, else "FAIL: ..."
 #     and the test fails ($fail).
 #   kafka_topic NAME PARTITIONS: creates a topic or fails the test.
-#   wait_lines FILE N TRIES: waits until FILE has N lines.
+#   wait_lines FILE N SECONDS: waits until FILE has N lines, up to five
+#     times SECONDS (a deadline for a hang: a loaded sanitizer run is slow).
+#   newest_checkpoint DIR: the number of the newest checkpoint in DIR/ckpt
+#     (0: none).
+#   wait_checkpoint DIR AFTER: waits until the job ($pid) completed a
+#     checkpoint newer than AFTER in DIR/ckpt, or ended (up to 150 s).
 #   read_committed_stable DIR: runs DIR/job.yaml, a bounded read_committed
 #     reader writing DIR/out.jsonl, until two reads agree (see below).
 BROKER=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/broker.sh
@@ -36,14 +41,28 @@ kafka_topic() {
   "$BROKER" topic "$1" "$2" >/dev/null || { echo "FAIL: topic $1"; fail=1; exit 1; }
 }
 
-# wait_lines FILE N TRIES: waits (0.2 s a try) until FILE has N lines.
+# wait_lines FILE N SECONDS: waits until FILE has N lines; the deadline
+# is five times SECONDS, since it only catches a hang.
 wait_lines() {
   local _
-  for _ in $(seq "$3"); do
+  for _ in $(seq $(($3 * 25))); do
     [ "$( { wc -l < "$1"; } 2>/dev/null || echo 0)" -ge "$2" ] && return 0
     sleep 0.2
   done
   return 1
+}
+
+newest_checkpoint() {
+  ls "$1/ckpt" 2>/dev/null | grep -E '^chk-[0-9]+$' | sed 's/^chk-0*//' | sort -n | tail -1 | grep . || echo 0
+}
+
+wait_checkpoint() {
+  local _
+  for _ in $(seq 3000); do
+    [ "$(newest_checkpoint "$1")" -gt "$2" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
 }
 
 # A bounded read_committed reader ends at each partition's last stable

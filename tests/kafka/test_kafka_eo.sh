@@ -93,15 +93,18 @@ for k in $(seq 1 12); do
   esac
   if [ -n "$point" ]; then
     run_bg RN_CRASH_AT=$point
-    for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1200); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
     kill -9 $pid 2>/dev/null
     wait $pid; st=$?
     [ $st -eq 77 ] && hits="$hits $point"
   else
+    before=$(newest_checkpoint "$d")
     run_bg
-    # A start takes about a second (init_transactions, the commit log):
-    # the kills come after it, while records flow and epochs commit.
-    sleep "$(awk -v s=$RANDOM 'BEGIN { printf "%.2f", 1.5 + (s % 200) / 100 }')"
+    # The kills come after the run's first checkpoint (a start runs
+    # init_transactions and reads the commit log: seconds on a loaded
+    # machine), at a random moment while records flow and epochs commit.
+    wait_checkpoint "$d" "$before"
+    sleep "$(awk -v s=$RANDOM 'BEGIN { printf "%.2f", (s % 200) / 100 }')"
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
   fi

@@ -75,8 +75,9 @@ check '[ "$mism" -eq 0 ]' "the message key is the key field ($mism differ)"
 d=$work/alo
 write_job "$d" alo 20000 8000 "checkpoints: {interval: 200ms, dir: ./ckpt}"
 for k in 1 2; do
+  before=$(newest_checkpoint "$d")
   (cd "$d" && exec "$RUNNEL" run job.yaml >> log 2>&1) &
-  pid=$!; sleep 1.2; kill -9 $pid; wait $pid 2>/dev/null
+  pid=$!; wait_checkpoint "$d" "$before"; kill -9 $pid; wait $pid 2>/dev/null
 done
 (cd "$d" && "$RUNNEL" run job.yaml >> log 2>&1)
 rc=$?

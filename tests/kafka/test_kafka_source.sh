@@ -103,7 +103,7 @@ window_job "$d" "{type: kafka, brokers: '$addr', topic: idle, schema: $schema, e
 sed -i 's/^parallelism: 2/parallelism: 1\ncheckpoints: {interval: 200ms, dir: .\/ckpt}/' "$d/job.yaml"
 (cd "$d" && exec "$RUNNEL" run job.yaml --quiet > log 2>&1) &
 pid=$!
-wait_lines "$d/out.jsonl" 1 100
+wait_lines "$d/out.jsonl" 1 20
 kill -TERM $pid
 wait $pid
 check '[ -s "$d/out.jsonl" ]' "an empty partition idle after 1 s: windows fire ($(wc -l < "$d/out.jsonl" 2>/dev/null || echo 0) lines)"
@@ -132,10 +132,10 @@ sinks:
 YAML
 (cd "$d" && RUNNEL_LOG=info exec "$RUNNEL" run job.yaml > log 2>&1) &
 pid=$!
-wait_lines "$d/out.jsonl" 1000 100
+wait_lines "$d/out.jsonl" 1000 20
 "$BROKER" partitions grow 3 >/dev/null
 lines 1000 2999 | "$KAFKA_PRODUCE" "$addr" grow 2 1 2>/dev/null
-wait_lines "$d/out.jsonl" 3000 150
+wait_lines "$d/out.jsonl" 3000 30
 kill -TERM $pid
 wait $pid
 ids=$(grep -o '"id":[0-9]*' "$d/out.jsonl" | sort -u | wc -l)
@@ -203,7 +203,7 @@ lines 0 1999 | "$KAFKA_PRODUCE" "$addr" more 3 2>/dev/null
 pass_job ""
 (cd "$d" && exec "$RUNNEL" run job.yaml > log 2>&1) &
 pid=$!
-wait_lines "$d/out.jsonl" 2000 100
+wait_lines "$d/out.jsonl" 2000 20
 kill -TERM $pid
 wait $pid
 rc=$?
@@ -242,8 +242,8 @@ sinks:
 YAML
 kafka_topic grp 3
 committed() { "$KAFKA_COMMITTED" "$addr" watchers grp 3 2>> "$d/committed.err" | awk '{ printf "%s%s", sep, $2; sep = " " }'; }
-wait_committed() { # WANT: waits up to 10 s (the commit is asynchronous)
-  for _ in $(seq 50); do [ "$(committed)" = "$1" ] && return 0; sleep 0.2; done
+wait_committed() { # WANT: waits up to 60 s (the commit is asynchronous)
+  for _ in $(seq 300); do [ "$(committed)" = "$1" ] && return 0; sleep 0.2; done
   return 1
 }
 records_in() { curl -sf "http://127.0.0.1:$gport/status" | grep -o '"records_in": *[0-9]*' | grep -o '[0-9]*$'; }
@@ -252,14 +252,14 @@ lines 0 299 | "$KAFKA_PRODUCE" "$addr" grp 3 2>/dev/null
 # group), and a second signal cancels the job rather than stopping it.
 (cd "$d" && exec "$RUNNEL" run job.yaml > log 2>&1) &
 pid=$!
-for _ in $(seq 150); do [ "$(records_in)" = 300 ] && break; sleep 0.2; done
+for _ in $(seq 600); do [ "$(records_in)" = 300 ] && break; sleep 0.2; done
 check '[ "$(records_in)" = 300 ]' "the job read the 300 records (status says $(records_in))"
 sleep 1
 check '[ "$(committed)" = "-1 -1 -1" ]' "nothing is committed to the group before a checkpoint completes ($(committed))"
 "$RUNNEL" savepoint "127.0.0.1:$gport" > "$d/sp.out" 2>&1
 check 'wait_committed "100 100 100"' "a completed savepoint commits its positions to the group ($(committed))"
 lines 300 599 | "$KAFKA_PRODUCE" "$addr" grp 3 2>/dev/null
-for _ in $(seq 150); do [ "$(records_in)" = 600 ] && break; sleep 0.2; done
+for _ in $(seq 600); do [ "$(records_in)" = 600 ] && break; sleep 0.2; done
 sleep 1
 check '[ "$(records_in)" = 600 ] && [ "$(committed)" = "100 100 100" ]' \
   "records read after it move nothing until the next checkpoint ($(records_in) read, committed $(committed))"

@@ -72,7 +72,7 @@ SCALES = {
     "ci": {"events": 180000, "keys": 30000, "rate": 30000, "memory": "2MB", "steps": 6,
            "cases": ["tumbling-p1-rocksdb", "sliding-p3-rocksdb", "session-p1-rocksdb",
                      "tumbling-p3-memory", "session-p3-memory"]},
-    "long": {"events": 1000000, "keys": 200000, "rate": 80000, "memory": "4MB", "steps": 12,
+    "long": {"events": 300000, "keys": 50000, "rate": 40000, "memory": "2MB", "steps": 10,
              "cases": None},
 }
 # Event time of event 0: on a boundary of every window size used (a multiple
@@ -237,10 +237,13 @@ class Case:
         self.problem("run %d exited %d before %s: %s" % (self.runs, rc, why, " | ".join(tail)))
         return "crashed"
 
-    def check_run_log(self, text):
+    def check_run_log(self, text, killed=False):
         if sanitizer_report(text):
             self.crashes += 1
             self.problem("run %d: sanitizer report (see %s)" % (self.runs, self.logf))
+        if killed and "resuming from" not in text:
+            # Killed before it said where it resumes: the next run must.
+            return
         if self.expect_resume:
             if not re.search(r"resuming from %s\b" % self.expect_resume, text):
                 said = [l for l in text.splitlines() if "resuming from" in l]
@@ -300,7 +303,7 @@ class Case:
         if rc != -signal.SIGKILL:
             # It ended on its own just before the signal.
             return self.ended(rc, "a kill")
-        self.check_run_log(self.run_log())
+        self.check_run_log(self.run_log(), killed=True)
         self.kills += 1
         return None
 
@@ -356,7 +359,7 @@ class Case:
             if self.proc.poll() is not None:
                 return self.ended(self.proc.returncode, "a savepoint")
             return self.hung("the REST endpoint did not answer")
-        sp = os.path.join(self.d, "ckpt", "sp-%d" % self.runs)
+        sp = os.path.join(self.d, "ckpt", "savepoints", "sp-%d" % self.runs)
         try:
             st = subprocess.run([RUNNEL, "stop", "127.0.0.1:%d" % self.port, "--savepoint", sp],
                                 capture_output=True, text=True, timeout=HANG)
@@ -438,7 +441,8 @@ class Case:
             self.problem("no kill landed: the job ended before the schedule began")
         if self.backend == "rocksdb" and finished:
             self.check_spilled()
-        return {"kills": self.kills, "lost": lost, "dup": dup, "wrong": wrong,
+        return {"kills": self.kills, "terms": self.terms, "savepoints": self.savepoints,
+                "rescales": self.rescales, "lost": lost, "dup": dup, "wrong": wrong,
                 "crashes": self.crashes, "ok": not self.problems}
 
     def check_spilled(self):
@@ -517,13 +521,17 @@ def main():
         if one or SCALE != "long" or time.time() - t0 > minutes * 60:
             break
     failed = [r for r in results if not r["ok"]]
-    tot = {k: sum(r[k] for r in results) for k in ("kills", "lost", "dup", "wrong", "crashes")}
+    tot = {k: sum(r[k] for r in results)
+           for k in ("kills", "terms", "savepoints", "rescales", "lost", "dup", "wrong",
+                     "crashes")}
     log("")
-    log("| scale | rounds | cases | kills | lost | duplicated | wrong | crashes | failed | minutes |")
-    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    log("| %s | %d | %d | %d | %d | %d | %d | %d | %d | %.1f |"
-        % (SCALE, rounds, len(results), tot["kills"], tot["lost"], tot["dup"], tot["wrong"],
-           tot["crashes"], len(failed), (time.time() - t0) / 60))
+    log("| scale | rounds | cases | kills | SIGTERM | savepoints (rescaled) | lost | duplicated "
+        "| wrong | crashes | failed | minutes |")
+    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    log("| %s | %d | %d | %d | %d | %d (%d) | %d | %d | %d | %d | %d | %.1f |"
+        % (SCALE, rounds, len(results), tot["kills"], tot["terms"], tot["savepoints"],
+           tot["rescales"], tot["lost"], tot["dup"], tot["wrong"], tot["crashes"], len(failed),
+           (time.time() - t0) / 60))
     for r in failed:
         log("failed: %s (replay: RN_TORTURE_SCALE=%s RN_TORTURE_CASE=%s:%d)"
             % (r["name"], SCALE, r["name"], r["seed"]))

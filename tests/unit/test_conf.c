@@ -248,6 +248,111 @@ START_TEST(test_conf_duplicate_key)
 }
 END_TEST
 
+/* A generated map of n keys "k0".."k{n-1}" with values 0..n-1, one per
+ * line, under "m:"; extra (or NULL) is appended after the last key. The
+ * caller frees the text with rn_free(). */
+static char *
+big_map(size_t n, const char *extra)
+{
+    size_t cap = 16 + n * 32 + (extra != NULL ? strlen(extra) : 0), len = 0;
+    char *text = rn_xmalloc(cap);
+
+    len += (size_t)snprintf(text + len, cap - len, "m:\n");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len, "  k%zu: %zu\n", i, i);
+    if (extra != NULL)
+        snprintf(text + len, cap - len, "%s", extra);
+    return text;
+}
+
+START_TEST(test_conf_duplicate_key_far)
+{
+    /* A duplicate far from its first occurrence, in maps large enough to be
+     * indexed, is found and both places are named. */
+    char *text = big_map(50000, "  k7: again\n");
+    rn_error_t err = RN_ERROR_INIT;
+    rn_conf_t *root = rn_conf_load_string(text, strlen(text), JOB_FILE, &err);
+
+    ck_assert_ptr_null(root);
+    ck_assert_str_eq(err.msg, JOB_FILE ":50002:3: duplicate key 'k7' (first at 9:3)");
+    rn_free(text);
+
+    /* The last key repeating the first one, past every index rebuild. */
+    text = big_map(20000, "  k0: again\n");
+    root = rn_conf_load_string(text, strlen(text), JOB_FILE, &err);
+    ck_assert_ptr_null(root);
+    ck_assert_str_eq(err.msg, JOB_FILE ":20002:3: duplicate key 'k0' (first at 2:3)");
+    rn_free(text);
+
+    /* Keys that differ only at their end are not duplicates. */
+    root = load_ok("m:\n  key_a: 1\n  key_b: 2\n  key_: 3\n  key: 4\n");
+    rn_conf_destroy(root);
+}
+END_TEST
+
+START_TEST(test_conf_big_map_lookup)
+{
+    const size_t n = 100000;
+    char *text = big_map(n, NULL);
+    rn_error_t err = RN_ERROR_INIT;
+    rn_conf_t *root = rn_conf_load_string(text, strlen(text), JOB_FILE, &err);
+    const rn_conf_t *m;
+    size_t probes = 0;
+    char key[32];
+
+    ck_assert_rn_ok(root != NULL ? RN_OK : err.code, &err);
+    m = rn_conf_get(root, "m");
+    ck_assert_uint_eq(rn_conf_len(m), n);
+    /* Every key finds its own value, in file order. */
+    for (size_t i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "k%zu", i);
+        ck_assert_str_eq(rn_conf_key_at(m, i), key);
+        ck_assert_int_eq(atoi(rn_conf_scalar(rn_conf_get(m, key))), (int)i);
+        ck_assert_int_eq(rn_conf_line(rn__conf_key_node(m, key)), (int)i + 2);
+        probes += rn__conf_map_probes(m, key);
+    }
+    ck_assert_ptr_null(rn_conf_get(m, "k100000"));
+    ck_assert_ptr_null(rn_conf_get(m, "k"));
+    /* The work of the lookups the loader's duplicate check makes: a scan
+     * would compare n^2/2 = 5e9 keys; a hash a small constant per key. */
+    ck_assert_uint_le(probes, 3 * n);
+    probes = 0;
+    for (size_t i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "absent%zu", i);
+        probes += rn__conf_map_probes(m, key);
+    }
+    ck_assert_uint_le(probes, 3 * 1000);
+    rn_conf_destroy(root);
+    rn_free(text);
+}
+END_TEST
+
+START_TEST(test_conf_big_map_built_in_c)
+{
+    /* Maps built in C cross the index threshold too; rn_conf_map_set
+     * replaces a value in place. */
+    rn_error_t err = RN_ERROR_INIT;
+    rn_conf_t *map = rn_conf_new_map();
+    char key[32];
+
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_rn_ok(rn_conf_map_set(map, key, rn_conf_new_scalar("a"), &err), &err);
+    }
+    for (int i = 0; i < 1000; i += 7) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_rn_ok(rn_conf_map_set(map, key, rn_conf_new_scalar("b"), &err), &err);
+    }
+    ck_assert_uint_eq(rn_conf_len(map), 1000);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ck_assert_str_eq(rn_conf_scalar(rn_conf_get(map, key)), i % 7 == 0 ? "b" : "a");
+        ck_assert_uint_le(rn__conf_map_probes(map, key), 64);
+    }
+    rn_conf_destroy(map);
+}
+END_TEST
+
 START_TEST(test_conf_refused)
 {
     load_fails("a: &base 1\n",
@@ -529,6 +634,52 @@ START_TEST(test_conf_read_str)
     ck_assert_ptr_null(s);
     ck_assert_int_eq(rn__conf_str(root, "b", NULL, &s, &err), RN_EINVAL);
     ck_assert_str_eq(err.msg, JOB_FILE ":2:4: key 'b': expected a string, got a sequence");
+    rn_conf_destroy(root);
+}
+END_TEST
+
+START_TEST(test_conf_read_listen)
+{
+    static const char *const good[] = {"127.0.0.1:8081", "0.0.0.0:1", "::1:65535",
+                                       "fe80::1:80", "10.1.2.3:443"};
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"127.0.0.1:65536", "the port must be a number from 1 to 65535, got '65536'"},
+        {"127.0.0.1:0", "the port must be a number from 1 to 65535, got '0'"},
+        {"127.0.0.1:99999999999999999999", "got '99999999999999999999'"},
+        {"127.0.0.1:-1", "got '-1'"},
+        {"127.0.0.1:8o81", "got '8o81'"},
+        {"127.0.0.1:", "expected HOST:PORT, such as 127.0.0.1:8081, got '127.0.0.1:'"},
+        {"8081", "expected HOST:PORT"},
+        {":8081", "expected HOST:PORT"},
+        {"localhost:8081", "'localhost' is not an IP address"},
+        {"[::1]:8081", "'[::1]' is not an IP address"},
+        {"256.0.0.1:80", "'256.0.0.1' is not an IP address"},
+    };
+    rn_error_t err = RN_ERROR_INIT;
+    const char *out = NULL;
+    char text[128];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text), "listen: \"%s\"\n", good[i]);
+        rn_conf_t *root = load_ok(text);
+        ck_assert_rn_ok(rn__conf_listen(root, "listen", "x", &out, &err), &err);
+        ck_assert_str_eq(out, good[i]);
+        rn_conf_destroy(root);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "listen: \"%s\"\n", bad[i].text);
+        rn_conf_t *root = load_ok(text);
+        ck_assert_int_eq(rn__conf_listen(root, "listen", "x", &out, &err), RN_EINVAL);
+        ck_assert_msg(strstr(err.msg, JOB_FILE ":1:9: key 'listen': ") == err.msg, "%s", err.msg);
+        ck_assert_msg(strstr(err.msg, bad[i].msg) != NULL, "%s: %s", bad[i].text, err.msg);
+        rn_conf_destroy(root);
+    }
+    /* Absent: the default, checked the same way. */
+    rn_conf_t *root = load_ok("other: 1\n");
+    ck_assert_rn_ok(rn__conf_listen(root, "listen", "127.0.0.1:8081", &out, &err), &err);
+    ck_assert_str_eq(out, "127.0.0.1:8081");
     rn_conf_destroy(root);
 }
 END_TEST
@@ -1024,6 +1175,7 @@ conf_suite(void)
     tcase_add_test(tc, test_conf_load_walk);
     tcase_add_test(tc, test_conf_load_scalars);
     tcase_add_test(tc, test_conf_load_file);
+    tcase_add_test(tc, test_conf_big_map_lookup);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("positions");
@@ -1033,6 +1185,7 @@ conf_suite(void)
     tc = tcase_create("refused");
     tcase_add_test(tc, test_conf_syntax_errors);
     tcase_add_test(tc, test_conf_duplicate_key);
+    tcase_add_test(tc, test_conf_duplicate_key_far);
     tcase_add_test(tc, test_conf_refused);
     tcase_add_test(tc, test_conf_nesting_limit);
     suite_add_tcase(s, tc);
@@ -1043,6 +1196,7 @@ conf_suite(void)
     tcase_add_test(tc, test_conf_read_float);
     tcase_add_test(tc, test_conf_read_bool);
     tcase_add_test(tc, test_conf_read_str);
+    tcase_add_test(tc, test_conf_read_listen);
     tcase_add_test(tc, test_conf_read_duration);
     tcase_add_test(tc, test_conf_read_size);
     tcase_add_test(tc, test_conf_read_enum);
@@ -1065,6 +1219,7 @@ conf_suite(void)
 
     tc = tcase_create("built_in_c");
     tcase_add_test(tc, test_conf_built_in_c);
+    tcase_add_test(tc, test_conf_big_map_built_in_c);
     suite_add_tcase(s, tc);
     return s;
 }

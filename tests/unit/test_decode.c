@@ -343,6 +343,81 @@ START_TEST(test_decode_csv_bad_records)
 }
 END_TEST
 
+START_TEST(test_decode_csv_misframed)
+{
+    /* Shape failures (syntax, cell count) are told from value failures:
+     * the file source reads a multi-line record again line by line only
+     * for the former. */
+    ck_assert_int_eq(header("s,i,f,b,t"), RN_OK);
+    ck_assert_int_eq(csv("\"open,1,1,true,0\nnext,2,2,true,0"), RN_EDATA);
+    ck_assert(rn__csv_dec_misframed(dec));
+    ck_assert_int_eq(csv("\"a\nb,c\",1,1,true"), RN_EDATA);
+    ck_assert_str_eq(errbuf, "expected 5 columns, got 4");
+    ck_assert(rn__csv_dec_misframed(dec));
+    ck_assert_int_eq(csv("\"a\nb\",x,1,true,0"), RN_EDATA);
+    ck_assert_str_eq(errbuf, "field 'i': expected int, got \"x\"");
+    ck_assert(!rn__csv_dec_misframed(dec));
+    ck_assert_int_eq(csv("\"a\nb\",1,1,true,0"), RN_OK);
+    ck_assert(!rn__csv_dec_misframed(dec));
+    ck_str_cell(&row[0], "a\nb", 3);
+    ck_assert_int_eq(csv("bad\xff,1,1,true,0"), RN_EDATA);
+    ck_assert(rn__csv_dec_misframed(dec));
+}
+END_TEST
+
+START_TEST(test_decode_csv_utf8)
+{
+    /* Not UTF-8: a bad record, as a JSON line with the same bytes is. */
+    static const char *const bad[] = {
+        "k\x80,1,1,true,0",             /* a lone continuation byte */
+        "k\xc0\xaf,1,1,true,0",         /* an overlong '/' */
+        "\"k\xed\xa0\x80\",1,1,true,0", /* a UTF-16 surrogate */
+        "k\xf4\x90\x80\x80,1,1,true,0", /* above U+10FFFF */
+        "k\xe2\x82,1,1,true,0",         /* a cut sequence */
+        "k,1,1,true,0\xc3",             /* cut at the very end */
+        "k\xff,1,1,true,0",
+    };
+    char line[64];
+
+    ck_assert_int_eq(header("s,i,f,b,t"), RN_OK);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(csv(bad[i]) == RN_EDATA, "case %zu decoded", i);
+        ck_assert_msg(strstr(errbuf, "invalid CSV: not UTF-8 (byte 0x") == errbuf, "case %zu: %s", i,
+                      errbuf);
+        snprintf(line, sizeof(line), "{\"s\": \"%s\"}", bad[i]);
+        ck_assert_int_eq(rn__json_decode_line(schema, line, strlen(line), row, &arena, errbuf,
+                                              sizeof(errbuf)),
+                         RN_EDATA);
+    }
+    ck_assert_int_eq(csv("k\x80,1,1,true,0"), RN_EDATA);
+    ck_assert_str_eq(errbuf, "invalid CSV: not UTF-8 (byte 0x80 at offset 1)");
+    /* Valid text of every length is kept as it is. */
+    ck_assert_int_eq(csv("k\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf,1,1,true,0"), RN_OK);
+    ck_str_cell(&row[0], "k\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf", 14);
+    /* The header too. */
+    ck_assert_int_eq(header("s\xff,i,f,b,t"), RN_EDATA);
+    ck_assert_str_eq(errbuf, "invalid CSV: not UTF-8 (byte 0xff at offset 1)");
+}
+END_TEST
+
+START_TEST(test_decode_utf8_check)
+{
+    ck_assert_uint_eq(rn__utf8_check("", 0), 0);
+    ck_assert_uint_eq(rn__utf8_check("abc", 3), 3);
+    ck_assert_uint_eq(rn__utf8_check("a\0b", 3), 3);
+    ck_assert_uint_eq(rn__utf8_check("\xc2\x80\xdf\xbf", 4), 4);
+    ck_assert_uint_eq(rn__utf8_check("\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80", 9), 9);
+    ck_assert_uint_eq(rn__utf8_check("\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8), 8);
+    ck_assert_uint_eq(rn__utf8_check("ab\xc1\xbf", 4), 2);   /* overlong */
+    ck_assert_uint_eq(rn__utf8_check("a\xe0\x9f\xbf", 4), 1); /* overlong */
+    ck_assert_uint_eq(rn__utf8_check("\xf0\x8f\xbf\xbf", 4), 0);
+    ck_assert_uint_eq(rn__utf8_check("ab\xed\xa0\x80", 5), 2); /* surrogate */
+    ck_assert_uint_eq(rn__utf8_check("\xf5\x80\x80\x80", 4), 0);
+    ck_assert_uint_eq(rn__utf8_check("\xc3\xa9\xc3", 3), 2); /* cut at the end */
+    ck_assert_uint_eq(rn__utf8_check("\xe2\x28\xa1", 3), 0); /* bad continuation */
+}
+END_TEST
+
 START_TEST(test_decode_csv_record_open)
 {
     size_t q = 0;
@@ -376,6 +451,7 @@ decode_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_decode_rfc3339_variants);
     tcase_add_test(tc, test_decode_text_cells);
+    tcase_add_test(tc, test_decode_utf8_check);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("csv");
@@ -386,6 +462,8 @@ decode_suite(void)
     tcase_add_test(tc, test_decode_csv_null_and_empty);
     tcase_add_test(tc, test_decode_csv_bad_records);
     tcase_add_test(tc, test_decode_csv_record_open);
+    tcase_add_test(tc, test_decode_csv_misframed);
+    tcase_add_test(tc, test_decode_csv_utf8);
     suite_add_tcase(s, tc);
     return s;
 }
