@@ -692,12 +692,15 @@ wal_read(rn_ktxn_t *t, const char *path, kepoch_t **out, size_t *nout, rn_error_
             krec_t k;
             rd_kafka_headers_t *h = NULL;
             size_t sz = rec_parse(src + r, hd[3] - r, version, &k);
-            if (sz == 0 || !headers_of(&k, &h) || (k.dest == 1 && t->conf->dead_topic == NULL)) {
+            /* The headers are parsed only to check them: freed before a
+             * dead-letter record without a dead-letter topic is refused. */
+            bool ok = sz != 0 && headers_of(&k, &h);
+            if (h != NULL)
+                rd_kafka_headers_destroy(h);
+            if (!ok || (k.dest == 1 && t->conf->dead_topic == NULL)) {
                 rc = RN_ECORRUPT;
                 break;
             }
-            if (h != NULL)
-                rd_kafka_headers_destroy(h);
             rc = rec_put(&e->recs, k.dest, k.key, k.klen, k.val, k.vlen, k.hdr, k.hlen);
             r += sz;
         }
@@ -1057,4 +1060,22 @@ rn__ktxn_close(rn_ktxn_t *t)
     olds_free(t);
     rmdir(t->dir);
     rn_free(t);
+}
+
+rn_code_t
+rn__ktxn_wal_check(const char *path, bool dead_topic, uint64_t *records, rn_error_t *err)
+{
+    rn_ktxn_conf_t cf = {.dead_topic = dead_topic ? "dead letters" : NULL};
+    rn_ktxn_t t = {.conf = &cf};
+    kepoch_t *ep = NULL;
+    size_t n = 0;
+    snprintf(t.what, sizeof(t.what), "kafka sink");
+    rn_code_t rc = wal_read(&t, path, &ep, &n, err);
+    *records = 0;
+    for (size_t i = 0; i < n; i++) {
+        *records += ep[i].count;
+        epoch_fini(&ep[i]);
+    }
+    rn_free(ep);
+    return rc;
 }

@@ -798,7 +798,9 @@ mem_read(membe_t *m, const char *path, uint32_t lo, uint32_t hi, rn_error_t *err
             rn__snapio_bad(&io, "a record longer than the rest of the file");
             break;
         }
-        if (need > bufcap) {
+        /* Also for a record of no bytes at all: the pointers into buf
+         * below must not be offsets from NULL. */
+        if (need > bufcap || buf == NULL) {
             bufcap = need + 64;
             rn_free(buf);
             buf = rn_xmalloc(bufcap);
