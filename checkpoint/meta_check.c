@@ -99,7 +99,8 @@ check_part(const char *file, const json_t *meta, size_t i, const json_t *pj, jso
     if (!json_is_object(pj))
         return rn__errf(err, RN_ECORRUPT, "%s: %s is not an object", file, where);
     const char *node = json_string_value(json_object_get(pj, "node"));
-    const json_t *par = json_object_get(json_object_get(meta, "parallelism"), node != NULL ? node : "");
+    const json_t *par =
+        json_object_get(json_object_get(meta, "parallelism"), node != NULL ? node : "");
     if (node == NULL || par == NULL)
         return rn__errf(err, RN_ECORRUPT, "%s: %s: node is not a component of the parallelism",
                         file, where);
@@ -200,7 +201,8 @@ rn__ckpt_check_meta(const char *file, const json_t *meta, rn_error_t *err)
         bad = "the metadata is not an object";
     else if (!int_in(json_object_get(meta, "format"), RN_CKPT_FORMAT, RN_CKPT_FORMAT))
         bad = "format is not " STR(RN_CKPT_FORMAT);
-    else if (kind != NULL && (!json_is_string(kind) || strcmp(json_string_value(kind), "savepoint") != 0))
+    else if (kind != NULL &&
+             (!json_is_string(kind) || strcmp(json_string_value(kind), "savepoint") != 0))
         bad = "kind is not \"savepoint\"";
     else if (job == NULL || job[0] == '\0')
         bad = "job is not a name";
@@ -208,7 +210,8 @@ rn__ckpt_check_meta(const char *file, const json_t *meta, rn_error_t *err)
         bad = "id is not a checkpoint number";
     else if (!int_in(json_object_get(meta, "time_ms"), 0, INT64_MAX / 2))
         bad = "time_ms is not a time";
-    else if (mode == NULL || (strcmp(mode, "exactly-once") != 0 && strcmp(mode, "at-least-once") != 0))
+    else if (mode == NULL ||
+             (strcmp(mode, "exactly-once") != 0 && strcmp(mode, "at-least-once") != 0))
         bad = "mode is not exactly-once or at-least-once";
     else if (!int_in(json_object_get(meta, "max_parallelism"), 1, KG_MAX))
         bad = "max_parallelism is not 1.." STR(KG_MAX);

@@ -387,7 +387,8 @@ dg_open(rn_op_t *op, rn_error_t *err)
          * would end the source with events never made; and there when
          * it had ended. */
         if (!json_is_integer(next) || id < inst || (id - inst) % par != 0 ||
-            id - par >= plan->events || (rn__op_restored_finished(op) && id < plan->events)) {
+            id - par >= plan->events ||
+            (rn__op_restored_finished(op) && id < plan->events)) {
             rn_free(g);
             rn__op_set_data(op, NULL);
             return rn__errf(err, RN_ECORRUPT,

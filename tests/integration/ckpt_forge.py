@@ -9,6 +9,9 @@ runnel's bounds, type and consistency checks can catch the damage.
                                     rewrite both with their trailers
   ckpt_forge.py handle-states DIR/handle N   the state count set to N
   ckpt_forge.py handle-timers DIR/handle N   the trailing timer count set to N
+  ckpt_forge.py mem-len FILE         the memory table's first value length
+                                    set to 2^30 - 1 (beyond the file)
+  ckpt_forge.py mem-state FILE       its state index set to 0xfffffff0
   ckpt_forge.py meta-id DIR          print the metadata's id
   ckpt_forge.py rehash CKPT-DIR ROOT         the size and XXH3-128 of every
                                     file the metadata names recomputed
@@ -84,6 +87,15 @@ def handle_states(path, n):
     open(path, "wb").write(b)
 
 
+def mem_field(path, off, n):
+    """The memory backend's table ("RNMS", version, then records: kind u8,
+    state u32, key group u32, key length u32, namespace length u8, map-key
+    length u32, value length u32, bytes): a field of the first record."""
+    b = bytearray(open(path, "rb").read())
+    b[off:off + 4] = struct.pack("<I", n)
+    open(path, "wb").write(b)
+
+
 def handle_timers(path, n):
     b = bytearray(open(path, "rb").read())
     b[-8:] = struct.pack("<Q", n)
@@ -100,6 +112,10 @@ if __name__ == "__main__":
         rehash(sys.argv[2], sys.argv[3])
     elif cmd == "handle-states":
         handle_states(sys.argv[2], int(sys.argv[3], 0))
+    elif cmd == "mem-len":
+        mem_field(sys.argv[2], 26, 0x3fffffff)
+    elif cmd == "mem-state":
+        mem_field(sys.argv[2], 9, 0xfffffff0)
     elif cmd == "handle-timers":
         handle_timers(sys.argv[2], int(sys.argv[3], 0))
     else:

@@ -23,12 +23,13 @@ fail=0 ncase=0
 check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
 port=$((20000 + ($$ * 11) % 30000))
 
+backend=rocksdb
 write_job() { # DIR [RATE] [REST-PORT]
   mkdir -p "$1"
   cat > "$1/job.yaml" <<YAML
 name: matrix
 checkpoints: {interval: 100ms, dir: ./ckpt, retain: 3}
-state: {backend: rocksdb, dir: ./state, memory: 16MB}
+state: {backend: $backend, dir: ./state, memory: 16MB}
 $([ -n "${3:-}" ] && echo "rest: {listen: 127.0.0.1:$3}")
 sources:
   gen: {type: datagen, generator: sequence, events: 60000, keys: 20, event_time: ts$([ -n "${2:-}" ] && echo ", rate: $2")}
@@ -276,6 +277,39 @@ key groups shifted|key_groups|$m "part('per_key')['key_groups'] = [3, 127]"
 parts an object|parts|$m "m['parts'] = {}"
 kind a checkpoint's|checkpoint|$m "del m['kind']"
 EOF
+
+# The memory backend's table ("mem"), the one state file it has beside
+# the handle: a base killed after three checkpoints, its newest damaged.
+backend=memory
+rm -rf "$work/base"
+write_job "$work/mem" 20000
+(cd "$work/mem" && exec "$RUNNEL" run job.yaml --quiet > log 2>&1) &
+pid=$!
+frozen=0
+for _ in $(seq 1200); do
+  kill -0 $pid 2> /dev/null || break
+  if [ "$(complete "$work/mem/ckpt" | wc -l)" -ge 3 ]; then
+    kill -STOP $pid
+    cp -a "$work/mem" "$work/base"
+    frozen=1
+    break
+  fi
+  sleep 0.02
+done
+kill -9 $pid 2> /dev/null; wait $pid 2> /dev/null
+check '[ $frozen -eq 1 ]' "memory backend: the run left three checkpoints"
+if [ $frozen -eq 1 ]; then
+  rm -rf "$work/base/ckpt"/*.inprogress
+  write_job "$work/base"
+  top=$(complete "$work/base/ckpt" | tail -1)
+  for how in flip truncate empty delete; do
+    case_run "memory checkpoint mem $how" exact "" "damage $how 'ckpt/$top/per_key#0/mem'"
+  done
+  case_run "memory checkpoint forged: mem with a record length beyond the file" exact "" \
+    "forge mem-len 'ckpt/$top/per_key#0/mem' && forge rehash ckpt/$top ckpt"
+  case_run "memory checkpoint forged: mem with a state index beyond the registry" exact "" \
+    "forge mem-state 'ckpt/$top/per_key#0/mem' && forge rehash ckpt/$top ckpt"
+fi
 
 echo "$ncase cases"
 exit $fail

@@ -67,7 +67,7 @@ HANG = float(os.environ.get("RN_TORTURE_HANG", "600" if SANITIZED else "180"))
 # Events, keys and bounds of each scale. `memory` is the RocksDB backend's
 # state.memory: per instance, the keys' windows and timers need several times it.
 SCALES = {
-    "small": {"events": 60000, "keys": 10000, "rate": 15000, "memory": "1MB", "steps": 4,
+    "small": {"events": 60000, "keys": 10000, "rate": 5000, "memory": "1MB", "steps": 4,
               "cases": ["tumbling-p1-rocksdb", "session-p3-rocksdb", "sliding-p3-memory"]},
     "ci": {"events": 180000, "keys": 30000, "rate": 30000, "memory": "2MB", "steps": 6,
            "cases": ["tumbling-p1-rocksdb", "sliding-p3-rocksdb", "session-p1-rocksdb",
@@ -359,12 +359,19 @@ class Case:
             if self.proc.poll() is not None:
                 return self.ended(self.proc.returncode, "a savepoint")
             return self.hung("the REST endpoint did not answer")
+        # A new directory directly in the savepoints root (the default,
+        # <checkpoints>/savepoints), the only place a savepoint may go.
         sp = os.path.join(self.d, "ckpt", "savepoints", "sp-%d" % self.runs)
         try:
             st = subprocess.run([RUNNEL, "stop", "127.0.0.1:%d" % self.port, "--savepoint", sp],
                                 capture_output=True, text=True, timeout=HANG)
         except subprocess.TimeoutExpired:
             return self.hung("runnel stop --savepoint did not return")
+        if st.returncode != 0 and self.proc.poll() is None:
+            # Refused while the job runs: a failure of its own, not a finish.
+            self.problem("run %d: runnel stop --savepoint exited %d: %s"
+                         % (self.runs, st.returncode, st.stderr.strip()[-300:]))
+            return self.kill9() or "stop refused"
         try:
             rc = self.proc.wait(timeout=HANG)
         except subprocess.TimeoutExpired:
@@ -409,7 +416,7 @@ class Case:
             if why:
                 break
         finished = False
-        if why in (None, "finished"):
+        if why in (None, "finished", "stop refused"):
             self.start()
             try:
                 rc = self.proc.wait(timeout=HANG * 4)
