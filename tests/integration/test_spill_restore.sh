@@ -144,7 +144,7 @@ run_case() {
     check '[ $rc -eq 0 ] && grep -q "job stopped at checkpoint" "$d/log"' "$name: SIGTERM stops with a final checkpoint (rc $rc)"
     ;;
   savepoint)
-    sp=$("$RUNNEL" stop "$(addr "$d")" --savepoint "$d/ck/sp" 2> "$d/stop.err" | tail -1)
+    sp=$("$RUNNEL" stop "$(addr "$d")" --savepoint "$d/ck/savepoints/sp" 2> "$d/stop.err" | tail -1)
     wait $pid
     rc=$?
     check '[ $rc -eq 0 ] && [ -d "$sp" ]' "$name: runnel stop --savepoint stops the job (rc $rc, ${sp:-no savepoint})"
