@@ -126,11 +126,18 @@ typedef struct rn_restore {
  * back what it made visible), else RN_ECORRUPT says what and what to do.
  * @returns RN_OK with *out (NULL when there is no checkpoint; free with
  * rn__restore_free), or an error. *next_id: the id to take next. */
+/* A check of metadata against the job that resumes (its graph): RN_OK,
+ * or RN_ECORRUPT saying which part and field does not fit. */
+typedef rn_code_t (*rn_ckpt_check_fn)(void *ctx, const json_t *meta, rn_error_t *err);
+/* check (may be NULL) is run on each candidate after its files verified:
+ * one that fails is damaged like one whose files do not check out. */
 rn_code_t rn__ckpt_recover(const rn_ckpt_conf_t *conf, const char *job_name, bool rewind,
-                           rn_restore_t **out, int64_t *next_id, rn_error_t *err);
-/* Verifies the savepoint in dir and readies it (staging under
- * staging_base). */
-rn_code_t rn__savepoint_recover(const char *dir, const char *staging_base, rn_restore_t **out,
+                           rn_ckpt_check_fn check, void *ctx, rn_restore_t **out,
+                           int64_t *next_id, rn_error_t *err);
+/* Verifies the savepoint in dir (check as above) and readies it (staging
+ * under staging_base). */
+rn_code_t rn__savepoint_recover(const char *dir, const char *staging_base,
+                                rn_ckpt_check_fn check, void *ctx, rn_restore_t **out,
                                 rn_error_t *err);
 /* The part of (node, instance), or NULL. */
 const rn_ckpt_part_t *rn__restore_part(const rn_restore_t *r, const char *node, int instance);
@@ -156,6 +163,10 @@ json_t *rn__ckpt_read_meta(const char *root, int64_t id, rn_error_t *err);
 /* A savepoint's metadata, from its directory. NULL with err when it is
  * not a savepoint (RN_ENOTFOUND: no metadata) or damaged. */
 json_t *rn__savepoint_read_meta(const char *dir, rn_error_t *err);
+/* Checks every field of metadata read from file (named in messages):
+ * types, bounds and consistency (meta_check.c). @returns RN_OK or
+ * RN_ECORRUPT naming the file and the field. */
+rn_code_t rn__ckpt_check_meta(const char *file, const json_t *meta, rn_error_t *err);
 /* Checks every file the metadata names (size and XXH3-128). */
 rn_code_t rn__ckpt_verify(const char *root, const json_t *meta, rn_error_t *err);
 /* rn__ckpt_verify, then every state file that restore parses (handles,

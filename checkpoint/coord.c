@@ -94,6 +94,7 @@ struct rn_ckpt {
     int64_t last_ms; /* when the last checkpoint was triggered */
     pending_t *cur;
     bool final_done;
+    bool job_ended; /* rn__ckpt_stop: what is in flight ends with the job */
 };
 
 static void
@@ -164,9 +165,17 @@ store_file(rn_ckpt_t *c, pending_t *p, const char *src, const char *rel, const c
             return rc;
         *slash = '/';
         /* A full checkpoint owns its copies (a hard link would share
-         * RocksDB's file, which is what incremental does). */
-        rc = c->conf.full || p->savepoint ? rn__fs_copy(src, full, NULL, NULL, err)
-                                          : rn__fs_link_or_copy(src, full, err);
+         * RocksDB's file, which is what incremental does). So does every
+         * checkpoint for a file with other links (RocksDB's OPTIONS file,
+         * linked by its checkpoint from the live database): linked, one
+         * damaged inode would damage every checkpoint that names it, and
+         * with it the fallback to the previous one. Files the task wrote
+         * for this checkpoint alone (handle, sink bytes) are linked. */
+        struct stat ssb;
+        bool shared_inode = stat(src, &ssb) == 0 && ssb.st_nlink > 1;
+        rc = c->conf.full || p->savepoint || shared_inode
+                 ? rn__fs_copy(src, full, NULL, NULL, err)
+                 : rn__fs_link_or_copy(src, full, err);
         /* Snapshot files are written unsynced by the task: synced here. */
         if (rc == RN_OK)
             rc = rn__fs_fsync_file(full, err);
@@ -260,8 +269,13 @@ abort_cur(rn_ckpt_t *c, const char *why)
     pending_t *p = c->cur;
     if (p == NULL)
         return;
-    RN_LOG_WARN(c->job->name, "%s %lld aborted: %s", p->savepoint ? "savepoint" : "checkpoint",
-                (long long)p->id, why);
+    /* A checkpoint in flight when the job ends is no failure: every sink
+     * committed at the end of its input. */
+    if (c->job_ended && !p->savepoint)
+        RN_LOG_INFO(c->job->name, "checkpoint %lld aborted: %s", (long long)p->id, why);
+    else
+        RN_LOG_WARN(c->job->name, "%s %lld aborted: %s",
+                    p->savepoint ? "savepoint" : "checkpoint", (long long)p->id, why);
     rn__fs_rm_tree(p->dir);
     pthread_mutex_lock(&c->lock);
     c->stats.failed++;
@@ -345,6 +359,101 @@ sync_tree(const char *dir, rn_error_t *err)
     return rc == RN_OK ? rn__fs_fsync_dir(dir, err) : rc;
 }
 
+/* Writes the metadata of p, with parts, into dir (the commit point's
+ * first half: meta.c). */
+static rn_code_t
+write_meta(rn_ckpt_t *c, const pending_t *p, const char *dir, json_t *parts, bool savepoint,
+           rn_error_t *err)
+{
+    rn_job_t *job = c->job;
+    json_t *par = json_object();
+    for (int i = 0; i < job->nnodes; i++)
+        json_object_set_new(par, job->nodes[i].name, json_integer(job->nodes[i].parallelism));
+    json_t *meta = json_pack("{s:i, s:s, s:I, s:I, s:s, s:i, s:o, s:O, s:I, s:I}", "format",
+                             RN_CKPT_FORMAT, "job", job->name, "id", (json_int_t)p->id,
+                             "time_ms", (json_int_t)rn__now_ms(), "mode",
+                             c->conf.exactly_once ? "exactly-once" : "at-least-once",
+                             "max_parallelism", job->max_parallelism, "parallelism", par,
+                             "parts", parts, "size", (json_int_t)p->size, "added",
+                             (json_int_t)p->added);
+    if (savepoint)
+        json_object_set_new(meta, "kind", json_string("savepoint"));
+    char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(meta);
+    if (text == NULL)
+        return rn__errf(err, RN_ENOMEM, "out of memory for the metadata");
+    rn_code_t rc = rn__ckpt_meta_write(dir, text, strlen(text), err);
+    free(text);
+    return rc;
+}
+
+/* Hard-links (or copies) the savepoint's file entry f into the checkpoint
+ * directory tmp (named name) and points f at it. */
+static rn_code_t
+mirror_file(const pending_t *p, const char *tmp, const char *name, json_t *f, rn_error_t *err)
+{
+    const char *rel = json_string_value(json_object_get(f, "path"));
+    char src[4096 + 1100], dst[4096 + 1100], path[1200];
+    snprintf(src, sizeof(src), "%s/%s", p->target, rel);
+    snprintf(dst, sizeof(dst), "%s/%s", tmp, rel);
+    snprintf(path, sizeof(path), "%s/%s", name, rel);
+    char *slash = strrchr(dst, '/');
+    *slash = '\0';
+    rn_code_t rc = rn__fs_mkdir_p(dst, err);
+    *slash = '/';
+    if (rc == RN_OK)
+        rc = rn__fs_link_or_copy(src, dst, err);
+    if (rc == RN_OK)
+        json_object_set_new(f, "path", json_string(path));
+    return rc;
+}
+
+/* A savepoint is the newest snapshot, and the sinks commit on it (its
+ * output is part of it), so that it must be what a plain `runnel run`
+ * resumes from, not the checkpoint before: after the savepoint's own
+ * commit it is made a checkpoint too, chk-N in the checkpoints
+ * directory, whose files are hard links to the savepoint's (copies on
+ * another file system), committed as any checkpoint. A crash before that
+ * commit leaves the sinks uncommitted (they are told after it). */
+static rn_code_t
+mirror_savepoint(rn_ckpt_t *c, const pending_t *p, rn_error_t *err)
+{
+    char name[64], tmp[4096 + 64], final[4096 + 64];
+    rn__ckpt_name(p->id, name, sizeof(name));
+    snprintf(tmp, sizeof(tmp), "%s/%s.inprogress", c->conf.dir, name);
+    snprintf(final, sizeof(final), "%s/%s", c->conf.dir, name);
+    rn__fs_rm_tree(tmp);
+    if (mkdir(tmp, 0700) != 0)
+        return rn__errf(err, RN_EIO, "mkdir '%s': %s", tmp, strerror(errno));
+    json_t *parts = json_deep_copy(p->parts);
+    rn_code_t rc = parts != NULL ? RN_OK : rn__errf(err, RN_ENOMEM, "out of memory");
+    size_t i, j;
+    json_t *pj, *f;
+    json_array_foreach(parts, i, pj)
+    {
+        f = json_object_get(pj, "file");
+        if (rc == RN_OK && json_is_object(f))
+            rc = mirror_file(p, tmp, name, f, err);
+        json_array_foreach(json_object_get(pj, "state"), j, f)
+        {
+            if (rc == RN_OK)
+                rc = mirror_file(p, tmp, name, f, err);
+        }
+    }
+    if (rc == RN_OK)
+        rc = sync_tree(tmp, err);
+    if (rc == RN_OK)
+        rc = write_meta(c, p, tmp, parts, false, err);
+    json_decref(parts);
+    if (rc == RN_OK && rename(tmp, final) != 0)
+        rc = rn__errf(err, RN_EIO, "rename '%s': %s", tmp, strerror(errno));
+    if (rc == RN_OK)
+        rc = rn__fs_fsync_dir(c->conf.dir, err);
+    if (rc != RN_OK)
+        rn__fs_rm_tree(tmp);
+    return rc;
+}
+
 static rn_code_t
 commit(rn_ckpt_t *c, rn_error_t *err)
 {
@@ -357,25 +466,7 @@ commit(rn_ckpt_t *c, rn_error_t *err)
         (rc = sync_tree(p->dir, err)) != RN_OK)
         return rc;
     rn__crash_point("ckpt.after_files");
-    json_t *par = json_object();
-    for (int i = 0; i < job->nnodes; i++)
-        json_object_set_new(par, job->nodes[i].name, json_integer(job->nodes[i].parallelism));
-    json_t *meta = json_pack("{s:i, s:s, s:I, s:I, s:s, s:i, s:o, s:O, s:I, s:I}", "format",
-                             RN_CKPT_FORMAT, "job", job->name, "id", (json_int_t)p->id,
-                             "time_ms", (json_int_t)rn__now_ms(), "mode",
-                             c->conf.exactly_once ? "exactly-once" : "at-least-once",
-                             "max_parallelism", job->max_parallelism, "parallelism", par,
-                             "parts", p->parts, "size", (json_int_t)p->size, "added",
-                             (json_int_t)p->added);
-    if (p->savepoint)
-        json_object_set_new(meta, "kind", json_string("savepoint"));
-    char *text = json_dumps(meta, JSON_INDENT(1) | JSON_SORT_KEYS);
-    json_decref(meta);
-    if (text == NULL)
-        return rn__errf(err, RN_ENOMEM, "out of memory for the metadata");
-    rc = rn__ckpt_meta_write(p->dir, text, strlen(text), err);
-    free(text);
-    if (rc != RN_OK)
+    if ((rc = write_meta(c, p, p->dir, p->parts, p->savepoint, err)) != RN_OK)
         return rc;
     if (p->savepoint)
         rn__crash_point("ckpt.savepoint_mid");
@@ -388,6 +479,9 @@ commit(rn_ckpt_t *c, rn_error_t *err)
         *slash = '\0';
     if ((rc = rn__fs_fsync_dir(slash != NULL ? parent : ".", err)) != RN_OK)
         return rc;
+    if (p->savepoint && (rc = mirror_savepoint(c, p, err)) != RN_OK)
+        return rn__errctx(err, "savepoint %lld taken into %s, but not made a checkpoint",
+                          (long long)p->id, p->target);
     if (!p->savepoint)
         rn__crash_point("ckpt.after_commit");
     int64_t dur = rn__now_ms() - p->start_ms;
@@ -409,8 +503,8 @@ commit(rn_ckpt_t *c, rn_error_t *err)
     pthread_mutex_unlock(&c->lock);
     if (p->final)
         c->final_done = true;
-    /* A savepoint is not a checkpoint to resume from: sinks commit on it
-     * all the same (it covers their output), and recovery never sees it. */
+    /* Sinks commit on a savepoint too: it is also checkpoint chk-N
+     * (mirror_savepoint), which recovery resumes from. */
     rn__job_complete(job, p->id);
     if (sp != NULL) {
         sp->done(sp->ctx, p->target, NULL);
@@ -458,6 +552,11 @@ take_ack(rn_ckpt_t *c, ack_t *a)
     }
     ack_free(a);
     if (rc != RN_OK) {
+        /* A fatal error lost state (a backend's part could not write
+         * what its task handed over): the job cannot go on, and the next
+         * run resumes from the last completed checkpoint. */
+        if (err.flags & RN_ERR_FATAL)
+            rn__job_fail(c->job, &err);
         abort_cur(c, err.msg);
         return;
     }
@@ -628,7 +727,11 @@ savepoints_root(const rn_ckpt_t *c, rn_error_t *err)
         if (len <= 11 || strcmp(de->d_name + len - 11, ".inprogress") != 0)
             continue;
         char path[PATH_MAX + 256];
+        struct stat sb;
         snprintf(path, sizeof(path), "%s/%s", real, de->d_name);
+        /* Only what a savepoint of this user can have left: a directory. */
+        if (lstat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+            continue;
         RN_LOG_INFO(c->job->name, "removing '%s', a savepoint that was not completed", path);
         rn__fs_rm_tree(path);
     }
@@ -706,6 +809,7 @@ rn__ckpt_stop(rn_ckpt_t *c)
         return;
     uv_async_send(&c->wake);
     pthread_join(c->thread, NULL);
+    c->job_ended = true;
     abort_cur(c, "the job ended");
     if (c->sp != NULL) {
         rn_error_t e = RN_ERROR_INIT;

@@ -146,3 +146,24 @@ rn__ckpt_meta_read(const char *dir, size_t max, void **data, size_t *len, int *c
     return rn__errf(err, RN_ECORRUPT, "%s: checkpoint metadata damaged: %s; %s", dir, why[0],
                     why[1]);
 }
+
+rn_code_t
+rn__ckpt_meta_verify_copies(const char *dir, size_t max, rn_error_t *err)
+{
+    const char *names[2] = {RN_CKPT_META, RN_CKPT_META_COPY};
+    void *data[2] = {NULL, NULL};
+    size_t len[2] = {0, 0};
+    rn_code_t rc = RN_OK;
+    for (int i = 0; i < 2 && rc == RN_OK; i++) {
+        char why[512] = "";
+        rc = read_copy(dir, names[i], max, &data[i], &len[i], why, sizeof(why), err);
+        if (rc == RN_ENOTFOUND || rc == RN_ECORRUPT)
+            rc = rn__errf(err, RN_ECORRUPT, "%s/%s", dir, why);
+    }
+    if (rc == RN_OK && (len[0] != len[1] || memcmp(data[0], data[1], len[0]) != 0))
+        rc = rn__errf(err, RN_ECORRUPT, "%s: %s and %s differ", dir, RN_CKPT_META,
+                      RN_CKPT_META_COPY);
+    rn_free(data[0]);
+    rn_free(data[1]);
+    return rc;
+}

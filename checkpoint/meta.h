@@ -36,4 +36,9 @@ rn_code_t rn__ckpt_meta_write(const char *dir, const void *data, size_t len, rn_
 rn_code_t rn__ckpt_meta_read(const char *dir, size_t max, void **data, size_t *len, int *copy,
                              rn_error_t *err);
 
+/* Checks both copies of dir's metadata: each must check out and hold the
+ * same bytes (rn__ckpt_meta_read is content with one; `checkpoints
+ * --verify` is not). @returns RN_OK, or RN_ECORRUPT naming the copy. */
+rn_code_t rn__ckpt_meta_verify_copies(const char *dir, size_t max, rn_error_t *err);
+
 #endif

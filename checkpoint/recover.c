@@ -3,8 +3,10 @@
  * its files ready (docs/checkpoints.md, recovery).
  *
  * Newest first, a completed checkpoint is taken when its metadata (either
- * copy) and every file it names check out (size and XXH3-128), before any
- * of its state is used. A damaged one is reported with what is wrong;
+ * copy), its fields (meta_check.c), every file it names (size and
+ * XXH3-128, the state files restore parses parsed: rn__ckpt_verify_deep)
+ * and its fit with the job (the caller's check) check out, before any of
+ * its state is used. A damaged one is reported with what is wrong;
  * going back past it is allowed only when every sink can take back what
  * it made visible since. Directories of checkpoints that never completed
  * (chk-N.inprogress) are removed: no sink was told of them.
@@ -30,13 +32,14 @@ static rn_code_t ready(const char *root, const char *path, const char *base, int
                        json_t *meta, rn_restore_t **out, rn_error_t *err);
 
 rn_code_t
-rn__savepoint_recover(const char *dir, const char *staging_base, rn_restore_t **out,
-                      rn_error_t *err)
+rn__savepoint_recover(const char *dir, const char *staging_base, rn_ckpt_check_fn check,
+                      void *ctx, rn_restore_t **out, rn_error_t *err)
 {
     json_t *meta = rn__savepoint_read_meta(dir, err);
     if (meta == NULL)
         return rn__errctx(err, "savepoint %s", dir);
-    if (rn__ckpt_verify(dir, meta, err) != RN_OK) {
+    if (rn__ckpt_verify_deep(dir, meta, err) != RN_OK ||
+        (check != NULL && check(ctx, meta, err) != RN_OK)) {
         json_decref(meta);
         return rn__errctx(err, "savepoint %s is damaged", dir);
     }
@@ -213,7 +216,8 @@ ready(const char *root, const char *path, const char *base, int64_t id, json_t *
 
 rn_code_t
 rn__ckpt_recover(const rn_ckpt_conf_t *conf, const char *job_name, bool rewind,
-                 rn_restore_t **out, int64_t *next_id, rn_error_t *err)
+                 rn_ckpt_check_fn check, void *ctx, rn_restore_t **out, int64_t *next_id,
+                 rn_error_t *err)
 {
     int64_t *ids = NULL;
     size_t n = 0;
@@ -229,7 +233,11 @@ rn__ckpt_recover(const rn_ckpt_conf_t *conf, const char *job_name, bool rewind,
     for (size_t i = 0; i < n; i++) {
         rn_error_t e = RN_ERROR_INIT;
         json_t *meta = rn__ckpt_read_meta(conf->dir, ids[i], &e);
-        if (meta != NULL && rn__ckpt_verify(conf->dir, meta, &e) != RN_OK) {
+        /* Another job's checkpoint is refused below, not judged. */
+        const char *jn = meta != NULL ? json_string_value(json_object_get(meta, "job")) : NULL;
+        bool ours = jn != NULL && strcmp(jn, job_name) == 0;
+        if (meta != NULL && (rn__ckpt_verify_deep(conf->dir, meta, &e) != RN_OK ||
+                             (ours && check != NULL && check(ctx, meta, &e) != RN_OK))) {
             json_decref(meta);
             meta = NULL;
         }
@@ -252,8 +260,7 @@ rn__ckpt_recover(const rn_ckpt_conf_t *conf, const char *job_name, bool rewind,
             }
             continue;
         }
-        const char *jn = json_string_value(json_object_get(meta, "job"));
-        if (jn == NULL || strcmp(jn, job_name) != 0) {
+        if (!ours) {
             rn__errf(err, RN_EINVAL,
                      "%s holds checkpoints of job '%s', not of '%s': give this job its own "
                      "checkpoints.dir",

@@ -119,16 +119,21 @@ read_meta_dir(const char *dir, const char *name, int64_t want_id, rn_error_t *er
     }
     json_int_t fmt = json_integer_value(json_object_get(meta, "format"));
     json_int_t mid = json_integer_value(json_object_get(meta, "id"));
-    if (fmt != RN_CKPT_FORMAT || (want_id >= 0 && mid != want_id) ||
-        !json_is_array(json_object_get(meta, "parts"))) {
-        rn__errf(err, RN_ECORRUPT,
-                 "%s/%s: format %lld, id %lld (this build reads format %d, expected id %lld)",
-                 dir, RN_CKPT_META, (long long)fmt, (long long)mid, RN_CKPT_FORMAT,
-                 (long long)want_id);
-        json_decref(meta);
-        return NULL;
+    char file[4096 + 32];
+    snprintf(file, sizeof(file), "%s/%s", dir, copy == 1 ? RN_CKPT_META_COPY : RN_CKPT_META);
+    if (fmt != RN_CKPT_FORMAT) {
+        rn__errf(err, RN_ECORRUPT, "%s: format %lld (this build reads format %d)", file,
+                 (long long)fmt, RN_CKPT_FORMAT);
+    } else if (rn__ckpt_check_meta(file, meta, err) != RN_OK) {
+        /* err says which field */
+    } else if (want_id >= 0 && mid != want_id) {
+        rn__errf(err, RN_ECORRUPT, "%s: id %lld in the directory of checkpoint %lld", file,
+                 (long long)mid, (long long)want_id);
+    } else {
+        return meta;
     }
-    return meta;
+    json_decref(meta);
+    return NULL;
 }
 
 json_t *
@@ -209,6 +214,7 @@ rn__ckpt_verify(const char *root, const json_t *meta, rn_error_t *err)
                 return rn__errf(err, RN_ECORRUPT, "a state file without a safe name");
             if (verify_file(root, sf, err) != RN_OK)
                 return RN_ECORRUPT;
+
         }
     }
     return RN_OK;

@@ -50,32 +50,38 @@
 /* Set with SIGINT and SIGTERM blocked (publish_job), read by the handler. */
 static rn_job_t *volatile running_job;
 static volatile sig_atomic_t signals_seen;
+/* Where `run` is: 0 making the job, 1 running it, 2 closing it (the job
+ * ended with exit status closing_code; only freeing is left). */
+static volatile sig_atomic_t phase;
+static volatile sig_atomic_t closing_code;
 
 /* The first SIGINT or SIGTERM stops the job cleanly (a final checkpoint
  * when it takes checkpoints); a second one cancels it at once. Before the
  * job exists they are counted (publish_job acts on them), except that a
  * second one ends the process: nothing was written yet that a restart
- * would miss. Only async-signal-safe calls: rn_job_stop and rn_job_cancel
- * are atomic stores, which workers and the coordinator look at every few
- * milliseconds and before each file a checkpoint copies. */
+ * would miss. After the job ended, a second one ends the process with the
+ * job's status, skipping the teardown. Only async-signal-safe calls:
+ * rn_job_stop and rn_job_cancel are atomic stores, which workers and the
+ * coordinator look at every few milliseconds and before each file a
+ * checkpoint copies. */
 static void
 on_signal(int sig)
 {
     (void)sig;
     int n = ++signals_seen;
-    if (running_job == NULL) {
-        if (n >= 2) {
-            static const char msg[] = "runnel: stopped before the job started\n";
-            ssize_t w = write(2, msg, sizeof(msg) - 1);
-            (void)w;
-            _exit(2);
-        }
-        return;
+    if (phase == 1) {
+        if (n == 1)
+            rn_job_stop(running_job);
+        else
+            rn_job_cancel(running_job);
+    } else if (n >= 2 && phase == 2) {
+        _exit(closing_code);
+    } else if (n >= 2) {
+        static const char msg[] = "runnel: stopped before the job started\n";
+        ssize_t w = write(2, msg, sizeof(msg) - 1);
+        (void)w;
+        _exit(2);
     }
-    if (n == 1)
-        rn_job_stop(running_job);
-    else
-        rn_job_cancel(running_job);
 }
 
 static void
@@ -95,10 +101,9 @@ publish_job(rn_job_t *job)
     term_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     running_job = job;
+    phase = 1;
     int n = signals_seen;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (job == NULL)
-        return;
     if (n >= 1)
         rn_job_stop(job);
     if (n >= 2)
@@ -301,7 +306,6 @@ cmd_run(const args_t *a)
     rn_code_t rc = rn_job_run(job, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     rn_progress_stop(p);
-    publish_job(NULL);
 
     rn_job_stats_t st;
     rn_job_stats(job, &st);
@@ -334,6 +338,10 @@ cmd_run(const args_t *a)
                 (double)st.checkpoint_pause_p50_us / 1000.0,
                 (double)st.checkpoint_pause_p99_us / 1000.0,
                 (double)st.checkpoint_pause_max_us / 1000.0);
+    /* What is printed above is out; from here a second signal need not
+     * wait for the teardown. */
+    closing_code = rc == RN_OK ? 0 : 2;
+    phase = 2;
     if (rc == RN_ECANCELED && signals_seen >= 2) {
         /* Cancelled by a second signal: out at once. The operators are
          * closed already; what is left is freeing memory, closing the
@@ -375,7 +383,9 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &term, NULL);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART; /* a read of the job file is not cut short by EINTR */
+    /* Reads and writes go on after the handler (the job file being read
+     * when the signal comes, a FIFO or a slow disk: was EINTR). */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 

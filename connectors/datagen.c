@@ -383,13 +383,19 @@ dg_open(rn_op_t *op, rn_error_t *err)
     if (snap != NULL) {
         json_t *next = json_object_get(snap, "next");
         json_int_t id = json_integer_value(next);
-        if (!json_is_integer(next) || id < inst || (id - inst) % par != 0) {
+        /* Its first id at or past the end at most: a position beyond
+         * would end the source with events never made; and there when
+         * it had ended. */
+        if (!json_is_integer(next) || id < inst || (id - inst) % par != 0 ||
+            id - par >= plan->events ||
+            (rn__op_restored_finished(op) && id < plan->events)) {
             rn_free(g);
             rn__op_set_data(op, NULL);
             return rn__errf(err, RN_ECORRUPT,
-                            "the checkpoint's position of this generator is not one of its "
-                            "ids (instance %lld of %lld)",
-                            (long long)inst, (long long)par);
+                            "the checkpoint's position of this generator (data.next %lld) is "
+                            "not one of its ids (instance %lld of %lld, %lld events)",
+                            (long long)id, (long long)inst, (long long)par,
+                            (long long)plan->events);
         }
         g->id = id;
         g->key = id % plan->keys;

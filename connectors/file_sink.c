@@ -70,6 +70,10 @@ typedef struct fsink {
     char *pre;          /* pre-committed, not yet committed: a file, owned, or NULL */
     int64_t pre_id;     /* its checkpoint */
     int64_t pre_len;
+    /* Committed at the end of the input while its checkpoint may still be
+     * storing it (the coordinator reads the file after the barrier):
+     * removed on close, once the coordinator has stopped. Owned, or NULL. */
+    char *spent;
 } fsink_t;
 
 /* ---- plan ---------------------------------------------------------------- */
@@ -152,24 +156,33 @@ fsink_plan(rn_plan_ctx_t *pc, rn_error_t *err)
 
 /* ---- run ------------------------------------------------------------------ */
 
+/* Writes the buffer out to the file being written (the temporary or the
+ * live pending one). On a failure what was written leaves the buffer, so
+ * that nothing is ever written twice; the error names both files. */
 static rn_code_t
 write_all(fsink_t *s, rn_error_t *err)
 {
     const char *p = s->out.buf.data;
     size_t left = s->out.buf.len;
+    const char *file = s->txn ? s->live : s->plan->tmp;
+    rn_code_t rc = RN_OK;
 
     while (left > 0) {
         ssize_t n = write(s->fd, p, left);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            return rn__errf(err, RN_EIO, "cannot write '%s': %s", s->plan->path,
-                            strerror(errno));
+        if (n <= 0) {
+            rc = rn__errf(err, RN_EIO, "cannot write '%s': write '%s': %s", s->plan->path, file,
+                          n < 0 ? strerror(errno) : "no progress");
+            break;
+        }
         p += n;
         left -= (size_t)n;
     }
-    s->out.buf.len = 0;
-    return RN_OK;
+    if (left > 0)
+        memmove(s->out.buf.data, p, left);
+    s->out.buf.len = left;
+    return rc;
 }
 
 static void fsink_close(rn_op_t *op);
@@ -317,9 +330,13 @@ seal_live(fsink_t *s, int64_t *len, rn_error_t *err)
         return rc;
     off_t end = lseek(s->fd, 0, SEEK_END);
     if (end < 0 || fsync(s->fd) != 0)
-        return rn__errf(err, RN_EIO, "cannot sync '%s': %s", s->live, strerror(errno));
-    close(s->fd);
+        return rn__errf(err, RN_EIO, "cannot write '%s': sync '%s': %s", s->plan->path, s->live,
+                        strerror(errno));
+    int crc = close(s->fd);
     s->fd = -1;
+    if (crc != 0)
+        return rn__errf(err, RN_EIO, "cannot write '%s': close '%s': %s", s->plan->path, s->live,
+                        strerror(errno));
     *len = (int64_t)end;
     return RN_OK;
 }
@@ -339,8 +356,13 @@ append_file(const char *dst, const char *src, int64_t len, rn_error_t *err)
             ssize_t r = read(in, buf, 1 << 20);
             if (r < 0 && errno == EINTR)
                 continue;
-            if (r <= 0 || write(out, buf, (size_t)r) != r)
-                rc = rn__errf(err, RN_EIO, "append '%s' to '%s' failed", src, dst);
+            ssize_t w = r > 0 ? write(out, buf, (size_t)r) : 0;
+            if (r < 0 || w < 0)
+                rc = rn__errf(err, RN_EIO, "append '%s' to '%s': %s %s", src, dst,
+                              r < 0 ? "read" : "write", strerror(errno));
+            else if (r == 0 || w != r)
+                rc = rn__errf(err, RN_EIO, "append '%s' to '%s': %s", src, dst,
+                              r == 0 ? "it is shorter than it was" : "short write");
             done += r;
         }
         rn_free(buf);
@@ -367,28 +389,40 @@ txn_snapshot(rn_op_t *op, int64_t id, json_t **data, char **file, rn_error_t *er
     }
     int64_t len;
     rn_code_t rc = seal_live(s, &len, err);
-    if (rc != RN_OK)
-        return rc;
-    if (s->pre != NULL) {
+    if (rc == RN_OK && s->pre != NULL) {
         /* An aborted checkpoint's pending bytes: this one takes them over. */
-        if ((rc = append_file(s->pre, s->live, len, err)) != RN_OK)
-            return rc;
-        unlink(s->live);
-        s->pre_len += len;
-    } else {
+        if ((rc = append_file(s->pre, s->live, len, err)) == RN_OK) {
+            unlink(s->live);
+            s->pre_len += len;
+        }
+    } else if (rc == RN_OK) {
         s->pre = s->live;
         s->live = NULL;
         s->pre_len = len;
     }
-    s->pre_id = id;
-    *data = json_pack("{s:I, s:I}", "committed", (json_int_t)s->committed, "len",
-                      (json_int_t)s->pre_len);
-    *file = rn_xstrdup(s->pre);
-    return open_live(s, err);
+    if (rc == RN_OK) {
+        s->pre_id = id;
+        *data = json_pack("{s:I, s:I}", "committed", (json_int_t)s->committed, "len",
+                          (json_int_t)s->pre_len);
+        *file = rn_xstrdup(s->pre);
+        rc = open_live(s, err);
+    }
+    /* Fatal: a failed fsync may have dropped the pages it could not write
+     * (a later one reports success all the same), a failed append left
+     * part of it in the pre-committed file, and the live file is closed.
+     * No later checkpoint could trust these files; the job fails and the
+     * next run takes the output back to the last completed checkpoint. */
+    if (rc != RN_OK && err != NULL)
+        err->flags |= RN_ERR_FATAL;
+    return rc;
 }
 
+/* Commits the pre-committed bytes. keep: the file stays until close (the
+ * end of the input commits before the checkpoint that holds the file is
+ * stored; removed now, the checkpoint failed to open it and was aborted
+ * with a warning). */
 static rn_code_t
-txn_commit_pre(fsink_t *s, rn_error_t *err)
+txn_commit_pre(fsink_t *s, bool keep, rn_error_t *err)
 {
     if (s->pre == NULL)
         return RN_OK;
@@ -396,8 +430,12 @@ txn_commit_pre(fsink_t *s, rn_error_t *err)
     if (rc != RN_OK)
         return rc;
     s->committed += s->pre_len;
-    unlink(s->pre);
-    rn_free(s->pre);
+    if (keep && s->spent == NULL) {
+        s->spent = s->pre;
+    } else {
+        unlink(s->pre);
+        rn_free(s->pre);
+    }
     s->pre = NULL;
     s->pre_len = 0;
     return RN_OK;
@@ -409,7 +447,7 @@ txn_complete(rn_op_t *op, int64_t id, rn_error_t *err)
     fsink_t *s = rn__op_data(op);
     if (s == NULL || !s->txn || s->pre == NULL || s->pre_id > id)
         return RN_OK;
-    return txn_commit_pre(s, err);
+    return txn_commit_pre(s, false, err);
 }
 
 /* Opens path for commits: as the checkpoint left it, or empty. */
@@ -464,7 +502,7 @@ txn_finish(rn_op_t *op, fsink_t *s, rn_error_t *err)
     int64_t len;
     rn_code_t rc = seal_live(s, &len, err);
     if (rc == RN_OK)
-        rc = txn_commit_pre(s, err);
+        rc = txn_commit_pre(s, true, err);
     if (rc == RN_OK)
         rc = copy_at(s, s->live, s->committed, len, err);
     if (rc != RN_OK)
@@ -572,8 +610,11 @@ fsink_close(rn_op_t *op)
             unlink(s->live);
         if (s->pre != NULL)
             unlink(s->pre);
+        if (s->spent != NULL)
+            unlink(s->spent);
         rn_free(s->live);
         rn_free(s->pre);
+        rn_free(s->spent);
     } else if (s->created && !s->published) {
         /* Not finished: the job failed or was cancelled; leave no partial
          * file. */

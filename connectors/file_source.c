@@ -522,8 +522,16 @@ open_instance(rn_op_t *op, rn_error_t *err)
                         "a file source cannot change its parallelism when resuming from a "
                         "savepoint: give '%s' its old parallelism (parallelism: N under it)",
                         rn__op_name(op));
-    if (rn__op_restored(op) != NULL)
-        return restore_position(st, rn__op_restored(op), err);
+    const json_t *pos = rn__op_restored(op);
+    /* A source that had ended had read every file. */
+    if (pos != NULL && rn__op_restored_finished(op) &&
+        (json_object_get(pos, "file") != NULL ||
+         json_integer_value(json_object_get(pos, "next")) != (json_int_t)st->nfiles))
+        return rn__errf(err, RN_ECORRUPT,
+                        "the checkpoint says this source had ended, but its position "
+                        "(data.next) is not past its %zu files", st->nfiles);
+    if (pos != NULL)
+        return restore_position(st, pos, err);
     /* Open the first file now, so that a missing file or a CSV header
      * without a schema field fails the job before any record flows. */
     rc = open_next(st, err);

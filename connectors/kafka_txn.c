@@ -574,7 +574,30 @@ rec_put(rn_buf_t *b, uint8_t dest, const void *key, size_t klen, const void *val
     return RN_OK;
 }
 
-/* Writes the pending epochs to a new file of checkpoint ckpt. */
+/* Writes n bytes of p to fd, through short writes. @returns 0, or the
+ * errno of the failure (ENOSPC for a write that wrote nothing without
+ * one, which a full disk does). */
+static int
+write_full(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        if (w == 0)
+            return ENOSPC;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Writes the pending epochs to a new file of checkpoint ckpt. A failure
+ * removes the file and leaves the epochs pending: the next checkpoint
+ * writes them again. */
 static rn_code_t
 wal_write(rn_ktxn_t *t, int64_t ckpt, char **path, rn_error_t *err)
 {
@@ -586,26 +609,29 @@ wal_write(rn_ktxn_t *t, int64_t ckpt, char **path, rn_error_t *err)
     rn_buf_t h;
     rn__buf_init(&h);
     rn_code_t rc = rn__buf_reserve(&h, 16 + t->npend * 32);
+    int e = rc == RN_OK ? 0 : ENOMEM;
     if (rc == RN_OK) {
         memcpy(h.data, WAL_MAGIC, 4);
         h.len = 4;
         put32(&h, WAL_VERSION);
         put32(&h, (uint32_t)t->npend);
+        e = write_full(fd, h.data, h.len);
     }
-    bool ok = rc == RN_OK && write(fd, h.data, h.len) == (ssize_t)h.len;
-    for (size_t i = 0; ok && i < t->npend; i++) {
-        const kepoch_t *e = &t->pend[i];
-        uint64_t hd[4] = {(uint64_t)e->epoch, (uint64_t)e->ckpt, e->count, e->recs.len};
-        ok = write(fd, hd, sizeof(hd)) == (ssize_t)sizeof(hd) &&
-             (e->recs.len == 0 || write(fd, e->recs.data, e->recs.len) == (ssize_t)e->recs.len);
+    for (size_t i = 0; e == 0 && i < t->npend; i++) {
+        const kepoch_t *ep = &t->pend[i];
+        uint64_t hd[4] = {(uint64_t)ep->epoch, (uint64_t)ep->ckpt, ep->count, ep->recs.len};
+        e = write_full(fd, hd, sizeof(hd));
+        if (e == 0 && ep->recs.len > 0)
+            e = write_full(fd, ep->recs.data, ep->recs.len);
     }
-    /* The checkpoint syncs what it stores; this copy only has to be whole. */
+    /* The checkpoint syncs what it stores; this copy only has to be whole
+     * (a close that reports a failed write back says it is not). */
     rn__buf_fini(&h);
-    if (close(fd) != 0)
-        ok = false;
-    if (!ok) {
+    if (close(fd) != 0 && e == 0)
+        e = errno;
+    if (e != 0) {
         unlink(p);
-        return rn__errf(err, RN_EIO, "%s: write '%s': %s", t->what, p, strerror(errno));
+        return rn__errf(err, RN_EIO, "%s: write '%s': %s", t->what, p, strerror(e));
     }
     *path = rn_xstrdup(p);
     return RN_OK;
@@ -666,12 +692,15 @@ wal_read(rn_ktxn_t *t, const char *path, kepoch_t **out, size_t *nout, rn_error_
             krec_t k;
             rd_kafka_headers_t *h = NULL;
             size_t sz = rec_parse(src + r, hd[3] - r, version, &k);
-            if (sz == 0 || !headers_of(&k, &h) || (k.dest == 1 && t->conf->dead_topic == NULL)) {
+            /* The headers are parsed only to check them: freed before a
+             * dead-letter record without a dead-letter topic is refused. */
+            bool ok = sz != 0 && headers_of(&k, &h);
+            if (h != NULL)
+                rd_kafka_headers_destroy(h);
+            if (!ok || (k.dest == 1 && t->conf->dead_topic == NULL)) {
                 rc = RN_ECORRUPT;
                 break;
             }
-            if (h != NULL)
-                rd_kafka_headers_destroy(h);
             rc = rec_put(&e->recs, k.dest, k.key, k.klen, k.val, k.vlen, k.hdr, k.hlen);
             r += sz;
         }
@@ -1031,4 +1060,22 @@ rn__ktxn_close(rn_ktxn_t *t)
     olds_free(t);
     rmdir(t->dir);
     rn_free(t);
+}
+
+rn_code_t
+rn__ktxn_wal_check(const char *path, bool dead_topic, uint64_t *records, rn_error_t *err)
+{
+    rn_ktxn_conf_t cf = {.dead_topic = dead_topic ? "dead letters" : NULL};
+    rn_ktxn_t t = {.conf = &cf};
+    kepoch_t *ep = NULL;
+    size_t n = 0;
+    snprintf(t.what, sizeof(t.what), "kafka sink");
+    rn_code_t rc = wal_read(&t, path, &ep, &n, err);
+    *records = 0;
+    for (size_t i = 0; i < n; i++) {
+        *records += ep[i].count;
+        epoch_fini(&ep[i]);
+    }
+    rn_free(ep);
+    return rc;
 }

@@ -50,4 +50,13 @@ rn_code_t rn__ktxn_complete(rn_ktxn_t *t, int64_t id, rn_error_t *err);
 rn_code_t rn__ktxn_finish(rn_ktxn_t *t, rn_error_t *err);
 void rn__ktxn_close(rn_ktxn_t *t);
 
+/* Reads the write-ahead file at path as a restore does (every length and
+ * header checked) and lets it go: for checks of a checkpoint's files
+ * without a broker, and the fuzzer. dead_topic: whether the sink has a
+ * dead-letter topic (records for it are refused otherwise).
+ * @returns RN_OK with *records (the records of all its epochs), or
+ * RN_ECORRUPT / RN_EIO / RN_ENOMEM with err naming the file. */
+rn_code_t rn__ktxn_wal_check(const char *path, bool dead_topic, uint64_t *records,
+                             rn_error_t *err);
+
 #endif

@@ -12,6 +12,7 @@
 RN_PACKAGES="build-essential cmake ninja-build pkg-config libyaml-dev libjansson-dev
   libxxhash-dev libcsv-dev check librdkafka-dev librocksdb-dev libuv1-dev libzstd-dev
   libhttp-parser-dev curl python3 default-jre-headless maven"
+RN_PACKAGES="$RN_PACKAGES clang libclang-rt-14-dev" # fuzz/run.sh: clang with libFuzzer
 
 rn_install_deps() {
   local missing=()

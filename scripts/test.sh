@@ -35,4 +35,7 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 export RN_TEST_BACKENDS=memory
 run_suite build-tsan 'unit\.(runtime|watermark)|integration\.(time|file_io|checkpoint_stop)' \
   -DCMAKE_BUILD_TYPE=Debug -DRN_SANITIZE_THREAD=ON -DRN_BUILD_BENCH=OFF
-echo "== all tests passed (Release, ASan+UBSan, TSan on the runtime)"
+# Fuzzing smoke run (docs/fuzzing.md): each libFuzzer target on its
+# corpus for a few seconds, in a clang build of its own.
+RN_FUZZ_SECONDS=${RN_FUZZ_SECONDS:-15} fuzz/run.sh
+echo "== all tests passed (Release, ASan+UBSan, TSan on the runtime, fuzz smoke run)"

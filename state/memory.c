@@ -786,6 +786,11 @@ mem_read(membe_t *m, const char *path, uint32_t lo, uint32_t hi, rn_error_t *err
         uint32_t vlen = rn__snapio_get_len(&io, UINT32_MAX / 4, "a value");
         if (k.nslen > RN_STATE_NS_MAX)
             rn__snapio_bad(&io, "a namespace of %u bytes", k.nslen);
+        /* A registry has at most 0xfffe states (snapshot.c) and key groups
+         * stop at 0x7fff: an entry beyond either belongs to nothing, and
+         * was dropped in silence. */
+        if (k.state >= 0xfffeu || k.kg > 0x7fffu)
+            rn__snapio_bad(&io, "an entry of state %u, key group %u", k.state, k.kg);
         if (io.failed)
             break;
         size_t need = (size_t)k.keylen + k.nslen + k.uklen + vlen;
@@ -793,7 +798,9 @@ mem_read(membe_t *m, const char *path, uint32_t lo, uint32_t hi, rn_error_t *err
             rn__snapio_bad(&io, "a record longer than the rest of the file");
             break;
         }
-        if (need > bufcap) {
+        /* Also for a record of no bytes at all: the pointers into buf
+         * below must not be offsets from NULL. */
+        if (need > bufcap || buf == NULL) {
             bufcap = need + 64;
             rn_free(buf);
             buf = rn_xmalloc(bufcap);

@@ -75,6 +75,10 @@ get_past_fence(rn__rdb_t *rdb, const uint8_t *key, size_t klen, char **val, size
                rn_error_t *err)
 {
     char *rerr = NULL;
+    *val = NULL;
+    rn_code_t rc = rn__rdb_check(rdb, err);
+    if (rc != RN_OK)
+        return rc;
     *val = rocksdb_get(rdb->db, rdb->ropts, (const char *)key, klen, len, &rerr);
     if (rerr != NULL)
         return rdb_err(err, rerr, "get", rdb->path);
@@ -172,6 +176,11 @@ rn__rdb_multi_get(rn__rdb_t *rdb, size_t n, const char *const *keys, const size_
 {
     /* No fence: the caller asks for keys not among the frozen ones
      * (rn__rc_prefetch). */
+    if (rn__rdb_check(rdb, err) != RN_OK) {
+        for (size_t i = 0; i < n; i++)
+            vals[i] = NULL;
+        return err != NULL ? err->code : RN_EIO;
+    }
     rocksdb_batched_multi_get_cf(rdb->db, rdb->ropts, rdb->cf, n, keys, lens, vals, errs, true);
     rn_code_t rc = RN_OK;
     for (size_t i = 0; i < n; i++) {
@@ -215,6 +224,11 @@ rn__rdb_scan_from(rn__rdb_t *rdb, const uint8_t *from, size_t fromlen,
      * frozen keys. */
     if (from == NULL || fromlen == 0 || from[0] < RN__RDB_TIMER_TAG)
         rn__rdb_fence(rdb);
+    rn_code_t rc = rn__rdb_check(rdb, err);
+    if (rc != RN_OK) {
+        rocksdb_readoptions_destroy(ro);
+        return rc;
+    }
     rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
     if (from != NULL)
         rocksdb_iter_seek(it, (const char *)from, fromlen);
@@ -246,6 +260,11 @@ rn__rdb_write_batch(rn__rdb_t *rdb, rocksdb_writebatch_t *wb, rn_error_t *err)
 {
     char *rerr = NULL;
     rn__rdb_fence(rdb);
+    rn_code_t rc = rn__rdb_check(rdb, err);
+    if (rc != RN_OK) {
+        rocksdb_writebatch_clear(wb);
+        return rc;
+    }
     rocksdb_write(rdb->db, rdb->wopts, wb, &rerr);
     rocksdb_writebatch_clear(wb);
     if (rerr != NULL)
@@ -429,6 +448,7 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     pthread_cond_init(&rdb->fence_cond, NULL);
     atomic_init(&rdb->fence_busy, false);
     atomic_init(&rdb->fz_state, 0);
+    atomic_init(&rdb->broken, false);
     rdb->tgmin[0] = rdb->tgmin[1] = SIZE_MAX;
     rdb->ingest_min = opts->ingest_min_bytes > 0 ? opts->ingest_min_bytes : RN__RDB_INGEST_MIN;
     long long mem = opts->memory_bytes > 0 ? opts->memory_bytes : DEFAULT_MEMORY;
@@ -485,7 +505,12 @@ rdb_new(const rn_state_options_t *opts, rn_error_t *err)
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(rdb->opts, 0.1);
     rocksdb_options_set_memtable_whole_key_filtering(rdb->opts, 1);
     rocksdb_options_set_max_background_jobs(rdb->opts, 2);
-    rocksdb_options_set_info_log_level(rdb->opts, 2 /* WARN */);
+    /* Fatal messages only in RocksDB's LOG file: a write to it that
+     * failed once (a full disk) makes the next one abort the process in
+     * builds with assertions (Debian's: WritableFileWriter's "sync without
+     * flush" check), and the file goes with the run directory anyway.
+     * Every error that matters comes back through the calls' status. */
+    rocksdb_options_set_info_log_level(rdb->opts, 4 /* FATAL */);
     rocksdb_options_set_keep_log_file_num(rdb->opts, 1);
     /* Universal (size-tiered) compaction: window state is written all
      * over the key space (every key group's windows) and deleted when the
@@ -656,9 +681,14 @@ rn__rdb_range_each(rn__rdb_t *rdb, const uint8_t *lo, size_t lolen, const uint8_
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)bounds + lolen, hilen);
     rn__rdb_fence(rdb);
-    rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
-    rn_code_t rc = RN_OK;
     *n = 0;
+    rn_code_t rc = rn__rdb_check(rdb, err);
+    if (rc != RN_OK) {
+        rocksdb_readoptions_destroy(ro);
+        rn_free(bounds);
+        return rc;
+    }
+    rocksdb_iterator_t *it = rocksdb_create_iterator(rdb->db, ro);
     for (rocksdb_iter_seek(it, (const char *)bounds, lolen); rocksdb_iter_valid(it);
          rocksdb_iter_next(it)) {
         size_t klen, vlen;

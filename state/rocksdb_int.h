@@ -553,7 +553,28 @@ struct rn__rdb {
     bool fence_pass;     /* the task's RocksDB reads need not wait (rn__rdb_freeze_step) */
     uint64_t ingest_min; /* rn_state_options_t.ingest_min_bytes */
     char *fz_dir; /* where the RocksDB checkpoint goes, owned */
+    /* Set once, by a checkpoint's part whose frozen values could not be
+     * written (a full or failing disk): the cache had handed them over
+     * as written, so RocksDB lacks state the job has, and nothing may
+     * read it or checkpoint it again. Every later access that reaches
+     * RocksDB and every snapshot fails with broken_err (RN_ERR_FATAL:
+     * the job fails; its last completed checkpoint is intact). Written
+     * before fence_busy is cleared (release), read after an acquire. */
+    _Atomic bool broken;
+    rn_error_t broken_err;
 };
+
+/* RN_OK, or the error that broke rdb (see rn__rdb_t.broken) into err.
+ * @thread any. */
+static inline rn_code_t
+rn__rdb_check(rn__rdb_t *rdb, rn_error_t *err)
+{
+    if (RN_LIKELY(!atomic_load_explicit(&rdb->broken, memory_order_acquire)))
+        return RN_OK;
+    if (err != NULL)
+        *err = rdb->broken_err;
+    return rdb->broken_err.code;
+}
 
 rn_code_t rn__rc_init(rn__rcache_t *c, uint64_t limit, rn_error_t *err);
 /* Whether the cache, the filter and the timers (gathered ones included)

@@ -240,6 +240,25 @@ write_frozen(rn__rdb_t *rdb, rn__rdb_frozen_t *fz, rn_error_t *err)
     return rc;
 }
 
+/* The frozen values could not be written (err says why): the cache
+ * handed them over as written and RocksDB lacks them, so the backend is
+ * broken from now on (rn__rdb_check) and err fatal to the job. Not
+ * retried: the entries may have left the cache already, and the values
+ * alone, without the RocksDB they were taken over, make no checkpoint;
+ * the job's last completed checkpoint holds everything, and the next run
+ * resumes from it. Before the fence opens, so that no access after it
+ * misses the flag. */
+static void
+set_broken(rn__rdb_t *rdb, rn_error_t *err)
+{
+    rn__errctx(err, "state of %s: the values a checkpoint took were not written, the job "
+                    "cannot go on",
+               rdb->owner);
+    err->flags |= RN_ERR_FATAL;
+    rdb->broken_err = *err;
+    atomic_store_explicit(&rdb->broken, true, memory_order_release);
+}
+
 /* The asynchronous part: once the task has frozen everything, the frozen
  * values into RocksDB, then (keep) the RocksDB checkpoint; the fence
  * opens. Nothing else writes meanwhile: the task's accesses wait at the
@@ -260,8 +279,13 @@ finish(void *ctx, bool keep, rn_error_t *err)
         pthread_mutex_unlock(&rdb->fence_lock);
     }
     int64_t t0 = rn__mono_ns();
+    rn_error_t local = RN_ERROR_INIT;
+    if (err == NULL)
+        err = &local; /* a checkpoint given up: the error is kept all the same */
     rn_code_t rc = write_frozen(rdb, &rdb->fz, err);
     atomic_store(&rdb->fz_state, 2);
+    if (rc != RN_OK)
+        set_broken(rdb, err);
     int64_t t1 = rn__mono_ns();
     if (rc == RN_OK && keep) {
         char *rerr = NULL;
@@ -283,7 +307,7 @@ finish(void *ctx, bool keep, rn_error_t *err)
                  rdb->fz.n, rdb->fz.tk != NULL ? rdb->fz.tk->n : 0, (double)(t1 - t0) / 1e6,
                  (double)(rn__mono_ns() - t1) / 1e6);
     if (rc != RN_OK && !keep)
-        RN_LOG_ERROR(rdb->owner, "frozen values not written: %s", err ? err->msg : "");
+        RN_LOG_ERROR(rdb->owner, "%s", err->msg);
     /* The buffers stay for the next checkpoint's freeze (the task may be
      * reading them meanwhile: rn__rdb_get_cached). */
     rn_free(rdb->fz_dir);
@@ -500,6 +524,8 @@ rn__rdb_snapshot(void *be, const char *dir, rn_state_finish_t *fin, rn_error_t *
     rn__rdb_t *rdb = be;
     rn_code_t rc;
     rn__rdb_fence(rdb); /* the previous checkpoint's part is done */
+    if ((rc = rn__rdb_check(rdb, err)) != RN_OK)
+        return rc;
     /* Timers loaded meanwhile leave RocksDB before this checkpoint. */
     if ((rc = rn__rdb_timer_settle(rdb, err)) != RN_OK)
         return rc;

@@ -372,8 +372,13 @@ read_handle(rn_state_t *st, const char *dir, const char *file, int mode, uint32_
     if (rc != RN_OK)
         return rc;
     uint32_t ns = rn__snapio_get_u32(&io);
-    if (!io.failed && (ns > STATES_MAX || ns > io.size - io.off))
-        rn__snapio_bad(&io, "%u states", ns);
+    /* Each state takes at least 14 bytes: a count beyond what the rest of
+     * the file can hold is damage, found before anything is allocated. */
+    if (!io.failed && (ns > STATES_MAX || ns > (io.size - io.off) / 14))
+        rn__snapio_bad(&io, "%u states (at most %u, %llu bytes left in the file)", ns,
+                       STATES_MAX, (unsigned long long)(io.size - io.off));
+    if (io.failed)
+        ns = 0;
     snapreg_t *reg = rn_xcalloc(1, sizeof(*reg));
     reg->s = rn_xcalloc(ns ? ns : 1, sizeof(*reg->s));
     for (uint32_t i = 0; i < ns && !io.failed; i++) {
@@ -382,6 +387,9 @@ read_handle(rn_state_t *st, const char *dir, const char *file, int mode, uint32_
         reg->s[i].ttl_ms = (int64_t)rn__snapio_get_u64(&io);
         if (reg->s[i].kind > RN__SK_MAP || reg->s[i].merging > 1)
             rn__snapio_bad(&io, "state %u of unknown kind %u", i, reg->s[i].kind);
+        else if (reg->s[i].ttl_ms < 0)
+            rn__snapio_bad(&io, "state %u with a TTL of %lld ms", i,
+                           (long long)reg->s[i].ttl_ms);
         uint32_t len = rn__snapio_get_len(&io, NAME_MAX_LEN, "a state name");
         if (io.failed)
             break;
@@ -411,6 +419,22 @@ read_handle(rn_state_t *st, const char *dir, const char *file, int mode, uint32_
     return rc;
 }
 
+/* Spilled timers live in the backend's files, which a backend that keeps
+ * every timer in memory (no timer_load) does not have: a handle file that
+ * says otherwise is damaged or forged, and restoring it would make
+ * rn__timer_pop call the missing timer_load. */
+static rn_code_t
+check_spilled(const rn_state_t *st, const char *dir, const int64_t smin[2], const uint64_t sp[2],
+              rn_error_t *err)
+{
+    for (int d = 0; d < 2; d++)
+        if (st->ops->timer_load == NULL && (smin[d] != INT64_MAX || sp[d] != 0))
+            return rn__errf(err, RN_ECORRUPT,
+                            "%s/handle: spilled timers, which the %s backend never has", dir,
+                            st->ops->name);
+    return RN_OK;
+}
+
 rn_code_t
 rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
 {
@@ -418,6 +442,8 @@ rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
     uint64_t sp[2];
     snapreg_t *reg = NULL;
     rn_code_t rc = read_handle(st, dir, NULL, RESTORE, 0, 0, &reg, smin, sp, err);
+    if (rc == RN_OK)
+        rc = check_spilled(st, dir, smin, sp, err);
     for (int d = 0; d < 2 && rc == RN_OK; d++)
         rc = rn__state_spill_maybe(st, (rn_time_domain_t)d, err);
     if (rc != RN_OK) {
@@ -478,6 +504,8 @@ import_all(rn_state_t *st, rn_error_t *err)
         int64_t m[2];
         uint64_t sp[2];
         rc = read_handle(st, st->imports[i], NULL, -1, 0, 0, NULL, m, sp, err);
+        if (rc == RN_OK)
+            rc = check_spilled(st, st->imports[i], m, sp, err);
         for (int d = 0; d < 2 && rc == RN_OK; d++) {
             if (m[d] < smin[d])
                 smin[d] = m[d];

@@ -26,7 +26,8 @@
  * finished, its own JSON and file (component.h: snapshot) and, for keyed
  * operators, the synchronous part of its state's snapshot in a staging
  * directory. A failure declines the checkpoint (it is aborted and
- * counted) but not the job.
+ * counted) but not the job, unless it is fatal (RN_ERR_FATAL: state
+ * that can no longer be checkpointed).
  *
  * @thread task, except rn__job_* (coordinator).
  */
@@ -101,6 +102,10 @@ task_snapshot(rn_task_t *task, int64_t id, int64_t start_ns)
     rn_error_t err = RN_ERROR_INIT;
     rn_ckpt_part_t *parts = rn_xcalloc((size_t)task->nops, sizeof(*parts));
     if (snapshot_ops(task, id, parts, &err) != RN_OK) {
+        /* A fatal error (state that cannot be checkpointed again, such
+         * as a backend whose writes failed) fails the job as well. */
+        if (err.flags & RN_ERR_FATAL)
+            rn__job_fail(task->job, &err);
         RN_LOG_WARN(task->job->name, "checkpoint %lld declined: %s", (long long)id, err.msg);
         rn__ckpt_decline(task->job->ckpt, id, &err);
         parts_free(parts, task->nops);

@@ -185,6 +185,9 @@ void rn__op_watermark_conf(const rn_op_t *op, int64_t *max_ooo_ms, int64_t *idle
  * starts without one or the instance had no part. */
 const json_t *rn__op_restored(const rn_op_t *op);
 const char *rn__op_restored_file(const rn_op_t *op);
+/* A source restored as having ended (it ends at once): its position must
+ * say it had read everything. */
+bool rn__op_restored_finished(const rn_op_t *op);
 /* Restoring a savepoint taken with another parallelism of this
  * component: a JSON array with every old instance's {"instance": i,
  * "data": its object or null, "file": the path of its file, when it had

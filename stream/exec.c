@@ -58,6 +58,7 @@ int64_t rn__op_now(const rn_op_t *op) { return rn__now_ms(); }
 void rn__op_wake(rn_op_t *op) { rn__worker_wake(op->task->worker); }
 const json_t *rn__op_restored(const rn_op_t *op) { return op->restored ? op->restored->data : NULL; }
 const char *rn__op_restored_file(const rn_op_t *op) { return op->restored ? op->restored->file : NULL; }
+bool rn__op_restored_finished(const rn_op_t *op) { return op->restored_finished; }
 const json_t *rn__op_restored_all(const rn_op_t *op) { return op->restored_all; }
 bool rn__op_checkpointing(const rn_op_t *op) { return op->job->ckpt_conf.interval_ms > 0; }
 bool rn__op_accept_duplicates(const rn_op_t *op) { return op->job->accept_duplicates; }

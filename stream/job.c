@@ -47,6 +47,64 @@ check_restore(rn_job_t *job, rn_error_t *err)
     return RN_OK;
 }
 
+/* The parts of a checkpoint's metadata against the job's graph, before
+ * the checkpoint is chosen (a failure makes it damaged: recovery goes
+ * back where the sinks allow). With aligned barriers (exactly-once) a
+ * watermark comes from upstream before the barrier, so an
+ * instance's is at most the greatest of its inputs' instances' (a
+ * finished one's the end of time); an instance finishes only after every
+ * input instance did. Forged metadata that breaks this would fire windows
+ * early and drop the records that follow as late. */
+static rn_code_t
+check_against_graph(void *ctx, const json_t *meta, rn_error_t *err)
+{
+    rn_job_t *job = ctx;
+    const json_t *parts = json_object_get(meta, "parts");
+    /* Without alignment (at-least-once) a task snapshots at the last
+     * barrier, after what channels sent past theirs: nothing to compare. */
+    const char *mode = json_string_value(json_object_get(meta, "mode"));
+    if (!job->ckpt_conf.exactly_once || mode == NULL || strcmp(mode, "exactly-once") != 0)
+        return RN_OK;
+    for (int i = 0; i < job->nnodes; i++) {
+        const rn_node_t *n = &job->nodes[i];
+        int64_t up = RN_TS_MIN;
+        bool any = false, all_finished = true;
+        size_t k;
+        const json_t *pj;
+        for (int j = 0; j < n->ninputs; j++) {
+            const char *in = job->nodes[n->inputs[j].node].name;
+            json_array_foreach(parts, k, pj)
+            {
+                if (strcmp(json_string_value(json_object_get(pj, "node")), in) != 0)
+                    continue;
+                bool fin = json_is_true(json_object_get(pj, "finished"));
+                int64_t wm = fin ? RN_TS_MAX : json_integer_value(json_object_get(pj, "wm"));
+                any = true;
+                all_finished = all_finished && fin;
+                up = wm > up ? wm : up;
+            }
+        }
+        if (!any)
+            continue; /* a source, or inputs new since the checkpoint */
+        json_array_foreach(parts, k, pj)
+        {
+            if (strcmp(json_string_value(json_object_get(pj, "node")), n->name) != 0)
+                continue;
+            int inst = (int)json_integer_value(json_object_get(pj, "instance"));
+            int64_t wm = json_integer_value(json_object_get(pj, "wm"));
+            if (wm > up)
+                return rn__errf(err, RN_ECORRUPT,
+                                "part '%s' #%d: wm %lld is ahead of its inputs' (at most %lld)",
+                                n->name, inst, (long long)wm, (long long)up);
+            if (json_is_true(json_object_get(pj, "finished")) && !all_finished)
+                return rn__errf(err, RN_ECORRUPT,
+                                "part '%s' #%d: finished, but not every instance of its inputs",
+                                n->name, inst);
+        }
+    }
+    return RN_OK;
+}
+
 /* Finds the checkpoint to resume from (checkpoint/recover.c). */
 static rn_code_t
 recover(rn_job_t *job, rn_error_t *err)
@@ -63,13 +121,14 @@ recover(rn_job_t *job, rn_error_t *err)
         if (job->nodes[i].section == RN_SINK && !job->nodes[i].cls->rewindable)
             rewind = false;
     rn_restore_t *cr = NULL;
-    rn_code_t rc = rn__ckpt_recover(&job->ckpt_conf, job->name, rewind, &cr,
-                                    &job->ckpt_next_id, err);
+    rn_code_t rc = rn__ckpt_recover(&job->ckpt_conf, job->name, rewind, check_against_graph,
+                                    job, &cr, &job->ckpt_next_id, err);
     if (rc == RN_OK && job->from_savepoint != NULL) {
         /* An explicit savepoint wins over the newest checkpoint. */
         rn__restore_free(cr);
         cr = NULL;
-        rc = rn__savepoint_recover(job->from_savepoint, job->ckpt_conf.dir, &cr, err);
+        rc = rn__savepoint_recover(job->from_savepoint, job->ckpt_conf.dir, check_against_graph,
+                                   job, &cr, err);
     }
     job->restore = cr;
     /* Numbering goes on after the restored checkpoint, also when it is a

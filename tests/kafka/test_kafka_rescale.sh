@@ -85,19 +85,19 @@ wait_rest "$d"
 # barrier comes after them). A deadline for a hang only.
 records_in() { curl -sf "http://$(addr_of "$1")/status" | grep -o '"records_in": *[0-9]*' | grep -o '[0-9]*$'; }
 for _ in $(seq 1200); do [ "$(records_in "$d")" = $((N / 2)) ] && break; sleep 0.1; done
-"$RUNNEL" savepoint "$(addr_of "$d")" "$d/ckpt/sp1" > "$d/sp1.out" 2>&1
+"$RUNNEL" savepoint "$(addr_of "$d")" "$d/ckpt/savepoints/sp1" > "$d/sp1.out" 2>&1
 wait $pid
 st=$?
 check '[ $st -eq 77 ]' "p3: the job died before committing the savepoint's epochs (status $st)"
-check '[ -f "$d/ckpt/sp1/_metadata" ] || ls "$d/ckpt/sp1" > /dev/null 2>&1' "p3: the savepoint was written"
+check '[ -f "$d/ckpt/sp1/_metadata" ] || ls "$d/ckpt/savepoints/sp1" > /dev/null 2>&1' "p3: the savepoint was written"
 lines $((N / 2)) $((N - 1)) | "$KAFKA_PRODUCE" "$addr" in 3 2>/dev/null
 window_job "$d" out kresc 2
-(cd "$d" && exec timeout 120 "$RUNNEL" run job.yaml --from-savepoint "$d/ckpt/sp1" >> log 2>&1) &
+(cd "$d" && exec timeout 120 "$RUNNEL" run job.yaml --from-savepoint "$d/ckpt/savepoints/sp1" >> log 2>&1) &
 pid=$!
 wait_rest "$d"
 # The restored epochs sent again (at the first record or barrier).
 for _ in $(seq 1200); do grep -q "kresc-out-2.*sent again" "$d/log" && break; sleep 0.1; done
-sp=$("$RUNNEL" stop "$(addr_of "$d")" --savepoint "$d/ckpt/sp2" 2> "$d/stop.err" | tail -1)
+sp=$("$RUNNEL" stop "$(addr_of "$d")" --savepoint "$d/ckpt/savepoints/sp2" 2> "$d/stop.err" | tail -1)
 wait $pid
 st=$?
 check '[ $st -eq 0 ] && grep -q "resuming from savepoint" "$d/log"' "3 -> 2: resumed from the savepoint and stopped with another (status $st)"

@@ -67,7 +67,7 @@ HANG = float(os.environ.get("RN_TORTURE_HANG", "600" if SANITIZED else "180"))
 # Events, keys and bounds of each scale. `memory` is the RocksDB backend's
 # state.memory: per instance, the keys' windows and timers need several times it.
 SCALES = {
-    "small": {"events": 60000, "keys": 10000, "rate": 15000, "memory": "1MB", "steps": 4,
+    "small": {"events": 60000, "keys": 10000, "rate": 5000, "memory": "1MB", "steps": 4,
               "cases": ["tumbling-p1-rocksdb", "session-p3-rocksdb", "sliding-p3-memory"]},
     "ci": {"events": 180000, "keys": 30000, "rate": 30000, "memory": "2MB", "steps": 6,
            "cases": ["tumbling-p1-rocksdb", "sliding-p3-rocksdb", "session-p1-rocksdb",
@@ -359,12 +359,19 @@ class Case:
             if self.proc.poll() is not None:
                 return self.ended(self.proc.returncode, "a savepoint")
             return self.hung("the REST endpoint did not answer")
-        sp = os.path.join(self.d, "ckpt", "sp-%d" % self.runs)
+        # A new directory directly in the savepoints root (the default,
+        # <checkpoints>/savepoints), the only place a savepoint may go.
+        sp = os.path.join(self.d, "ckpt", "savepoints", "sp-%d" % self.runs)
         try:
             st = subprocess.run([RUNNEL, "stop", "127.0.0.1:%d" % self.port, "--savepoint", sp],
                                 capture_output=True, text=True, timeout=HANG)
         except subprocess.TimeoutExpired:
             return self.hung("runnel stop --savepoint did not return")
+        if st.returncode != 0 and self.proc.poll() is None:
+            # Refused while the job runs: a failure of its own, not a finish.
+            self.problem("run %d: runnel stop --savepoint exited %d: %s"
+                         % (self.runs, st.returncode, st.stderr.strip()[-300:]))
+            return self.kill9() or "stop refused"
         try:
             rc = self.proc.wait(timeout=HANG)
         except subprocess.TimeoutExpired:
@@ -409,7 +416,7 @@ class Case:
             if why:
                 break
         finished = False
-        if why in (None, "finished"):
+        if why in (None, "finished", "stop refused"):
             self.start()
             try:
                 rc = self.proc.wait(timeout=HANG * 4)
@@ -441,7 +448,8 @@ class Case:
             self.problem("no kill landed: the job ended before the schedule began")
         if self.backend == "rocksdb" and finished:
             self.check_spilled()
-        return {"kills": self.kills, "lost": lost, "dup": dup, "wrong": wrong,
+        return {"kills": self.kills, "terms": self.terms, "savepoints": self.savepoints,
+                "rescales": self.rescales, "lost": lost, "dup": dup, "wrong": wrong,
                 "crashes": self.crashes, "ok": not self.problems}
 
     def check_spilled(self):
@@ -520,13 +528,17 @@ def main():
         if one or SCALE != "long" or time.time() - t0 > minutes * 60:
             break
     failed = [r for r in results if not r["ok"]]
-    tot = {k: sum(r[k] for r in results) for k in ("kills", "lost", "dup", "wrong", "crashes")}
+    tot = {k: sum(r[k] for r in results)
+           for k in ("kills", "terms", "savepoints", "rescales", "lost", "dup", "wrong",
+                     "crashes")}
     log("")
-    log("| scale | rounds | cases | kills | lost | duplicated | wrong | crashes | failed | minutes |")
-    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    log("| %s | %d | %d | %d | %d | %d | %d | %d | %d | %.1f |"
-        % (SCALE, rounds, len(results), tot["kills"], tot["lost"], tot["dup"], tot["wrong"],
-           tot["crashes"], len(failed), (time.time() - t0) / 60))
+    log("| scale | rounds | cases | kills | SIGTERM | savepoints (rescaled) | lost | duplicated "
+        "| wrong | crashes | failed | minutes |")
+    log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    log("| %s | %d | %d | %d | %d | %d (%d) | %d | %d | %d | %d | %d | %.1f |"
+        % (SCALE, rounds, len(results), tot["kills"], tot["terms"], tot["savepoints"],
+           tot["rescales"], tot["lost"], tot["dup"], tot["wrong"], tot["crashes"], len(failed),
+           (time.time() - t0) / 60))
     for r in failed:
         log("failed: %s (replay: RN_TORTURE_SCALE=%s RN_TORTURE_CASE=%s:%d)"
             % (r["name"], SCALE, r["name"], r["seed"]))

@@ -34,7 +34,7 @@ enum { API_PRODUCE = 0, API_INIT_PRODUCER_ID = 22, API_ADD_PARTITIONS_TO_TXN = 2
 
 #define NEVENTS 3000
 #define NSHORT 300
-#define NLONG 20000
+#define NLONG 40000
 
 typedef struct inj {
     const char *name;
@@ -195,7 +195,7 @@ static rn_job_t *
 mixed_job(const char *dir, rn_error_t *err)
 {
     char yaml[2048];
-    /* short ends at once; long is held to 2000 records a second (10 s),
+    /* short ends at once; long is held to 2000 records a second (20 s),
      * so it runs on well after short finished, whatever the load. */
     snprintf(yaml, sizeof(yaml),
              "name: mixed\n"
