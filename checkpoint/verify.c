@@ -30,10 +30,19 @@ rn__ckpt_verify_deep(const char *root, const json_t *meta, rn_error_t *err)
         json_int_t inst = json_integer_value(json_object_get(part, "instance"));
         size_t j;
         json_t *sf;
+        /* A memory table: the memory backend, which spills no timers. */
+        bool mem = false;
+        json_array_foreach(json_object_get(part, "state"), j, sf)
+        {
+            const char *as = json_string_value(json_object_get(sf, "as"));
+            mem = mem || (as != NULL && strcmp(as, "mem") == 0);
+        }
         json_array_foreach(json_object_get(part, "state"), j, sf)
         {
             /* rn__ckpt_verify checked both names are safe and relative. */
             const char *as = json_string_value(json_object_get(sf, "as"));
+            if (mem && strcmp(as, "handle") == 0)
+                as = "handle:memory";
             const char *path = json_string_value(json_object_get(sf, "path"));
             char full[4096 + 1100];
             snprintf(full, sizeof(full), "%s/%s", root, path);

@@ -270,7 +270,8 @@ bool rn__state_tick(rn_state_t *st, bool all);
 
 /* Parses and checks one file of a snapshot, read-only, with the code a
  * restore reads it with: path is where it is, as its name in the snapshot
- * directory ("handle": the registry and in-memory timers; "mem": the
+ * directory ("handle": the registry and in-memory timers, "handle:memory"
+ * the same of a state whose backend keeps every timer in memory; "mem": the
  * memory backend's table; others, RocksDB's files, are left to the
  * checksums of the checkpoint store and of RocksDB). For `runnel
  * checkpoints --verify`, so that a snapshot it passes restores.
