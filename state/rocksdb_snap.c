@@ -477,6 +477,12 @@ owed_settle(rn__rdb_t *rdb)
 }
 
 void
+rn__state_settle_freezes(void)
+{
+    owed_settle(NULL);
+}
+
+void
 rn__rdb_freeze_forget(rn__rdb_t *rdb)
 {
     pthread_mutex_lock(&owed_lock);

@@ -93,6 +93,17 @@ hsnap_release(rn_state_t *st, bool wait)
     rn__hsnap_t *hs = st->hsnap;
     if (hs == NULL)
         return true;
+    /* The previous snapshot's finish runs on the coordinator, which may
+     * first be waiting in the finish of another state of this thread for
+     * its freeze: this thread ends those freezes before it blocks (seen:
+     * integration.checkpoint_stop hung at parallelism 2 on one worker). */
+    if (wait) {
+        pthread_mutex_lock(&hs->lock);
+        bool done = hs->done;
+        pthread_mutex_unlock(&hs->lock);
+        if (!done)
+            rn__state_settle_freezes();
+    }
     pthread_mutex_lock(&hs->lock);
     while (wait && !hs->done)
         pthread_cond_wait(&hs->cond, &hs->lock);

@@ -469,6 +469,10 @@ struct rn_state {
     size_t scratchcap;
 };
 
+/* Ends every checkpoint freeze of a RocksDB state that this thread
+ * began and has not ended (rocksdb_snap.c): called before a task blocks on
+ * the coordinator, which may be waiting for one of them. @thread task. */
+void rn__state_settle_freezes(void);
 /* Spills the latest timers of domain when memory holds more than the
  * budget (state.c). */
 rn_code_t rn__state_spill_maybe(rn_state_t *st, rn_time_domain_t domain, rn_error_t *err);
