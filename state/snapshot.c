@@ -430,20 +430,21 @@ read_handle(rn_state_t *st, const char *dir, const char *file, int mode, uint32_
     return rc;
 }
 
-/* Spilled timers live in the backend's files: a backend that keeps every
- * timer in memory (no timer_load) has none, whatever a handle file says.
- * Its bounds are then meaningless, and kept they would make rn__timer_pop
- * call the missing timer_load. (In-memory timers were still checked
- * against them, as `checkpoints --verify` checks them.) */
-static void
-drop_spilled(rn_state_t *st)
+/* Spilled timers live in the backend's files, which a backend that keeps
+ * every timer in memory (no timer_load) does not have: a handle file that
+ * says otherwise is damaged or forged (restoring it would make
+ * rn__timer_pop call the missing timer_load), and refused as
+ * `checkpoints --verify` refuses it (rn__state_check_file). */
+static rn_code_t
+check_spilled(const rn_state_t *st, const char *dir, const int64_t smin[2], const uint64_t sp[2],
+              rn_error_t *err)
 {
-    if (st->ops->timer_load != NULL)
-        return;
-    for (int d = 0; d < 2; d++) {
-        st->spill_min[d] = INT64_MAX;
-        st->spilled[d] = 0;
-    }
+    for (int d = 0; d < 2; d++)
+        if (st->ops->timer_load == NULL && (smin[d] != INT64_MAX || sp[d] != 0))
+            return rn__errf(err, RN_ECORRUPT,
+                            "%s/handle: spilled timers, which the %s backend never has", dir,
+                            st->ops->name);
+    return RN_OK;
 }
 
 rn_code_t
@@ -454,7 +455,7 @@ rn__state_restore_handle(rn_state_t *st, const char *dir, rn_error_t *err)
     snapreg_t *reg = NULL;
     rn_code_t rc = read_handle(st, dir, NULL, RESTORE, 0, 0, &reg, smin, sp, err);
     if (rc == RN_OK)
-        drop_spilled(st);
+        rc = check_spilled(st, dir, smin, sp, err);
     for (int d = 0; d < 2 && rc == RN_OK; d++)
         rc = rn__state_spill_maybe(st, (rn_time_domain_t)d, err);
     if (rc != RN_OK) {
@@ -522,6 +523,8 @@ import_all(rn_state_t *st, rn_error_t *err)
         int64_t m[2];
         uint64_t sp[2];
         rc = read_handle(st, st->imports[i], NULL, -1, 0, 0, NULL, m, sp, err);
+        if (rc == RN_OK)
+            rc = check_spilled(st, st->imports[i], m, sp, err);
         for (int d = 0; d < 2 && rc == RN_OK; d++) {
             if (m[d] < smin[d])
                 smin[d] = m[d];
@@ -532,7 +535,6 @@ import_all(rn_state_t *st, rn_error_t *err)
     }
     for (int d = 0; d < 2; d++)
         st->spill_min[d] = smin[d];
-    drop_spilled(st);
     for (int i = 0; i < st->nimport && rc == RN_OK; i++) {
         int64_t m[2];
         uint64_t sp[2];
