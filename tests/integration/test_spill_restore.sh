@@ -20,6 +20,9 @@ check() { if eval "$1"; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
 DEADLINE=${RN_TEST_DEADLINE:-300} # seconds: only catches hangs
 
 # KIND -> window, keys, events: each key's timers outgrow 1MB of state.
+# The source runs 16 s at its rate, the timers spill in its first fifth:
+# the interruption must come while it runs, also on a loaded machine
+# (at 8 s a run under load once ended before `runnel stop` reached it).
 window_of() {
   case $1 in
   tumbling) echo "{type: tumbling, size: 1h}" ;;
@@ -42,7 +45,7 @@ checkpoints: {interval: 100ms, dir: ./ck}
 state: {backend: $3, dir: ./st, memory: 1MB}
 $rest
 sources:
-  gen: {type: datagen, generator: sequence, events: $events, rate: $((events / 8)), keys: $keys, event_time: ts}
+  gen: {type: datagen, generator: sequence, events: $events, rate: $((events / 16)), keys: $keys, event_time: ts}
 operators:
   w:
     type: window_aggregate
@@ -121,7 +124,7 @@ run_case() {
   pid=$!
   [ "$how" = savepoint ] && wait_rest "$d"
   # A checkpoint of spilled timers (the memory backend: any checkpoint),
-  # while the source (8 s at its rate) has events to go.
+  # while the source (16 s at its rate) has events to go.
   if [ "$be" = rocksdb ]; then
     wait_spilled_ckpt "$d" "$pid"
   else
