@@ -53,6 +53,12 @@ rn_code_t rn__decode_text(rn_type_t type, const char *name, const char *s, size_
  * that are not UTF-8, as JSON does, rather than let bytes through that no
  * sink could write back as text. */
 size_t rn__utf8_check(const char *s, size_t len);
+/* @returns the length of the valid UTF-8 sequence at s (at most n > 0
+ * bytes: 1 for ASCII), or 0 when none begins there: the shortest form
+ * only, no UTF-16 surrogates, nothing above U+10FFFF, which is what
+ * jansson accepts in JSON text (RFC 3629). The decoders' check and the
+ * encoders' escaping share it. */
+size_t rn__utf8_seq(const unsigned char *s, size_t n);
 
 /* Writes s[0..len) into buf as a JSON string literal, cut to
  * RN_DECODE_GOT_MAX bytes with "..." when longer: the "got" part of

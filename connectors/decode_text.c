@@ -202,11 +202,8 @@ rn__parse_timestamp(const char *s, size_t len, int64_t *ms)
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0: the
- * shortest form only, no UTF-16 surrogates, nothing above U+10FFFF, which
- * is what jansson accepts in JSON text (RFC 3629). */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
+size_t
+rn__utf8_seq(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0], lo = 0x80, hi = 0xBF;
     size_t len;
@@ -251,7 +248,7 @@ rn__utf8_check(const char *s, size_t len)
             i++;
             continue;
         }
-        size_t n = utf8_seq(u + i, len - i);
+        size_t n = rn__utf8_seq(u + i, len - i);
         if (n == 0)
             return i;
         i += n;

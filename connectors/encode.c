@@ -11,6 +11,7 @@
  * @thread an encoder is immutable once built.
  */
 #include "connectors/encode.h"
+#include "connectors/decode.h"
 #include "stream/plugin_ext.h"
 
 #include <math.h>
@@ -122,38 +123,6 @@ rn__fmt_double(char *p, double f)
     return (size_t)n;
 }
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len;
-
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no UTF-16 surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /* Writes a JSON string literal; p has room for 6 * len + 2 bytes. */
 static size_t
 json_str(char *p, const char *str, size_t len)
@@ -174,7 +143,7 @@ json_str(char *p, const char *str, size_t len)
             break;
         unsigned char c = s[i];
         if (c >= 0x80) {
-            size_t n = utf8_len(s + i, len - i);
+            size_t n = rn__utf8_seq(s + i, len - i);
             if (n == 0) {
                 memcpy(p + o, "\\ufffd", 6);
                 o += 6;
