@@ -149,11 +149,15 @@ addr() { grep -o '127.0.0.1:[0-9]*' "$1/job.yaml"; }
 write_job sp 2 $((port + 1))
 (cd sp && exec "$RUNNEL" run job.yaml --quiet >> log 2>&1) &
 pid=$!
-for _ in $(seq 100); do
-  curl -sf "http://$(addr sp)/status" > /dev/null 2>&1 && break
+# The endpoint answers and a first checkpoint completed (records flow);
+# the deadline only catches a hang (a loaded machine took over 5 s to
+# start the job, which a 5 s wait here once mistook for its end).
+t0=$SECONDS
+until curl -sf "http://$(addr sp)/status" > /dev/null 2>&1 && ls sp/ckpt/chk-*/_metadata > /dev/null 2>&1; do
+  kill -0 $pid 2>/dev/null || break
+  [ $((SECONDS - t0)) -lt 300 ] || break
   sleep 0.05
 done
-sleep 1
 svp=$(timeout 60 "$RUNNEL" stop "$(addr sp)" --savepoint "$work/sp/ckpt/savepoints/svp" 2> sp/stop.err | tail -1)
 # Bounded: a job whose savepoint failed must not hang the test.
 for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done

@@ -43,13 +43,25 @@ sinks:
 YAML
 }
 addr() { grep -o '127.0.0.1:[0-9]*' "$1/job.yaml"; }
-# Starts the job in DIR and waits for its endpoint.
+# Starts the job in DIR and waits for its endpoint (the deadline only
+# catches a hang: a loaded machine may take seconds to start a job).
 start() {
   (cd "$1" && exec "$RUNNEL" run job.yaml --quiet "${@:2}" >> log 2>&1) &
   pid=$!
-  for _ in $(seq 100); do
+  local t0=$SECONDS
+  while [ $((SECONDS - t0)) -lt 300 ] && kill -0 $pid 2> /dev/null; do
     curl -sf "http://$(addr "$1")/status" > /dev/null 2>&1 && return 0
-        sleep 0.05
+    sleep 0.05
+  done
+  return 0
+}
+# Waits until the job in DIR (process pid) completed a checkpoint: records
+# flow. The deadline only catches a hang.
+wait_first_ckpt() {
+  local t0=$SECONDS
+  while [ $((SECONDS - t0)) -lt 300 ] && kill -0 $pid 2> /dev/null; do
+    ls "$1"/ckpt/chk-*/_metadata > /dev/null 2>&1 && return 0
+    sleep 0.05
   done
   return 0
 }
@@ -59,12 +71,12 @@ write_job "$work/clean" 1
 sort "$work/clean/out.jsonl" > "$work/clean.sorted"
 check '[ "$(wc -l < "$work/clean.sorted")" -eq 40000 ]' "clean run: 400 windows of 100 keys"
 
-# FROM -> TO: stop with a savepoint after about a second, resume at TO.
+# FROM -> TO: stop with a savepoint once a checkpoint completed, resume at TO.
 rescale() {
   local from=$1 to=$2 d=$work/p$1-$2
   write_job "$d" "$from"
   start "$d"
-  sleep 1
+  wait_first_ckpt "$d"
   sp=$("$RUNNEL" stop "$(addr "$d")" --savepoint "$d/ckpt/savepoints/sp" 2> "$d/stop.err" | tail -1)
   wait $pid
   check '[ "$sp" = "$(cd "$d" && pwd -P)/ckpt/savepoints/sp" ]' "p$from: runnel stop --savepoint prints the savepoint's path ($sp)"
