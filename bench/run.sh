@@ -57,7 +57,7 @@ median window_events_per_sec_per_core "$b/bench_window" 20000000 1000000 1us roc
 echo "| window, 1M keys, tumbling 10 s, 10 events per key per window, state 4x the bound | | $(mev "$med") (state.memory 64MB) | $(result state_disk_peak_mb) MB | $(result peak_rss_mb) MB | \`$b/bench_window 20000000 1000000 1us rocksdb 64MB 10s\` |"
 fi
 
-# Checkpoints (issue 4): the same job with a checkpoint every second and
+# Checkpoints: the same job with a checkpoint every second and
 # without, in one run; pauses of record processing for checkpoints
 # (alignment and synchronous part) with about 1 GB of state; incremental
 # against full checkpoints.

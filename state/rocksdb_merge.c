@@ -24,7 +24,7 @@
  * a state not in the table, or of the wrong size, fails the merge (RocksDB
  * reports Corruption): state written by another build, or bytes that are
  * not ours, are refused rather than folded wrongly. A database reopened
- * from a checkpoint (issue 4) must register its merging states before
+ * from a checkpoint must register its merging states before
  * compaction can meet their operands.
  *
  * @thread task for new/state; any (RocksDB's reads and compaction threads)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The chaos test of issue 4: a bounded generated job (datagen at a fixed
+# The checkpoint chaos test: a bounded generated job (datagen at a fixed
 # rate -> tumbling windows -> exactly-once file sink, a checkpoint every
 # 200 ms) is killed with SIGKILL at random moments, and in bursts (kills
 # within a fraction of a second of a start, so that a restore is itself

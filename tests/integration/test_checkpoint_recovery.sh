@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Recovery from damaged checkpoints and from crashes at named points
-# (issue 4). A job (datagen -> tumbling windows -> exactly-once file sink,
+# Recovery from damaged checkpoints and from crashes at named points.
+# A job (datagen -> tumbling windows -> exactly-once file sink,
 # checkpoints every 200 ms) is killed after a few checkpoints; then, on
 # copies of what it left:
 #  - each kind of file of the newest checkpoint is damaged (a flipped

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checkpoints beyond crashes (issue 4): a clean stop with SIGTERM takes a
+# Checkpoints beyond crashes: a clean stop with SIGTERM takes a
 # final checkpoint and the next run continues exactly; checkpoints that
 # time out are aborted and counted while the job goes on; at-least-once
 # mode loses nothing; retention keeps `retain` checkpoints and exactly the

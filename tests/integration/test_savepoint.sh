@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Savepoints (issue 4): taken through the job's REST endpoint by `runnel
+# Savepoints: taken through the job's REST endpoint by `runnel
 # savepoint` and `runnel stop --savepoint`, resumed with `runnel run
 # --from-savepoint` at the same or another parallelism (1->4, 4->1, 2->3)
 # with the output of a clean run (each line once: the order of lines from

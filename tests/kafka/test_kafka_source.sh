@@ -57,7 +57,7 @@ sinks:
 YAML
 }
 # A late record would be dropped: the watermark waits for the slowest
-# partition only once per-partition watermarks exist (issue 5), so it is
+# partition only once per-partition watermarks exist, so it is
 # held back by an hour here and the bounded end fires every window.
 window_job "$work/file" "{type: file, path: '$work/events.jsonl', schema: $schema, event_time: ts, watermark: {max_out_of_orderness: 1h}}"
 (cd "$work/file" && "$RUNNEL" run job.yaml --quiet > log 2>&1)
